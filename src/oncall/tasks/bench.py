@@ -1,0 +1,1 @@
+"""Tasks: bench (filled in by its issue)."""

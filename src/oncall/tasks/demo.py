@@ -1,0 +1,1 @@
+"""Tasks: demo (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Tasks: migrate (filled in by its issue)."""

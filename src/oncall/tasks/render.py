@@ -1,0 +1,1 @@
+"""Tasks: render (filled in by its issue)."""

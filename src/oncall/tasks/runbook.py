@@ -1,0 +1,1 @@
+"""Tasks: runbook (filled in by its issue)."""

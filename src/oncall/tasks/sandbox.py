@@ -1,0 +1,1 @@
+"""Tasks: sandbox (filled in by its issue)."""

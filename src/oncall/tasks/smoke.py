@@ -1,0 +1,1 @@
+"""Tasks: smoke (filled in by its issue)."""

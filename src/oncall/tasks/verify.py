@@ -1,0 +1,1 @@
+"""Tasks: verify (filled in by its issue)."""
