@@ -1,0 +1,84 @@
+"""Run records: one JSON line per run of a task that writes, and per health run.
+
+The run log is append-only JSON Lines (time, user, host, target, task, arguments with secrets
+removed, outcome, exit code, durations). One `write()` of one line with O_APPEND keeps concurrent
+runs from interleaving; every value passes through `redact_obj`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from oncall.redact import redact_obj
+from oncall.report import json_default
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def append_run(
+    path: Path,
+    *,
+    task: str,
+    target: str | None,
+    args: Mapping[str, Any],
+    outcome: str,
+    code: int,
+    durations: Mapping[str, float] | None = None,
+    details: Mapping[str, Any] | None = None,
+    started_at: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Append one record to the run log at `path` and return it (already redacted)."""
+    now = _dt.datetime.now(_dt.UTC)
+    record: dict[str, Any] = {
+        "time": (started_at or now).isoformat(timespec="milliseconds"),
+        "finished": now.isoformat(timespec="milliseconds"),
+        "user": _user(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "target": target,
+        "task": task,
+        "args": dict(args),
+        "outcome": outcome,
+        "code": int(code),
+        "durations": {k: round(float(v), 4) for k, v in (durations or {}).items()},
+    }
+    if details:
+        record["details"] = dict(details)
+    record = redact_obj(record)
+    line = json.dumps(record, default=json_default, sort_keys=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    return record
+
+
+def read_runs(path: Path) -> Iterator[dict[str, Any]]:
+    """Every readable record in the run log, oldest first; a torn or foreign line is skipped."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                yield value
