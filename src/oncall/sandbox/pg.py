@@ -58,12 +58,21 @@ def _run_as() -> str | None:
     return SYSTEM_USER
 
 
-def _open_path_for(path: Path, user: str) -> None:
-    """Let `user` traverse to `path` and own it (only needed when we are root)."""
-    entry = pwd.getpwnam(user)
+def _let_others_traverse(path: Path) -> None:
+    """Open every parent of `path` for traversal (o+x, g+x, read), as the wheel itself does.
+
+    A virtual environment made under `mktemp -d` sits in a 0700 directory, and the server's
+    system user could not reach the PostgreSQL binaries inside it.
+    """
     for parent in reversed(path.parents):
         with contextlib.suppress(PermissionError):
             parent.chmod(parent.stat().st_mode | 0o055)
+
+
+def _open_path_for(path: Path, user: str) -> None:
+    """Let `user` traverse to `path` and own it (only needed when we are root)."""
+    entry = pwd.getpwnam(user)
+    _let_others_traverse(path)
     for item in [path, *path.rglob("*")]:
         os.chown(item, entry.pw_uid, entry.pw_gid)
 
@@ -97,6 +106,8 @@ class EmbeddedPostgres:
         )
 
     def _pg(self, tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        if _run_as():
+            _let_others_traverse(self.bin / tool)
         return subprocess.run(
             [str(self.bin / tool), *args],
             check=True,
