@@ -1,0 +1,206 @@
+"""The ledger tables: our own `oncall_migrations`, and Alembic's `alembic_version`.
+
+`oncall_migrations` (created on first write, in the target's schema) has one row per migration:
+
+    version          text PRIMARY KEY   the file stem, e.g. 20251116_add_ai_usage_and_events
+    name             text               the stem without its leading number
+    checksum         text               sha256 hex of the file's bytes when it was applied
+    applied_at       timestamptz        server time of the commit
+    applied_by       text               OS user running oncall, and the database role
+    host             text               machine oncall ran on
+    duration_ms      integer            time spent applying
+    transaction_mode text               'transaction' or 'none'
+    outcome          text               applied | partial | baseline | resolved
+    statements_done  integer            progress of a no-transaction file (resumes from here)
+
+`alembic_version` is created exactly as Alembic creates it (`version_num varchar(32) not null`,
+primary key `alembic_version_pkc`) and moved exactly as `alembic upgrade` moves it: one UPDATE from
+the down-revision to the revision, inside the migration's transaction.
+
+Readers here only SELECT and never create anything, so they work in a READ ONLY transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+LEDGER_TABLE = "oncall_migrations"
+ALEMBIC_TABLE = "alembic_version"
+ALEMBIC_VERSION_LENGTH = 32
+APPLIED_OUTCOMES = ("applied", "baseline", "resolved")
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One row of `oncall_migrations`."""
+
+    version: str
+    name: str
+    checksum: str
+    applied_at: _dt.datetime | None
+    applied_by: str
+    host: str
+    duration_ms: int | None
+    transaction_mode: str
+    outcome: str
+    statements_done: int
+
+    @property
+    def is_applied(self) -> bool:
+        return self.outcome in APPLIED_OUTCOMES
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "checksum": self.checksum,
+            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+            "applied_by": self.applied_by,
+            "host": self.host,
+            "duration_ms": self.duration_ms,
+            "transaction_mode": self.transaction_mode,
+            "outcome": self.outcome,
+            "statements_done": self.statements_done,
+        }
+
+
+def qualified(schema: str, table: str) -> str:
+    """schema.table with both parts quoted as identifiers (for SQL we compose ourselves)."""
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str | None) -> str:
+    """A SQL literal; standard_conforming_strings is on in every supported server, so '' is enough."""
+    if value is None:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_ledger_sql(schema: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(schema, LEDGER_TABLE)} (\n"
+        "    version text PRIMARY KEY,\n"
+        "    name text NOT NULL,\n"
+        "    checksum text NOT NULL,\n"
+        "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
+        "    applied_by text NOT NULL,\n"
+        "    host text NOT NULL,\n"
+        "    duration_ms integer,\n"
+        "    transaction_mode text NOT NULL,\n"
+        "    outcome text NOT NULL,\n"
+        "    statements_done integer NOT NULL DEFAULT 0\n"
+        ")"
+    )
+
+
+def create_alembic_sql(schema: str) -> str:
+    """DDL identical to what Alembic's MigrationContext creates on first upgrade."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(schema, ALEMBIC_TABLE)} (\n"
+        f"    version_num VARCHAR({ALEMBIC_VERSION_LENGTH}) NOT NULL,\n"
+        "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
+        ")"
+    )
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return user
+
+
+def upsert_row_sql(
+    schema: str,
+    *,
+    version: str,
+    name: str,
+    checksum: str,
+    duration_ms: int | None,
+    transaction_mode: str,
+    outcome: str,
+    statements_done: int = 0,
+) -> str:
+    """One INSERT ... ON CONFLICT that records a migration; `applied_by` adds the database role."""
+    duration = "NULL" if duration_ms is None else str(int(duration_ms))
+    return (
+        f"INSERT INTO {qualified(schema, LEDGER_TABLE)} AS l "
+        "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+        "outcome, statements_done) VALUES ("
+        f"{quote_literal(version)}, {quote_literal(name)}, {quote_literal(checksum)}, now(), "
+        f"{quote_literal(who())} || ' as ' || current_user, {quote_literal(socket.gethostname())}, "
+        f"{duration}, {quote_literal(transaction_mode)}, {quote_literal(outcome)}, {int(statements_done)}) "
+        "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+        "applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, host = EXCLUDED.host, "
+        "duration_ms = EXCLUDED.duration_ms, transaction_mode = EXCLUDED.transaction_mode, "
+        "outcome = EXCLUDED.outcome, statements_done = EXCLUDED.statements_done"
+    )
+
+
+def delete_row_sql(schema: str, version: str) -> str:
+    return f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)}"
+
+
+def table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified(schema, table),)).fetchone()
+    return bool(row and row[0])
+
+
+def read_rows(conn: psycopg.Connection[Any], schema: str) -> list[LedgerRow] | None:
+    """Every ledger row, or None when the ledger table does not exist yet (nothing is created)."""
+    if not table_exists(conn, schema, LEDGER_TABLE):
+        return None
+    cur = conn.execute(
+        "SELECT version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+        f"outcome, statements_done FROM {qualified(schema, LEDGER_TABLE)} ORDER BY version"
+    )
+    return [LedgerRow(*row) for row in cur.fetchall()]
+
+
+def read_alembic(conn: psycopg.Connection[Any], schema: str) -> list[str] | None:
+    """The rows of alembic_version, or None when the table does not exist."""
+    if not table_exists(conn, schema, ALEMBIC_TABLE):
+        return None
+    cur = conn.execute(f"SELECT version_num FROM {qualified(schema, ALEMBIC_TABLE)} ORDER BY 1")
+    return [str(row[0]) for row in cur.fetchall()]
+
+
+def alembic_move_sql(schema: str, current: list[str] | None, revision: str, down: str | None) -> str:
+    """The statements that move alembic_version from `down` to `revision`, as Alembic would.
+
+    Alembic UPDATEs the single row from the down-revision; it INSERTs only for a first revision
+    into an empty (or new) table. A guard after the move fails the transaction (SQLSTATE OC001) if
+    anything other than exactly one row equal to `revision` is left, so a concurrent hand edit of
+    alembic_version can never leave two heads behind our back.
+    """
+    table = qualified(schema, ALEMBIC_TABLE)
+    parts: list[str] = []
+    if current is None:
+        parts.append(create_alembic_sql(schema))
+    if down is None:
+        parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
+    else:
+        parts.append(
+            f"UPDATE {table} SET version_num = {quote_literal(revision)} "
+            f"WHERE {table}.version_num = {quote_literal(down)}"
+        )
+    parts.append(
+        "DO $oncall_guard$ BEGIN IF (SELECT count(*) FROM "
+        f"{table}) <> 1 OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {quote_literal(revision)}) "
+        "THEN RAISE EXCEPTION 'alembic_version did not move to %', "
+        f"{quote_literal(revision)} USING ERRCODE = 'OC001'; END IF; END $oncall_guard$"
+    )
+    return ";\n".join(parts)

@@ -1,0 +1,196 @@
+"""Split a migration file into statements with PostgreSQL's own parser (pglast), and classify them.
+
+`split(sql, source=...)` returns the statements exactly as `psql -f` would send them: dollar-quoted
+bodies with semicolons, comments, DO blocks and several statements per line are handled by the
+parser, never by looking for ';'. Each `Statement` keeps its 1-based source line so that an error
+can name `file:line`. A syntax error becomes `BadInput` naming the file, the line and the parser's
+message (pglast is libpg_query, i.e. the server's grammar, so the message is the server's).
+
+Classification answers the questions the runner and the linter ask:
+- `no_transaction_reason(server_version_num)`: why the statement cannot run inside a transaction
+  block (CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY, VACUUM, ALTER TYPE ... ADD VALUE
+  before PostgreSQL 12, CREATE/DROP DATABASE, ALTER SYSTEM), or None;
+- `is_transaction_control`: BEGIN/COMMIT/ROLLBACK written in the file itself;
+- `relations`: every table the statement names (for lock diagnostics);
+- `creates`: the objects (table, index, view, sequence...) the statement creates, for `baseline`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oncall.errors import BadInput
+
+# Objects whose presence `baseline` can check in the catalog, by the parse node that creates them.
+_CREATED_RELATION_KIND = {
+    "CreateStmt": "table",
+    "CreateTableAsStmt": "table",
+    "ViewStmt": "view",
+    "CreateSeqStmt": "sequence",
+}
+
+
+@dataclass(frozen=True)
+class CreatedObject:
+    """An object a statement creates: kind (table/index/view/sequence), schema (or None) and name."""
+
+    kind: str
+    name: str
+    schema: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a file: its text, where it starts, and its parse tree as a dict."""
+
+    text: str
+    line: int
+    start: int
+    end: int
+    node: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """The parse node's name, e.g. CreateStmt, IndexStmt, DoStmt."""
+        return str(self.node.get("@", "?"))
+
+    @property
+    def is_transaction_control(self) -> bool:
+        return self.kind == "TransactionStmt"
+
+    def no_transaction_reason(self, server_version_num: int = 160000) -> str | None:
+        """Why this statement cannot run inside a transaction block, or None if it can."""
+        node, kind = self.node, self.kind
+        if kind == "IndexStmt" and node.get("concurrent"):
+            return "CREATE INDEX CONCURRENTLY"
+        if kind == "DropStmt" and node.get("concurrent"):
+            return "DROP INDEX CONCURRENTLY"
+        if kind == "ReindexStmt" and any(
+            p.get("defname") == "concurrently" for p in node.get("params") or ()
+        ):
+            return "REINDEX CONCURRENTLY"
+        if kind == "VacuumStmt" and node.get("is_vacuumcmd"):
+            return "VACUUM"
+        if kind == "AlterEnumStmt" and node.get("newVal") and not node.get("oldVal"):
+            if server_version_num < 120000:
+                return "ALTER TYPE ... ADD VALUE (PostgreSQL < 12)"
+            return None
+        if kind in ("CreatedbStmt", "DropdbStmt"):
+            return "CREATE/DROP DATABASE"
+        if kind == "AlterSystemStmt":
+            return "ALTER SYSTEM"
+        return None
+
+    @property
+    def relations(self) -> list[str]:
+        """Every relation name the statement mentions (unqualified), in order, without repeats."""
+        seen: list[str] = []
+        for rangevar in _walk(self.node, "RangeVar"):
+            name = str(rangevar.get("relname", ""))
+            if name and name not in seen:
+                seen.append(name)
+        return seen
+
+    @property
+    def creates(self) -> list[CreatedObject]:
+        """Objects this statement creates that the catalog can confirm (used by `baseline`)."""
+        node, kind = self.node, self.kind
+        if kind in _CREATED_RELATION_KIND:
+            rel = node.get("relation") or node.get("view") or node.get("sequence") or {}
+            if kind == "CreateTableAsStmt":
+                rel = (node.get("into") or {}).get("rel") or {}
+            if rel.get("relname"):
+                return [CreatedObject(_CREATED_RELATION_KIND[kind], rel["relname"], rel.get("schemaname"))]
+        if kind == "IndexStmt" and node.get("idxname"):
+            schema = (node.get("relation") or {}).get("schemaname")
+            return [CreatedObject("index", str(node["idxname"]), schema)]
+        return []
+
+    @property
+    def target_table(self) -> str | None:
+        """The table an ALTER TABLE / CREATE INDEX acts on, or None."""
+        rel = self.node.get("relation")
+        if self.kind in ("AlterTableStmt", "IndexStmt", "CreateStmt") and isinstance(rel, dict):
+            return str(rel.get("relname")) if rel.get("relname") else None
+        return None
+
+    def first_line(self, width: int = 80) -> str:
+        """The statement's first line, shortened, for progress and error messages."""
+        head = self.text.strip().splitlines()[0] if self.text.strip() else ""
+        return head if len(head) <= width else head[: width - 1] + "…"
+
+
+def _walk(value: Any, tag: str) -> list[dict[str, Any]]:
+    """Every node named `tag` inside a pglast dict tree, depth first."""
+    found: list[dict[str, Any]] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("@") == tag:
+                found.append(item)
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+    return found
+
+
+def _as_tree(node: Any) -> dict[str, Any]:
+    tree = node(skip_none=True) if node is not None else {}
+    return dict(tree)
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset in `text`."""
+    return text.count("\n", 0, max(0, offset)) + 1
+
+
+def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
+    """Parse `sql` and return its statements in order; BadInput names file:line on a syntax error."""
+    from pglast import parser
+
+    try:
+        raw = parser.parse_sql(sql)
+    except parser.ParseError as exc:
+        message = str(exc.args[0]) if exc.args else str(exc)
+        offset = int(exc.args[1]) if len(exc.args) > 1 else 0
+        raise BadInput(
+            f"syntax error in {source}:{line_of(sql, offset)}: {message}",
+            "fix the SQL in that file; nothing was sent to the database",
+            file=str(source),
+            line=line_of(sql, offset),
+            server_message=message,
+        ) from exc
+    statements = []
+    for item in raw:
+        start = int(item.stmt_location or 0)
+        length = int(item.stmt_len or 0)
+        end = start + length if length else len(sql)
+        text = sql[start:end]
+        # stmt_location points at the first token after the previous ';', which may be a comment
+        # or blank lines; the line reported is that of the statement's first real character.
+        lead = len(text) - len(text.lstrip())
+        statements.append(
+            Statement(
+                text=text.strip(),
+                line=line_of(sql, start + lead),
+                start=start,
+                end=end,
+                node=_as_tree(item.stmt),
+            )
+        )
+    return statements
+
+
+def statement_at(statements: list[Statement], offset: int) -> Statement | None:
+    """The statement that contains character `offset` of the file, or None."""
+    for statement in statements:
+        if statement.start <= offset < max(statement.end, statement.start + 1):
+            return statement
+    return None
