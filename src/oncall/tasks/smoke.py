@@ -1,1 +1,100 @@
-"""Tasks: smoke (filled in by its issue)."""
+"""Tasks: smoke: probe the target's pages for 502s and failed conditions, once or until healthy."""
+
+from __future__ import annotations
+
+from invoke import Context, task
+
+from oncall.tasks._common import (
+    DEBUG_HELP,
+    JSON_HELP,
+    TARGET_HELP,
+    boundary,
+    exit_with,
+    output_for,
+    target_for,
+)
+
+
+def _seconds(raw: str | None, flag: str) -> float | None:
+    from oncall.errors import BadInput
+
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise BadInput(f"{flag} {raw!r} is not a number of seconds", f"pass e.g. {flag} 300") from None
+
+
+@task(
+    iterable=["url"],
+    help={
+        "target": TARGET_HELP,
+        "url": "probe this URL (repeatable) with the default conditions instead of the target's smoke list",
+        "wait": "poll until every check passes --consecutive times in a row, for at most this many seconds "
+        "(default: one pass)",
+        "consecutive": "passes in a row that count as healthy under --wait (default 3)",
+        "interval": "seconds between polls of a check under --wait (default 1)",
+        "total_timeout": "seconds one request may take in all, redirects and body included (default 15)",
+        "ca_file": "PEM file of extra CA certificates to trust (a private CA); SSL_CERT_FILE also works",
+        "junit": "also write the result as JUnit XML to this file (for CI)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    },
+)
+def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot be keyword-only
+    ctx: Context,
+    target: str | None = None,
+    url: list[str] | None = None,
+    wait: str | None = None,
+    consecutive: int = 3,
+    interval: float = 1.0,
+    total_timeout: float = 15.0,
+    ca_file: str | None = None,
+    junit: str | None = None,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Probe the target's pages (or --url) for 502s and failed conditions; --wait polls until healthy.
+
+    Exit 0 when every check is healthy, 1 when one is not (at the deadline under --wait), 3 when
+    no check got any HTTP answer (refused, DNS, timeout, TLS), 2 for bad input such as a missing
+    header variable. Read-only: no run record is written.
+    """
+    from oncall.errors import BadInput
+    from oncall.probe import checks_for, describe_failure
+    from oncall.probe import smoke as run_smoke
+    from oncall.probe_report import result_table
+
+    out = output_for(json)
+    with boundary(out, task="smoke", debug=debug):
+        try:
+            resolved = target_for(ctx, target)
+        except BadInput:
+            # Absolute --url checks need no target; without --url the error stands.
+            if target or not url:
+                raise
+            resolved = None
+        checks = checks_for(resolved, url or None)
+        result = run_smoke(
+            checks,
+            wait=_seconds(wait, "--wait"),
+            consecutive=consecutive,
+            interval=interval,
+            total_timeout=total_timeout,
+            ca_file=ca_file,
+            out=out,
+        )
+        if junit:
+            result.write_junit(junit)
+        out.print(result_table(result.checks))
+        out.print(result.summary(), markup=False)
+        if junit:
+            out.print(f"JUnit report: {junit}", markup=False)
+        name = resolved.name if resolved else None
+        out.emit({"task": "smoke", "target": name, **result.as_dict(), "junit": junit})
+        bad = [c for c in result.checks if c.verdict != "healthy"]
+        lines = [result.summary(), *(describe_failure(c) for c in bad)]
+        hints = list(dict.fromkeys(c.hint for c in bad if c.hint))
+        lines += [f"  hint: {h}" for h in hints[:2]]
+        exit_with(result.code, "\n".join(lines))

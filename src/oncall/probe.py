@@ -1,0 +1,665 @@
+"""HTTP smoke checks: is the site serving again, by named conditions, once or until healthy.
+
+API (other modules use these names):
+
+    checks_for(target, urls=None, environ=None) -> list[Check]
+        The target's `smoke:` list (oncall.config.SmokeCheckConfig), or the given --url values with
+        the default conditions. Relative URLs join `target.resolved_base_url()`. Header values named
+        by `header_env` are read from the environment (a missing variable is BadInput, exit 2) and
+        registered as secrets, so `oncall.redact` masks them everywhere.
+
+    smoke(checks, *, wait=None, consecutive=3, interval=1.0, concurrency=20, connect_timeout=5.0,
+          read_timeout=10.0, total_timeout=15.0, max_redirects=10, network_retries=2, ca_file=None,
+          out=None) -> SmokeResult
+        Synchronous entry point (`smoke_async` is the same for callers already in an event loop).
+        `wait=None` is one pass (scheduled runs). `wait=300` polls every check until it passes
+        `consecutive` times in a row or 300 s pass (after a restart or deploy); a page that flaps
+        (502, 200, 502) never becomes healthy. With `out` (an oncall.report.Output) wait mode shows a
+        live table on a terminal and progress lines otherwise.
+
+    SmokeResult: .ok, .code (0 healthy, 1 unhealthy, 3 no check got any HTTP answer), .checks
+        (CheckResult: name, url, status, latency_ms, failed conditions with observed values,
+        attempts, retries, verdict, redirects), .as_dict(), .write_junit(path), .summary().
+
+How requests are made: one httpx.AsyncClient for all checks (connection reuse), at most
+`concurrency` requests in flight, connect/read timeouts per request and a total timeout per try.
+Redirects are followed by hand, up to `max_redirects`, so each hop is reported and a loop is named
+as a loop. TLS verification is always on; trust comes from SSL_CERT_FILE / SSL_CERT_DIR when set
+(as httpx and OpenSSL do), else certifi's bundle, plus `ca_file` for a private CA. Only network
+errors that happen before an answer (refused, reset, DNS, connect timeout) are retried, at most
+`network_retries` times within one attempt, and the retry is reported; a status, a slow answer or
+a read timeout is an observation, never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from oncall.errors import BadInput
+from oncall.probe_conditions import (
+    CertInfo,
+    Condition,
+    ConditionResult,
+    Observation,
+    explain_status,
+    parse_conditions,
+    status_hint,
+    status_text,
+)
+from oncall.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    import httpx
+
+    from oncall.config import Target
+    from oncall.report import Output
+
+Verdict = Literal["healthy", "unhealthy", "unreachable"]
+
+# Header names whose literal config values are secrets even though config should not hold any.
+_SENSITIVE_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-api-key")
+MAX_BODY_BYTES = 1 << 20
+HISTORY_KEEP = 20
+
+
+@dataclass(frozen=True)
+class Check:
+    """One request to make and the conditions its answer must meet."""
+
+    name: str
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    conditions: tuple[Condition, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        # Header values can be secrets: only their names are ever shown.
+        return {"name": self.name, "url": self.url, "method": self.method, "headers": sorted(self.headers)}
+
+
+@dataclass(frozen=True)
+class Redirect:
+    status: int
+    location: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "location": self.location}
+
+
+@dataclass(frozen=True)
+class NetworkError:
+    """No HTTP answer: why, in words, and whether trying again at once could help."""
+
+    kind: str  # refused, dns, connect_timeout, read_timeout, total_timeout, tls, reset, network
+    message: str
+    hint: str
+    retryable: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a check: an answer with its evaluated conditions, or a network error."""
+
+    status: int | None
+    latency_ms: float | None
+    conditions: tuple[ConditionResult, ...]
+    error: NetworkError | None
+    redirects: tuple[Redirect, ...]
+    final_url: str
+    tries: int
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(c.ok for c in self.conditions)
+
+    @property
+    def failed(self) -> tuple[ConditionResult, ...]:
+        return tuple(c for c in self.conditions if not c.ok)
+
+    def short(self) -> str:
+        """'200', '502', 'refused', 'timeout': the history entry for this attempt."""
+        if self.error is not None:
+            return self.error.kind
+        return str(self.status) if self.ok else f"{self.status}!"
+
+
+@dataclass
+class CheckResult:
+    """Where one check ended: its last attempt, how many were made, and the verdict."""
+
+    check: Check
+    last: Attempt | None = None
+    attempts: int = 0
+    retries: int = 0
+    passes_in_a_row: int = 0
+    ever_answered: bool = False
+    history: list[str] = field(default_factory=list)
+    needed: int = 1
+    done: bool = False
+
+    def record(self, attempt: Attempt) -> None:
+        self.last = attempt
+        self.attempts += 1
+        self.retries += attempt.tries - 1
+        self.ever_answered = self.ever_answered or attempt.answered
+        self.passes_in_a_row = self.passes_in_a_row + 1 if attempt.ok else 0
+        self.history = [*self.history, attempt.short()][-HISTORY_KEEP:]
+        self.done = self.passes_in_a_row >= self.needed
+
+    @property
+    def name(self) -> str:
+        return self.check.name
+
+    @property
+    def url(self) -> str:
+        return self.check.url
+
+    @property
+    def status(self) -> int | None:
+        return self.last.status if self.last else None
+
+    @property
+    def latency_ms(self) -> float | None:
+        return self.last.latency_ms if self.last else None
+
+    @property
+    def failed(self) -> tuple[ConditionResult, ...]:
+        return self.last.failed if self.last else ()
+
+    @property
+    def redirects(self) -> tuple[Redirect, ...]:
+        return self.last.redirects if self.last else ()
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.done:
+            return "healthy"
+        return "unhealthy" if self.ever_answered else "unreachable"
+
+    @property
+    def explanation(self) -> str | None:
+        """Why it is not healthy, in words: the network error, the edge status, or flapping."""
+        if self.verdict == "healthy" or self.last is None:
+            return None
+        if self.last.error is not None:
+            return self.last.error.message
+        if self.flapping:
+            return f"flapping: never {self.needed} passes in a row (last: {', '.join(self.history[-6:])})"
+        words = explain_status(self.last.status)
+        if words and self.last.failed:
+            return f"{status_text(self.last.status or 0)}: {words}"
+        return None
+
+    @property
+    def flapping(self) -> bool:
+        """A pass followed later by a failure: up and down, which wait mode must not call healthy."""
+        passes = [i for i, h in enumerate(self.history) if h.isdigit()]
+        return bool(passes) and any(not h.isdigit() for h in self.history[passes[0] :])
+
+    @property
+    def hint(self) -> str | None:
+        if self.verdict == "healthy" or self.last is None:
+            return None
+        if self.last.error is not None:
+            return self.last.error.hint
+        return status_hint(self.last.status)
+
+    def as_dict(self) -> dict[str, Any]:
+        last = self.last
+        return {
+            **self.check.as_dict(),
+            "verdict": self.verdict,
+            "ok": self.verdict == "healthy",
+            "status": self.status,
+            "status_text": status_text(self.status) if self.status is not None else None,
+            "latency_ms": round(self.latency_ms, 1) if self.latency_ms is not None else None,
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "passes_in_a_row": self.passes_in_a_row,
+            "needed": self.needed,
+            "history": list(self.history),
+            "final_url": last.final_url if last else self.url,
+            "redirects": [r.as_dict() for r in self.redirects],
+            "conditions": [c.as_dict() for c in last.conditions] if last else [],
+            "failed": [c.as_dict() for c in self.failed],
+            "error": last.error.as_dict() if last and last.error else None,
+            "explanation": self.explanation,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class SmokeResult:
+    """The outcome of a smoke run: a library value for the smoke task, health and restart --wait."""
+
+    checks: list[CheckResult]
+    wait: float | None
+    consecutive: int
+    elapsed_s: float
+
+    @property
+    def ok(self) -> bool:
+        return all(c.verdict == "healthy" for c in self.checks)
+
+    @property
+    def code(self) -> int:
+        if self.ok:
+            return 0
+        if not any(c.ever_answered for c in self.checks):
+            return 3
+        return 1
+
+    def summary(self) -> str:
+        healthy = sum(c.verdict == "healthy" for c in self.checks)
+        total = len(self.checks)
+        how = f"within {self.wait:g} s" if self.wait is not None else "in one pass"
+        if self.ok:
+            return f"smoke: all {total} check(s) healthy {how} ({self.elapsed_s:.1f} s)"
+        if self.code == 3:
+            return f"smoke: no check got an HTTP answer {how}; {total} unreachable"
+        return f"smoke: {healthy} of {total} check(s) healthy {how}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "summary": self.summary(),
+            "mode": "wait" if self.wait is not None else "single",
+            "wait_s": self.wait,
+            "consecutive": self.consecutive if self.wait is not None else 1,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+    def write_junit(self, path: str | Path) -> Path:
+        """Write the result as JUnit XML (one testcase per check) for CI; returns the path."""
+        from oncall.junit import write_smoke_junit
+
+        return write_smoke_junit(self, Path(path))
+
+
+# ---------------------------------------------------------------- building checks from config
+
+
+def _resolve_url(url: str, base: str | None, where: str, target_name: str | None) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme:
+        if base is None:
+            raise BadInput(
+                f"{where}: URL {url!r} is a path but target {target_name or '(none)'} has no base URL",
+                "set base_url (or base_url_env) on the target, or give an absolute https:// URL",
+            )
+        url = base.rstrip("/") + "/" + url.lstrip("/")
+        parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput(
+            f"{where}: {url!r} is not an http(s) URL with a host",
+            "write an absolute URL like https://example.com/health, or a path like /health",
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise BadInput(f"{where}: {url!r} has a port that is not a number", "fix the URL's port") from None
+    return url
+
+
+def checks_for(
+    target: Target | None, urls: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[Check]:
+    """The checks to run: `urls` (default conditions) when given, else the target's smoke list."""
+    env = os.environ if environ is None else environ
+    base = target.resolved_base_url(env) if target is not None else None
+    tname = target.name if target is not None else None
+    if urls:
+        default = tuple(parse_conditions(None, "--url"))
+        return [
+            Check(name=u, url=_resolve_url(u, base, f"--url {u}", tname), conditions=default) for u in urls
+        ]
+    configured = target.smoke if target is not None else ()
+    if not configured:
+        raise BadInput(
+            f"target {tname or '(none)'} has no smoke checks",
+            "add a smoke: list to the target in invoke.yaml, or pass --url https://.../health",
+        )
+    checks = []
+    for cfg in configured:
+        where = f"smoke check {cfg.name!r} of target {tname}"
+        headers = {str(k): str(v) for k, v in cfg.headers.items()}
+        for name, literal in headers.items():
+            if name.lower() in _SENSITIVE_HEADERS:
+                register_secret(literal)
+        for name, var in cfg.header_env.items():
+            value = env.get(str(var))
+            if not value:
+                state = "is set but empty" if value == "" else "is not set"
+                raise BadInput(
+                    f"{var} {state} ({where} sends it as the {name} header)",
+                    f"export {var}='...' with the header's value (for example 'Bearer <token>')",
+                )
+            register_secret(value)
+            headers[str(name)] = value
+        checks.append(
+            Check(
+                name=cfg.name,
+                url=_resolve_url(cfg.url, base, where, tname),
+                method=cfg.method.upper(),
+                headers=headers,
+                conditions=tuple(parse_conditions(cfg.conditions, where)),
+            )
+        )
+    return checks
+
+
+# ---------------------------------------------------------------- one attempt
+
+
+@dataclass(frozen=True)
+class Limits:
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 15.0
+    max_redirects: int = 10
+    network_retries: int = 2
+    retry_backoff: float = 0.25
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _root_causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in seen:
+        seen.append(node)
+        node = node.__cause__ or node.__context__
+    return seen
+
+
+def network_error(exc: BaseException, url: str, limits: Limits) -> NetworkError:
+    """Translate an httpx transport error (or our total timeout) into words: the one boundary."""
+    import httpx
+
+    where = _host_port(url)
+    causes = _root_causes(exc)
+    if isinstance(exc, TimeoutError):
+        return NetworkError(
+            "total_timeout",
+            f"no complete answer from {url} within the total timeout of {limits.total_timeout:g} s",
+            "the app is up but slow or stuck; raise --total-timeout only if this page is slow by design",
+            retryable=False,
+        )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return NetworkError(
+            "connect_timeout",
+            f"connecting to {where} timed out after {limits.connect_timeout:g} s",
+            "check the host name and that the service is running; a firewall can drop packets silently",
+            retryable=True,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return NetworkError(
+            "read_timeout",
+            f"{where} accepted the connection but sent no answer within {limits.read_timeout:g} s",
+            "the app hangs: look for a blocked worker or a long query; restart if it stays stuck",
+            retryable=False,
+        )
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = cause.verify_message or str(cause)
+            return NetworkError(
+                "tls",
+                f"TLS certificate of {where} failed verification: {detail}",
+                "the certificate is not trusted (self-signed, expired, or for another name); serve one "
+                "from a public CA, or trust your CA with --ca-file / SSL_CERT_FILE; verification stays on",
+                retryable=False,
+            )
+        if isinstance(cause, ssl.SSLError):
+            return NetworkError(
+                "tls",
+                f"TLS handshake with {where} failed: {cause.reason or cause}",
+                "check that the port speaks https (not plain http) and supports TLS 1.2 or newer",
+                retryable=False,
+            )
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return NetworkError(
+                "refused",
+                f"connection refused by {where}: nothing is listening there",
+                "the app or its proxy is down or on another port; check the URL and the service",
+                retryable=True,
+            )
+        if isinstance(cause, socket.gaierror):
+            return NetworkError(
+                "dns",
+                f"cannot resolve the host name of {url}: {cause.strerror or cause}",
+                "check the spelling of the host, or the DNS record of the custom domain",
+                retryable=True,
+            )
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return NetworkError(
+            "reset",
+            f"{where} closed the connection without a complete answer ({exc})",
+            "the app may be crashing mid-request; read its logs",
+            retryable=True,
+        )
+    return NetworkError(
+        "network",
+        f"network error reaching {where}: {type(exc).__name__}: {exc}",
+        "check the URL and the network path to the host",
+        retryable=isinstance(exc, httpx.TransportError),
+    )
+
+
+def _peer_cert(response: httpx.Response) -> CertInfo | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return None
+    import datetime as dt
+
+    not_after = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), dt.UTC)
+    subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+    return CertInfo(not_after=not_after, subject=subject)
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[str, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= cap:
+            truncated = True
+            break
+    data = b"".join(chunks)[:cap]
+    return data.decode(response.encoding or "utf-8", errors="replace"), truncated
+
+
+def _redirect_problem(redirects: list[Redirect], visited: list[str], nxt: str, limits: Limits) -> str | None:
+    if nxt in visited:
+        loop = " -> ".join([*visited[visited.index(nxt) :], nxt])
+        return f"redirect loop: {loop}"
+    if len(redirects) > limits.max_redirects:
+        return f"more than {limits.max_redirects} redirects (last to {nxt})"
+    return None
+
+
+async def _fetch(client: httpx.AsyncClient, check: Check, limits: Limits) -> Attempt:
+    start = time.perf_counter()
+    request = client.build_request(check.method, check.url, headers=dict(check.headers))
+    redirects: list[Redirect] = []
+    visited = [str(request.url)]
+    while True:
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            nxt = response.next_request
+            if nxt is not None:
+                redirects.append(Redirect(response.status_code, str(nxt.url)))
+                problem = _redirect_problem(redirects, visited, str(nxt.url), limits)
+                if problem is None:
+                    visited.append(str(nxt.url))
+                    request = nxt
+                    continue
+                latency = (time.perf_counter() - start) * 1000
+                expected = f"at most {limits.max_redirects}, no loop"
+                failure = ConditionResult("redirects", expected, problem, False)
+                return Attempt(
+                    response.status_code, latency, (failure,), None, tuple(redirects), str(request.url), 1
+                )
+            cert = _peer_cert(response)
+            body, truncated = await _read_capped(response, limits.max_body_bytes)
+        finally:
+            await response.aclose()
+        latency = (time.perf_counter() - start) * 1000
+        obs = Observation(response.status_code, latency, body, truncated, request.url.scheme, cert)
+        results = tuple(c.evaluate(obs) for c in check.conditions)
+        return Attempt(response.status_code, latency, results, None, tuple(redirects), str(request.url), 1)
+
+
+async def probe_once(
+    client: httpx.AsyncClient, gate: asyncio.Semaphore, check: Check, limits: Limits
+) -> Attempt:
+    """One attempt: a request (and its redirects), retried only on network errors before an answer."""
+    import httpx
+
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            async with gate, asyncio.timeout(limits.total_timeout):
+                attempt = await _fetch(client, check, limits)
+            return replace(attempt, tries=tries)
+        except (httpx.TransportError, TimeoutError) as exc:
+            err = network_error(exc, check.url, limits)
+            if err.retryable and tries <= limits.network_retries:
+                await asyncio.sleep(limits.retry_backoff * 2 ** (tries - 1))
+                continue
+            return Attempt(None, None, (), err, (), check.url, tries)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
+    """Verification on, always: SSL_CERT_FILE/SSL_CERT_DIR or certifi, plus an optional private CA."""
+    cafile: str | None = os.environ.get("SSL_CERT_FILE") or None
+    capath = None if cafile else (os.environ.get("SSL_CERT_DIR") or None)
+    if cafile is None and capath is None:
+        import certifi
+
+        cafile = certifi.where()
+    try:
+        ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        if ca_file is not None:
+            ctx.load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        bad = ca_file or cafile or capath
+        raise BadInput(
+            f"cannot load CA certificates from {bad}: {exc}",
+            "point --ca-file / SSL_CERT_FILE at a PEM file of CA certificates",
+        ) from exc
+    return ctx
+
+
+async def smoke_async(
+    checks: Sequence[Check],
+    *,
+    wait: float | None = None,
+    consecutive: int = 3,
+    interval: float = 1.0,
+    concurrency: int = 20,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 10.0,
+    total_timeout: float = 15.0,
+    max_redirects: int = 10,
+    network_retries: int = 2,
+    ca_file: str | Path | None = None,
+    out: Output | None = None,
+) -> SmokeResult:
+    """The async form of `smoke` (same arguments), for callers already inside an event loop."""
+    import httpx
+
+    from oncall.probe_report import reporter_for
+
+    if consecutive < 1 or concurrency < 1:
+        raise BadInput(
+            f"consecutive ({consecutive}) and concurrency ({concurrency}) must be at least 1",
+            "pass --consecutive 3 (the default) or another positive number",
+        )
+    if wait is not None and wait < 0:
+        raise BadInput(f"--wait {wait:g} is negative", "pass --wait SECONDS, e.g. --wait 300")
+    limits = Limits(connect_timeout, read_timeout, total_timeout, max_redirects, network_retries)
+    needed = consecutive if wait is not None else 1
+    results = [CheckResult(check, needed=needed) for check in checks]
+    reporter = reporter_for(out, results, wait) if wait is not None else None
+    timeout = httpx.Timeout(
+        connect=connect_timeout, read=read_timeout, write=read_timeout, pool=total_timeout
+    )
+    pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + wait if wait is not None else None
+    gate = asyncio.Semaphore(concurrency)
+
+    async def poll(result: CheckResult, client: httpx.AsyncClient) -> None:
+        while True:
+            attempt = await probe_once(client, gate, result.check, limits)
+            result.record(attempt)
+            if reporter is not None:
+                reporter.update(result, loop.time() - start)
+            if deadline is None or result.done or loop.time() + interval >= deadline:
+                return
+            await asyncio.sleep(interval)
+
+    client = httpx.AsyncClient(
+        verify=ssl_context(ca_file),
+        timeout=timeout,
+        limits=pool,
+        follow_redirects=False,
+        headers={"User-Agent": "oncall-smoke"},
+    )
+    try:
+        if reporter is not None:
+            reporter.start()
+        async with client:
+            await asyncio.gather(*(poll(r, client) for r in results))
+    finally:
+        if reporter is not None:
+            reporter.stop()
+    return SmokeResult(results, wait, consecutive, loop.time() - start)
+
+
+def smoke(checks: Sequence[Check], **options: Any) -> SmokeResult:
+    """Run the checks once (wait=None) or until healthy/deadline; see the module docstring."""
+    return asyncio.run(smoke_async(checks, **options))
+
+
+def describe_failure(result: CheckResult) -> str:
+    """One redacted line for a check that is not healthy: what was seen, in words."""
+    if result.explanation:
+        return redact(f"{result.name}: {result.explanation}")
+    failed = "; ".join(c.describe() for c in result.failed) or result.verdict
+    return redact(f"{result.name}: {failed}")
