@@ -1,1 +1,46 @@
-"""Tasks: verify (filled in by its issue)."""
+"""Task: verify — the schema the applied migrations declare, checked against the live database."""
+
+from __future__ import annotations
+
+from invoke import Context, task
+
+from oncall.tasks._common import (
+    DEBUG_HELP,
+    JSON_HELP,
+    TARGET_HELP,
+    boundary,
+    exit_with,
+    output_for,
+    target_for,
+)
+
+
+@task(
+    iterable=["only"],
+    help={
+        "target": TARGET_HELP,
+        "json": JSON_HELP,
+        "only": "check only this table (repeatable, or comma-separated: --only a,b); ledger checks still run",
+        "debug": DEBUG_HELP,
+    },
+)
+def verify(
+    ctx: Context,
+    target: str | None = None,
+    json: bool = False,
+    only: list[str] | None = None,
+    debug: bool = False,
+) -> None:
+    """Check that every table, column, key, index and seed row of the applied migrations exists."""
+    from oncall.db import parse_database_url
+    from oncall.schema import verify as run_verify
+    from oncall.schema_report import render
+
+    out = output_for(json)
+    with boundary(out, task="verify", debug=debug):
+        chosen = target_for(ctx, target)
+        url = parse_database_url(chosen.database_url(), source=chosen.database_url_env)
+        result = run_verify(chosen, url, only=only or None)
+        out.emit({"task": "verify", **result.as_dict()})
+        render(out, result)
+    exit_with(result.code, result.verdict() + (f"\n  hint: {result.hint}" if result.hint else ""))

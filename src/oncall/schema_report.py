@@ -1,0 +1,44 @@
+"""Human output for verify: one rich table (failures first), what drifted, notes, and the verdict.
+
+The verdict of a failed run is left to the task's exit message (cause and hint on stderr), so it is
+printed once.
+"""
+
+from __future__ import annotations
+
+from oncall.report import Output
+from oncall.schema import VerifyResult
+
+_STYLE = {
+    "ok": "green",
+    "warning": "yellow",
+    "missing": "red",
+    "differs": "red",
+    "fail": "red",
+    "drift": "magenta",
+}
+
+
+def render(out: Output, result: VerifyResult) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"verify {result.target} ({result.where})")
+    for column in ("kind", "name", "expected", "found", "result"):
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        style = _STYLE.get(row.result, "")
+        table.add_row(
+            row.kind, row.name, row.expected, row.found, f"[{style}]{row.result}[/]" if style else row.result
+        )
+    out.print(table)
+    for row in result.rows:
+        if row.detail and row.result != "ok":
+            out.print(f"  {row.result}: {row.kind} {row.name}: {row.detail}")
+    for note in result.notes:
+        out.print(f"  note: {note}")
+    out.print(
+        f"  {len(result.applied)} applied migration(s), {len(result.pending)} pending; "
+        f"{result.queries} catalog queries, {result.elapsed_ms:.0f} ms"
+    )
+    if result.ok:
+        out.print(result.verdict())
