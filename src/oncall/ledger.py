@@ -134,8 +134,15 @@ def upsert_row_sql(
     outcome: str,
     statements_done: int = 0,
 ) -> str:
-    """One INSERT ... ON CONFLICT that records a migration; `applied_by` adds the database role."""
-    duration = "NULL" if duration_ms is None else str(int(duration_ms))
+    """One INSERT ... ON CONFLICT that records a migration; `applied_by` adds the database role.
+
+    `duration_ms=-1` measures inside the transaction: clock_timestamp() - now() is the time since
+    BEGIN, i.e. how long the migration's own statements took, without another round trip.
+    """
+    if duration_ms == -1:
+        duration = "round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
+    else:
+        duration = "NULL" if duration_ms is None else str(int(duration_ms))
     return (
         f"INSERT INTO {qualified(schema, LEDGER_TABLE)} AS l "
         "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "

@@ -1,0 +1,1156 @@
+"""Plan and apply migrations: locked, timed, one transaction per migration, with its ledger row.
+
+`migrate()` in order: read the state without the lock (cheap refusal and the production guard see
+the same plan the user would), take the advisory lock (oncall.migration_lock), read the state
+again under it, then apply each pending file:
+
+- transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL lock_timeout; SET LOCAL
+  statement_timeout; <the file>; <ledger row>; <alembic_version move>; COMMIT` goes to the server
+  as one simple-protocol query, so the number of round trips does not grow with the file.
+  PostgreSQL runs a multi-statement query with explicit BEGIN/COMMIT as that one transaction and
+  stops at the first error. SQLSTATE 55P03 (lock_timeout) rolls back and retries the whole file
+  with exponential backoff and full jitter, `lock_retries` times, then Refused (exit 4) names the
+  sessions holding locks on the tables the file touches.
+- no-transaction mode (header or a statement that cannot run in a transaction): statement by
+  statement, the ledger row records progress (`partial`, statements_done) after each one, so a
+  rerun resumes after the last statement that finished. Before (re)running a CREATE INDEX
+  CONCURRENTLY, an INVALID index of that name (what a failed concurrent build leaves) is dropped.
+
+Errors name the file and line: the server's error position maps back into the file; when the
+server gives none, the statements are replayed one by one in a transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from oncall.config import Target
+from oncall.db import DatabaseURL, connect, parse_database_url
+from oncall.errors import BadInput, CheckFailed, Drift, OncallError, Refused, Unreachable
+from oncall.ledger import (
+    ALEMBIC_TABLE,
+    create_alembic_sql,
+    create_ledger_sql,
+    delete_row_sql,
+    qualified,
+    quote_literal,
+    upsert_row_sql,
+)
+from oncall.lint import Finding, lint
+from oncall.migration_lock import LockHolder, migration_lock
+from oncall.migrations import LedgerState, Migration, discover, find, read_state
+from oncall.report import Output
+from oncall.statements import Statement, statement_at
+
+if TYPE_CHECKING:
+    import psycopg
+
+WORK_APPLICATION_NAME = "oncall migrate"
+_DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
+RETRY_BASE_SECONDS = 0.5
+RETRY_CAP_SECONDS = 8.0
+
+
+@dataclass
+class Step:
+    """One pending migration as it will run."""
+
+    migration: Migration
+    mode: str
+    reasons: list[str]
+    findings: list[Finding]
+    alembic_sql: str | None = None
+    resume_from: int = 0
+
+    def as_dict(self, *, with_sql: bool = False) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "version": self.migration.version,
+            "revision": self.migration.revision,
+            "down_revision": self.migration.down_revision,
+            "transaction_mode": self.mode,
+            "no_transaction_reasons": self.reasons,
+            "statements": len(self.migration.statements),
+            "resume_from": self.resume_from,
+            "lint": [f.as_dict() for f in self.findings],
+            "alembic_sql": self.alembic_sql,
+        }
+        if with_sql:
+            doc["sql"] = self.migration.sql
+        return doc
+
+
+@dataclass
+class Plan:
+    """What migrate would do: the steps, the timeouts, and where."""
+
+    target: str
+    schema: str
+    where: str
+    server_version: int
+    lock_timeout: str
+    statement_timeout: str
+    lock_retries: int
+    steps: list[Step]
+    state: LedgerState
+
+    def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "where": self.where,
+            "server_version": self.server_version,
+            "lock_timeout": self.lock_timeout,
+            "statement_timeout": self.statement_timeout,
+            "lock_retries": self.lock_retries,
+            "steps": [s.as_dict(with_sql=with_sql) for s in self.steps],
+        }
+
+
+@dataclass
+class MigrateResult:
+    """The outcome of one migrate run."""
+
+    ok: bool
+    code: int
+    target: str
+    where: str
+    dry_run: bool
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    plan: Plan | None = None
+    lock_wait_s: float = 0.0
+    duration_s: float = 0.0
+    delegated: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "target": self.target,
+            "where": self.where,
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "planned": [s.migration.version for s in self.plan.steps] if self.plan else [],
+            "plan": self.plan.as_dict(with_sql=self.dry_run) if self.plan else None,
+            "lock_wait_s": round(self.lock_wait_s, 3),
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass
+class AdminResult:
+    """The outcome of baseline or resolve: what was (or would be) recorded."""
+
+    ok: bool
+    code: int
+    action: str
+    target: str
+    where: str
+    dry_run: bool
+    versions: list[str]
+    sql: list[str]
+    checked: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "action": self.action,
+            "target": self.target,
+            "where": self.where,
+            "dry_run": self.dry_run,
+            "versions": self.versions,
+            "sql": self.sql,
+            "checked": self.checked,
+        }
+
+
+@dataclass
+class StatusResult:
+    ok: bool
+    code: int
+    where: str
+    state: LedgerState
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "code": self.code, "where": self.where, **self.state.as_dict()}
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _url(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
+    if isinstance(url, DatabaseURL):
+        return url
+    raw = url if url is not None else target.database_url()
+    return parse_database_url(raw, source=target.database_url_env)
+
+
+def _duration_setting(value: str, name: str) -> str:
+    if not _DURATION.match(value):
+        raise BadInput(f"{name} {value!r} is not a duration", "use a PostgreSQL duration such as 3s or 5min")
+    return value.strip()
+
+
+def _read_only_state(
+    url: DatabaseURL, target: Target, migrations: list[Migration]
+) -> tuple[LedgerState, int]:
+    """The ledger state read in a READ ONLY transaction (proof that status and plan write nothing)."""
+    import psycopg
+
+    conn = connect(
+        url, connect_timeout=target.connect_timeout, autocommit=False, application_name="oncall status"
+    )
+    try:
+        conn.read_only = True
+        state = read_state(conn, target, migrations)
+        version = conn.info.server_version
+        conn.rollback()
+        return state, version
+    except psycopg.Error as exc:
+        raise _database_error(exc, url, "reading the ledger") from exc
+    finally:
+        conn.close()
+
+
+def _database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
+    sqlstate = getattr(exc, "sqlstate", None)
+    text = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    if sqlstate == "42501":
+        return CheckFailed(
+            f"permission denied on {url.host}/{url.dbname} while {doing}: {text}",
+            "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
+            sqlstate=sqlstate,
+        )
+    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+        return Unreachable(
+            f"lost the connection to {url.host}:{url.port} while {doing}: {text}",
+            "check the database is up, then rerun (a migration that was cut off was rolled back)",
+            sqlstate=sqlstate,
+        )
+    return CheckFailed(f"{doing} failed on {url.host}/{url.dbname}: {text}", None, sqlstate=sqlstate)
+
+
+def _raise_problems(state: LedgerState) -> None:
+    if state.problems:
+        raise state.problems[0]
+
+
+def _pending_until(state: LedgerState, migrations: list[Migration], to: str | None) -> list[Migration]:
+    if to is None:
+        return list(state.pending)
+    last = find(migrations, to)
+    limit = migrations.index(last)
+    return [m for m in state.pending if migrations.index(m) <= limit]
+
+
+def build_plan(
+    target: Target,
+    state: LedgerState,
+    migrations: list[Migration],
+    *,
+    where: str,
+    server_version: int,
+    to: str | None = None,
+) -> Plan:
+    """Turn the state into steps; Drift for any problem in the ledger, BadInput for unrunnable files."""
+    _raise_problems(state)
+    lock_timeout = _duration_setting(target.lock_timeout, "lock_timeout")
+    statement_timeout = _duration_setting(target.statement_timeout, "statement_timeout")
+    steps: list[Step] = []
+    created: set[str] = set()
+    alembic_current = state.alembic_versions
+    for migration in _pending_until(state, migrations, to):
+        reasons = migration.no_transaction_reasons(server_version)
+        findings = lint(migration.statements, created_before=created)
+        for statement in migration.statements:
+            created.update(o.name for o in statement.creates if o.kind == "table")
+        blocking = [f for f in findings if f.severity == "error"]
+        if blocking:
+            raise BadInput(
+                f"{migration.path.name}:{blocking[0].line}: {blocking[0].message}",
+                "oncall wraps each file in its own transaction (or runs it statement by statement with "
+                "-- oncall:no-transaction); files must not manage transactions themselves",
+            )
+        row = state.rows.get(migration.version)
+        resume = 0
+        if row is not None and row.outcome == "partial":
+            if row.checksum != migration.checksum:
+                raise Drift(
+                    f"{migration.path.name} was edited after a partial apply ({row.statements_done} "
+                    f"statements ran on {where})",
+                    f"restore the file as it was, or after checking the database: invoke resolve "
+                    f"{migration.version} --rolled-back",
+                )
+            resume = row.statements_done
+        alembic_sql = None
+        if target.is_alembic and migration.revision:
+            alembic_sql = _alembic_sql(target.schema, alembic_current, migration)
+            alembic_current = [migration.revision]
+        steps.append(
+            Step(
+                migration=migration,
+                mode="none" if reasons else "transaction",
+                reasons=reasons,
+                findings=findings,
+                alembic_sql=alembic_sql,
+                resume_from=resume,
+            )
+        )
+    return Plan(
+        target=target.name,
+        schema=target.schema,
+        where=where,
+        server_version=server_version,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        lock_retries=target.lock_retries,
+        steps=steps,
+        state=state,
+    )
+
+
+def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -> str:
+    from oncall.ledger import alembic_move_sql
+
+    assert migration.revision is not None
+    down = migration.down_revision
+    if down is not None and (current or []) != [down]:
+        raise Drift(
+            f"alembic_version is at {', '.join(current or []) or '(empty)'} but {migration.path.name} "
+            f"follows {down}",
+            "apply or baseline the earlier revisions first (invoke status shows which)",
+        )
+    if down is None and current:
+        raise Drift(
+            f"alembic_version already holds {', '.join(current)} "
+            f"but {migration.path.name} is a first revision",
+            "check the revision headers of the set against alembic_version",
+        )
+    return alembic_move_sql(schema, current, migration.revision, down)
+
+
+def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
+    """Human rendering of a plan: per step the mode, the timeouts, the lint findings and the SQL."""
+    out.print(
+        f"plan for {plan.target} ({plan.where}, PostgreSQL {plan.server_version // 10000}): "
+        f"{len(plan.steps)} pending; lock_timeout {plan.lock_timeout}, statement_timeout "
+        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout"
+    )
+    for step in plan.steps:
+        m = step.migration
+        mode = (
+            "transaction"
+            if step.mode == "transaction"
+            else "no transaction (" + "; ".join(step.reasons) + ")"
+        )
+        out.print(f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}")
+        if step.resume_from:
+            out.print(f"   resumes after statement {step.resume_from} (a previous run stopped there)")
+        if m.revision:
+            out.print(f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
+        for finding in step.findings:
+            out.print(
+                f"   lint {finding.severity}: {m.path.name}:{finding.line} [{finding.rule}] {finding.message}"
+            )
+        if with_sql:
+            out.print(
+                f"   -- SET LOCAL lock_timeout = '{plan.lock_timeout}'; SET LOCAL statement_timeout = "
+                f"'{plan.statement_timeout}'"
+            )
+            out.print(m.sql.rstrip(), markup=False)
+            if step.alembic_sql:
+                out.print(step.alembic_sql + ";", markup=False)
+    if not plan.steps:
+        out.print("nothing to apply: the database is up to date")
+
+
+# --- plan / status ---------------------------------------------------------------------------
+
+
+def plan(target: Target, url: DatabaseURL | str | None, out: Output, *, to: str | None = None) -> Plan:
+    """What migrate would do, read-only (in a READ ONLY transaction, without the lock)."""
+    db = _url(target, url)
+    migrations = discover(target)
+    state, version = _read_only_state(db, target, migrations)
+    return build_plan(
+        target, state, migrations, where=f"{db.host}/{db.dbname}", server_version=version, to=to
+    )
+
+
+def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
+    """The ledger state; with check, code 5 on drift and 1 on pending work."""
+    db = _url(target, url)
+    migrations = discover(target)
+    state, _ = _read_only_state(db, target, migrations)
+    code = 0
+    if check:
+        code = 5 if state.problems else (1 if state.pending else 0)
+    return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state)
+
+
+# --- migrate ---------------------------------------------------------------------------------
+
+
+class _Counter:
+    """Counts round trips to the server per migration (the bench reads it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def send(self, conn: psycopg.Connection[Any], sql: str) -> Any:
+        self.count += 1
+        # bytes without parameters: psycopg sends a simple-protocol query, which may hold many statements
+        return conn.execute(sql.encode())
+
+
+def migrate(
+    target: Target,
+    url: DatabaseURL | str | None,
+    out: Output,
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    to: str | None = None,
+    lock_wait: float | None = None,
+    retry_base: float = RETRY_BASE_SECONDS,
+    write_run_log: bool = True,
+) -> MigrateResult:
+    """Apply the pending migrations (see the module docstring); raises our errors for refusals."""
+    from oncall.runlog import append_run
+    from oncall.safety import guard_production
+
+    started = time.monotonic()
+    db = _url(target, url)
+    where = f"{db.host}/{db.dbname}"
+    result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
+    args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
+    try:
+        migrations = discover(target)
+        state, version = _read_only_state(db, target, migrations)
+        preview = build_plan(target, state, migrations, where=where, server_version=version, to=to)
+        if dry_run or not preview.steps:
+            result.plan = preview
+            if dry_run:
+                print_plan(out, preview)
+            else:
+                out.print(f"{target.name}: nothing to apply on {where}; {len(state.applied)} applied")
+            result.ok, result.code = True, 0
+            return result
+        guard_production(
+            target, action=f"apply {len(preview.steps)} migration(s)", where=where, yes=yes, dry_run=dry_run
+        )
+        wait = target.lock_wait if lock_wait is None else lock_wait
+
+        def waiting(holder: LockHolder | None, left: float) -> None:
+            who = holder.describe() if holder else "another session"
+            out.print(f"waiting for the migration lock held by {who}; giving up in {left:.0f} s")
+
+        lock_started = time.monotonic()
+        with migration_lock(
+            db, schema=target.schema, wait=wait, connect_timeout=target.connect_timeout, on_wait=waiting
+        ):
+            result.lock_wait_s = time.monotonic() - lock_started
+            _apply_locked(target, db, out, migrations, result, to=to, retry_base=retry_base)
+        result.ok, result.code = True, 0
+        return result
+    except OncallError as exc:
+        result.code = int(exc.code)
+        raise
+    finally:
+        result.duration_s = time.monotonic() - started
+        if write_run_log and not dry_run:
+            append_run(
+                target.run_log,
+                task="migrate",
+                target=target.name,
+                args=args,
+                outcome="ok" if result.ok else "failed",
+                code=result.code,
+                durations={"total_s": result.duration_s, "lock_wait_s": result.lock_wait_s},
+                details={"applied": [a["version"] for a in result.applied], "where": where},
+            )
+
+
+def _apply_locked(
+    target: Target,
+    db: DatabaseURL,
+    out: Output,
+    migrations: list[Migration],
+    result: MigrateResult,
+    *,
+    to: str | None,
+    retry_base: float,
+) -> None:
+    import psycopg
+
+    conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
+    try:
+        try:
+            state = read_state(conn, target, migrations)
+        except psycopg.Error as exc:
+            raise _database_error(exc, db, "reading the ledger") from exc
+        the_plan = build_plan(
+            target, state, migrations, where=result.where, server_version=conn.info.server_version, to=to
+        )
+        result.plan = the_plan
+        if not the_plan.steps:
+            out.print(f"{target.name}: nothing to apply on {result.where} (another run applied it)")
+            return
+        try:
+            conn.execute(create_ledger_sql(target.schema).encode())
+        except psycopg.Error as exc:
+            raise _database_error(
+                exc, db, f"creating the ledger table {target.schema}.oncall_migrations"
+            ) from exc
+        for step in the_plan.steps:
+            label = "transaction" if step.mode == "transaction" else "no transaction"
+            out.print(f"applying {step.migration.version} ({label}) ...")
+            counter = _Counter()
+            begun = time.monotonic()
+            if step.mode == "transaction":
+                attempts = _run_transactional(
+                    conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+                )
+            else:
+                attempts = _run_statementwise(
+                    conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+                )
+            ms = round((time.monotonic() - begun) * 1000)
+            out.print(f"applied  {step.migration.version} in {ms} ms")
+            result.applied.append(
+                {
+                    "version": step.migration.version,
+                    "duration_ms": ms,
+                    "transaction_mode": step.mode,
+                    "attempts": attempts,
+                    "round_trips": counter.count,
+                    "statements": len(step.migration.statements),
+                }
+            )
+    finally:
+        conn.close()
+
+
+def _timeouts(plan: Plan, *, local: bool) -> str:
+    scope = "SET LOCAL" if local else "SET"
+    return (
+        f"{scope} lock_timeout = {quote_literal(plan.lock_timeout)};\n"
+        f"{scope} statement_timeout = {quote_literal(plan.statement_timeout)};\n"
+    )
+
+
+def _backoff(attempt: int, base: float) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)] (AWS architecture blog's variant)."""
+    return random.uniform(0, min(RETRY_CAP_SECONDS, base * 2**attempt))  # noqa: S311
+
+
+def _run_transactional(
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    plan: Plan,
+    step: Step,
+    *,
+    counter: _Counter,
+    out: Output,
+    retry_base: float,
+) -> int:
+    import psycopg
+
+    migration = step.migration
+    prefix = "BEGIN;\n" + _timeouts(plan, local=True)
+    suffix_parts = [
+        upsert_row_sql(
+            plan.schema,
+            version=migration.version,
+            name=migration.name,
+            checksum=migration.checksum,
+            duration_ms=-1,
+            transaction_mode="transaction",
+            outcome="applied",
+            statements_done=len(migration.statements),
+        )
+    ]
+    if step.alembic_sql:
+        suffix_parts.append(step.alembic_sql)
+    for attempt in range(plan.lock_retries + 1):
+        body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
+        try:
+            counter.send(conn, body)
+            return attempt + 1
+        except psycopg.Error as exc:
+            _rollback(conn)
+            if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
+                pause = _backoff(attempt, retry_base)
+                out.print(
+                    f"  lock_timeout ({plan.lock_timeout}) hit in {migration.version}; rolled back, "
+                    f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s"
+                )
+                time.sleep(pause)
+                continue
+            raise _migration_error(
+                exc, conn, db, plan, step, offset=len(prefix), attempts=attempt + 1
+            ) from exc
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    import psycopg
+
+    if conn.closed or conn.broken:
+        return
+    try:
+        conn.execute(b"ROLLBACK")
+    except psycopg.Error:
+        conn.close()
+
+
+def _drop_invalid_index(
+    conn: psycopg.Connection[Any], schema: str, statement: Statement, counter: _Counter, out: Output
+) -> None:
+    """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS would keep forever."""
+    for obj in statement.creates:
+        if obj.kind != "index":
+            continue
+        name = qualified(obj.schema or schema, obj.name)
+        counter.count += 1
+        row = conn.execute(
+            "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", (name,)
+        ).fetchone()
+        if row and row[0]:
+            out.print(f"  dropping INVALID index {obj.qualified} left by a failed concurrent build")
+            counter.send(conn, f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+
+def _run_statementwise(
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    plan: Plan,
+    step: Step,
+    *,
+    counter: _Counter,
+    out: Output,
+    retry_base: float,
+) -> int:
+    import psycopg
+
+    migration = step.migration
+    schema = plan.schema
+    statements = migration.statements
+    started = time.monotonic()
+    attempts_total = 1
+    counter.send(conn, _timeouts(plan, local=False))
+    try:
+        if step.resume_from:
+            out.print(f"  resuming after statement {step.resume_from} of {len(statements)}")
+        for index in range(step.resume_from, len(statements)):
+            statement = statements[index]
+            for attempt in range(plan.lock_retries + 1):
+                if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
+                    _drop_invalid_index(conn, schema, statement, counter, out)
+                try:
+                    counter.send(conn, statement.text)
+                    break
+                except psycopg.Error as exc:
+                    if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
+                        attempts_total += 1
+                        pause = _backoff(attempt, retry_base)
+                        out.print(
+                            f"  lock_timeout hit at {migration.path.name}:{statement.line}; "
+                            f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s"
+                        )
+                        time.sleep(pause)
+                        continue
+                    raise _statement_error(
+                        exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
+                    ) from exc
+            out.print(f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
+            counter.send(
+                conn,
+                upsert_row_sql(
+                    schema,
+                    version=migration.version,
+                    name=migration.name,
+                    checksum=migration.checksum,
+                    duration_ms=round((time.monotonic() - started) * 1000),
+                    transaction_mode="none",
+                    outcome="partial" if index + 1 < len(statements) or step.alembic_sql else "applied",
+                    statements_done=index + 1,
+                ),
+            )
+        finish = [
+            upsert_row_sql(
+                schema,
+                version=migration.version,
+                name=migration.name,
+                checksum=migration.checksum,
+                duration_ms=round((time.monotonic() - started) * 1000),
+                transaction_mode="none",
+                outcome="applied",
+                statements_done=len(statements),
+            )
+        ]
+        if step.alembic_sql:
+            finish.append(step.alembic_sql)
+        try:
+            counter.send(conn, "BEGIN;\n" + ";\n".join(finish) + ";\nCOMMIT;")
+        except psycopg.Error as exc:
+            _rollback(conn)
+            raise _database_error(exc, db, f"recording {migration.version} in the ledger") from exc
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.execute(b"RESET lock_timeout; RESET statement_timeout")
+    return attempts_total
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def _blockers(conn: psycopg.Connection[Any], relations: list[str]) -> list[dict[str, Any]]:
+    """Sessions holding granted locks on the given tables (whom our lock_timeout waited for)."""
+    import psycopg
+
+    if not relations or conn.closed or conn.broken:
+        return []
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT l.pid, c.relname, l.mode, a.application_name, a.state, a.query "
+            "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relname = ANY(%s) ORDER BY l.pid",
+            (relations,),
+        ).fetchall()
+    except psycopg.Error:
+        return []
+    return [
+        {"pid": r[0], "table": r[1], "mode": r[2], "application_name": r[3], "state": r[4], "query": r[5]}
+        for r in rows
+    ]
+
+
+def _locate(
+    conn: psycopg.Connection[Any], plan: Plan, step: Step, exc: Exception, offset: int
+) -> Statement | None:
+    """The failing statement: from the server's error position, else by replaying in a rolled-back tx."""
+    import psycopg
+
+    migration = step.migration
+    position = getattr(getattr(exc, "diag", None), "statement_position", None)
+    if position:
+        at = int(position) - 1 - offset
+        if 0 <= at < len(migration.sql):
+            return statement_at(migration.statements, at)
+    if conn.closed or conn.broken:
+        return None
+    try:
+        conn.execute(("BEGIN;\n" + _timeouts(plan, local=True)).encode())
+        for statement in migration.statements:
+            try:
+                conn.execute(statement.text.encode())
+            except psycopg.Error:
+                return statement
+        return None
+    except psycopg.Error:
+        return None
+    finally:
+        _rollback(conn)
+
+
+def _server_message(exc: Exception) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
+    detail = getattr(diag, "message_detail", None)
+    return f"{primary} ({detail})" if detail else str(primary)
+
+
+def _migration_error(
+    exc: Exception,
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    plan: Plan,
+    step: Step,
+    *,
+    offset: int,
+    attempts: int,
+) -> OncallError:
+    migration = step.migration
+    sqlstate = getattr(exc, "sqlstate", None)
+    relations = sorted({r for s in migration.statements for r in s.relations})
+    if sqlstate == "55P03":
+        return _lock_refusal(conn, plan, migration.path.name, relations, attempts)
+    if sqlstate == "OC001":
+        return Drift(
+            f"alembic_version on {plan.where} changed while {migration.version} ran; rolled back",
+            "someone edited alembic_version by hand or ran alembic at the same time; check invoke status",
+        )
+    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+        return Unreachable(
+            f"lost the connection to {db.host}:{db.port} while applying {migration.path.name}: "
+            f"{_server_message(exc)}",
+            "the server rolled the migration back (no table, no ledger row); rerun invoke migrate",
+            sqlstate=sqlstate,
+        )
+    statement = _locate(conn, plan, step, exc, offset)
+    where = f"{migration.path.name}:{statement.line}" if statement else migration.path.name
+    return _statement_failure(exc, plan, where, statement, sqlstate)
+
+
+def _statement_error(
+    exc: Exception,
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    plan: Plan,
+    step: Step,
+    *,
+    statement: Statement,
+    attempts: int,
+) -> OncallError:
+    migration = step.migration
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == "55P03":
+        return _lock_refusal(
+            conn, plan, f"{migration.path.name}:{statement.line}", statement.relations, attempts
+        )
+    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+        return Unreachable(
+            f"lost the connection to {db.host}:{db.port} at {migration.path.name}:{statement.line}: "
+            f"{_server_message(exc)}",
+            "statements before it are recorded in the ledger; rerun invoke migrate to resume",
+            sqlstate=sqlstate,
+        )
+    return _statement_failure(exc, plan, f"{migration.path.name}:{statement.line}", statement, sqlstate)
+
+
+def _statement_failure(
+    exc: Exception, plan: Plan, where: str, statement: Statement | None, sqlstate: str | None
+) -> OncallError:
+    message = _server_message(exc)
+    if sqlstate == "57014":
+        return CheckFailed(
+            f"{where}: statement_timeout ({plan.statement_timeout}) cancelled the statement; rolled back",
+            "raise INVOKE_ONCALL_STATEMENT_TIMEOUT for this run, or make the statement cheaper",
+            sqlstate=sqlstate,
+        )
+    hint = "fix the SQL in that file and rerun; nothing of the file was committed"
+    if sqlstate == "42P01":
+        hint = (
+            "a table it references does not exist: apply the migration that creates it first (invoke status)"
+        )
+    return CheckFailed(
+        f"{where}: {message} [SQLSTATE {sqlstate}]",
+        hint,
+        sqlstate=sqlstate,
+        statement=statement.first_line(120) if statement else None,
+        server_message=message,
+    )
+
+
+def _lock_refusal(
+    conn: psycopg.Connection[Any], plan: Plan, where: str, relations: list[str], attempts: int
+) -> Refused:
+    blockers = _blockers(conn, relations)
+    if blockers:
+        first = blockers[0]
+        who = (
+            f"pid {first['pid']} holding {first['mode']} on {first['table']} "
+            f"({first['application_name'] or 'no application_name'}, {first['state']}: "
+            f"{(first['query'] or '').strip()[:120]!r})"
+        )
+    else:
+        who = "a session that has since released its lock"
+    pid = blockers[0]["pid"] if blockers else "PID"
+    return Refused(
+        f"{where}: lock_timeout ({plan.lock_timeout}) hit {attempts} times; blocked by {who}",
+        f"wait for that session to finish, or end it: SELECT pg_terminate_backend({pid}); then rerun migrate",
+        blockers=blockers,
+        attempts=attempts,
+    )
+
+
+# --- baseline / resolve ------------------------------------------------------------------------
+
+
+def _admin_run(
+    target: Target,
+    db: DatabaseURL,
+    out: Output,
+    *,
+    action: str,
+    dry_run: bool,
+    yes: bool,
+    statements: list[str],
+    versions: list[str],
+    checked: list[dict[str, Any]],
+) -> AdminResult:
+    import psycopg
+
+    from oncall.safety import guard_production
+
+    where = f"{db.host}/{db.dbname}"
+    result = AdminResult(
+        ok=True,
+        code=0,
+        action=action,
+        target=target.name,
+        where=where,
+        dry_run=dry_run,
+        versions=versions,
+        sql=statements,
+        checked=checked,
+    )
+    for text in statements:
+        out.print(("would run: " if dry_run else "running: ") + text + ";", markup=False)
+    if dry_run or not statements:
+        return result
+    guard_production(target, action=action, where=where, yes=yes)
+    conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
+    try:
+        conn.execute(("BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;").encode())
+    except psycopg.Error as exc:
+        _rollback(conn)
+        raise _database_error(exc, db, action) from exc
+    finally:
+        conn.close()
+    return result
+
+
+def baseline(
+    target: Target,
+    url: DatabaseURL | str | None,
+    out: Output,
+    *,
+    to: str,
+    dry_run: bool = False,
+    yes: bool = False,
+) -> AdminResult:
+    """Record migrations up to `to` as applied, only after checking the objects they create exist."""
+    from oncall.runlog import append_run
+
+    db = _url(target, url)
+    migrations = discover(target)
+    last = find(migrations, to)
+    with migration_lock(
+        db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
+    ):
+        state, _ = _read_only_state(db, target, migrations)
+        blocking = [p for p in state.problems if "alembic_version" in p.cause or "edited" in p.cause]
+        if blocking:
+            raise blocking[0]
+        todo = [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
+        checked = _check_objects(target, db, todo)
+        missing = [c for c in checked if not c["exists"]]
+        unverifiable = [m.version for m in todo if not any(c["version"] == m.version for c in checked)]
+        if missing:
+            names = ", ".join(f"{c['kind']} {c['name']} ({c['version']})" for c in missing)
+            raise CheckFailed(
+                f"cannot baseline {db.host}/{db.dbname}: missing {names}",
+                "those migrations have not run: use invoke migrate, which applies them",
+                checked=checked,
+            )
+        if unverifiable:
+            raise CheckFailed(
+                f"cannot baseline {', '.join(unverifiable)}: the files create no table or index to check",
+                "if you know they ran, record each one explicitly: invoke resolve VERSION --applied",
+            )
+        statements = [create_ledger_sql(target.schema)] if todo else []
+        for m in todo:
+            statements.append(
+                upsert_row_sql(
+                    target.schema,
+                    version=m.version,
+                    name=m.name,
+                    checksum=m.checksum,
+                    duration_ms=None,
+                    transaction_mode=m.mode(),
+                    outcome="baseline",
+                    statements_done=len(m.statements),
+                )
+            )
+        if target.is_alembic and todo and last.revision:
+            statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
+        if not todo:
+            out.print(f"nothing to baseline: everything up to {last.version} is already recorded")
+        result = _admin_run(
+            target,
+            db,
+            out,
+            action=f"baseline {len(todo)} migration(s)",
+            dry_run=dry_run,
+            yes=yes,
+            statements=statements,
+            versions=[m.version for m in todo],
+            checked=checked,
+        )
+    if not dry_run:
+        append_run(
+            target.run_log,
+            task="baseline",
+            target=target.name,
+            args={"to": to},
+            outcome="ok",
+            code=0,
+            details={"versions": result.versions},
+        )
+    return result
+
+
+def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> list[dict[str, Any]]:
+    import psycopg
+
+    wanted = [(m.version, obj) for m in todo for s in m.statements for obj in s.creates]
+    if not wanted:
+        return []
+    conn = connect(db, connect_timeout=target.connect_timeout, application_name="oncall baseline")
+    try:
+        names = [qualified(obj.schema or target.schema, obj.name) for _, obj in wanted]
+        rows = conn.execute(
+            "SELECT n, to_regclass(n) IS NOT NULL FROM unnest(%s::text[]) AS n", (names,)
+        ).fetchall()
+    except psycopg.Error as exc:
+        raise _database_error(exc, db, "checking objects for baseline") from exc
+    finally:
+        conn.close()
+    found = dict(rows)
+    return [
+        {"version": version, "kind": obj.kind, "name": obj.qualified, "exists": bool(found.get(name))}
+        for (version, obj), name in zip(wanted, names, strict=True)
+    ]
+
+
+def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
+    """Statements that make alembic_version hold exactly `revision` (like `alembic stamp`)."""
+    table = qualified(schema, ALEMBIC_TABLE)
+    parts = [create_alembic_sql(schema)] if current is None else []
+    if current:
+        parts.append(f"DELETE FROM {table}")
+    parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
+    return parts
+
+
+def resolve(
+    target: Target,
+    url: DatabaseURL | str | None,
+    out: Output,
+    version: str,
+    *,
+    applied: bool,
+    dry_run: bool = False,
+    yes: bool = False,
+) -> AdminResult:
+    """Repair the ledger explicitly: mark `version` applied (with today's checksum) or rolled back."""
+    from oncall.runlog import append_run
+
+    db = _url(target, url)
+    migrations = discover(target)
+    with migration_lock(
+        db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
+    ):
+        state, _ = _read_only_state(db, target, migrations)
+        known_rows = {r.version for r in state.unknown}
+        statements: list[str] = []
+        if version in known_rows and not applied:
+            statements.append(delete_row_sql(target.schema, version))
+            versions = [version]
+        else:
+            m = find(migrations, version)
+            versions = [m.version]
+            if applied:
+                statements += [
+                    create_ledger_sql(target.schema),
+                    upsert_row_sql(
+                        target.schema,
+                        version=m.version,
+                        name=m.name,
+                        checksum=m.checksum,
+                        duration_ms=None,
+                        transaction_mode=m.mode(),
+                        outcome="resolved",
+                        statements_done=len(m.statements),
+                    ),
+                ]
+            elif state.ledger_exists:
+                statements.append(delete_row_sql(target.schema, m.version))
+            if target.is_alembic and m.revision:
+                statements += _alembic_resolve(target, state, migrations, m, applied=applied)
+        result = _admin_run(
+            target,
+            db,
+            out,
+            action=f"resolve {version} as {'applied' if applied else 'rolled back'}",
+            dry_run=dry_run,
+            yes=yes,
+            statements=statements,
+            versions=versions,
+            checked=[],
+        )
+    if not dry_run:
+        append_run(
+            target.run_log,
+            task="resolve",
+            target=target.name,
+            args={"version": version, "applied": applied},
+            outcome="ok",
+            code=0,
+        )
+    return result
+
+
+def _alembic_resolve(
+    target: Target, state: LedgerState, migrations: list[Migration], m: Migration, *, applied: bool
+) -> list[str]:
+    current = state.alembic_versions
+    revisions = [x.revision for x in migrations]
+    heads = current or []
+    if len(heads) > 1:
+        raise (
+            state.problems[0]
+            if state.problems
+            else Drift(
+                f"alembic_version holds {len(heads)} rows", "fix alembic_version first (see invoke status)"
+            )
+        )
+    head = heads[0] if heads else None
+    table = qualified(target.schema, ALEMBIC_TABLE)
+    position = revisions.index(m.revision)
+    head_position = revisions.index(head) if head in revisions else -1
+    if applied:
+        if head_position >= position:
+            return []
+        if m.down_revision != head:
+            raise Refused(
+                f"alembic_version is at {head or '(empty)'}, not at {m.down_revision or '(empty)'} "
+                f"which {m.version} follows",
+                "resolve the earlier revisions first, in order",
+            )
+        return _alembic_set(target.schema, current, m.revision or "")
+    if head_position < position:
+        return []
+    if head != m.revision:
+        raise Refused(
+            f"alembic_version is at {head}, after {m.revision}",
+            "roll back (resolve --rolled-back) the later revisions first, newest first",
+        )
+    if m.down_revision is None:
+        return [f"DELETE FROM {table}"]
+    return [
+        f"UPDATE {table} SET version_num = {quote_literal(m.down_revision)} "
+        f"WHERE version_num = {quote_literal(m.revision or '')}"
+    ]
+
+
+__all__ = [
+    "AdminResult",
+    "MigrateResult",
+    "Plan",
+    "StatusResult",
+    "baseline",
+    "build_plan",
+    "migrate",
+    "plan",
+    "print_plan",
+    "resolve",
+    "status",
+]
