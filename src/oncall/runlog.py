@@ -2,7 +2,8 @@
 
 The run log is append-only JSON Lines (time, user, host, target, task, arguments with secrets
 removed, outcome, exit code, durations). One `write()` of one line with O_APPEND keeps concurrent
-runs from interleaving; every value passes through `redact_obj`.
+runs from interleaving; every value passes through `redact_obj`. `select_runs` is what
+`invoke runs` shows: the last N records, optionally of one task or target.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import getpass
 import json
 import os
 import socket
+from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,3 +84,30 @@ def read_runs(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(value, dict):
                 yield value
+
+
+def select_runs(
+    path: Path, *, last: int = 10, task: str | None = None, target: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest `last` records (oldest first) matching `task` and `target`; 0 means all."""
+    matching = (
+        record
+        for record in read_runs(path)
+        if (task is None or record.get("task") == task) and (target is None or record.get("target") == target)
+    )
+    if last <= 0:
+        return list(matching)
+    return list(deque(matching, maxlen=last))
+
+
+def run_duration(record: Mapping[str, Any]) -> float | None:
+    """Seconds a recorded run took: its `total` duration, else finished minus started."""
+    durations = record.get("durations")
+    if isinstance(durations, dict) and isinstance(durations.get("total"), int | float):
+        return float(durations["total"])
+    try:
+        started = _dt.datetime.fromisoformat(str(record["time"]))
+        finished = _dt.datetime.fromisoformat(str(record["finished"]))
+    except (KeyError, ValueError):
+        return None
+    return (finished - started).total_seconds()

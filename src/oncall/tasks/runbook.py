@@ -1,1 +1,167 @@
-"""Tasks: runbook (filled in by its issue)."""
+"""Tasks: health, recover, runs: the runbook as one command, and its scheduled check.
+
+invoke health --json --notify --metrics-file /var/lib/node_exporter/oncall.prom
+invoke recover --target trdrhub-api --yes
+invoke runs --last 10
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from invoke import Context, task
+
+from oncall.tasks._common import (
+    DEBUG_HELP,
+    JSON_HELP,
+    TARGET_HELP,
+    boundary,
+    exit_with,
+    oncall_config,
+    output_for,
+    project_root,
+    target_for,
+)
+
+if TYPE_CHECKING:
+    from oncall.health import HealthRun
+    from oncall.report import Output
+
+
+@task(
+    help={
+        "last": "how many of the newest records to show (default 10; 0 shows all)",
+        "task": "only runs of this task, e.g. health or migrate",
+        "target": "only runs against this target (and read that target's run log)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
+    ctx: Context,
+    last: int = 10,
+    task: str | None = None,
+    target: str | None = None,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Show past runs from the run log: when, who, target, task, outcome, exit code, duration."""
+    from pathlib import Path
+
+    from oncall.config import settings
+    from oncall.runlog import select_runs
+
+    out = output_for(json)
+    with boundary(out, task="runs", debug=debug):
+        if target:
+            path = target_for(ctx, target).run_log
+        else:
+            path = project_root(ctx) / Path(str(settings(oncall_config(ctx))["run_log"]))
+        records = select_runs(path, last=last, task=task, target=target)
+        if json:
+            out.emit({"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records})
+            return
+        _print_runs(out, records, path)
+
+
+def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
+    from rich.table import Table
+
+    from oncall.runlog import run_duration
+
+    if not records:
+        out.print(f"no runs recorded in {path}")
+        return
+    table = Table(title=f"runs ({path})")
+    for column in ("time (UTC)", "user", "target", "task", "outcome", "code", "duration"):
+        table.add_column(column)
+    for record in records:
+        seconds = run_duration(record)
+        table.add_row(
+            str(record.get("time", ""))[:19].replace("T", " "),
+            str(record.get("user", "")),
+            str(record.get("target") or "-"),
+            str(record.get("task", "")),
+            str(record.get("outcome", "")),
+            str(record.get("code", "")),
+            f"{seconds:.2f}s" if seconds is not None else "-",
+        )
+    out.print(table)
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "all": "check every configured target concurrently (one result per target)",
+        "json": JSON_HELP,
+        "notify": "post to the webhook in ONCALL_WEBHOOK_URL when the state changes (failing/recovered)",
+        "metrics_file": "write Prometheus text metrics to this file (atomically), for node-exporter",
+        "timeout": "seconds each check may take before it counts as failed (default 20)",
+        "debug": DEBUG_HELP,
+    }
+)
+def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
+    ctx: Context,
+    target: str | None = None,
+    all_: bool = False,
+    json: bool = False,
+    notify: bool = False,
+    metrics_file: str | None = None,
+    timeout: float = 20.0,
+    debug: bool = False,
+) -> None:
+    """Check database, schema, Render service and smoke, read-only; exit with the worst code."""
+    from pathlib import Path
+
+    from oncall.config import list_targets
+    from oncall.health import run_health
+
+    out = output_for(json)
+    with boundary(out, task="health", debug=debug):
+        if all_:
+            targets, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
+        else:
+            targets = [target_for(ctx, target)]
+        args = {"target": target, "all": all_, "notify": notify, "metrics_file": metrics_file}
+        result = run_health(
+            targets,
+            timeout=timeout,
+            notify=notify,
+            metrics_file=Path(metrics_file) if metrics_file else None,
+            run_args=args | {"timeout": timeout},
+        )
+        out.emit(result.as_dict())
+        _print_health(out, result)
+        exit_with(result.code, _health_summary(result))
+
+
+def _print_health(out: Output, run: HealthRun) -> None:
+    from rich.table import Table
+
+    marks = {"pass": "ok", "fail": "FAIL", "skip": "skip"}
+    for health in run.results:
+        verdict = "healthy" if health.ok else f"FAILING (exit {health.code})"
+        table = Table(title=f"health of {health.target}: {verdict}", title_justify="left")
+        for column in ("check", "result", "time", "detail"):
+            table.add_column(column)
+        for check in health.checks:
+            detail = check.cause or ""
+            if check.status == "fail" and check.hint:
+                detail += f"\n  hint: {check.hint}"
+            table.add_row(check.name, marks.get(check.status, check.status), f"{check.duration:.2f}s", detail)
+        out.print(table)
+        if health.notify:
+            note = health.notify
+            if note.get("error"):
+                out.print(f"notify: could not post ({note['error'].get('cause')}); the next run retries")
+            elif note.get("sent"):
+                out.print(f"notify: posted '{note.get('event')}'")
+    if run.metrics_file is not None:
+        out.print(f"metrics written to {run.metrics_file}")
+
+
+def _health_summary(run: HealthRun) -> str:
+    failing = [f"{h.target}/{c.name}" for h in run.results for c in h.checks if c.status == "fail"]
+    if not failing:
+        return ""
+    return f"unhealthy (exit {run.code}): {', '.join(failing)} failed (causes and hints above)"
