@@ -380,6 +380,16 @@ class Limits:
     max_body_bytes: int = MAX_BODY_BYTES
 
 
+# OpenSSL X509_V_ERR_* codes a smoke check meets, in words for the person reading the report.
+_VERIFY_WORDS = {
+    10: "the certificate has expired",
+    18: "the server sent a self-signed certificate that nothing here trusts",
+    19: "the chain ends in a self-signed CA that nothing here trusts",
+    20: "it is signed by a CA that is not in the trusted bundle (a private or self-made CA)",
+    62: "the certificate is for a different host name",
+}
+
+
 def _host_port(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -425,6 +435,8 @@ def network_error(exc: BaseException, url: str, limits: Limits) -> NetworkError:
     for cause in causes:
         if isinstance(cause, ssl.SSLCertVerificationError):
             detail = cause.verify_message or str(cause)
+            words = _VERIFY_WORDS.get(cause.verify_code or 0)
+            detail += f" ({words})" if words else ""
             return NetworkError(
                 "tls",
                 f"TLS certificate of {where} failed verification: {detail}",
