@@ -21,24 +21,26 @@ _STYLE = {
 
 def render(out: Output, result: VerifyResult) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"verify {result.target} ({result.where})")
+    table = Table(title=Text(f"verify {result.target} ({result.where})"))
     for column in ("kind", "name", "expected", "found", "result"):
         table.add_column(column, overflow="fold")
     for row in result.rows:
         style = _STYLE.get(row.result, "")
+        # Object names hold brackets (admin_settings[setting_key=...]): cells are plain Text, not markup.
         table.add_row(
-            row.kind, row.name, row.expected, row.found, f"[{style}]{row.result}[/]" if style else row.result
+            Text(row.kind), Text(row.name), Text(row.expected), Text(row.found), Text(row.result, style)
         )
     out.print(table)
     for row in result.rows:
         if row.detail and row.result != "ok":
-            out.print(f"  {row.result}: {row.kind} {row.name}: {row.detail}")
+            out.print(f"  {row.result}: {row.kind} {row.name}: {row.detail}", markup=False)
     for note in result.notes:
-        out.print(f"  note: {note}")
+        out.print(f"  note: {note}", markup=False)
     out.print(
         f"  {len(result.applied)} applied migration(s), {len(result.pending)} pending; "
         f"{result.queries} catalog queries, {result.elapsed_ms:.0f} ms"
     )
     if result.ok:
-        out.print(result.verdict())
+        out.print(result.verdict(), markup=False)

@@ -1,0 +1,129 @@
+"""`invoke verify` end to end: the real command, exit codes, the object named, --json on stdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from verify_support import apply, copy_seed, make_target
+
+
+def runtime_config(tmp_path: Path, folder: Path, ledger: str = "oncall") -> Path:
+    """An `invoke -f` file with one target `t` over a private copy of a migration set."""
+    config = tmp_path / "verify.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "oncall": {
+                    "targets": {
+                        "t": {"migrations": str(folder), "ledger": ledger, "database_url_env": "DATABASE_URL"}
+                    }
+                }
+            }
+        )
+    )
+    return config
+
+
+def test_verify_passes_on_the_sandbox_target(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Seed 001 applied: `invoke verify --target sandbox` exits 0 with a table and the verdict."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
+    assert result.code == 0
+    assert "admin_settings[setting_key='cap_warning_threshold']" in result.stdout
+    assert "verify sandbox: OK" in result.stdout
+
+
+def test_verify_json_is_one_document(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """--json prints exactly one JSON document with ok, code, rows; human text goes to stderr."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/trdrhub").resolve(), ledger="alembic"))
+    result = run_invoke("verify", "--target", "sandbox-trdrhub", "--json", env={"DATABASE_URL": pg.url})
+    doc = result.json()
+    assert (result.code, doc["ok"], doc["code"]) == (0, True, 0)
+    assert doc["queries"] <= 3
+    assert {"kind", "name", "expected", "found", "result"} <= set(doc["rows"][0])
+
+
+def test_dropped_index_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """A dropped index: exit 1, the index named in the output and in the JSON rows (failures first)."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    pg.execute("DROP INDEX idx_ai_usage_logs_created_at")
+    result = run_invoke("verify", "--target", "sandbox", "--json", env={"DATABASE_URL": pg.url})
+    assert result.code == 1
+    first = result.json()["rows"][0]
+    assert (first["name"], first["result"]) == ("idx_ai_usage_logs_created_at", "missing")
+    human = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
+    assert human.code == 1
+    assert "index idx_ai_usage_logs_created_at missing" in human.stderr
+
+
+def test_dropped_fk_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """A dropped foreign key: exit 1 with the constraint named."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    pg.execute("ALTER TABLE ai_usage_logs DROP CONSTRAINT ai_usage_logs_case_id_fkey")
+    result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
+    assert result.code == 1
+    assert "ai_usage_logs_case_id_fkey" in result.output
+
+
+def test_second_alembic_row_exits_5(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Two rows in alembic_version: exit 5, alembic_version named, the fix in the hint."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/trdrhub").resolve(), ledger="alembic"))
+    pg.execute("INSERT INTO alembic_version VALUES ('20251001_baseline')")
+    result = run_invoke("verify", "--target", "sandbox-trdrhub", env={"DATABASE_URL": pg.url})
+    assert result.code == 5
+    assert "alembic_version" in result.stderr
+    assert "DELETE FROM alembic_version" in result.stderr
+
+
+def test_edited_file_exits_5(pg, run_invoke, secret_scan, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A migration edited after it was applied: exit 5 with the file named."""
+    secret_scan.add(pg.password)
+    folder = copy_seed("turbo-response", tmp_path)
+    apply(pg.url, make_target(folder))
+    edited = folder / "20251001_baseline.sql"
+    edited.write_text(edited.read_text().replace("VARCHAR(30)", "VARCHAR(40)"))
+    config = runtime_config(tmp_path, folder)
+    result = run_invoke("-f", str(config), "verify", "--target", "t", env={"DATABASE_URL": pg.url})
+    assert result.code == 5
+    assert "20251001_baseline.sql" in result.output
+
+
+def test_pending_exits_1_with_run_migrate(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Nothing applied yet: exit 1 and the hint 'run invoke migrate'."""
+    secret_scan.add(pg.password)
+    result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
+    assert result.code == 1
+    assert "run invoke migrate" in result.stderr
+
+
+def test_unknown_only_table_exits_2(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """--only with a table no applied migration declares is bad input, exit 2."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    result = run_invoke("verify", "--target", "sandbox", "--only", "nope", env={"DATABASE_URL": pg.url})
+    assert result.code == 2
+    assert "nope" in result.stderr
+
+
+def test_missing_database_url_exits_2(run_invoke) -> None:  # type: ignore[no-untyped-def]
+    """No DATABASE_URL: exit 2 naming the variable."""
+    result = run_invoke("verify", "--target", "sandbox")
+    assert result.code == 2
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_unreachable_database_exits_3(run_invoke) -> None:  # type: ignore[no-untyped-def]
+    """A database nobody listens on: exit 3, password never shown."""
+    from oncall.sandbox.pg import free_port
+
+    url = f"postgresql://app:s3cret-not-shown@127.0.0.1:{free_port()}/db"
+    result = run_invoke("verify", "--target", "sandbox", "--json", env={"DATABASE_URL": url})
+    assert result.code == 3
+    assert result.json()["code"] == 3
+    assert "s3cret-not-shown" not in result.output
