@@ -98,3 +98,12 @@ def test_libpq_env_carries_every_setting_and_the_password() -> None:
         "/ca.pem",
         "-csearch_path=app",
     )
+
+
+def test_prisma_parameters_are_left_out_of_what_libpq_sees() -> None:
+    """Prisma's pgbouncer=, connection_limit= and schema= are dropped from the conninfo; libpq's stay."""
+    url = parse_database_url(
+        "postgresql://u:p@db.example.com:5432/app?pgbouncer=true&connection_limit=1&schema=public&sslmode=verify-full"
+    )
+    assert url.foreign_params == ["pgbouncer", "connection_limit", "schema"]
+    assert url.conninfo() == "postgresql://u:p@db.example.com:5432/app?sslmode=verify-full"

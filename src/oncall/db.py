@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_mod
+import functools
 import ipaddress
 import os
 import re
@@ -40,6 +41,14 @@ SUPABASE_IPV6_HINT = (
     "Supabase's direct host db.<ref>.supabase.co is IPv6-only; from an IPv4 network use the session "
     "pooler instead: host aws-0-<region>.pooler.supabase.com, port 5432, user postgres.<ref>"
 )
+
+
+@functools.cache
+def _libpq_keywords() -> frozenset[str]:
+    """Every connection keyword the installed libpq accepts."""
+    from psycopg import pq
+
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
 
 
 # URL query parameters libpq also reads from the environment, for child processes such as psql.
@@ -80,9 +89,20 @@ class DatabaseURL:
         """user@host:port/dbname, safe to print."""
         return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
 
+    @property
+    def foreign_params(self) -> list[str]:
+        """Query parameters libpq does not know (Prisma's pgbouncer=, connection_limit=, schema=)."""
+        known = _libpq_keywords()
+        return [key for key in self.params if key not in known]
+
     def conninfo(self, **overrides: str) -> str:
-        """The URL to hand to libpq, with sslmode made explicit for non-local hosts."""
-        params = dict(self.params)
+        """The URL to hand to libpq: sslmode explicit for non-local hosts, foreign parameters dropped.
+
+        Node backends share their URL with Prisma, whose parameters libpq rejects outright
+        ("invalid URI query parameter"), so only libpq's own keywords are passed on.
+        """
+        known = _libpq_keywords()
+        params = {key: value for key, value in self.params.items() if key in known}
         if not self.is_local and "sslmode" not in params:
             params["sslmode"] = "require"
         params.update(overrides)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 from invoke import Context, task
 
-from oncall.tasks._common import JSON_HELP, boundary, oncall_config, output_for, project_root
+from oncall.tasks._common import (
+    DEBUG_HELP,
+    JSON_HELP,
+    TARGET_HELP,
+    boundary,
+    exit_with,
+    oncall_config,
+    output_for,
+    project_root,
+    target_for,
+)
 
 
 @task(help={"json": JSON_HELP})
@@ -54,3 +66,120 @@ def targets(ctx: Context, json: bool = False) -> None:
             )
         out.print(table)
         out.print(f"active target: {active or '(none)'}  (change with --target or INVOKE_ONCALL_TARGET)")
+
+
+TIMEOUT_HELP = "seconds each network step may take (default: oncall.connect_timeout, 5)"
+
+
+def _timeout(raw: str | float | None, default: float) -> float:
+    from oncall.errors import BadInput
+
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"--connect-timeout {raw!r} is not a number", "give seconds, e.g. 5") from None
+    if value <= 0:
+        raise BadInput(f"--connect-timeout {raw!r} must be above 0", "give seconds, e.g. 5")
+    return value
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "json": JSON_HELP,
+        "connect_timeout": TIMEOUT_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def doctor(
+    ctx: Context,
+    target: str | None = None,
+    json: bool = False,
+    connect_timeout: str | None = None,
+    debug: bool = False,
+) -> None:
+    """Diagnose the target: database URL, DNS, TCP, TLS, login, rights, Render key and service.
+
+    Exit 0 when nothing failed (warnings do not fail), 2 bad input, 3 unreachable, 1 other failures.
+    """
+    _run_checks(
+        ctx,
+        "doctor",
+        target=target,
+        json=json,
+        connect_timeout=connect_timeout,
+        debug=debug,
+        database_only=False,
+    )
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "shell": "open psql on the target; the password goes through PGPASSWORD, never argv",
+        "json": JSON_HELP,
+        "connect_timeout": TIMEOUT_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def connect(  # noqa: PLR0917 - a task's parameters are its CLI flags
+    ctx: Context,
+    target: str | None = None,
+    shell: bool = False,
+    json: bool = False,
+    connect_timeout: str | None = None,
+    debug: bool = False,
+) -> None:
+    """Check the target's database connection (doctor's database part); --shell opens psql."""
+    if not shell:
+        _run_checks(
+            ctx,
+            "connect",
+            target=target,
+            json=json,
+            connect_timeout=connect_timeout,
+            debug=debug,
+            database_only=True,
+        )
+        return
+    out = output_for(json)
+    with boundary(out, task="connect", debug=debug):
+        from oncall.db import find_psql, parse_database_url, run_psql
+        from oncall.errors import BadInput
+        from oncall.redact import redact
+
+        if json:
+            raise BadInput("--shell and --json do not go together", "drop --json to open psql")
+        chosen = target_for(ctx, target)
+        url = parse_database_url(chosen.database_url(), source=chosen.database_url_env)
+        psql = find_psql()
+        # stderr, so that stdout carries only what psql prints.
+        print(redact(f"psql on {url.where} (sslmode={url.sslmode}) with {psql}"), file=sys.stderr, flush=True)
+        code = run_psql(url, psql)
+    exit_with(code, f"psql exited with {code}")
+
+
+def _run_checks(
+    ctx: Context,
+    name: str,
+    *,
+    target: str | None,
+    json: bool,
+    connect_timeout: str | None,
+    debug: bool,
+    database_only: bool,
+) -> None:
+    out = output_for(json)
+    with boundary(out, task=name, debug=debug):
+        from oncall.doctor import failure_message, run_doctor, show
+
+        chosen = target_for(ctx, target)
+        timeout = _timeout(connect_timeout, chosen.connect_timeout)
+        report = run_doctor(
+            chosen, root=project_root(ctx), connect_timeout=timeout, database_only=database_only
+        )
+        show(out, report, title=f"{name}: target {chosen.name}")
+        out.emit({"task": name, "connect_timeout": timeout, **report.as_dict()})
+        exit_with(report.code, failure_message(report))
