@@ -519,6 +519,15 @@ def session_facts(url: DatabaseURL, *, schema: str, connect_timeout: float) -> S
     return bounded(run, budget, f"login to {url.host}:{url.port}", stage="timeout")
 
 
+def check_login(url: DatabaseURL, *, connect_timeout: float) -> None:
+    """Log in once and leave; Unreachable with doctor's cause and hint when that fails (bounded)."""
+
+    def run() -> None:
+        connect(url, connect_timeout=connect_timeout).close()
+
+    bounded(run, max(2.0, connect_timeout) + 2, f"login to {url.host}:{url.port}")
+
+
 PSQL_DIRS_ENV = "ONCALL_PSQL_DIRS"
 
 

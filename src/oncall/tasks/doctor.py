@@ -118,7 +118,7 @@ def doctor(
 @task(
     help={
         "target": TARGET_HELP,
-        "shell": "open psql on the target; the password goes through PGPASSWORD, never argv",
+        "shell": "open psql on the target (password via PGPASSWORD, never argv); exits with psql's code",
         "json": JSON_HELP,
         "connect_timeout": TIMEOUT_HELP,
         "debug": DEBUG_HELP,
@@ -146,7 +146,7 @@ def connect(  # noqa: PLR0917 - a task's parameters are its CLI flags
         return
     out = output_for(json)
     with boundary(out, task="connect", debug=debug):
-        from oncall.db import find_psql, parse_database_url, run_psql
+        from oncall.db import check_login, find_psql, parse_database_url, run_psql
         from oncall.errors import BadInput
         from oncall.redact import redact
 
@@ -155,6 +155,9 @@ def connect(  # noqa: PLR0917 - a task's parameters are its CLI flags
         chosen = target_for(ctx, target)
         url = parse_database_url(chosen.database_url(), source=chosen.database_url_env)
         psql = find_psql()
+        # Log in first so that a wrong password or a dead host gets our cause, hint and exit 3
+        # rather than psql's exit 2, which means bad input here.
+        check_login(url, connect_timeout=_timeout(connect_timeout, chosen.connect_timeout))
         # stderr, so that stdout carries only what psql prints.
         print(redact(f"psql on {url.where} (sslmode={url.sslmode}) with {psql}"), file=sys.stderr, flush=True)
         code = run_psql(url, psql)
