@@ -347,19 +347,24 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             if step.mode == "transaction"
             else "no transaction (" + "; ".join(step.reasons) + ")"
         )
-        out.print(f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}")
+        out.print(
+            f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}", markup=False
+        )
         if step.resume_from:
             out.print(f"   resumes after statement {step.resume_from} (a previous run stopped there)")
         if m.revision:
             out.print(f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
         for finding in step.findings:
             out.print(
-                f"   lint {finding.severity}: {m.path.name}:{finding.line} [{finding.rule}] {finding.message}"
+                f"   lint {finding.severity}: {m.path.name}:{finding.line} [{finding.rule}] {finding.message}",
+                markup=False,
             )
         if with_sql:
+            scope = "SET LOCAL" if step.mode == "transaction" else "SET"
             out.print(
-                f"   -- SET LOCAL lock_timeout = '{plan.lock_timeout}'; SET LOCAL statement_timeout = "
-                f"'{plan.statement_timeout}'"
+                f"   -- {scope} lock_timeout = '{plan.lock_timeout}'; {scope} statement_timeout = "
+                f"'{plan.statement_timeout}'",
+                markup=False,
             )
             out.print(m.sql.rstrip(), markup=False)
             if step.alembic_sql:
@@ -835,6 +840,8 @@ def _statement_failure(
             sqlstate=sqlstate,
         )
     hint = "fix the SQL in that file and rerun; nothing of the file was committed"
+    if sqlstate == "42501":
+        hint = "the role lacks a privilege: migrate as the owner of the tables (Supabase: postgres)"
     if sqlstate == "42P01":
         hint = (
             "a table it references does not exist: apply the migration that creates it first (invoke status)"

@@ -1,0 +1,154 @@
+"""The pglast statement splitter and classifier."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from migrate_support import TURBO
+from oncall.errors import BadInput
+from oncall.sandbox.pg import bin_dir
+from oncall.statements import split
+
+TRICKY = """\
+-- leading comment; with a semicolon
+CREATE TABLE t1 (id int PRIMARY KEY, note text DEFAULT 'a;b');   /* block ; comment */
+CREATE FUNCTION f() RETURNS int AS $body$
+BEGIN
+    RETURN 1; -- semicolon inside the body
+END;
+$body$ LANGUAGE plpgsql;
+DO $$ BEGIN PERFORM 1; PERFORM 2; END $$; CREATE TABLE t2 (id int);
+INSERT INTO t1 VALUES (1, E'it''s; fine');
+"""
+
+
+def test_split_keeps_dollar_quoted_bodies_and_comments_intact() -> None:
+    """Semicolons inside strings, comments, function bodies and DO blocks do not split statements."""
+    statements = split(TRICKY)
+    assert [s.kind for s in statements] == [
+        "CreateStmt",
+        "CreateFunctionStmt",
+        "DoStmt",
+        "CreateStmt",
+        "InsertStmt",
+    ]
+    assert [s.line for s in statements] == [2, 3, 8, 8, 9]
+    assert "RETURN 1; -- semicolon inside the body" in statements[1].text
+
+
+def test_seed_file_splits_into_its_seven_statements() -> None:
+    """The turbo-response seed migration (function body, DO block, INSERT) splits as psql runs it."""
+    statements = split((TURBO / "20251110_add_usage_tracking.sql").read_text())
+    assert [s.kind for s in statements] == [
+        "CreateStmt",
+        "IndexStmt",
+        "IndexStmt",
+        "CreateStmt",
+        "CreateFunctionStmt",
+        "DoStmt",
+        "InsertStmt",
+    ]
+
+
+def test_statements_run_one_by_one_match_psql_f(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Running the split statements one at a time leaves the same objects as `psql -f` of the file."""
+    import psycopg
+
+    path = tmp_path / "tricky.sql"
+    path.write_text(TRICKY)
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA ours")
+        conn.execute("CREATE SCHEMA theirs")
+        conn.execute("SET search_path = ours")
+        for statement in split(TRICKY):
+            conn.execute(statement.text.encode())
+    env = {"PGPASSWORD": pg.password, "PGOPTIONS": "-c search_path=theirs"}
+    subprocess.run(
+        [
+            str(bin_dir() / "psql"),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(pg.server.port),
+            "-U",
+            pg.user,
+            "-d",
+            pg.name,
+            "-f",
+            str(path),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    def objects(schema: str) -> list[tuple[str, str]]:
+        return pg.execute(
+            "SELECT c.relname, c.relkind::text FROM pg_class c "
+            f"JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = '{schema}' ORDER BY 1"
+        ) + pg.execute(
+            f"SELECT p.proname, 'f' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            f"WHERE n.nspname = '{schema}'"
+        )
+
+    assert objects("ours") == objects("theirs")
+    assert pg.scalar("SELECT note FROM ours.t1") == pg.scalar("SELECT note FROM theirs.t1")
+
+
+def test_syntax_error_names_file_line_and_parser_message() -> None:
+    """A syntax error is BadInput (exit 2) naming file:line and PostgreSQL's own message."""
+    with pytest.raises(BadInput) as caught:
+        split("CREATE TABLE a (id int);\n\nCREATE TABEL b (id int);\n", source="m/001.sql")
+    assert "m/001.sql:3" in caught.value.cause
+    assert 'syntax error at or near "TABEL"' in caught.value.cause
+    assert caught.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("CREATE INDEX CONCURRENTLY ix ON t (a)", "CREATE INDEX CONCURRENTLY"),
+        ("DROP INDEX CONCURRENTLY ix", "DROP INDEX CONCURRENTLY"),
+        ("REINDEX TABLE CONCURRENTLY t", "REINDEX CONCURRENTLY"),
+        ("VACUUM t", "VACUUM"),
+        ("CREATE INDEX ix ON t (a)", None),
+        ("ANALYZE t", None),
+    ],
+    ids=[
+        "create index concurrently",
+        "drop index concurrently",
+        "reindex concurrently",
+        "vacuum",
+        "plain create index",
+        "analyze",
+    ],
+)
+def test_statements_that_cannot_run_in_a_transaction_are_detected(sql: str, reason: str | None) -> None:
+    """Each statement PostgreSQL refuses inside a transaction block is classified as such."""
+    assert split(sql)[0].no_transaction_reason() == reason
+
+
+def test_enum_add_value_needs_no_transaction_only_before_12() -> None:
+    """ALTER TYPE ... ADD VALUE runs in a transaction since PostgreSQL 12, not before."""
+    statement = split("ALTER TYPE mood ADD VALUE 'meh'")[0]
+    assert statement.no_transaction_reason(110000) == "ALTER TYPE ... ADD VALUE (PostgreSQL < 12)"
+    assert statement.no_transaction_reason(160000) is None
+
+
+def test_created_objects_and_relations_are_read_from_the_parse_tree() -> None:
+    """`creates` lists tables and indexes a statement makes; `relations` every table it names."""
+    table, index = split(
+        "CREATE TABLE s.a (id int REFERENCES b(id)); CREATE UNIQUE INDEX IF NOT EXISTS ix_a ON s.a (id)"
+    )
+    assert [(o.kind, o.qualified) for o in table.creates] == [("table", "s.a")]
+    assert [(o.kind, o.qualified) for o in index.creates] == [("index", "s.ix_a")]
+    assert table.relations == ["a", "b"]
