@@ -348,17 +348,16 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             else "no transaction (" + "; ".join(step.reasons) + ")"
         )
         out.print(
-            f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}", markup=False
+            f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}",
+            markup=False,
         )
         if step.resume_from:
             out.print(f"   resumes after statement {step.resume_from} (a previous run stopped there)")
         if m.revision:
             out.print(f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
         for finding in step.findings:
-            out.print(
-                f"   lint {finding.severity}: {m.path.name}:{finding.line} [{finding.rule}] {finding.message}",
-                markup=False,
-            )
+            place = f"{m.path.name}:{finding.line}"
+            out.print(f"   lint {finding.severity}: {place} [{finding.rule}] {finding.message}", markup=False)
         if with_sql:
             scope = "SET LOCAL" if step.mode == "transaction" else "SET"
             out.print(
