@@ -2,7 +2,7 @@
 
     database   oncall.doctor.database_checks (URL, DNS, TCP, login, TLS, version, user)
     schema     oncall.schema.verify (expected objects, nothing pending, no ledger drift)
-    render     oncall.render.RenderClient: service found, not suspended, newest finished deploy live
+    render     oncall.render_ops.render_status: not suspended, last finished deploy did not fail
     smoke      oncall.probe.checks_for + smoke(wait=None): one pass, no polling
 
 Each takes a `CheckEnv` and returns an `Observation`, raises an OncallError (a failure with its
@@ -59,61 +59,35 @@ def schema(env: CheckEnv) -> Observation:
     )
 
 
-_ACTIVE = frozenset(
-    {"created", "queued", "build_in_progress", "update_in_progress", "pre_deploy_in_progress"}
-)
-
-
 def render(env: CheckEnv) -> Observation:
-    """The Render service exists, is not suspended, and its newest finished deploy is live."""
+    """`render_status`: the service exists, is not suspended, its last finished deploy did not fail."""
     if not (env.environ.get("RENDER_API_KEY") or "").strip():
         raise Skip("skipped: RENDER_API_KEY is not set")
-    wanted = env.target.render_service
-    if not wanted:
+    if not env.target.render_service:
         raise Skip(f"skipped: target {env.target.name} names no render.service")
-    from oncall.render import DEPLOY_FAILED, RenderClient
+    from oncall.render import RenderClient
+    from oncall.render_ops import render_status
 
+    # A scheduled check gets one retry inside a third of its budget, not the client's minute.
     budget = max(1.0, env.timeout / 3)
     client = RenderClient.from_env(
         env.environ, connect_timeout=budget, read_timeout=budget, max_attempts=2, retry_budget=budget
     )
     with client:
-        service = client.find_service(wanted)
-        sid = str(service.get("id"))
-        details: dict[str, Any] = {
-            "service": {k: service.get(k) for k in ("id", "name", "type", "suspended")}
-        }
-        if service.get("suspended") == "suspended":
-            return Observation(
-                False,
-                1,
-                f"Render service {wanted} ({sid}) is suspended",
-                "resume it in the Render dashboard; nothing is served while it is suspended",
-                details,
-            )
-        deploys = client.list_deploys(sid, limit=5)
-    details["deploys"] = [{k: d.get(k) for k in ("id", "status", "createdAt", "finishedAt")} for d in deploys]
-    if not deploys:
-        return Observation(True, cause=f"{wanted} ({sid}): no deploys yet", details=details)
-    newest = deploys[0]
-    finished = next((d for d in deploys if d.get("status") not in _ACTIVE), None)
-    note = ""
-    if newest.get("status") in _ACTIVE:
-        note = f"; deploy {newest.get('id')} is {newest.get('status')}"
-    if finished is None:
-        return Observation(True, cause=f"{wanted} ({sid}): first deploy in progress{note}", details=details)
-    status = str(finished.get("status"))
-    if status in DEPLOY_FAILED:
+        status = render_status(env.target, client=client, deploys=5)
+    doc = status.as_dict()
+    name, sid = doc["service"]["name"], doc["service"]["id"]
+    if not status.ok:
         return Observation(
             False,
-            1,
-            f"latest deploy {finished.get('id')} of {wanted} ended {status}{note}",
-            f"invoke render-status --target {env.target.name}; fix the cause, then invoke deploy",
-            details,
+            status.code,
+            f"Render service {name} ({sid}): " + "; ".join(status.problems),
+            f"invoke render-status --target {env.target.name} shows the service and its last deploys",
+            doc,
         )
-    return Observation(
-        True, cause=f"{wanted} ({sid}): deploy {finished.get('id')} {status}{note}", details=details
-    )
+    latest = doc["deploys"][0] if doc["deploys"] else None
+    seen = f"latest deploy {latest['id']} {latest['status']}" if latest else "no deploys yet"
+    return Observation(True, cause=f"{name} ({sid}): {seen}", details=doc)
 
 
 def smoke(env: CheckEnv) -> Observation:

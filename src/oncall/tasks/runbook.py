@@ -165,3 +165,73 @@ def _health_summary(run: HealthRun) -> str:
     if not failing:
         return ""
     return f"unhealthy (exit {run.code}): {', '.join(failing)} failed (causes and hints above)"
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "yes": "confirm a production target up front (no prompt); required without a terminal",
+        "dry_run": "show the migration plan and the service that would restart; change nothing",
+        "json": JSON_HELP,
+        "report": "write the incident report here (default .oncall/incidents/<time>-<target>.md)",
+        "from": "resume from this step: migrate, verify, restart or smoke (default migrate)",
+        "wait": "seconds restart and smoke wait for the service to answer healthy (default 300)",
+        "debug": DEBUG_HELP,
+    }
+)
+def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
+    ctx: Context,
+    target: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    report: str | None = None,
+    from_: str = "migrate",
+    wait: float = 300.0,
+    debug: bool = False,
+) -> None:
+    """Run migrate, verify, restart and smoke as one: a timeline, a resume command, an incident report."""
+    from pathlib import Path
+
+    from oncall.recover import recover as run_recover
+
+    out = output_for(json)
+    with boundary(out, task="recover", debug=debug):
+        chosen = target_for(ctx, target)
+        result = run_recover(
+            chosen,
+            out,
+            yes=yes,
+            dry_run=dry_run or bool(ctx.config.run.dry),
+            start_at=from_,
+            report=Path(report) if report else None,
+            smoke_wait=float(wait),
+        )
+        out.emit(result.as_dict())
+        _print_timeline(out, result)
+        failed = result.failed
+        if failed is not None:
+            exit_with(
+                result.code,
+                f"recover stopped at {failed.name} (exit {failed.code}): {failed.summary}\n"
+                f"  resume: {result.resume_command()}",
+            )
+
+
+def _print_timeline(out: Output, result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"timeline of recover {result.target}", title_justify="left")
+    for column in ("step", "start (UTC)", "duration", "result"):
+        table.add_column(column)
+    for step in result.steps:
+        started = step.started.strftime("%H:%M:%S") if step.started else "-"
+        outcome = step.status if step.status != "failed" else f"FAILED (exit {step.code})"
+        table.add_row(step.name, started, f"{step.duration:.2f}s", outcome)
+    out.print(table)
+    if result.failed is not None:
+        out.print(f"to resume from the failed step: {result.resume_command()}")
+    elif not result.dry_run:
+        out.print(f"recovered in {result.duration:.1f}s")
+    if result.report_path is not None:
+        out.print(f"incident report: {result.report_path}")
