@@ -53,3 +53,70 @@ def write_config(path: Path, targets: dict[str, dict[str, Any]], **settings: Any
 
 def invoke_args(config: Path, *args: str) -> list[str]:
     return ["-f", str(config), *args]
+
+
+ALEMBIC_ENV = '''\
+"""Minimal Alembic environment for tests and benches: online mode, URL from ONCALL_ALEMBIC_URL."""
+import os
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+engine = create_engine(os.environ["ONCALL_ALEMBIC_URL"], poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+ALEMBIC_REVISION = '''\
+"""{revision}"""
+from alembic import op
+
+revision = {revision!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+STATEMENTS = {statements!r}
+
+
+def upgrade():
+    # Each statement on its own, as op.create_table/op.create_index would send them.
+    bind = op.get_bind()
+    for statement in STATEMENTS:
+        bind.exec_driver_sql(statement)
+
+
+def downgrade():
+    pass
+'''
+
+
+def alembic_project(root: Path, migrations_dir: Path, *, with_sql: bool) -> Path:
+    """An Alembic project whose revisions mirror our files; with_sql runs the same DDL, else nothing.
+
+    Returns the alembic.ini path; run it with ONCALL_ALEMBIC_URL=postgresql+psycopg://... set.
+    """
+    from oncall.migrations import discover
+
+    root.mkdir(parents=True, exist_ok=True)
+    scripts = root / "alembic"
+    (scripts / "versions").mkdir(parents=True, exist_ok=True)
+    (scripts / "env.py").write_text(ALEMBIC_ENV, encoding="utf-8")
+    ini = root / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {scripts}\n", encoding="utf-8")
+    folder_target = Target(name="a", system="a", migrations_dir=migrations_dir, ledger="alembic")
+    for migration in discover(folder_target):
+        statements = [s.text for s in migration.statements] if with_sql else []
+        (scripts / "versions" / f"{migration.revision}.py").write_text(
+            ALEMBIC_REVISION.format(
+                revision=migration.revision, down=migration.down_revision, statements=statements
+            ),
+            encoding="utf-8",
+        )
+    return ini
+
+
+def sqlalchemy_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
