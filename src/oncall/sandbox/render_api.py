@@ -318,6 +318,11 @@ class RenderStandIn:
             self._services[service["id"]] = _Service(dict(service))
         return service
 
+    def services(self) -> list[dict[str, Any]]:
+        """Every service the stand-in holds."""
+        with self._lock:
+            return [self._public(s.data) for s in self._services.values()]
+
     def service(self, service_id: str) -> dict[str, Any]:
         with self._lock:
             return self._public(self._services[service_id].data)

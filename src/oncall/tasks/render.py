@@ -1,1 +1,173 @@
-"""Tasks: render (filled in by its issue)."""
+"""Tasks: restart, deploy, render-status, triage (see docs/render.md).
+
+Thin wrappers over `oncall.render_ops` and `oncall.triage`; the Render API key comes from
+RENDER_API_KEY and the API address from RENDER_API_URL (default https://api.render.com/v1).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from invoke import Context, task
+
+from oncall.tasks._common import (
+    DEBUG_HELP,
+    JSON_HELP,
+    TARGET_HELP,
+    boundary,
+    exit_with,
+    output_for,
+    target_for,
+)
+
+if TYPE_CHECKING:
+    from oncall.report import Output
+
+YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
+
+
+def _deploy_table(out: Output, deploys: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="last deploys")
+    for column in ("deploy", "status", "trigger", "commit", "created", "finished"):
+        table.add_column(column)
+    for d in deploys:
+        table.add_row(
+            str(d.get("id")),
+            str(d.get("status")),
+            str(d.get("trigger") or "-"),
+            str(d.get("commit") or "-")[:12],
+            str(d.get("createdAt") or "-"),
+            str(d.get("finishedAt") or "-"),
+        )
+    out.print(table)
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "yes": YES_HELP,
+        "wait": "after the restart, run the smoke checks until the service answers (default on)",
+        "wait_timeout": "seconds to wait for the service to answer again (default 300)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def restart(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    yes: bool = False,
+    wait: bool = True,
+    wait_timeout: int = 300,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Restart the target's Render service and wait until it answers the smoke checks again."""
+    from oncall.render_ops import restart as do_restart
+
+    out = output_for(json)
+    with boundary(out, task="restart", debug=debug):
+        chosen = target_for(ctx, target)
+        result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=float(wait_timeout))
+        out.print(f"API calls: {result.api_calls}")
+        out.emit({"task": "restart", **result.as_dict()})
+        exit_with(result.code, result.message)
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "clear_cache": "clear Render's build cache first (the dashboard's 'Clear build cache & deploy')",
+        "commit": "deploy this Git commit SHA instead of the branch's latest",
+        "yes": YES_HELP,
+        "timeout": "seconds to wait for the deploy to end (default 1800); it keeps running after",
+        "force": "trigger a new deploy even when one is in progress (Render queues it)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def deploy(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    clear_cache: bool = False,
+    commit: str | None = None,
+    yes: bool = False,
+    timeout: int = 1800,
+    force: bool = False,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Deploy the target's Render service and follow it until live or failed."""
+    from oncall.render_ops import deploy as do_deploy
+
+    out = output_for(json)
+    with boundary(out, task="deploy", debug=debug):
+        chosen = target_for(ctx, target)
+        result = do_deploy(
+            chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=float(timeout), force=force
+        )
+        out.print(result.message)
+        out.print(f"API calls: {result.api_calls} ({result.polls} status polls in {result.elapsed_s:.1f} s)")
+        out.emit({"task": "deploy", **result.as_dict()})
+        exit_with(result.code, result.message)
+
+
+@task(help={"target": TARGET_HELP, "json": JSON_HELP, "debug": DEBUG_HELP})
+def render_status(ctx: Context, target: str | None = None, json: bool = False, debug: bool = False) -> None:
+    """Show the target's Render service: type, suspended or not, and its last deploys."""
+    from oncall.render_ops import render_status as status_of
+
+    out = output_for(json)
+    with boundary(out, task="render-status", debug=debug):
+        chosen = target_for(ctx, target)
+        result = status_of(chosen)
+        doc = result.as_dict()
+        if json:
+            out.emit({"task": "render-status", **doc})
+        else:
+            svc = doc["service"]
+            state = "SUSPENDED" if svc["suspended"] else "not suspended"
+            out.print(f"{svc['name']} ({svc['id']}): {svc['type']}, {state}, {svc['region']}, {svc['plan']}")
+            if svc["url"]:
+                out.print(f"url: {svc['url']}")
+            out.print(f"dashboard: {svc['dashboardUrl']}")
+            _deploy_table(out, doc["deploys"])
+            for problem in result.problems:
+                out.print(f"problem: {problem}")
+        exit_with(result.code, "; ".join(result.problems))
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "since": "how far back to read the logs: 90s, 30m (default), 2h, 1d",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def triage(
+    ctx: Context, target: str | None = None, since: str = "30m", json: bool = False, debug: bool = False
+) -> None:
+    """Read the service's recent Render logs and name the cause of a crash, with the fix."""
+    from oncall.triage import triage as do_triage
+
+    out = output_for(json)
+    with boundary(out, task="triage", debug=debug):
+        chosen = target_for(ctx, target)
+        result = do_triage(chosen, since)
+        if json:
+            out.emit({"task": "triage", **result.as_dict()})
+        else:
+            name = result.service.get("name")
+            out.print(f"read {result.lines} log line(s) of {name} from the last {since}")
+            for finding in result.findings:
+                seen = f"{finding.count}x, last {finding.last_seen}"
+                out.print(f"[bold]{finding.signature}[/bold] ({seen}): {finding.cause}")
+                out.print(f"  log: {finding.sample}", markup=False)
+                if finding.migration:
+                    out.print(f"  migration: {finding.migration} ({finding.migration_state})")
+                out.print(f"  fix: {finding.hint}", markup=False)
+            if result.note:
+                out.print(result.note)
+        exit_with(result.code, f"triage: {len(result.findings)} known problem(s) in the logs")

@@ -1,0 +1,656 @@
+"""What the runbook does on Render: restart, deploy, one-off jobs and a status view.
+
+    restart(target, out, *, yes, wait=True, ...)            POST restart, then smoke until it answers
+    deploy(target, out, *, clear_cache, commit, yes, timeout, force, ...)
+                                                            trigger (or adopt) a deploy and follow it
+    run_job(target, command, *, out, yes, dry_run, timeout) one-off job (`migrate --on-render`)
+    render_status(target)                                   service, suspended?, last deploys
+
+Each returns a result object with `.ok`, `.code` and `.as_dict()`; API failures raise our errors
+(see oncall.render). Success of a deploy is what Render's CLI calls success: `live`, or
+`deactivated` (it went live and was superseded); `build_failed`, `update_failed`,
+`pre_deploy_failed` and `canceled` are failures (exit 1).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from oncall.config import Target
+from oncall.errors import BadInput, CheckFailed, OncallError
+from oncall.render import (
+    DEPLOY_FAILED,
+    DEPLOY_IN_PROGRESS,
+    DEPLOY_SUCCESS,
+    DEPLOY_TERMINAL,
+    JOB_TERMINAL,
+    RenderClient,
+)
+from oncall.render_wait import PollSchedule, Transition, WaitOutcome, follow
+from oncall.report import Output
+from oncall.safety import guard_production
+
+
+@contextmanager
+def client_for(client: RenderClient | None) -> Iterator[RenderClient]:
+    """The caller's client, or one from RENDER_API_KEY / RENDER_API_URL closed afterwards."""
+    if client is not None:
+        yield client
+        return
+    owned = RenderClient.from_env()
+    try:
+        yield owned
+    finally:
+        owned.close()
+
+
+@dataclass
+class _Run:
+    """What a writing operation reports to the run log; filled in as it goes."""
+
+    code: int = 1
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def _recorded(target: Target, task: str, args: dict[str, Any], *, enabled: bool = True) -> Iterator[_Run]:
+    """Append one run record for a write, whatever the outcome (an error records its exit code)."""
+    import datetime as _dt
+
+    from oncall.runlog import append_run
+
+    run = _Run()
+    started_at = _dt.datetime.now(_dt.UTC)
+    started = time.monotonic()
+    try:
+        yield run
+    except OncallError as exc:
+        run.code = int(exc.code)
+        run.details["error"] = exc.cause
+        raise
+    finally:
+        if enabled:
+            append_run(
+                target.run_log,
+                task=task,
+                target=target.name,
+                args=args,
+                outcome="ok" if run.code == 0 else "failed",
+                code=run.code,
+                durations={"total_s": time.monotonic() - started},
+                details=run.details,
+                started_at=started_at,
+            )
+
+
+def service_of(target: Target, client: RenderClient) -> dict[str, Any]:
+    """The target's Render service (render.service: a name or an srv-/crn- id)."""
+    if not target.render_service:
+        raise BadInput(
+            f"target {target.name} names no Render service",
+            f"set render: {{service: NAME-or-srv-id}} for {target.name} in invoke.yaml",
+        )
+    return client.find_service(target.render_service)
+
+
+def where(service: dict[str, Any]) -> str:
+    return f"Render service {service.get('name')} ({service.get('id')})"
+
+
+def _refuse_suspended(service: dict[str, Any], action: str) -> None:
+    if service.get("suspended") == "suspended":
+        by = ", ".join(service.get("suspenders") or []) or "unknown"
+        raise CheckFailed(
+            f"{where(service)} is suspended (by: {by}); {action} would not bring it back",
+            f"resume it first: {service.get('dashboardUrl') or 'the Render dashboard'} → Resume service",
+            suspended=True,
+        )
+
+
+# -- restart --------------------------------------------------------------------------------
+
+
+@dataclass
+class RestartResult:
+    ok: bool
+    code: int
+    service: dict[str, Any]
+    waited: bool
+    elapsed_s: float
+    api_calls: int
+    smoke: dict[str, Any] | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "waited": self.waited,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "api_calls": self.api_calls,
+            "smoke": self.smoke,
+            "message": self.message,
+        }
+
+
+def restart(
+    target: Target,
+    out: Output,
+    *,
+    yes: bool,
+    wait: bool = True,
+    wait_timeout: float = 300.0,
+    client: RenderClient | None = None,
+    stdin: IO[str] | None = None,
+) -> RestartResult:
+    """Restart the target's service on its current build; with `wait`, smoke until it answers."""
+    from oncall import probe
+
+    checks = None
+    if wait:
+        try:
+            checks = probe.checks_for(target)
+        except BadInput as exc:
+            raise BadInput(exc.cause, f"{exc.hint}; or pass --no-wait to restart without waiting") from exc
+    args = {"yes": yes, "wait": wait, "wait_timeout": wait_timeout}
+    with _recorded(target, "restart", args) as run, client_for(client) as api:
+        service = service_of(target, api)
+        run.details["service"] = service.get("id")
+        if service.get("type") == "cron_job":
+            raise BadInput(
+                f"{where(service)} is a cron job; Render does not restart cron jobs",
+                "a cron job runs on its schedule; trigger a run from the dashboard, or pick the web service",
+            )
+        _refuse_suspended(service, "a restart")
+        guard_production(target, action="restart", where=where(service), yes=yes, stdin=stdin)
+        started = time.monotonic()
+        api.restart_service(str(service["id"]))
+        out.print(f"restart requested for {where(service)}")
+        if checks is None:
+            run.code = 0
+            return RestartResult(
+                True,
+                0,
+                service,
+                False,
+                time.monotonic() - started,
+                api.total_calls,
+                message="restart requested (not waiting: --no-wait)",
+            )
+        smoke = probe.smoke(checks, wait=wait_timeout, out=out)
+        elapsed = time.monotonic() - started
+        if smoke.ok:
+            message = f"{service.get('name')} answers again {elapsed:.1f} s after the restart"
+        else:
+            message = (
+                f"{service.get('name')} did not answer healthy within {wait_timeout:g} s of the restart: "
+                f"{smoke.summary()}"
+            )
+        out.print(message)
+        run.code = 0 if smoke.ok else 1
+        run.details["answering_after_s"] = round(elapsed, 3)
+        return RestartResult(
+            smoke.ok, 0 if smoke.ok else 1, service, True, elapsed, api.total_calls, smoke.as_dict(), message
+        )
+
+
+# -- waiting display ------------------------------------------------------------------------
+
+
+class _Display:
+    """Live status on a terminal (rich Live); one line per transition anywhere else."""
+
+    def __init__(self, out: Output, title: str) -> None:
+        self.out = out
+        self.title = title
+        self.lines: list[str] = []
+        self.status = "…"
+        self.elapsed = 0.0
+        self._live: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.out.console.is_terminal and not self.out.json_mode:
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=self.out.console, refresh_per_second=8, transient=True)
+            self._live.__enter__()
+        else:
+            self.out.print(self.title)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self.out.print(self.title)
+            for line in self.lines:
+                self.out.print(line)
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        text = Text(self.title + "\n")
+        for line in self.lines:
+            text.append(line + "\n")
+        text.append(f"  {self.elapsed:6.1f} s  {self.status} …", style="bold")
+        return text
+
+    def change(self, transition: Transition, _obj: dict[str, Any]) -> None:
+        self.status, self.elapsed = transition.status, transition.at
+        line = f"  {transition.at:6.1f} s  {transition.status}"
+        self.lines.append(line)
+        if self._live is not None:
+            self._live.update(self._render())
+        else:
+            self.out.print(line)
+
+    @property
+    def on_tick(self) -> Callable[[float], None] | None:
+        """A clock refresh for the live view; None off a terminal (nothing to redraw)."""
+        return self._tick if self._live is not None else None
+
+    def _tick(self, elapsed: float) -> None:
+        self.elapsed = elapsed
+        self._live.update(self._render())
+
+
+def _offer_cancel(
+    out: Output, stdin: IO[str] | None, what: str, cancel: Callable[[], dict[str, Any]], how: str
+) -> dict[str, Any] | None:
+    """After Ctrl-C: on a terminal ask whether to cancel `what`; elsewhere say how to."""
+    stream = sys.stdin if stdin is None else stdin
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        out.print(f"interrupted: {what} keeps running on Render. To cancel it: {how}")
+        return None
+    out.console.print(f"\ninterrupted. Cancel {what} on Render? [y/N] ", end="")
+    try:
+        answer = stream.readline().strip().lower()
+    except KeyboardInterrupt:
+        answer = ""
+    if answer in ("y", "yes"):
+        cancelled = cancel()
+        out.print(f"{what}: cancel requested ({cancelled.get('status')})")
+        return cancelled
+    out.print(f"{what} keeps running on Render. To cancel it later: {how}")
+    return None
+
+
+# -- deploy ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DeployResult:
+    ok: bool
+    code: int
+    service: dict[str, Any]
+    deploy: dict[str, Any]
+    action: str  # triggered | queued | adopted (an in-progress deploy was followed) | recovered
+    transitions: list[Transition] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    polls: int = 0
+    api_calls: int = 0
+    timed_out: bool = False
+    interrupted: bool = False
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "deploy": {
+                "id": self.deploy.get("id"),
+                "status": self.deploy.get("status"),
+                "trigger": self.deploy.get("trigger"),
+                "commit": (self.deploy.get("commit") or {}).get("id"),
+                "createdAt": self.deploy.get("createdAt"),
+                "finishedAt": self.deploy.get("finishedAt"),
+            },
+            "action": self.action,
+            "transitions": [{"status": t.status, "at_s": round(t.at, 3)} for t in self.transitions],
+            "elapsed_s": round(self.elapsed_s, 3),
+            "polls": self.polls,
+            "api_calls": self.api_calls,
+            "timed_out": self.timed_out,
+            "interrupted": self.interrupted,
+            "message": self.message,
+        }
+
+
+def _cancel_hint(api: RenderClient, service: dict[str, Any], path: str) -> str:
+    return (
+        f"{service.get('dashboardUrl') or 'the Render dashboard'} → Cancel, or "
+        f'curl -X POST -H "Authorization: Bearer $RENDER_API_KEY" {api.base_url}{path}'
+    )
+
+
+def deploy(
+    target: Target,
+    out: Output,
+    *,
+    clear_cache: bool = False,
+    commit: str | None = None,
+    yes: bool = False,
+    timeout: float = 1800.0,
+    force: bool = False,
+    client: RenderClient | None = None,
+    schedule: PollSchedule | None = None,
+    stdin: IO[str] | None = None,
+) -> DeployResult:
+    """Trigger a deploy (or follow the one in progress) and wait for it to end."""
+    if timeout <= 0:
+        raise BadInput(
+            f"--timeout {timeout:g} is not positive", "pass --timeout SECONDS, e.g. --timeout 1800"
+        )
+    args = {"clear_cache": clear_cache, "commit": commit, "yes": yes, "timeout": timeout, "force": force}
+    with _recorded(target, "deploy", args) as run, client_for(client) as api:
+        service = service_of(target, api)
+        sid = str(service["id"])
+        run.details["service"] = sid
+        _refuse_suspended(service, "a deploy")
+        recent = api.list_deploys(sid, limit=10)
+        running = [d for d in recent if d.get("status") in DEPLOY_IN_PROGRESS]
+        if running and not force:
+            # Newest first: the last one queued is the one that will end up live.
+            current = running[0]
+            action = "adopted"
+            out.print(
+                f"deploy {current.get('id')} of {service.get('name')} is already {current.get('status')} "
+                f"(trigger {current.get('trigger')}); following it instead of starting another "
+                "(--force queues a new one)"
+            )
+        else:
+            guard_production(target, action="deploy", where=where(service), yes=yes, stdin=stdin)
+            known = [str(d.get("id")) for d in recent]
+            trigger = api.trigger_deploy(sid, clear_cache=clear_cache, commit_id=commit, known_ids=known)
+            if trigger.deploy is None:
+                out.print("Render queued the deploy (202); looking for it…")
+                current = api.find_queued_deploy(sid, known_ids=known)
+                action = "queued"
+            else:
+                current = trigger.deploy
+                action = "recovered" if trigger.recovered else "triggered"
+            if trigger.recovered:
+                out.print(
+                    f"the answer to the deploy request was lost; found the deploy it created: {current['id']}"
+                )
+            cache = "clearing the build cache" if clear_cache else "with the build cache"
+            out.print(f"deploy {current.get('id')} of {where(service)} started ({cache})")
+        dep_id = str(current["id"])
+        path = f"/services/{sid}/deploys/{dep_id}"
+        with _Display(out, f"deploy {dep_id} of {service.get('name')}") as display:
+            waited = follow(
+                lambda: api.get_deploy(sid, dep_id),
+                terminal=DEPLOY_TERMINAL,
+                timeout=timeout,
+                schedule=schedule,
+                on_change=display.change,
+                on_tick=display.on_tick,
+                first=current,
+            )
+        final = waited.obj or current
+        if waited.interrupted:
+            cancelled = _offer_cancel(
+                out,
+                stdin,
+                f"deploy {dep_id}",
+                lambda: api.cancel_deploy(sid, dep_id),
+                _cancel_hint(api, service, path + "/cancel"),
+            )
+            final = cancelled or final
+        result = _deploy_result(
+            api, service=service, final=final, action=action, waited=waited, timeout=timeout, path=path
+        )
+        run.code = result.code
+        run.details.update(deploy=dep_id, status=result.deploy.get("status"), action=action)
+        return result
+
+
+def _deploy_result(
+    api: RenderClient,
+    *,
+    service: dict[str, Any],
+    final: dict[str, Any],
+    action: str,
+    waited: WaitOutcome,
+    timeout: float,
+    path: str,
+) -> DeployResult:
+    status = str(final.get("status") or "unknown")
+    name = service.get("name")
+    if status in DEPLOY_SUCCESS:
+        message = f"deploy {final.get('id')} of {name} is {status} after {waited.elapsed:.1f} s"
+        ok = True
+    elif status in DEPLOY_FAILED:
+        message = f"deploy {final.get('id')} of {name} ended {status} after {waited.elapsed:.1f} s"
+        ok = False
+    elif waited.timed_out:
+        message = (
+            f"deploy {final.get('id')} of {name} is still {status} after {timeout:g} s; it keeps running "
+            f"on Render. Follow it with `invoke render-status` or {service.get('dashboardUrl') or path}"
+        )
+        ok = False
+    else:
+        message = f"stopped waiting for deploy {final.get('id')} of {name} ({status})"
+        ok = False
+    return DeployResult(
+        ok=ok,
+        code=0 if ok else 1,
+        service=service,
+        deploy=final,
+        action=action,
+        transitions=waited.transitions,
+        elapsed_s=waited.elapsed,
+        polls=waited.polls,
+        api_calls=api.total_calls,
+        timed_out=waited.timed_out,
+        interrupted=waited.interrupted,
+        message=message,
+    )
+
+
+# -- one-off jobs ---------------------------------------------------------------------------
+
+
+@dataclass
+class JobResult:
+    ok: bool
+    code: int
+    service: dict[str, Any]
+    command: str
+    job: dict[str, Any] | None = None
+    dry_run: bool = False
+    elapsed_s: float = 0.0
+    api_calls: int = 0
+    logs: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    interrupted: bool = False
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "command": self.command,
+            "job": self.job,
+            "dry_run": self.dry_run,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "api_calls": self.api_calls,
+            "logs": self.logs,
+            "timed_out": self.timed_out,
+            "interrupted": self.interrupted,
+            "message": self.message,
+        }
+
+
+def run_job(
+    target: Target,
+    command: str,
+    *,
+    out: Output,
+    yes: bool,
+    dry_run: bool,
+    timeout: float = 1800.0,
+    client: RenderClient | None = None,
+    schedule: PollSchedule | None = None,
+    stdin: IO[str] | None = None,
+) -> JobResult:
+    """Run `command` as a Render one-off job on the target's service and wait for it to end."""
+    if not command.strip():
+        raise BadInput(
+            "the one-off job command is empty", 'pass the command, e.g. --on-render "alembic upgrade head"'
+        )
+    args = {"command": command, "yes": yes, "timeout": timeout}
+    with (
+        _recorded(target, "migrate --on-render", args, enabled=not dry_run) as run,
+        client_for(client) as api,
+    ):
+        service = service_of(target, api)
+        sid = str(service["id"])
+        run.details["service"] = sid
+        if dry_run:
+            message = f"would run `{command}` as a one-off job on {where(service)} (latest successful build)"
+            out.print(message)
+            return JobResult(
+                True, 0, service, command, dry_run=True, api_calls=api.total_calls, message=message
+            )
+        _refuse_suspended(service, "a one-off job")
+        guard_production(
+            target, action=f"run `{command}` as a one-off job", where=where(service), yes=yes, stdin=stdin
+        )
+        job = api.create_job(sid, command)
+        job_id = str(job["id"])
+        with _Display(out, f"job {job_id} on {service.get('name')}: {command}") as display:
+            waited = follow(
+                lambda: api.get_job(sid, job_id),
+                terminal=JOB_TERMINAL,
+                timeout=timeout,
+                schedule=schedule,
+                on_change=display.change,
+                on_tick=display.on_tick,
+                first=job,
+            )
+        final = waited.obj or job
+        if waited.interrupted:
+            path = f"/services/{sid}/jobs/{job_id}/cancel"
+            cancelled = _offer_cancel(
+                out,
+                stdin,
+                f"job {job_id}",
+                lambda: api.cancel_job(sid, job_id),
+                _cancel_hint(api, service, path),
+            )
+            final = cancelled or final
+        status = str(final.get("status") or "unknown")
+        logs = _job_logs(api, service, final, out)
+        ok = status == "succeeded"
+        if ok:
+            message = f"job {job_id} succeeded after {waited.elapsed:.1f} s: {command}"
+        elif waited.timed_out:
+            message = f"job {job_id} is still {status} after {timeout:g} s; it keeps running on Render"
+        else:
+            message = f"job {job_id} ended {status} after {waited.elapsed:.1f} s: {command}"
+        out.print(message)
+        run.code = 0 if ok else 1
+        run.details.update(job=job_id, status=status)
+        return JobResult(
+            ok=ok,
+            code=0 if ok else 1,
+            service=service,
+            command=command,
+            job=final,
+            elapsed_s=waited.elapsed,
+            api_calls=api.total_calls,
+            logs=logs,
+            timed_out=waited.timed_out,
+            interrupted=waited.interrupted,
+            message=message,
+        )
+
+
+def _job_logs(api: RenderClient, service: dict[str, Any], job: dict[str, Any], out: Output) -> list[str]:
+    """The job's last log lines (Render keeps them under the job id); shown, never fatal."""
+    import datetime as _dt
+
+    from oncall.render import parse_time
+
+    start = parse_time(job.get("createdAt")) or _dt.datetime.now(_dt.UTC) - _dt.timedelta(hours=1)
+    try:
+        entries = api.logs(
+            str(service.get("ownerId")), str(job["id"]), start=start - _dt.timedelta(minutes=1), max_pages=1
+        )
+    except OncallError as exc:
+        out.print(f"(could not read the job's logs: {exc.cause})")
+        return []
+    lines = [str(e.get("message", "")) for e in reversed(entries)][-20:]
+    for line in lines:
+        out.print(f"  | {line}", markup=False)
+    return lines
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RenderStatus:
+    ok: bool
+    code: int
+    service: dict[str, Any]
+    deploys: list[dict[str, Any]]
+    api_calls: int
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        details = self.service.get("serviceDetails") or {}
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "service": {
+                "id": self.service.get("id"),
+                "name": self.service.get("name"),
+                "type": self.service.get("type"),
+                "suspended": self.service.get("suspended") == "suspended",
+                "suspenders": self.service.get("suspenders") or [],
+                "url": details.get("url"),
+                "region": details.get("region"),
+                "plan": details.get("plan"),
+                "dashboardUrl": self.service.get("dashboardUrl"),
+                "preDeployCommand": (details.get("envSpecificDetails") or {}).get("preDeployCommand"),
+            },
+            "deploys": [
+                {
+                    "id": d.get("id"),
+                    "status": d.get("status"),
+                    "trigger": d.get("trigger"),
+                    "commit": (d.get("commit") or {}).get("id"),
+                    "createdAt": d.get("createdAt"),
+                    "finishedAt": d.get("finishedAt"),
+                }
+                for d in self.deploys
+            ],
+            "problems": self.problems,
+            "api_calls": self.api_calls,
+        }
+
+
+def render_status(target: Target, *, client: RenderClient | None = None, deploys: int = 5) -> RenderStatus:
+    """The service, whether it is suspended, and its last deploys (read-only)."""
+    with client_for(client) as api:
+        service = service_of(target, api)
+        recent = api.list_deploys(str(service["id"]), limit=deploys)
+        problems = []
+        if service.get("suspended") == "suspended":
+            problems.append(f"suspended (by: {', '.join(service.get('suspenders') or []) or 'unknown'})")
+        finished = [d for d in recent if d.get("status") in DEPLOY_TERMINAL]
+        if finished and finished[0].get("status") in DEPLOY_FAILED:
+            problems.append(
+                f"the last finished deploy {finished[0].get('id')} ended {finished[0].get('status')}"
+            )
+        ok = not problems
+        return RenderStatus(ok, 0 if ok else 1, service, recent, api.total_calls, problems)
