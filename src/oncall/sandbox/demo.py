@@ -123,6 +123,8 @@ def run_demo(
         # The demo's run records stay with the sandbox, not in the project's real run log.
         env.setdefault("INVOKE_ONCALL_RUN_LOG", str(directory / "runs.jsonl"))
         env.setdefault("INVOKE_ONCALL_STATE_DIR", str(directory / "state"))
+        # The steps' tables are indented under the demo's headings; let rich fit them to the terminal.
+        env.setdefault("COLUMNS", str(max(80, shutil.get_terminal_size((163, 24)).columns - 3)))
         page = up.state.edge_url + spec.page
 
         steps: list[Callable[[], bool]] = [
@@ -162,7 +164,7 @@ def _page_step(line: _Timeline, name: str, url: str, *, expect: int) -> bool:
 def _first_text(body: str) -> str:
     import re
 
-    text = re.sub(r"<[^>]+>", " ", body)
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<title>.*?</title>", "", body))
     return " ".join(text.split())[:100]
 
 
