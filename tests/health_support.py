@@ -245,3 +245,33 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> b
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def load_target(project: Path, name: str):  # type: ignore[no-untyped-def]
+    """The Target `name` as the project's invoke.yaml configures it (no INVOKE_ONCALL_* applied)."""
+    from oncall.config import resolve_target
+
+    config = json.loads((project / "invoke.yaml").read_text(encoding="utf-8"))["oncall"]
+    return resolve_target(config, name, root=project, environ={})
+
+
+def migrate_target(project: Path, name: str, database_url: str, to: str | None = None) -> None:
+    """Apply the target's migrations (up to `to`) with oncall's own migrate, quietly."""
+    import io
+
+    from oncall.migrations import migrate
+    from oncall.report import Output
+
+    quiet = Output(stdout=io.StringIO(), stderr=io.StringIO())
+    migrate(load_target(project, name), database_url, quiet, yes=True, to=to, write_run_log=False)
+
+
+def closed_port_url(pg_url: str) -> str:
+    """The same URL with the port of a socket nobody listens on (a database that is down)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from oncall.sandbox.pg import free_port
+
+    parts = urlsplit(pg_url)
+    netloc = parts.netloc.rsplit(":", 1)[0] + f":{free_port()}"
+    return urlunsplit(parts._replace(netloc=netloc))

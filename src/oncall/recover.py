@@ -5,7 +5,8 @@
 1. The production guard, once, up front (naming the database and the Render service); every step
    after it runs as if `--yes` was given, so nobody is asked four times at 3 a.m.
 2. "Before": one read-only health snapshot (`oncall.health.check_target`: database, schema with
-   pending migrations, Render service, one smoke pass) — what was wrong, for the report.
+   pending migrations, Render service, one smoke pass) and, when Render can be asked, the crash
+   cause from the service's last 30 minutes of logs (`oncall.triage`) — what was wrong.
 3. The steps in order, each timed, printed as it starts and ends; the first failure stops the
    run (as Invoke's chain does) and its exit code is the run's:
        migrate   oncall.migrations.migrate (locked, one transaction per file, run record)
@@ -81,6 +82,7 @@ class RecoverResult:
     started: _dt.datetime
     steps: list[StepRecord]
     before: dict[str, Any] | None = None
+    triage: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     duration: float = 0.0
     report_path: Path | None = None
@@ -133,6 +135,7 @@ class RecoverResult:
             "applied": self.applied,
             "steps": [s.as_dict() for s in self.steps],
             "before": self.before,
+            "triage": self.triage,
             "after": self.after,
             "report": str(self.report_path) if self.report_path else None,
         }
@@ -152,6 +155,25 @@ def _snapshot(target: Target, timeout: float) -> dict[str, Any]:
     from oncall.health import check_target
 
     return check_target(target, timeout=timeout).as_dict()
+
+
+def _triage(target: Target) -> dict[str, Any] | None:
+    """The crash cause from the service's recent logs, when Render can be asked; never fails recover."""
+    if not target.render_service or not (os.environ.get("RENDER_API_KEY") or "").strip():
+        return None
+    from oncall.db import bounded
+    from oncall.render import RenderClient
+    from oncall.triage import triage
+
+    try:
+        client = RenderClient.from_env(
+            connect_timeout=5.0, read_timeout=10.0, max_attempts=2, retry_budget=10.0
+        )
+        with client:
+            found = bounded(lambda: triage(target, "30m", client=client), SNAPSHOT_TIMEOUT, "triage")
+    except OncallError as exc:
+        return {"error": exc.cause, "findings": []}
+    return found.as_dict()
 
 
 def _step_migrate(target: Target, url: Any, out: Output, dry_run: bool, record: StepRecord) -> None:
@@ -272,6 +294,9 @@ def recover(
     out.print(f"recover {target.name}: {database}" + (f", Render service {service}" if service else ""))
     result.before = _snapshot(target, SNAPSHOT_TIMEOUT)
     out.print("before: " + _one_line(result.before))
+    result.triage = _triage(target)
+    for finding in (result.triage or {}).get("findings", []):
+        out.print(f"triage: {finding['cause']} (seen {finding['count']}x in the service's logs)")
     bodies: dict[str, Callable[[StepRecord], None]] = {
         "migrate": lambda r: _step_migrate(target, url, out, dry_run, r),
         "verify": lambda r: _skip_in_dry_run(r) if dry_run else _step_verify(target, url, r),
@@ -387,6 +412,7 @@ def render_report(result: RecoverResult) -> str:
     pending = _pending_before(result.before)
     if pending:
         lines += [f"Pending migrations found before: {', '.join(f'`{p}`' for p in pending)}.", ""]
+    lines += _triage_lines(result.triage)
     lines += [
         "## What was done",
         "",
@@ -432,6 +458,24 @@ def render_report(result: RecoverResult) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _triage_lines(triage: dict[str, Any] | None) -> list[str]:
+    if triage is None:
+        return []
+    if triage.get("error"):
+        return [f"Triage of the service's logs failed: {triage['error']}", ""]
+    findings = triage.get("findings", [])
+    if not findings:
+        return ["Triage: no known crash signature in the service's logs of the last 30 minutes.", ""]
+    lines = ["Triage of the service's logs (last 30 minutes):", ""]
+    for finding in findings:
+        lines.append(
+            f"- {finding['cause']} — seen {finding['count']} time(s), first {finding.get('first_seen')}, "
+            f"last {finding.get('last_seen')}; sample: `{_md(finding.get('sample'))}`"
+        )
+    lines.append("")
+    return lines
 
 
 def _pending_before(snapshot: dict[str, Any] | None) -> list[str]:
