@@ -310,11 +310,7 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
     state = SandboxState(
         system=spec.name, target=spec.target, service=spec.service, root=str(root), started_at=_now()
     )
-    server = _pg_for(directory)
-    server.port = procs.pick_port(PREFERRED_PORTS["postgres"])
-    register_secret(server.password)
-    progress(f"starting PostgreSQL 16 on 127.0.0.1:{server.port}")
-    server.start()
+    server = _start_postgres(directory, progress)
     state.pg_pid, state.pg_port = server.pid(), server.port
     _write_json(directory / "state.json", asdict(state))
     db = provision(server, spec.name, root / spec.migrations, alembic=spec.alembic)
@@ -377,6 +373,36 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
     return UpResult(state, directory, env, backend=run)
 
 
+def _start_postgres(directory: Path, progress: Progress, attempts: int = 3) -> EmbeddedPostgres:
+    """Start the cluster; a port taken between picking and listening (another sandbox) is replaced."""
+    server = _pg_for(directory)
+    register_secret(server.password)
+    preferred = PREFERRED_PORTS["postgres"]
+    for attempt in range(1, attempts + 1):
+        server.port = procs.pick_port(preferred)
+        progress(f"starting PostgreSQL 16 on 127.0.0.1:{server.port}")
+        try:
+            server.start()
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError) as exc:
+            if attempt < attempts and not procs.port_free(server.port):
+                preferred = 0
+                continue
+            raise CheckFailed(
+                f"embedded PostgreSQL did not start on 127.0.0.1:{server.port}: {_last_line(server.logfile)}",
+                f"see {server.logfile}",
+            ) from exc
+        return server
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return redact(lines[-1]) if lines else "(empty log)"
+
+
 def _wait_ready(directory: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
@@ -386,7 +412,7 @@ def _wait_ready(directory: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any
         if proc.poll() is not None:
             raise CheckFailed(
                 f"the sandbox process exited with status {proc.returncode} while starting:"
-                f" {_tail(directory)}",
+                f" {_last_line(directory / 'run.log')}",
                 f"see {directory / 'run.log'}",
             )
         time.sleep(0.05)
@@ -394,14 +420,6 @@ def _wait_ready(directory: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any
         f"the sandbox process did not report ready within {READY_TIMEOUT:.0f}s",
         f"see {directory / 'run.log'}",
     )
-
-
-def _tail(directory: Path) -> str:
-    try:
-        lines = (directory / "run.log").read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return redact(lines[-1]) if lines else "(empty log)"
 
 
 # --- status ------------------------------------------------------------------------------------
