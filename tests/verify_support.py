@@ -1,21 +1,19 @@
 """Helpers for the verify tests: targets over a folder of SQL files, and applying them for real.
 
-`apply` runs each file as the non-superuser `app` (the whole file text in one execute, as psql -f
-would) and records it the way oncall's migrate records it: a ledger row built with
-`oncall.ledger`'s own SQL, and for Alembic targets alembic_version moved from the down-revision.
+`apply` runs the files with oncall's own `migrate` (as the non-superuser `app`), so the ledger and
+alembic_version are exactly what a real run leaves.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from oncall.config import Target
-from oncall.ledger import alembic_move_sql, create_ledger_sql, read_alembic, upsert_row_sql
 from oncall.migrations import discover
+from oncall.report import Output
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = {"turbo-response": REPO / "sql" / "turbo-response", "trdrhub": REPO / "sql" / "trdrhub"}
@@ -40,31 +38,13 @@ def write_files(folder: Path, files: dict[str, str]) -> Path:
 
 
 def apply(url: str, target: Target, *, upto: int | None = None) -> list[str]:
-    """Apply the target's files (the first `upto` of them) and record them; returns their names."""
+    """Apply the target's files (the first `upto` of them) with oncall's own migrate."""
+    from oncall.migrations import migrate
+
     migrations = discover(target)[:upto]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(create_ledger_sql(target.schema).encode())
-        for migration in migrations:
-            with conn.transaction():
-                conn.execute(migration.sql.encode())
-                conn.execute(
-                    upsert_row_sql(
-                        target.schema,
-                        version=migration.version,
-                        name=migration.name,
-                        checksum=migration.checksum,
-                        duration_ms=1,
-                        transaction_mode="transaction",
-                        outcome="applied",
-                    ).encode()
-                )
-                if target.is_alembic and migration.revision:
-                    current = read_alembic(conn, target.schema)
-                    conn.execute(
-                        alembic_move_sql(
-                            target.schema, current, migration.revision, migration.down_revision
-                        ).encode()
-                    )
+    sink = Output(json_mode=True, stdout=io.StringIO(), stderr=io.StringIO())
+    result = migrate(target, url, sink, to=migrations[-1].version, write_run_log=False)
+    assert result.ok, sink.stderr.getvalue()  # type: ignore[attr-defined]
     return [m.path.name for m in migrations]
 
 

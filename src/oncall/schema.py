@@ -7,7 +7,7 @@ One run, inside one READ ONLY transaction with a short statement_timeout and loc
 1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
    files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
    equal to the last applied revision;
-2. the expectation (`oncall.schema_expect.expect`) from the files the ledger says are applied, in
+2. the expectation (`oncall.schema_expect.expect_statements`) from the files the ledger says are applied, in
    name order;
 3. the live catalog (`oncall.schema_catalog.read_catalog`) in at most three statements;
 4. the comparison: one `VerifyRow` per expected object (kind, name, expected, found, result),
@@ -35,7 +35,7 @@ from oncall.schema_expect import (
     Expectation,
     Index,
     canonical_default,
-    expect,
+    expect_statements,
     ident,
     qualified,
 )
@@ -215,8 +215,9 @@ def verify_on(
             state = read_state(conn, target, migrations)
             result.applied = [m.path.name for m in state.applied]
             result.pending = [m.path.name for m in state.pending]
-            exp = expect(
-                ((m.path.name, m.sql) for m in sorted(state.applied, key=lambda m: m.path.name)),
+            # discover() has parsed every file already; the expectation replays those trees.
+            exp = expect_statements(
+                ((m.path.name, m.statements) for m in sorted(state.applied, key=lambda m: m.path.name)),
                 default_schema=target.schema,
             )
             if only:

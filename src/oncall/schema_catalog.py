@@ -25,51 +25,46 @@ from oncall.schema_expect import Expectation, QName, Row
 if TYPE_CHECKING:
     import psycopg
 
+# Set-based on purpose: one pass over pg_attribute, pg_constraint and pg_index for all expected
+# relations at once (hash joins), rather than correlated subqueries per relation. Column numbers
+# travel as int2[] and are named from the column rows; pg_get_indexdef is called only for indexes
+# that have an expression column.
 RELATIONS_SQL = """
-SELECT n.nspname, c.relname, c.relkind,
-  (SELECT coalesce(json_agg(json_build_object(
-            'name', a.attname,
-            'type', format_type(a.atttypid, a.atttypmod),
-            'not_null', a.attnotnull,
-            'default', pg_get_expr(d.adbin, d.adrelid),
-            'identity', a.attidentity <> '') ORDER BY a.attnum), '[]')
-     FROM pg_attribute a
-     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-  (SELECT coalesce(json_agg(json_build_object(
-            'name', k.conname,
-            'type', k.contype,
-            'valid', k.convalidated,
-            'columns', (SELECT array_agg(a.attname ORDER BY u.ord)
-                          FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
-                          JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum),
-            'ref_schema', rn.nspname,
-            'ref_table', r.relname,
-            'ref_columns', (SELECT array_agg(a.attname ORDER BY u.ord)
-                              FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
-                              JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum))
-            ORDER BY k.conname), '[]')
-     FROM pg_constraint k
-     LEFT JOIN pg_class r ON r.oid = k.confrelid
-     LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
-    WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f')) AS constraints,
-  (SELECT coalesce(json_agg(json_build_object(
-            'name', ic.relname,
-            'unique', i.indisunique,
-            'valid', i.indisvalid AND i.indisready,
-            'method', am.amname,
-            'columns', (SELECT array_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER BY k)
-                          FROM generate_series(1, i.indnkeyatts) AS k),
-            'predicate', pg_get_expr(i.indpred, i.indrelid, true))
-            ORDER BY ic.relname), '[]')
-     FROM pg_index i
-     JOIN pg_class ic ON ic.oid = i.indexrelid
-     JOIN pg_am am ON am.oid = ic.relam
-    WHERE i.indrelid = c.oid) AS indexes
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE (n.nspname, c.relname) IN (SELECT s, t FROM unnest(%s::text[], %s::text[]) AS w(s, t))
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+WITH rel AS MATERIALIZED (
+  SELECT c.oid, n.nspname, c.relname, c.relkind
+    FROM unnest(%s::text[], %s::text[]) AS w(s, t)
+    JOIN pg_namespace n ON n.nspname = w.s
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.t
+   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+)
+SELECT 0 AS part, r.oid AS relid, r.nspname::text AS t1, r.relname::text AS t2, r.relkind::text AS t3,
+       NULL::text AS t4, NULL::bool AS b1, NULL::bool AS b2, NULL::int2[] AS nums, NULL::text[] AS names
+  FROM rel r
+UNION ALL
+SELECT 1, a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid),
+       NULL, a.attnotnull, a.attidentity <> '', ARRAY[a.attnum], NULL
+  FROM rel r
+  JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+UNION ALL
+SELECT 2, k.conrelid, k.conname, k.contype::text, rn.nspname, rc.relname, k.convalidated, NULL, k.conkey,
+       CASE WHEN k.contype = 'f' THEN ARRAY(
+         SELECT fa.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(n, o)
+           JOIN pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = u.n ORDER BY u.o) END
+  FROM rel r
+  JOIN pg_constraint k ON k.conrelid = r.oid AND k.contype IN ('p', 'u', 'f')
+  LEFT JOIN pg_class rc ON rc.oid = k.confrelid
+  LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+UNION ALL
+SELECT 3, i.indrelid, ic.relname, am.amname, pg_get_expr(i.indpred, i.indrelid, true), NULL,
+       i.indisunique, i.indisvalid AND i.indisready, (i.indkey::int2[])[0:i.indnkeyatts - 1],
+       CASE WHEN 0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) THEN ARRAY(
+         SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k)
+       END
+  FROM rel r
+  JOIN pg_index i ON i.indrelid = r.oid
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_am am ON am.oid = ic.relam
 """
 
 LEFTOVERS_SQL = """
@@ -175,8 +170,7 @@ def read_catalog(conn: psycopg.Connection[Any], exp: Expectation) -> Catalog:
         if keys:
             cur.execute(RELATIONS_SQL, ([k[0] for k in keys], [k[1] for k in keys]))
             catalog.queries += 1
-            for schema, name, relkind, columns, constraints, indexes in cur.fetchall():
-                catalog.tables[(schema, name)] = _table(schema, name, relkind, columns, constraints, indexes)
+            catalog.tables = _tables(cur.fetchall())
         cur.execute(LEFTOVERS_SQL, (schemas, schemas))
         catalog.queries += 1
         catalog.leftovers = [Leftover(*row) for row in cur.fetchall()]
@@ -194,31 +188,31 @@ def _as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _table(schema: str, name: str, relkind: str, *parts: Any) -> FoundTable:
-    columns, constraints, indexes = parts
-    found_columns = {
-        c["name"]: FoundColumn(c["name"], c["type"], c["not_null"], c["default"], c["identity"])
-        for c in _as_json(columns)
-    }
-    found_constraints = [
-        FoundConstraint(
-            k["name"],
-            _CONSTRAINT_KINDS[k["type"]],
-            tuple(k["columns"] or ()),
-            k["valid"],
-            k["ref_schema"],
-            k["ref_table"],
-            tuple(k["ref_columns"] or ()),
-        )
-        for k in _as_json(constraints)
-    ]
-    found_indexes = {
-        i["name"]: FoundIndex(
-            i["name"], i["unique"], i["valid"], i["method"], tuple(i["columns"] or ()), i["predicate"]
-        )
-        for i in _as_json(indexes)
-    }
-    return FoundTable(schema, name, relkind, found_columns, found_constraints, found_indexes)
+def _tables(rows: list[tuple[Any, ...]]) -> dict[QName, FoundTable]:
+    """Assemble the flat rows of RELATIONS_SQL (part 0 relation, 1 column, 2 constraint, 3 index)."""
+    by_oid: dict[int, FoundTable] = {}
+    attnames: dict[int, dict[int, str]] = {}
+    for part, relid, t1, t2, t3, *_, nums, _names in rows:
+        if part == 0:
+            by_oid[relid] = FoundTable(t1, t2, t3, {}, [], {})
+        elif part == 1:
+            attnames.setdefault(relid, {})[nums[0]] = t1
+    for part, relid, t1, t2, t3, t4, b1, b2, nums, names in rows:
+        table = by_oid[relid]
+        named = attnames.get(relid, {})
+        if part == 1:
+            table.columns[t1] = FoundColumn(t1, t2, b1, t3, b2)
+        elif part == 2:
+            columns = tuple(named.get(n, f"#{n}") for n in nums or ())
+            table.constraints.append(
+                FoundConstraint(t1, _CONSTRAINT_KINDS[t2], columns, b1, t3, t4, tuple(names or ()))
+            )
+        elif part == 3:
+            columns = tuple(names) if names else tuple(named.get(n, f"#{n}") for n in nums or ())
+            table.indexes[t1] = FoundIndex(t1, b1, b2, t2, columns, t3)
+    for table in by_oid.values():
+        table.constraints.sort(key=lambda c: c.name)
+    return {(t.schema, t.name): t for t in by_oid.values()}
 
 
 def _row_checkable(row: Row, catalog: Catalog) -> bool:

@@ -15,12 +15,16 @@ UPDATE of such a table keeps only the row's key as expected, a DELETE or TRUNCAT
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oncall.errors import BadInput
+
+if TYPE_CHECKING:
+    from oncall.statements import Statement
 
 QName = tuple[str, str]
 
@@ -185,15 +189,56 @@ class Expectation:
         return len(self.tables) + columns + len(self.constraints) + len(self.indexes) + len(self.rows)
 
 
-# --- expressions -------------------------------------------------------------------------------
+# --- parse trees -------------------------------------------------------------------------------
+
+
+class _Node:
+    """Attribute access over one node of the dict tree `oncall.statements` keeps for each statement.
+
+    The migration files are parsed once per run (by `oncall.migrations.discover`); replaying that
+    tree instead of parsing again keeps verify's cost flat. Absent fields read as None, enums come
+    back as pglast's enum members.
+    """
+
+    __slots__ = ("tree",)
+
+    def __init__(self, tree: dict[str, Any]) -> None:
+        self.tree = tree
+
+    def __getattr__(self, name: str) -> Any:
+        return _wrap(self.tree.get(name))
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "#" in value:
+            from pglast import enums
+
+            return getattr(enums, value["#"])(value["value"])
+        return _Node(value)
+    if isinstance(value, tuple | list):
+        return tuple(_wrap(v) for v in value)
+    return value
+
+
+def _kind(node: Any) -> str:
+    return str(node.tree.get("@", "")) if isinstance(node, _Node) else type(node).__name__
 
 
 def deparse(node: Any) -> str:
+    """SQL text of an expression node (a dict-tree node is rebuilt into pglast's AST first)."""
+    from pglast import ast
     from pglast.stream import RawStream
 
+    if isinstance(node, _Node):
+        node = getattr(ast, _kind(node))(node.tree)
     return str(RawStream()(node))
 
 
+# --- expressions -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
 def canonical_default(text: str | None) -> str | None:
     """A default expression reduced so that the SQL spelling and pg_get_expr's spelling compare equal.
 
@@ -227,20 +272,23 @@ def canonical_default(text: str | None) -> str | None:
 
 def _literal(node: Any) -> tuple[bool, str | None]:
     """(is a literal, its text) for INSERT values: constants, NULL, casts of constants."""
-    from pglast import ast
-
-    if isinstance(node, ast.TypeCast):
+    kind = _kind(node)
+    if kind == "TypeCast":
         return _literal(node.arg)
-    if isinstance(node, ast.A_Const):
+    if kind == "A_Const":
         if node.isnull:
             return True, None
-        val = node.val
-        for attr in ("sval", "ival", "fval", "boolval", "bsval"):
-            if hasattr(val, attr):
-                value = getattr(val, attr)
-                if isinstance(value, bool):
-                    return True, "true" if value else "false"
-                return True, str(value)
+        field_of = {
+            "String": "sval",
+            "Integer": "ival",
+            "Float": "fval",
+            "Boolean": "boolval",
+            "BitString": "bsval",
+        }
+        value = getattr(node.val, field_of.get(_kind(node.val), "sval"))
+        if isinstance(value, bool):
+            return True, "true" if value else "false"
+        return True, str(value)
     return False, None
 
 
@@ -295,7 +343,7 @@ class _Replay:
     # statements
 
     def statement(self, stmt: Any) -> None:
-        handler = getattr(self, "on_" + type(stmt).__name__, None)
+        handler = getattr(self, "on_" + _kind(stmt), None)
         if handler is not None:
             handler(stmt)
 
@@ -319,9 +367,9 @@ class _Replay:
         self.exp.tables[key] = table
         pending: list[Any] = []
         for element in stmt.tableElts or ():
-            if type(element).__name__ == "ColumnDef":
+            if _kind(element) == "ColumnDef":
                 self.add_column(table, element)
-            elif type(element).__name__ == "Constraint":
+            elif _kind(element) == "Constraint":
                 pending.append(element)
         for constraint in pending:
             self.add_constraint(table, constraint, None)
@@ -624,23 +672,24 @@ def _pg_name(table: str, suffix: str) -> str:
 def expect(files: Iterable[tuple[str, str]], *, default_schema: str = "public") -> Expectation:
     """Replay (file name, SQL text) pairs, in the given order, into the expected end state.
 
-    Raises BadInput naming the file when its SQL does not parse.
+    Raises BadInput naming file:line when the SQL does not parse.
     """
-    from pglast import parse_sql
-    from pglast.parser import ParseError
+    from oncall.statements import split
 
+    return expect_statements(
+        ((name, split(sql, source=name)) for name, sql in files), default_schema=default_schema
+    )
+
+
+def expect_statements(
+    files: Iterable[tuple[str, Sequence[Statement]]], *, default_schema: str = "public"
+) -> Expectation:
+    """Replay already parsed files (`Migration.statements`), in the given order."""
     replay = _Replay(default_schema)
-    for name, sql in files:
+    for name, statements in files:
         replay.source = name
         replay.search_schema = default_schema
-        try:
-            statements = parse_sql(sql)
-        except ParseError as exc:
-            raise BadInput(
-                f"migration {name} does not parse: {exc}",
-                "fix the SQL; verify derives its expectations from the files with PostgreSQL's parser",
-            ) from exc
-        for raw in statements:
-            replay.statement(raw.stmt)
+        for statement in statements:
+            replay.statement(_Node(statement.node))
         replay.exp.files.append(name)
     return replay.finish()
