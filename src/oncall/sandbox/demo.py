@@ -124,7 +124,9 @@ def run_demo(
         env.setdefault("INVOKE_ONCALL_RUN_LOG", str(directory / "runs.jsonl"))
         env.setdefault("INVOKE_ONCALL_STATE_DIR", str(directory / "state"))
         # The steps' tables are indented under the demo's headings; let rich fit them to the terminal.
-        env.setdefault("COLUMNS", str(max(80, shutil.get_terminal_size((163, 24)).columns - 3)))
+        columns = base_env.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() else shutil.get_terminal_size((163, 24)).columns
+        env["COLUMNS"] = str(max(60, width - 3))
         page = up.state.edge_url + spec.page
 
         steps: list[Callable[[], bool]] = [
