@@ -65,6 +65,7 @@ _PRECISION_INSIDE = {
 _PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
+@functools.lru_cache(maxsize=8192)
 def ident(name: str) -> str:
     """An identifier as PostgreSQL would print it: quoted only when it has to be."""
     return name if _PLAIN_IDENT.fullmatch(name) else '"' + name.replace('"', '""') + '"'
@@ -212,13 +213,18 @@ class _Node:
 def _wrap(value: Any) -> Any:
     if isinstance(value, dict):
         if "#" in value:
-            from pglast import enums
-
-            return getattr(enums, value["#"])(value["value"])
+            return getattr(_enums(), value["#"])(value["value"])
         return _Node(value)
     if isinstance(value, tuple | list):
         return tuple(_wrap(v) for v in value)
     return value
+
+
+@functools.cache
+def _enums() -> Any:
+    from pglast import enums
+
+    return enums
 
 
 def _kind(node: Any) -> str:
