@@ -8,7 +8,7 @@ API (other modules use these names):
         by `header_env` are read from the environment (a missing variable is BadInput, exit 2) and
         registered as secrets, so `oncall.redact` masks them everywhere.
 
-    smoke(checks, *, wait=None, consecutive=3, interval=1.0, concurrency=20, connect_timeout=5.0,
+    smoke(checks, *, wait=None, consecutive=3, interval=1.0, concurrency=50, connect_timeout=5.0,
           read_timeout=10.0, total_timeout=15.0, max_redirects=10, network_retries=2, ca_file=None,
           out=None) -> SmokeResult
         Synchronous entry point (`smoke_async` is the same for callers already in an event loop).
@@ -21,8 +21,10 @@ API (other modules use these names):
         (CheckResult: name, url, status, latency_ms, failed conditions with observed values,
         attempts, retries, verdict, redirects), .as_dict(), .write_junit(path), .summary().
 
-How requests are made: one httpx.AsyncClient for all checks (connection reuse), at most
-`concurrency` requests in flight, connect/read timeouts per request and a total timeout per try.
+How requests are made: all checks at once, at most `concurrency` requests in flight (a semaphore),
+each check with its own small httpx.AsyncClient pool so its polls reuse one kept-alive connection
+(one pool shared by fifty checks costs more CPU than the requests; see bench/bench_smoke.py), and
+one cached TLS context for all. Connect/read timeouts per request and a total timeout per try.
 Redirects are followed by hand, up to `max_redirects`, so each hop is reported and a loop is named
 as a loop. TLS verification is always on; trust comes from SSL_CERT_FILE / SSL_CERT_DIR when set
 (as httpx and OpenSSL do), else certifi's bundle, plus `ca_file` for a private CA. Only network
@@ -34,6 +36,7 @@ a read timeout is an observation, never retried.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import ssl
@@ -68,6 +71,8 @@ Verdict = Literal["healthy", "unhealthy", "unreachable"]
 # Header names whose literal config values are secrets even though config should not hold any.
 _SENSITIVE_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-api-key")
 MAX_BODY_BYTES = 1 << 20
+DEFAULT_CONCURRENCY = 50
+_USER_AGENT = {"User-Agent": "oncall-smoke"}
 HISTORY_KEEP = 20
 
 
@@ -541,7 +546,8 @@ async def _fetch(client: httpx.AsyncClient, check: Check, limits: Limits) -> Att
                 return Attempt(
                     response.status_code, latency, (failure,), None, tuple(redirects), str(request.url), 1
                 )
-            cert = _peer_cert(response)
+            # Asking the stream for its TLS object is costly in anyio; plain http has none anyway.
+            cert = _peer_cert(response) if request.url.scheme == "https" else None
             body, truncated = await _read_capped(response, limits.max_body_bytes)
         finally:
             await response.aclose()
@@ -583,10 +589,16 @@ def ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
         import certifi
 
         cafile = certifi.where()
+    return _cached_context(cafile, capath, str(ca_file) if ca_file is not None else None)
+
+
+# Loading a CA bundle takes tens of milliseconds; a process (restart --wait, health) reuses it.
+@functools.lru_cache(maxsize=8)
+def _cached_context(cafile: str | None, capath: str | None, ca_file: str | None) -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(cafile=cafile, capath=capath)
         if ca_file is not None:
-            ctx.load_verify_locations(cafile=str(ca_file))
+            ctx.load_verify_locations(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
         bad = ca_file or cafile or capath
         raise BadInput(
@@ -602,7 +614,7 @@ async def smoke_async(
     wait: float | None = None,
     consecutive: int = 3,
     interval: float = 1.0,
-    concurrency: int = 20,
+    concurrency: int = DEFAULT_CONCURRENCY,
     connect_timeout: float = 5.0,
     read_timeout: float = 10.0,
     total_timeout: float = 15.0,
@@ -630,34 +642,41 @@ async def smoke_async(
     timeout = httpx.Timeout(
         connect=connect_timeout, read=read_timeout, write=read_timeout, pool=total_timeout
     )
-    pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # One small pool per check: its polls reuse one kept-alive connection. A single pool shared by
+    # all checks scans every connection for every request (httpcore), which at 50 checks cost more
+    # CPU than the requests themselves (bench/bench_smoke.py); concurrency is bounded by `gate`.
+    pool = httpx.Limits(max_connections=None, max_keepalive_connections=2)
+    verify = ssl_context(ca_file)
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + wait if wait is not None else None
     gate = asyncio.Semaphore(concurrency)
 
-    async def poll(result: CheckResult, client: httpx.AsyncClient) -> None:
-        while True:
-            attempt = await probe_once(client, gate, result.check, limits)
-            result.record(attempt)
-            if reporter is not None:
-                reporter.update(result, loop.time() - start)
-            if deadline is None or result.done or loop.time() + interval >= deadline:
-                return
-            await asyncio.sleep(interval)
+    async def poll(result: CheckResult) -> None:
+        # trust_env off: no ~/.netrc credentials sent behind our back, no proxy between us and the
+        # site (a smoke check through a proxy tests the proxy); CA variables are read by ssl_context.
+        client = httpx.AsyncClient(
+            verify=verify,
+            timeout=timeout,
+            limits=pool,
+            follow_redirects=False,
+            headers=_USER_AGENT,
+            trust_env=False,
+        )
+        async with client:
+            while True:
+                attempt = await probe_once(client, gate, result.check, limits)
+                result.record(attempt)
+                if reporter is not None:
+                    reporter.update(result, loop.time() - start)
+                if deadline is None or result.done or loop.time() + interval >= deadline:
+                    return
+                await asyncio.sleep(interval)
 
-    client = httpx.AsyncClient(
-        verify=ssl_context(ca_file),
-        timeout=timeout,
-        limits=pool,
-        follow_redirects=False,
-        headers={"User-Agent": "oncall-smoke"},
-    )
     try:
         if reporter is not None:
             reporter.start()
-        async with client:
-            await asyncio.gather(*(poll(r, client) for r in results))
+        await asyncio.gather(*(poll(r) for r in results))
     finally:
         if reporter is not None:
             reporter.stop()
@@ -666,7 +685,19 @@ async def smoke_async(
 
 def smoke(checks: Sequence[Check], **options: Any) -> SmokeResult:
     """Run the checks once (wait=None) or until healthy/deadline; see the module docstring."""
-    return asyncio.run(smoke_async(checks, **options))
+    return asyncio.run(_in_own_loop(checks, options))
+
+
+async def _in_own_loop(checks: Sequence[Check], options: dict[str, Any]) -> SmokeResult:
+    # httpx (through anyio) resolves every host name in the loop's default thread pool, which
+    # asyncio sizes to CPUs + 4: fifty checks would queue their lookups behind each other. We own
+    # this loop, so it gets one thread per check that can be in flight (asyncio.run shuts it down).
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(len(checks), int(options.get("concurrency", DEFAULT_CONCURRENCY)), 64))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oncall-smoke-dns")
+    asyncio.get_running_loop().set_default_executor(pool)
+    return await smoke_async(checks, **options)
 
 
 def describe_failure(result: CheckResult) -> str:
