@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from oncall.render import RenderClient
 from oncall.sandbox.render_api import RenderStandIn, Timings
 
@@ -32,6 +34,11 @@ def no_sleep(_seconds: float) -> None:
 def client_for(api: RenderStandIn, base_url: str, **kwargs: Any) -> RenderClient:
     kwargs.setdefault("sleep", no_sleep)
     return RenderClient(api.api_key, base_url, **kwargs)
+
+
+def http_for(api: RenderStandIn, base_url: str) -> httpx.Client:
+    """A plain httpx client with the stand-in's key, for asserting on raw answers."""
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api.api_key}"}, timeout=10)
 
 
 def invoke_env(api: RenderStandIn, base_url: str, **extra: str) -> dict[str, str]:
@@ -84,9 +91,8 @@ def response_schema(path: str, method: str, status: str = "200") -> dict[str, An
         return {"$ref": "urn:render" + pointer + "/content/application~1json/schema"}
     assert "content" in response, f"{method} {path} {status} has no body in the spec"
     escaped = path.replace("~", "~0").replace("/", "~1")
-    return {
-        "$ref": f"urn:render#/paths/{escaped}/{method.lower()}/responses/{status}/content/application~1json/schema"
-    }
+    pointer = f"#/paths/{escaped}/{method.lower()}/responses/{status}/content/application~1json/schema"
+    return {"$ref": "urn:render" + pointer}
 
 
 def validate(body: Any, path: str, method: str = "get", status: str = "200") -> None:
@@ -99,7 +105,8 @@ def validate(body: Any, path: str, method: str = "get", status: str = "200") -> 
 def error_schema_ok(body: Any) -> None:
     from jsonschema import Draft202012Validator
 
-    Draft202012Validator({"$ref": "urn:render#/components/schemas/error"}, registry=_registry()).validate(body)
+    schema = {"$ref": "urn:render#/components/schemas/error"}
+    Draft202012Validator(schema, registry=_registry()).validate(body)
 
 
 # -- a tiny backend to smoke ------------------------------------------------------------------

@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from render_support import FAST, SERVICE, error_schema_ok, new_key, validate
 
 from oncall.sandbox.render_api import Limits, ManualClock, RenderStandIn, Timings, make_service
+from render_support import FAST, SERVICE, error_schema_ok, http_for, new_key, validate
+
+StandIn = tuple[RenderStandIn, httpx.Client]
 
 
 @pytest.fixture
-def standin() -> Iterator[tuple[RenderStandIn, httpx.Client]]:
+def standin() -> Iterator[StandIn]:
     clock = ManualClock()
     api = RenderStandIn(
         api_key=new_key(),
@@ -43,7 +45,7 @@ def _clock(api: RenderStandIn) -> ManualClock:
     return api.clock
 
 
-def test_services_list_and_retrieve_match_the_schema(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_services_list_and_retrieve_match_the_schema(standin: StandIn) -> None:
     """GET /services is a bare array of {cursor, service}; GET /services/{id} a service object."""
     api, http = standin
     listed = http.get("/services", params={"limit": 100})
@@ -55,9 +57,9 @@ def test_services_list_and_retrieve_match_the_schema(standin: tuple[RenderStandI
     assert one.json()["suspended"] == "not_suspended"
 
 
-def test_every_answer_carries_rate_limit_headers(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_every_answer_carries_rate_limit_headers(standin: StandIn) -> None:
     """Ratelimit-Limit/Remaining/Reset are on every response, including 401 and 404."""
-    api, http = standin
+    _, http = standin
     for response in (
         http.get("/services"),
         http.get("/services/srv-nope0000000000000000"),
@@ -68,7 +70,7 @@ def test_every_answer_carries_rate_limit_headers(standin: tuple[RenderStandIn, h
         assert 0 < int(response.headers["Ratelimit-Reset"]) <= 60
 
 
-def test_wrong_or_missing_key_gets_401_with_a_message(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_wrong_or_missing_key_gets_401_with_a_message(standin: StandIn) -> None:
     """No or wrong bearer token: 401 with Render's error body."""
     _, http = standin
     bare = httpx.get(str(http.base_url) + "/services", timeout=5)
@@ -82,7 +84,7 @@ def test_wrong_or_missing_key_gets_401_with_a_message(standin: tuple[RenderStand
 def test_cursor_pagination_returns_items_after_the_cursor() -> None:
     """limit and cursor page through 45 services without repeats; a short page ends the list."""
     api = RenderStandIn(api_key=new_key(), services=[make_service(f"svc-{i:02d}") for i in range(45)])
-    with api as base_url, httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api.api_key}"}) as h:
+    with api as base_url, http_for(api, base_url) as h:
         seen: list[str] = []
         cursor = None
         pages = 0
@@ -101,7 +103,7 @@ def test_cursor_pagination_returns_items_after_the_cursor() -> None:
         assert h.get("/services", params={"limit": 101}).status_code == 400
 
 
-def test_name_filter_accepts_comma_and_repeated_values(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_name_filter_accepts_comma_and_repeated_values(standin: StandIn) -> None:
     """?name=a,b and ?name=a&name=b both filter (Render documents form style, clients send both)."""
     _, http = standin
     comma = http.get("/services", params={"name": f"{SERVICE},worker-x"}).json()
@@ -110,7 +112,7 @@ def test_name_filter_accepts_comma_and_repeated_values(standin: tuple[RenderStan
     assert len(http.get("/services", params={"name": SERVICE}).json()) == 1
 
 
-def test_deploy_moves_through_its_phases_on_the_clock(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_deploy_moves_through_its_phases_on_the_clock(standin: StandIn) -> None:
     """201 deploy; created → build → pre_deploy → update → live; the previous live one is deactivated."""
     api, http = standin
     sid = _sid(api)
@@ -135,7 +137,7 @@ def test_deploy_moves_through_its_phases_on_the_clock(standin: tuple[RenderStand
     assert listed[1]["deploy"]["finishedAt"]
 
 
-def test_deploy_while_one_runs_is_queued_with_an_empty_202(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_deploy_while_one_runs_is_queued_with_an_empty_202(standin: StandIn) -> None:
     """A second POST while the first builds answers 202 with no body; list shows it queued, then it runs."""
     api, http = standin
     sid = _sid(api)
@@ -152,7 +154,7 @@ def test_deploy_while_one_runs_is_queued_with_an_empty_202(standin: tuple[Render
     assert statuses[1] == "live"
 
 
-def test_bad_deploy_body_and_suspended_service_are_refused(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_bad_deploy_body_and_suspended_service_are_refused(standin: StandIn) -> None:
     """clearCache outside clear/do_not_clear → 400; a suspended service → 409."""
     api, http = standin
     sid = _sid(api)
@@ -165,9 +167,7 @@ def test_bad_deploy_body_and_suspended_service_are_refused(standin: tuple[Render
 
 
 @pytest.mark.parametrize("outcome", ["build_failed", "pre_deploy_failed", "update_failed"])
-def test_injected_deploy_failures_end_in_that_status(
-    standin: tuple[RenderStandIn, httpx.Client], outcome: str
-) -> None:
+def test_injected_deploy_failures_end_in_that_status(standin: StandIn, outcome: str) -> None:
     """fail_next_deploy makes the next deploy end in the injected failure status."""
     api, http = standin
     sid = _sid(api)
@@ -178,7 +178,7 @@ def test_injected_deploy_failures_end_in_that_status(
     assert final["status"] == outcome
 
 
-def test_cancel_a_running_deploy(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_cancel_a_running_deploy(standin: StandIn) -> None:
     """POST .../cancel answers the deploy as canceled; cancelling again is a 409."""
     api, http = standin
     sid = _sid(api)
@@ -195,7 +195,7 @@ def test_restart_answers_200_empty_and_cron_jobs_are_refused() -> None:
     api = RenderStandIn(api_key=new_key(), services=[web, cron])
     restarted: list[str] = []
     api.on_restart = restarted.append
-    with api as base_url, httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api.api_key}"}) as h:
+    with api as base_url, http_for(api, base_url) as h:
         ok = h.post(f"/services/{web['id']}/restart")
         assert (ok.status_code, ok.content) == (200, b"")
         refused = h.post(f"/services/{cron['id']}/restart")
@@ -210,7 +210,7 @@ def test_restart_answers_200_empty_and_cron_jobs_are_refused() -> None:
     assert cron["id"].startswith("crn-")
 
 
-def test_jobs_run_pending_running_succeeded_or_failed(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_jobs_run_pending_running_succeeded_or_failed(standin: StandIn) -> None:
     """POST /jobs → 201 pending; the clock moves it to running then succeeded (or failed when injected)."""
     api, http = standin
     sid = _sid(api)
@@ -234,7 +234,7 @@ def test_jobs_run_pending_running_succeeded_or_failed(standin: tuple[RenderStand
     assert http.post(f"/services/{sid}/jobs", json={}).status_code == 400
 
 
-def test_logs_answer_in_renders_shape_and_page_by_time(standin: tuple[RenderStandIn, httpx.Client]) -> None:
+def test_logs_answer_in_renders_shape_and_page_by_time(standin: StandIn) -> None:
     """GET /logs needs ownerId and resource; newest first; hasMore with next times pages backward."""
     api, http = standin
     sid = _sid(api)
@@ -266,8 +266,9 @@ def test_logs_answer_in_renders_shape_and_page_by_time(standin: tuple[RenderStan
 
 def test_exhausted_limit_answers_429_until_the_window_resets() -> None:
     """Over the GET limit: 429 with Remaining 0 and the seconds until the window resets."""
-    api = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], limits=Limits(get=3, get_window=60))
-    with api as base_url, httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api.api_key}"}) as h:
+    limits = Limits(get=3, get_window=60)
+    api = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], limits=limits)
+    with api as base_url, http_for(api, base_url) as h:
         codes = [h.get("/services").status_code for _ in range(5)]
         last = h.get("/services")
     assert codes == [200, 200, 200, 429, 429]
@@ -280,7 +281,7 @@ def test_deploy_trigger_limit_is_per_service() -> None:
     """The deploy POST limit counts per service (Render: 10/min/service)."""
     a, b = make_service("a"), make_service("b")
     api = RenderStandIn(api_key=new_key(), services=[a, b], limits=Limits(deploy=1), timings=FAST)
-    with api as base_url, httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api.api_key}"}) as h:
+    with api as base_url, http_for(api, base_url) as h:
         assert h.post(f"/services/{a['id']}/deploys", json={}).status_code == 201
         assert h.post(f"/services/{a['id']}/deploys", json={}).status_code == 429
         assert h.post(f"/services/{b['id']}/deploys", json={}).status_code == 201
@@ -289,7 +290,7 @@ def test_deploy_trigger_limit_is_per_service() -> None:
 def test_faults_500_slow_and_dropped_connections() -> None:
     """Injected faults: a 500, a slow answer, and a connection closed without an answer."""
     api = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)])
-    with api as base_url, httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api.api_key}"}) as h:
+    with api as base_url, http_for(api, base_url) as h:
         api.inject("500", method="GET", path=r"^/services$")
         assert h.get("/services").status_code == 500
         api.inject("slow", delay=0.3)
@@ -323,7 +324,8 @@ def test_runs_as_a_process_from_a_services_file(tmp_path: Any, secret_scan: Any)
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line == f"READY http://127.0.0.1:{port}/v1"
-        listed = httpx.get(line.split()[1] + "/services", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        auth = {"Authorization": f"Bearer {key}"}
+        listed = httpx.get(line.split()[1] + "/services", headers=auth, timeout=5)
         assert [e["service"]["name"] for e in listed.json()] == [SERVICE]
     finally:
         proc.terminate()

@@ -69,7 +69,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -289,7 +289,8 @@ class RenderStandIn:
     ) -> None:
         self.api_key = api_key or "rnd_" + secrets.token_hex(16)
         self.clock: Callable[[], float] = clock or time.monotonic
-        self.timings = timings or Timings()
+        # A copy: tests adjust one stand-in's phases without touching a shared Timings.
+        self.timings = replace(timings) if timings else Timings()
         self.limits = limits or Limits()
         self.host = host
         self.port = port
