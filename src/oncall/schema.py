@@ -161,7 +161,7 @@ class VerifyResult:
             "applied": self.applied,
             "pending": self.pending,
             "counts": {
-                "objects": len(self.rows),
+                "rows": len(self.rows),
                 "failed": len(self.failures),
                 "warnings": len(self.warnings),
             },
