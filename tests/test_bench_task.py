@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from doctor_support import make_project, target_entry
@@ -83,3 +85,15 @@ def test_no_benchmarks_is_bad_input(run_invoke, tmp_path) -> None:  # type: igno
     result = run_invoke("bench", cwd=project)
     assert result.code == 2
     assert "no bench_*.py in" in result.stderr
+
+
+def test_loading_the_task_collection_imports_no_heavy_library() -> None:
+    """Importing oncall.tasks (what `invoke --list` does) loads none of rich, httpx, psycopg, pglast."""
+    program = (
+        "import sys, oncall.tasks\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'httpx', 'psycopg', 'pglast'}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "[]"
