@@ -117,7 +117,7 @@ def run_demo(
     line = _Timeline(result, echo)
     try:
         step = line.begin("sandbox.up", f"invoke sandbox.up --system {spec.name}")
-        up = manager.up(root, spec.name, environ=base_env, progress=echo)
+        up = manager.up(root, spec.name, environ=base_env, progress=lambda msg: echo(f"   {msg}"))
         line.end(step, ok=True, result=f"up in {up.seconds:.1f} s; the backend crashed at start-up", code=0)
         env = {**base_env, **up.env}
         # The demo's run records stay with the sandbox, not in the project's real run log.
@@ -167,7 +167,7 @@ def _first_text(body: str) -> str:
     import re
 
     text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<title>.*?</title>", "", body))
-    return " ".join(text.split())[:100]
+    return " ".join(text.split())[:80]
 
 
 def _get(url: str) -> tuple[int, str]:

@@ -30,8 +30,12 @@ def demo(
     out = output_for(json)
     with boundary(out, task="demo", debug=debug):
         out.print(f"oncall demo: the {system} incident and its recovery, all on 127.0.0.1")
+        # Relayed lines were laid out by the step that printed them: never re-wrap them.
         result = run_demo(
-            project_root(ctx), system, keep=keep, echo=lambda text: out.print(text, markup=False)
+            project_root(ctx),
+            system,
+            keep=keep,
+            echo=lambda text: out.print(text, markup=False, soft_wrap=True),
         )
         _print_timeline(out, result)
         failed = next((s for s in result.steps if not s.ok), None)
