@@ -275,3 +275,72 @@ def closed_port_url(pg_url: str) -> str:
     parts = urlsplit(pg_url)
     netloc = parts.netloc.rsplit(":", 1)[0] + f":{free_port()}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+# ------------------------------------------------------------------ the sandbox, for chain and recover
+
+
+SANDBOX_TARGETS = {"turbo-response": "sandbox", "trdrhub": "sandbox-trdrhub"}
+DAMAGE = {
+    # A column type verify compares and migrate never touches again (CREATE TABLE IF NOT EXISTS).
+    "turbo-response": ("cases", "client_email", "text", "varchar(255)"),
+    "trdrhub": ("users", "email", "text", "varchar(255)"),
+}
+
+
+def start_sandbox(run_invoke: Any, directory: Path, system: str, secret_scan: Any) -> dict[str, str]:
+    """`invoke sandbox.up --system S` in `directory`; returns the env its tasks need (secrets registered)."""
+    from urllib.parse import unquote, urlsplit
+
+    from oncall.sandbox import manager
+
+    up = run_invoke("sandbox.up", "--system", system, env={manager.SANDBOX_DIR_ENV: str(directory)})
+    assert up.code == 0, up.stderr
+    env = manager.read_env(directory)
+    password = urlsplit(env["DATABASE_URL"]).password or ""
+    secret_scan.add(env["RENDER_API_KEY"], password, unquote(password))
+    return {**env, manager.SANDBOX_DIR_ENV: str(directory)}
+
+
+def stop_sandbox(directory: Path) -> None:
+    from oncall.sandbox import manager
+
+    manager.down(REPO, environ={manager.SANDBOX_DIR_ENV: str(directory)})
+
+
+def damage_schema(env: Mapping[str, str], system: str, *, undo: bool = False) -> None:
+    """Change (or restore) one column type so that verify fails after a successful migrate."""
+    import psycopg
+
+    table, column, broken, right = DAMAGE[system]
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {right if undo else broken}".encode())
+
+
+def restarts_seen(env: Mapping[str, str], service: str) -> int:
+    """How many restarts the sandbox's Render stand-in recorded for `service` (its event log)."""
+    from oncall.render import RenderClient
+
+    with RenderClient.from_env(env) as client:
+        sid = str(client.find_service(service)["id"])
+        return sum(1 for e in client.list_events(sid, limit=100) if e.get("type") == "server_restarted")
+
+
+def page_status(env: Mapping[str, str], path: str = "/admin/case/11") -> int:
+    """The status the sandbox's edge answers for `path` right now."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(env["ONCALL_SANDBOX_URL"] + path, timeout=10) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def run_log_tasks(env: Mapping[str, str]) -> list[str]:
+    """The task of every record in the run log a run_invoke subprocess wrote, oldest first."""
+    path = Path(env["INVOKE_ONCALL_RUN_LOG"])
+    if not path.exists():
+        return []
+    return [json.loads(line)["task"] for line in path.read_text().splitlines() if line.strip()]

@@ -67,7 +67,10 @@ def test_database_down_exits_3_and_skips_schema(run_invoke, pg, project) -> None
     """Nothing listens on the database port: database fails with code 3, schema is skipped, exit 3."""
     with page_server(200) as page:
         result = run_invoke(
-            "health", "--json", cwd=project, env={"DATABASE_URL": closed_port_url(pg.url), "APP_URL": page.url}
+            "health",
+            "--json",
+            cwd=project,
+            env={"DATABASE_URL": closed_port_url(pg.url), "APP_URL": page.url},
         )
     assert result.code == 3
     checks = _checks(result.json())
@@ -80,7 +83,9 @@ def test_a_502_page_exits_1_and_says_why(run_invoke, pg, project) -> None:  # ty
     """The page answers Render's 502: smoke fails with the status in words, exit 1."""
     migrate_target(project, "svc", pg.url)
     with page_server(502) as page:
-        result = run_invoke("health", "--json", cwd=project, env={"DATABASE_URL": pg.url, "APP_URL": page.url})
+        result = run_invoke(
+            "health", "--json", cwd=project, env={"DATABASE_URL": pg.url, "APP_URL": page.url}
+        )
     assert result.code == 1
     smoke = _checks(result.json())["smoke"]
     assert (smoke["status"], smoke["code"]) == ("fail", 1)
@@ -92,7 +97,9 @@ def test_a_pending_migration_exits_1_naming_it(run_invoke, pg, project) -> None:
     """Only the baseline applied: schema fails (pending add_usage_tracking, run invoke migrate), exit 1."""
     migrate_target(project, "svc", pg.url, to="20251001_baseline")
     with page_server(200) as page:
-        result = run_invoke("health", "--json", cwd=project, env={"DATABASE_URL": pg.url, "APP_URL": page.url})
+        result = run_invoke(
+            "health", "--json", cwd=project, env={"DATABASE_URL": pg.url, "APP_URL": page.url}
+        )
     assert result.code == 1
     schema = _checks(result.json())["schema"]
     assert (schema["status"], schema["code"]) == ("fail", 1)
@@ -107,7 +114,10 @@ def test_checks_a_target_cannot_run_are_skipped_with_the_reason(run_invoke, pg, 
     result = run_invoke("health", "--json", cwd=project, env={"DATABASE_URL": pg.url})
     assert result.code == 0, result.stderr
     checks = _checks(result.json())
-    assert (checks["render"]["status"], checks["render"]["cause"]) == ("skip", "skipped: RENDER_API_KEY is not set")
+    assert (checks["render"]["status"], checks["render"]["cause"]) == (
+        "skip",
+        "skipped: RENDER_API_KEY is not set",
+    )
     assert checks["smoke"]["status"] == "skip"
     assert "$APP_URL" in checks["smoke"]["cause"]
 
@@ -131,7 +141,12 @@ def test_a_hanging_page_fails_within_the_timeout(run_invoke, pg, project) -> Non
     with page_server(200) as page:
         page.hang = True
         result = run_invoke(
-            "health", "--json", "--timeout", "2", cwd=project, env={"DATABASE_URL": pg.url, "APP_URL": page.url}
+            "health",
+            "--json",
+            "--timeout",
+            "2",
+            cwd=project,
+            env={"DATABASE_URL": pg.url, "APP_URL": page.url},
         )
     assert result.code == 3
     smoke = _checks(result.json())["smoke"]
@@ -230,5 +245,10 @@ def test_each_run_leaves_a_run_record_per_target(run_invoke, pg, project, tmp_pa
     listed = run_invoke("runs", "--json", "--task", "health", cwd=project)
     assert listed.code == 0
     (record,) = listed.json()["runs"]
-    assert (record["task"], record["target"], record["outcome"], record["code"]) == ("health", "svc", "failing", 1)
+    assert (record["task"], record["target"], record["outcome"], record["code"]) == (
+        "health",
+        "svc",
+        "failing",
+        1,
+    )
     assert json.dumps(record).count("smoke") >= 1

@@ -1,0 +1,149 @@
+"""`invoke recover`: the four steps as one, with a timeline, a resume command and an incident report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from health_support import (
+    SANDBOX_TARGETS,
+    damage_schema,
+    page_status,
+    restarts_seen,
+    run_log_tasks,
+    scratch_project,
+    start_sandbox,
+    stop_sandbox,
+    target_entry,
+)
+
+SERVICES = {"turbo-response": "turbo-response-backend", "trdrhub": "trdrhub-api"}
+
+
+@pytest.fixture
+def sandbox_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "sandbox"
+    yield directory
+    stop_sandbox(directory)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", ["turbo-response", "trdrhub"])
+def test_recover_fixes_the_incident_and_writes_a_report(
+    run_invoke, sandbox_dir, secret_scan, tmp_path, system
+) -> None:  # type: ignore[no-untyped-def]
+    """502 and a missing table: recover applies, verifies, restarts, smokes; exit 0; report and record."""
+    env = start_sandbox(run_invoke, sandbox_dir, system, secret_scan)
+    report = tmp_path / "incident.md"
+    result = run_invoke("recover", "--json", "--wait", "60", "--report", str(report), env=env, timeout=300)
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert (doc["ok"], doc["code"], doc["target"], doc["failed_step"]) == (
+        True,
+        0,
+        SANDBOX_TARGETS[system],
+        None,
+    )
+    assert [(s["step"], s["status"]) for s in doc["steps"]] == [
+        ("migrate", "ok"),
+        ("verify", "ok"),
+        ("restart", "ok"),
+        ("smoke", "ok"),
+    ]
+    assert any("usage" in v for v in doc["applied"])
+    assert {c["name"]: c["status"] for c in doc["before"]["checks"]}["smoke"] == "fail"
+    assert all(c["status"] == "pass" for c in doc["after"]["checks"])
+    assert page_status(env) == 200
+    assert restarts_seen(env, SERVICES[system]) == 1
+    assert "recover" in run_log_tasks(result.env)
+    text = report.read_text()
+    assert "RESOLVED" in text
+    assert "## What was wrong" in text
+    assert "does not exist" in text  # triage named the missing relation
+    assert "Applied migrations:" in text
+    assert "| restart |" in text
+    assert "timeline of recover" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_step_stops_recover_and_the_resume_command_finishes_it(
+    run_invoke, sandbox_dir, secret_scan
+) -> None:  # type: ignore[no-untyped-def]
+    """verify fails: exit 1, restart not run, the resume command printed; after the fix it finishes."""
+    env = start_sandbox(run_invoke, sandbox_dir, "turbo-response", secret_scan)
+    damage_schema(env, "turbo-response")
+    failed = run_invoke("recover", "--json", "--wait", "60", env=env, timeout=300)
+    assert failed.code == 1
+    doc = failed.json()
+    assert doc["failed_step"] == "verify"
+    assert [(s["step"], s["status"]) for s in doc["steps"]] == [
+        ("migrate", "ok"),
+        ("verify", "failed"),
+        ("restart", "not run"),
+        ("smoke", "not run"),
+    ]
+    assert doc["resume"] == "invoke recover --target sandbox --from verify"
+    assert "resume: invoke recover --target sandbox --from verify" in failed.stderr
+    assert restarts_seen(env, "turbo-response-backend") == 0
+    report = Path(doc["report"]).read_text()
+    assert "NOT RESOLVED — verify failed (exit 1)" in report
+    assert "invoke recover --target sandbox --from verify" in report
+
+    damage_schema(env, "turbo-response", undo=True)
+    resumed = run_invoke(*doc["resume"].split()[1:], "--json", "--wait", "60", env=env, timeout=300)
+    assert resumed.code == 0, resumed.stderr
+    steps = {s["step"]: s["status"] for s in resumed.json()["steps"]}
+    assert steps == {"migrate": "skipped", "verify": "ok", "restart": "ok", "smoke": "ok"}
+    assert page_status(env) == 200
+
+
+@pytest.mark.slow
+def test_dry_run_changes_nothing(run_invoke, sandbox_dir, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """--dry-run shows the plan and the service it would restart; nothing applied, no restart, exit 0."""
+    env = start_sandbox(run_invoke, sandbox_dir, "turbo-response", secret_scan)
+    result = run_invoke("recover", "--dry-run", "--json", env=env, timeout=120)
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert [(s["step"], s["status"]) for s in doc["steps"]] == [
+        ("migrate", "dry run"),
+        ("verify", "skipped"),
+        ("restart", "dry run"),
+        ("smoke", "skipped"),
+    ]
+    assert "20251110_add_usage_tracking" in doc["steps"][0]["summary"]
+    assert doc["report"] is None
+    assert restarts_seen(env, "turbo-response-backend") == 0
+    assert run_log_tasks(result.env) == []
+    assert page_status(env) == 502
+
+
+def test_production_without_yes_is_refused_once_up_front(run_invoke, pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A production target without --yes and without a terminal: exit 4 before any step; nothing applied."""
+    project = scratch_project(tmp_path / "prod", {"prod": target_entry(production=True, base_url_env=None)})
+    result = run_invoke("recover", "--json", cwd=project, env={"DATABASE_URL": pg.url})
+    assert result.code == 4
+    assert "production" in result.json()["error"]["cause"]
+    assert pg.scalar("select count(*) from pg_tables where tablename = 'ai_usage_logs'") == 0
+    assert run_log_tasks(result.env) == []
+
+
+def test_an_unknown_step_is_bad_input(run_invoke, pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--from names no step: exit 2 listing the steps."""
+    project = scratch_project(tmp_path / "p", {"svc": target_entry(base_url_env=None)})
+    result = run_invoke("recover", "--from", "deploy", cwd=project, env={"DATABASE_URL": pg.url})
+    assert result.code == 2
+    assert "choose one of: migrate, verify, restart, smoke" in result.stderr
+
+
+def test_a_step_error_is_a_failed_step_with_its_code(run_invoke, pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No RENDER_API_KEY: migrate and verify pass, restart fails with exit 2 and the resume command."""
+    project = scratch_project(tmp_path / "p", {"svc": target_entry(render_service="turbo-response-backend")})
+    env = {"DATABASE_URL": pg.url, "APP_URL": "http://127.0.0.1:9"}
+    result = run_invoke("recover", "--json", cwd=project, env=env)
+    assert result.code == 2
+    doc = result.json()
+    assert [s["status"] for s in doc["steps"]] == ["ok", "ok", "failed", "not run"]
+    assert "RENDER_API_KEY" in doc["steps"][2]["summary"]
+    assert doc["resume"] == "invoke recover --target svc --from restart"
+    assert Path(doc["report"]).exists()
