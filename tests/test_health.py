@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from health_support import (
     closed_port_url,
     migrate_target,
@@ -18,7 +19,6 @@ from health_support import (
     target_entry,
     webhook_receiver,
 )
-
 from oncall.sandbox.render_api import RenderStandIn, make_service
 
 SERVICE = "turbo-response-backend"

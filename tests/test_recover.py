@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from health_support import (
     SANDBOX_TARGETS,
     damage_schema,

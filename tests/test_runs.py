@@ -7,7 +7,6 @@ import secrets
 from pathlib import Path
 
 from health_support import migrate_target, page_server, scratch_project, target_entry, webhook_receiver
-
 from oncall.redact import register_secret
 from oncall.runlog import append_run, read_runs, select_runs
 from oncall.sandbox.render_api import RenderStandIn, make_service
