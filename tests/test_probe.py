@@ -306,7 +306,7 @@ def test_wait_mode_prints_progress_lines_off_a_terminal() -> None:
     with SmokeServer(recover_after=0.5) as server:
         smoke([check(server.url("/recovering"), "admin")], wait=20, interval=0.1, out=Output(stdout=stdout))
     lines = stdout.getvalue().splitlines()
-    assert "admin: 502 Bad Gateway" in lines[0]
+    assert "admin: status: 502 Bad Gateway: the edge could not reach the app" in lines[0]
     assert lines[-1].endswith("(3/3 in a row), healthy")
     assert sum("502" in line for line in lines) == 1
 
@@ -466,3 +466,11 @@ def test_real_nginx_in_front_of_a_stopped_upstream_gives_502(tmp_path: Path) -> 
     assert doc["status"] == 502
     assert "could not reach the app" in doc["explanation"]
     assert {c["name"] for c in doc["failed"]} == {"status", "body_not_contains"}
+
+
+def test_url_checks_are_named_by_path_unless_paths_repeat() -> None:
+    """--url checks are named by their path; the same path on two hosts keeps the full URLs."""
+    by_path = checks_for(None, ["http://127.0.0.1:1/health", "http://127.0.0.1:1/admin/case/11"], environ={})
+    assert [c.name for c in by_path] == ["/health", "/admin/case/11"]
+    same = ["http://127.0.0.1:1/health", "http://127.0.0.1:2/health"]
+    assert [c.name for c in checks_for(None, same, environ={})] == same

@@ -333,9 +333,12 @@ def checks_for(
     tname = target.name if target is not None else None
     if urls:
         default = tuple(parse_conditions(None, "--url"))
-        return [
-            Check(name=u, url=_resolve_url(u, base, f"--url {u}", tname), conditions=default) for u in urls
-        ]
+        resolved = [_resolve_url(u, base, f"--url {u}", tname) for u in urls]
+        # Name a --url check by its path, which is what differs between pages of one site.
+        names = [urlsplit(u).path or "/" for u in resolved]
+        if len(set(names)) < len(names):
+            names = resolved
+        return [Check(name=n, url=u, conditions=default) for n, u in zip(names, resolved, strict=True)]
     configured = target.smoke if target is not None else ()
     if not configured:
         raise BadInput(

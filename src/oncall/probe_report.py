@@ -50,7 +50,9 @@ def _attempts_cell(result: CheckResult) -> str:
 
 def _problems_cell(result: CheckResult) -> str:
     lines: list[str] = []
-    if result.verdict != "healthy" and result.explanation:
+    # A failed status condition already says what an edge status means; the explanation is added
+    # only when it says something the conditions cannot: a network error, or flapping.
+    if result.verdict != "healthy" and result.explanation and (result.flapping or not result.failed):
         lines.append(result.explanation)
     lines += [c.describe() for c in result.failed]
     if result.redirects:
@@ -131,8 +133,7 @@ class LineReporter:
         if last.error is not None:
             seen = last.error.message
         else:
-            failed = "; ".join(c.describe() for c in last.failed)
-            seen = status_text(last.status or 0) + (f" - {failed}" if failed else "")
+            seen = "; ".join(c.describe() for c in last.failed) or status_text(last.status or 0)
         streak = f"{result.passes_in_a_row}/{result.needed} in a row"
         line = f"{result.name}: {seen} ({streak})"
         # A run of identical failures prints once; every pass prints, so progress is visible.

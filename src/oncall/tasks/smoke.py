@@ -36,6 +36,7 @@ def _seconds(raw: str | None, flag: str) -> float | None:
         "consecutive": "passes in a row that count as healthy under --wait (default 3)",
         "interval": "seconds between polls of a check under --wait (default 1)",
         "total_timeout": "seconds one request may take in all, redirects and body included (default 15)",
+        "concurrency": "most requests in flight at once (default 50)",
         "ca_file": "PEM file of extra CA certificates to trust (a private CA); SSL_CERT_FILE also works",
         "junit": "also write the result as JUnit XML to this file (for CI)",
         "json": JSON_HELP,
@@ -50,6 +51,7 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
     consecutive: int = 3,
     interval: float = 1.0,
     total_timeout: float = 15.0,
+    concurrency: int = 50,
     ca_file: str | None = None,
     junit: str | None = None,
     json: bool = False,
@@ -82,13 +84,16 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
             consecutive=consecutive,
             interval=interval,
             total_timeout=total_timeout,
+            concurrency=concurrency,
             ca_file=ca_file,
             out=out,
         )
         if junit:
             result.write_junit(junit)
         out.print(result_table(result.checks))
-        out.print(result.summary(), markup=False)
+        if result.ok:
+            # On failure the summary leads the exit message instead, so it is not said twice.
+            out.print(result.summary(), markup=False)
         if junit:
             out.print(f"JUnit report: {junit}", markup=False)
         name = resolved.name if resolved else None
