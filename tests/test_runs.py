@@ -130,3 +130,14 @@ def test_invoke_runs_with_an_unknown_target_exits_2(run_invoke) -> None:  # type
     result = run_invoke("runs", "--target", "nope")
     assert result.code == 2
     assert "unknown target 'nope'" in result.stderr
+
+
+def test_a_run_duration_comes_from_total_or_the_timestamps() -> None:
+    """`invoke runs` shows durations["total"], else durations["total_s"], else finished - time."""
+    from oncall.runlog import run_duration
+
+    assert run_duration({"durations": {"total": 1.5}}) == 1.5
+    assert run_duration({"durations": {"total_s": 2.25, "lock_wait_s": 0.1}}) == 2.25
+    stamps = {"time": "2026-01-01T00:00:00.000+00:00", "finished": "2026-01-01T00:00:03.500+00:00"}
+    assert run_duration({"durations": {}, **stamps}) == 3.5
+    assert run_duration({"durations": {}}) is None

@@ -101,10 +101,12 @@ def select_runs(
 
 
 def run_duration(record: Mapping[str, Any]) -> float | None:
-    """Seconds a recorded run took: its `total` duration, else finished minus started."""
+    """Seconds a recorded run took: its `total` (or `total_s`) duration, else finished minus started."""
     durations = record.get("durations")
-    if isinstance(durations, dict) and isinstance(durations.get("total"), int | float):
-        return float(durations["total"])
+    if isinstance(durations, dict):
+        for key in ("total", "total_s"):
+            if isinstance(durations.get(key), int | float):
+                return float(durations[key])
     try:
         started = _dt.datetime.fromisoformat(str(record["time"]))
         finished = _dt.datetime.fromisoformat(str(record["finished"]))
