@@ -153,3 +153,13 @@ def test_deploy_whose_backend_still_crashes_is_update_failed(pg, tmp_path: Path)
     lines: list[str] = []
     sup = _supervisor(pg, tmp_path, lines)
     assert sup.deploy("python -c pass") == "update_failed"
+
+
+def test_the_backend_environment_never_holds_the_render_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like a Render service, the backend and its pre-deploy commands get DATABASE_URL but no API key."""
+    from oncall.sandbox.supervisor import child_env
+
+    monkeypatch.setenv("RENDER_API_KEY", "rnd_notforthebackend0000")
+    env = child_env("postgresql://u:p@127.0.0.1:5432/db")
+    assert "RENDER_API_KEY" not in env
+    assert env["DATABASE_URL"] == "postgresql://u:p@127.0.0.1:5432/db"

@@ -162,8 +162,12 @@ def backend_command(system: str) -> list[str]:
 
 
 def child_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The backend's environment: ours, its DATABASE_URL, unbuffered output for live log lines."""
-    env = dict(os.environ)
+    """The backend's environment: ours, its DATABASE_URL, unbuffered output for live log lines.
+
+    A service on Render does not hold the account's API key, so neither does the backend, nor
+    the pre-deploy commands and jobs that run in its environment.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "RENDER_API_KEY"}
     env.update(extra or {})
     env["DATABASE_URL"] = database_url
     env["PYTHONUNBUFFERED"] = "1"
