@@ -55,7 +55,7 @@ def _problems_cell(result: CheckResult) -> str:
     if result.verdict != "healthy" and result.explanation and (result.flapping or not result.failed):
         lines.append(result.explanation)
     lines += [c.describe() for c in result.failed]
-    if result.redirects:
+    if result.redirects and not any(c.name == "redirects" for c in result.failed):
         lines.append("redirects: " + " -> ".join(f"{r.status} {r.location}" for r in result.redirects))
     return "\n".join(lines) or "-"
 
