@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -113,3 +115,90 @@ def write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
     """Write a config file for Invoke; JSON is valid YAML, so no YAML library is needed."""
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+GSSENC_REQUEST = (8).to_bytes(4, "big") + (80877104).to_bytes(4, "big")
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _pump(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes both ways until either side closes (one thread; SSL data buffered inside counts)."""
+    peers = {client: upstream, upstream: client}
+    while True:
+        pending = isinstance(client, ssl.SSLSocket) and client.pending()
+        ready = [client] if pending else select.select(list(peers), [], [], 1.0)[0]
+        for sock in ready:
+            try:
+                data = sock.recv(65536)
+            except ssl.SSLWantReadError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            peers[sock].sendall(data)
+
+
+@contextlib.contextmanager
+def tls_terminating_proxy(upstream_port: int, context: ssl.SSLContext) -> Iterator[int]:
+    """A TLS front for a plain PostgreSQL on 127.0.0.1, as a pooler that terminates TLS would be.
+
+    The wheel's PostgreSQL is built without SSL, so this answers libpq's SSLRequest with 'S', does
+    the handshake with `context`, and relays the decrypted protocol to the real server.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        client: socket.socket = conn
+        try:
+            first = _recv_exactly(conn, 8)
+            if first == GSSENC_REQUEST:
+                conn.sendall(b"N")
+                first = _recv_exactly(conn, 8)
+            if first == SSL_REQUEST:
+                conn.sendall(b"S")
+                client = context.wrap_socket(conn, server_side=True)
+                first = b""
+            with socket.create_connection(("127.0.0.1", upstream_port), timeout=10) as upstream:
+                upstream.settimeout(None)
+                if first:
+                    upstream.sendall(first)
+                _pump(client, upstream)
+        except (OSError, ssl.SSLError):
+            pass  # a client that gave up on the handshake (wrong CA) ends here
+        finally:
+            client.close()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -180,9 +180,18 @@ def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
     )
 
 
+# psycopg/libpq wrap the reason in "connection failed: connection to server at "h" (addr), port N failed: "
+_LIBPQ_PREFIX = re.compile(
+    r"^(?:connection failed: )?connection to server at \"[^\"]*\"(?: \([^)]*\))?, port \d+ failed: "
+    r"(?:FATAL:\s+)?"
+)
+
+
 def _first_line(exc: BaseException) -> str:
+    """The reason libpq gave, without the host/port preamble our cause already states."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return _LIBPQ_PREFIX.sub("", first) or first
 
 
 def translate_connect_error(exc: Exception, url: DatabaseURL) -> Exception:
