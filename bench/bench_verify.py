@@ -11,7 +11,8 @@ embedded PostgreSQL, and verified. Figures:
 - the 1,000-object time against ONE `psql -c` catalog query (columns of the same tables with
   their types, as the runbook's eyeball check would) run side by side (target <= 2x);
 - where the time goes at each size: discover (oncall.migrations reads and parses the files),
-  the expectation replay, the catalog reads, the comparison.
+  the expectation (verify parses the applied files with pglast and replays them), the catalog
+  reads, the comparison.
 
 psql's time includes starting its process and its own connection; ours includes our connection
 and parsing the files. Both start from nothing, which is what an on-call engineer waits for.
@@ -38,7 +39,7 @@ from oncall.migrations import discover
 from oncall.sandbox.pg import EmbeddedPostgres
 from oncall.schema import compare, verify, verify_on
 from oncall.schema_catalog import read_catalog
-from oncall.schema_expect import expect_statements
+from oncall.schema_expect import expect
 
 SIZES = (10, 100, 1000)
 RUNS = 15
@@ -110,13 +111,13 @@ def psql_query(server: EmbeddedPostgres, tables: int) -> list[str]:
 def parts(url: str, target: Target) -> dict[str, float]:
     """Median time of each stage of one verify, to show where the time at each size goes."""
     migrations = discover(target)
-    exp = expect_statements((m.path.name, m.statements) for m in migrations)
+    exp = expect((m.path.name, m.sql) for m in migrations)
     with psycopg.connect(url, autocommit=True) as conn:
         catalog = read_catalog(conn, exp)
         return {
             "discover (oncall.migrations: read + parse files)": median_of(lambda: discover(target), RUNS),
-            "expectation (replay the parse trees)": median_of(
-                lambda: expect_statements((m.path.name, m.statements) for m in migrations), RUNS
+            "expectation (parse with pglast + replay)": median_of(
+                lambda: expect((m.path.name, m.sql) for m in migrations), RUNS
             ),
             "catalog reads (<= 3 queries)": median_of(lambda: read_catalog(conn, exp), RUNS),
             "compare": median_of(lambda: compare(exp, catalog), RUNS),

@@ -238,7 +238,7 @@ def test_a_file_that_does_not_parse_is_bad_input_naming_it() -> None:
     """A syntax error is exit 2 with the file named."""
     with pytest.raises(BadInput) as err:
         one("CREATE TABLE t (id int,,)")
-    assert "0001_test.sql" in err.value.cause
+    assert "0001_test.sql:1" in err.value.cause
     assert err.value.code == 2
 
 
@@ -252,3 +252,43 @@ def test_only_keeps_the_named_tables_and_rejects_unknown_ones() -> None:
     with pytest.raises(BadInput) as err:
         exp.only(["nope"])
     assert "nope" in err.value.cause
+
+
+def test_other_drop_statements_are_ignored_and_drop_schema_cascades() -> None:
+    """DROP FUNCTION/TYPE change no expectation; DROP SCHEMA ... CASCADE drops its tables."""
+    exp = files(
+        "CREATE SCHEMA s; CREATE TABLE s.a (id int); CREATE TABLE b (id int); CREATE TYPE mood AS ENUM ('x');"
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1';",
+        "DROP FUNCTION f(); DROP TYPE mood; DROP SCHEMA s CASCADE;",
+    )
+    assert list(exp.tables) == [("public", "b")]
+
+
+def test_set_schema_moves_the_table_and_its_indexes() -> None:
+    """ALTER TABLE ... SET SCHEMA moves the table, its keys and its indexes."""
+    exp = files(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE INDEX t_v ON t (v);",
+        "ALTER TABLE t SET SCHEMA archive;",
+    )
+    assert list(exp.tables) == [("archive", "t")]
+    assert list(exp.indexes) == [("archive", "t_v")]
+    assert [(c.schema, c.table) for c in exp.constraints] == [("archive", "t")]
+
+
+def test_add_constraint_using_index_turns_the_index_into_the_constraint() -> None:
+    """UNIQUE USING INDEX (the zero-downtime pattern) expects a constraint, not the index."""
+    exp = files(
+        "CREATE TABLE t (id int, email text); CREATE UNIQUE INDEX CONCURRENTLY t_email_idx ON t (email);",
+        "ALTER TABLE t ADD CONSTRAINT t_email_key UNIQUE USING INDEX t_email_idx;",
+    )
+    assert exp.indexes == {}
+    assert [(c.kind, c.name, c.columns) for c in exp.constraints] == [("unique", "t_email_key", ("email",))]
+
+
+def test_generated_columns_numeric_precision_and_default_null() -> None:
+    """A stored generated column's expression, numeric(10) and DEFAULT NULL match the catalog's view."""
+    exp = one("CREATE TABLE t (a int, b int GENERATED ALWAYS AS (a * 2) STORED, n numeric(10) DEFAULT NULL)")
+    cols = exp.tables[("public", "t")].columns
+    assert cols["b"].default == "a * 2"
+    assert cols["n"].type == "numeric(10,0)"
+    assert canonical_default(cols["n"].default) is None

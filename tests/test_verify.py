@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from oncall.errors import Refused
+from oncall.errors import CheckFailed, Refused
 from oncall.schema import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, rows_named, write_files
 
@@ -303,3 +303,54 @@ def test_verify_leaves_no_transaction_or_lock_behind(pg, turbo) -> None:  # type
     thread.start()
     thread.join(30)
     assert done.is_set()
+
+
+def test_zero_downtime_patterns_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Concurrent unique index turned constraint, SET SCHEMA, generated columns verify as applied."""
+    folder = write_files(
+        tmp_path / "zd",
+        {
+            "001_a.sql": "CREATE TABLE t (id int PRIMARY KEY, email text, n numeric(10) DEFAULT NULL,"
+            " twice int GENERATED ALWAYS AS (id * 2) STORED);"
+            " CREATE TABLE settings (k text PRIMARY KEY, v numeric(10,4));"
+            " INSERT INTO settings VALUES ('cap', 0.8);",
+            "002_b.sql": "CREATE UNIQUE INDEX CONCURRENTLY t_email_idx ON t (email);",
+            "003_c.sql": "ALTER TABLE t ADD CONSTRAINT t_email_key UNIQUE USING INDEX t_email_idx;"
+            " CREATE SCHEMA archive; ALTER TABLE t SET SCHEMA archive;",
+        },
+    )
+    target = make_target(folder)
+    apply(pg.url, target)
+    result = verify(target, pg.url)
+    assert [(r.name, r.detail) for r in result.failures + result.warnings] == []
+    assert rows_named(result, "settings[k='cap']")[0].found == "v='0.8000'"
+
+
+def test_a_read_only_role_can_verify(pg, turbo, pg_server, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """verify needs nothing but SELECT: a monitoring role with read rights only gets exit 0."""
+    secret_scan.add("reader-password-1")
+    pg.execute("DROP ROLE IF EXISTS verify_reader")
+    pg.execute("CREATE ROLE verify_reader LOGIN PASSWORD 'reader-password-1'")
+    pg.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO verify_reader")
+    try:
+        result = verify(turbo, pg_server.url(pg.name, "verify_reader", "reader-password-1"))
+        assert (result.code, result.failures) == (0, [])
+    finally:
+        pg.execute("DROP OWNED BY verify_reader")
+        pg.execute("DROP ROLE verify_reader")
+
+
+def test_no_select_on_a_seeded_table_is_a_check_failure(pg, turbo, pg_server, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """A role that cannot read admin_settings fails with exit 1 naming the permission problem."""
+    secret_scan.add("reader-password-2")
+    pg.execute("DROP ROLE IF EXISTS verify_blind")
+    pg.execute("CREATE ROLE verify_blind LOGIN PASSWORD 'reader-password-2'")
+    pg.execute("GRANT SELECT ON oncall_migrations TO verify_blind")
+    try:
+        with pytest.raises(CheckFailed) as err:
+            verify(turbo, pg_server.url(pg.name, "verify_blind", "reader-password-2"))
+        assert err.value.code == 1
+        assert "admin_settings" in err.value.cause
+    finally:
+        pg.execute("DROP OWNED BY verify_blind")
+        pg.execute("DROP ROLE verify_blind")

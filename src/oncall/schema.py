@@ -7,7 +7,7 @@ One run, inside one READ ONLY transaction with a short statement_timeout and loc
 1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
    files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
    equal to the last applied revision;
-2. the expectation (`oncall.schema_expect.expect_statements`) from the files the ledger says are applied, in
+2. the expectation (`oncall.schema_expect.expect`) from the files the ledger says are applied, in
    name order;
 3. the live catalog (`oncall.schema_catalog.read_catalog`) in at most three statements;
 4. the comparison: one `VerifyRow` per expected object (kind, name, expected, found, result),
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
@@ -35,7 +36,7 @@ from oncall.schema_expect import (
     Expectation,
     Index,
     canonical_default,
-    expect_statements,
+    expect,
     ident,
     qualified,
 )
@@ -215,9 +216,8 @@ def verify_on(
             state = read_state(conn, target, migrations)
             result.applied = [m.path.name for m in state.applied]
             result.pending = [m.path.name for m in state.pending]
-            # discover() has parsed every file already; the expectation replays those trees.
-            exp = expect_statements(
-                ((m.path.name, m.statements) for m in sorted(state.applied, key=lambda m: m.path.name)),
+            exp = expect(
+                ((m.path.name, m.sql) for m in sorted(state.applied, key=lambda m: m.path.name)),
                 default_schema=target.schema,
             )
             if only:
@@ -587,6 +587,18 @@ def _index_row(exp: Expectation, index: Index, catalog: Catalog) -> VerifyRow:
     return VerifyRow("index", name, expected, found_text, OK)
 
 
+def _same_value(expected: str | None, found: str | None) -> bool:
+    """Literal as written vs the column's text: 0.8 inserted into numeric(10,4) reads back as 0.8000."""
+    if expected == found:
+        return True
+    if expected is None or found is None:
+        return False
+    try:
+        return Decimal(expected) == Decimal(found)
+    except ArithmeticError:
+        return False
+
+
 def _sql_value(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
@@ -625,7 +637,9 @@ def _row_rows(exp: Expectation, catalog: Catalog) -> list[VerifyRow]:
             )
             continue
         found_text = ", ".join(f"{ident(c)}={_sql_value(found.values.get(c))}" for c in rest) or "present"
-        changed = [c for c in rest if row.values_known and found.values.get(c) != row.values[c]]
+        changed = [
+            c for c in rest if row.values_known and not _same_value(row.values[c], found.values.get(c))
+        ]
         if changed:
             # Settings rows are meant to be edited by people; a changed value is worth seeing, not failing.
             rows.append(

@@ -19,12 +19,9 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from oncall.errors import BadInput
-
-if TYPE_CHECKING:
-    from oncall.statements import Statement
 
 QName = tuple[str, str]
 
@@ -193,51 +190,14 @@ class Expectation:
 # --- parse trees -------------------------------------------------------------------------------
 
 
-class _Node:
-    """Attribute access over one node of the dict tree `oncall.statements` keeps for each statement.
-
-    The migration files are parsed once per run (by `oncall.migrations.discover`); replaying that
-    tree instead of parsing again keeps verify's cost flat. Absent fields read as None, enums come
-    back as pglast's enum members.
-    """
-
-    __slots__ = ("tree",)
-
-    def __init__(self, tree: dict[str, Any]) -> None:
-        self.tree = tree
-
-    def __getattr__(self, name: str) -> Any:
-        return _wrap(self.tree.get(name))
-
-
-def _wrap(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "#" in value:
-            return getattr(_enums(), value["#"])(value["value"])
-        return _Node(value)
-    if isinstance(value, tuple | list):
-        return tuple(_wrap(v) for v in value)
-    return value
-
-
-@functools.cache
-def _enums() -> Any:
-    from pglast import enums
-
-    return enums
-
-
 def _kind(node: Any) -> str:
-    return str(node.tree.get("@", "")) if isinstance(node, _Node) else type(node).__name__
+    return type(node).__name__
 
 
 def deparse(node: Any) -> str:
-    """SQL text of an expression node (a dict-tree node is rebuilt into pglast's AST first)."""
-    from pglast import ast
+    """SQL text of an expression node."""
     from pglast.stream import RawStream
 
-    if isinstance(node, _Node):
-        node = getattr(ast, _kind(node))(node.tree)
     return str(RawStream()(node))
 
 
@@ -273,6 +233,8 @@ def canonical_default(text: str | None) -> str | None:
         return literal.group(1).replace("''", "'")
     parts = re.split(r"('(?:[^']|'')*')", out)
     folded = "".join(p if p.startswith("'") else re.sub(r"[\s()]", "", p.lower()) for p in parts)
+    if folded == "null":
+        return None  # DEFAULT NULL is not stored: the catalog shows no default
     return {"current_timestamp": "now", "transaction_timestamp": "now"}.get(folded, folded)
 
 
@@ -314,6 +276,8 @@ def type_of(type_name: Any) -> tuple[str, bool]:
     for mod in type_name.typmods or ():
         ok, text = _literal(mod)
         mods.append(text if ok and text is not None else deparse(mod))
+    if pretty == "numeric" and len(mods) == 1:
+        mods.append("0")  # format_type spells numeric(10) as numeric(10,0)
     if mods and base != "interval":
         inner = _PRECISION_INSIDE.get(pretty)
         if inner:
@@ -407,8 +371,15 @@ class _Replay:
             column.default = deparse(con.raw_expr)
         elif kind == ConstrType.CONSTR_IDENTITY and column is not None:
             column.identity = column.not_null = True
+        elif kind == ConstrType.CONSTR_GENERATED and column is not None:
+            # pg_attrdef holds a stored generated column's expression, so it compares as a default.
+            column.default = deparse(con.raw_expr)
         elif kind in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE):
             cols = tuple(k.sval for k in con.keys or ()) or ((column.name,) if column else ())
+            if con.indexname:
+                # ADD CONSTRAINT ... USING INDEX: the index becomes the constraint's, under its name.
+                index = self.exp.indexes.pop((table.schema, con.indexname), None)
+                cols = index.columns if index is not None else cols
             primary = kind == ConstrType.CONSTR_PRIMARY
             if primary:
                 for name in cols:
@@ -477,13 +448,32 @@ class _Replay:
     def on_DropStmt(self, stmt: Any) -> None:
         from pglast.enums import ObjectType
 
+        kind = stmt.removeType
+        if kind == ObjectType.OBJECT_SCHEMA:
+            for schema in stmt.objects or ():
+                for key in [k for k in self.exp.tables if k[0] == schema.sval]:
+                    self.drop_table(key)
+            return
+        if kind not in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX):
+            return
         for obj in stmt.objects or ():
             parts = [p.sval for p in obj]
             key = (parts[0], parts[1]) if len(parts) == 2 else (self.search_schema, parts[-1])
-            if stmt.removeType == ObjectType.OBJECT_TABLE:
+            if kind == ObjectType.OBJECT_TABLE:
                 self.drop_table(key)
-            elif stmt.removeType == ObjectType.OBJECT_INDEX:
+            else:
                 self.exp.indexes.pop(key, None)
+
+    def on_AlterObjectSchemaStmt(self, stmt: Any) -> None:
+        from pglast.enums import ObjectType
+
+        if stmt.objectType != ObjectType.OBJECT_TABLE or stmt.relation is None:
+            return
+        old = self.rel(stmt.relation)
+        table = self.exp.tables.get(old)
+        if table is None:
+            return
+        self.rename_table(old, table.name, new_schema=stmt.newschema)
 
     def drop_table(self, key: QName) -> None:
         self.exp.tables.pop(key, None)
@@ -568,23 +558,27 @@ class _Replay:
                 if (con.schema, con.table) == key and con.name == stmt.subname:
                     con.name = stmt.newname
 
-    def rename_table(self, old: QName, new_name: str) -> None:
+    def rename_table(self, old: QName, new_name: str, *, new_schema: str | None = None) -> None:
+        """RENAME TO, or SET SCHEMA (which moves the table's indexes and constraints along)."""
         table = self.exp.tables.pop(old, None)
         if table is None:
             return
-        table.name = new_name
+        schema = new_schema or old[0]
+        table.schema, table.name = schema, new_name
         self.exp.tables[table.key] = table
         for con in self.exp.constraints:
             if (con.schema, con.table) == old:
-                con.table = new_name
+                con.schema, con.table = schema, new_name
             if (con.ref_schema, con.ref_table) == old:
-                con.ref_table = new_name
-        for index in self.exp.indexes.values():
+                con.ref_schema, con.ref_table = schema, new_name
+        for key, index in list(self.exp.indexes.items()):
             if (index.schema, index.table) == old:
-                index.table = new_name
+                del self.exp.indexes[key]
+                index.schema, index.table = schema, new_name
+                self.exp.indexes[index.key] = index
         for row in self.exp.rows:
             if (row.schema, row.table) == old:
-                row.table = new_name
+                row.schema, row.table = schema, new_name
 
     def rename_column(self, key: QName, old: str, new: str) -> None:
         table = self.exp.tables.get(key)
@@ -678,24 +672,27 @@ def _pg_name(table: str, suffix: str) -> str:
 def expect(files: Iterable[tuple[str, str]], *, default_schema: str = "public") -> Expectation:
     """Replay (file name, SQL text) pairs, in the given order, into the expected end state.
 
+    Each file is parsed here with pglast's AST (not reused from the migrations module) so that this
+    module depends on PostgreSQL's parse tree only, and can deparse defaults and index expressions.
     Raises BadInput naming file:line when the SQL does not parse.
     """
-    from oncall.statements import split
+    from pglast import parse_sql
+    from pglast.parser import ParseError
 
-    return expect_statements(
-        ((name, split(sql, source=name)) for name, sql in files), default_schema=default_schema
-    )
-
-
-def expect_statements(
-    files: Iterable[tuple[str, Sequence[Statement]]], *, default_schema: str = "public"
-) -> Expectation:
-    """Replay already parsed files (`Migration.statements`), in the given order."""
     replay = _Replay(default_schema)
-    for name, statements in files:
+    for name, sql in files:
         replay.source = name
         replay.search_schema = default_schema
-        for statement in statements:
-            replay.statement(_Node(statement.node))
+        try:
+            statements = parse_sql(sql)
+        except ParseError as exc:
+            offset = int(exc.args[1]) if len(exc.args) > 1 else 0
+            line = sql.count("\n", 0, max(0, offset)) + 1
+            raise BadInput(
+                f"syntax error in {name}:{line}: {exc.args[0] if exc.args else exc}",
+                "fix the SQL; verify derives its expectations from the files with PostgreSQL's parser",
+            ) from exc
+        for raw in statements:
+            replay.statement(raw.stmt)
         replay.exp.files.append(name)
     return replay.finish()
