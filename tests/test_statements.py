@@ -152,3 +152,11 @@ def test_created_objects_and_relations_are_read_from_the_parse_tree() -> None:
     assert [(o.kind, o.qualified) for o in table.creates] == [("table", "s.a")]
     assert [(o.kind, o.qualified) for o in index.creates] == [("index", "s.ix_a")]
     assert table.relations == ["a", "b"]
+
+
+def test_non_ascii_text_keeps_statement_boundaries() -> None:
+    """Byte offsets from the parser are turned into character offsets, so accents do not shift text."""
+    first, second = split("-- café, naïve\nCREATE TABLE ümlaut (note text DEFAULT 'é');\nSELECT 'ß';\n")
+    assert first.text == "CREATE TABLE ümlaut (note text DEFAULT 'é')"
+    assert second.text == "SELECT 'ß'"
+    assert (first.line, second.line) == (2, 3)

@@ -34,11 +34,11 @@ def _constraints(column: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _contype(constraint: dict[str, Any]) -> str:
-    return str((constraint.get("contype") or {}).get("name", ""))
+    return str(constraint.get("contype", ""))
 
 
 def _subtype(cmd: dict[str, Any]) -> str:
-    return str((cmd.get("subtype") or {}).get("name", ""))
+    return str(cmd.get("subtype", ""))
 
 
 def _volatile_default(expr: Any) -> bool:
@@ -54,7 +54,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
     line = statement.line
     for cmd in statement.node.get("cmds") or ():
         sub = _subtype(cmd)
-        definition = cmd.get("def_") or {}
+        definition = cmd.get("def") or {}
         if sub == "AT_AddColumn":
             constraints = _constraints(definition)
             types = {_contype(c) for c in constraints}
@@ -179,7 +179,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
                 )
         elif kind == "AlterTableStmt" and table:
             findings.extend(_alter_table(statement, table, table in created))
-        elif kind == "DropStmt" and (node.get("removeType") or {}).get("name") == "OBJECT_INDEX":
+        elif kind == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
             if not node.get("concurrent"):
                 findings.append(
                     Finding(

@@ -197,22 +197,28 @@ def _duration_setting(value: str, name: str) -> str:
 def _read_only_state(
     url: DatabaseURL, target: Target, migrations: list[Migration]
 ) -> tuple[LedgerState, int]:
+    """The ledger state read on a connection of its own (status, plan, baseline, resolve)."""
+    conn = connect(url, connect_timeout=target.connect_timeout, application_name="oncall status")
+    try:
+        return _read_state_on(conn, url, target, migrations)
+    finally:
+        conn.close()
+
+
+def _read_state_on(
+    conn: psycopg.Connection[Any], url: DatabaseURL, target: Target, migrations: list[Migration]
+) -> tuple[LedgerState, int]:
     """The ledger state read in a READ ONLY transaction (proof that status and plan write nothing)."""
     import psycopg
 
-    conn = connect(
-        url, connect_timeout=target.connect_timeout, autocommit=False, application_name="oncall status"
-    )
     try:
-        conn.read_only = True
+        conn.execute(b"BEGIN READ ONLY")
         state = read_state(conn, target, migrations)
-        version = conn.info.server_version
-        conn.rollback()
-        return state, version
+        conn.execute(b"ROLLBACK")
     except psycopg.Error as exc:
+        _rollback(conn)
         raise _database_error(exc, url, "reading the ledger") from exc
-    finally:
-        conn.close()
+    return state, conn.info.server_version
 
 
 def _database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
@@ -432,9 +438,11 @@ def migrate(
     where = f"{db.host}/{db.dbname}"
     result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
+    conn: psycopg.Connection[Any] | None = None
     try:
         migrations = discover(target)
-        state, version = _read_only_state(db, target, migrations)
+        conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
+        state, version = _read_state_on(conn, db, target, migrations)
         preview = build_plan(target, state, migrations, where=where, server_version=version, to=to)
         if dry_run or not preview.steps:
             result.plan = preview
@@ -458,13 +466,17 @@ def migrate(
             db, schema=target.schema, wait=wait, connect_timeout=target.connect_timeout, on_wait=waiting
         ):
             result.lock_wait_s = time.monotonic() - lock_started
-            _apply_locked(target, db, out, migrations, result, to=to, retry_base=retry_base)
+            _apply_locked(
+                conn, target, db, out, migrations=migrations, result=result, to=to, retry_base=retry_base
+            )
         result.ok, result.code = True, 0
         return result
     except OncallError as exc:
         result.code = int(exc.code)
         raise
     finally:
+        if conn is not None:
+            conn.close()
         result.duration_s = time.monotonic() - started
         if write_run_log and not dry_run:
             append_run(
@@ -480,63 +492,57 @@ def migrate(
 
 
 def _apply_locked(
+    conn: psycopg.Connection[Any],
     target: Target,
     db: DatabaseURL,
     out: Output,
+    *,
     migrations: list[Migration],
     result: MigrateResult,
-    *,
     to: str | None,
     retry_base: float,
 ) -> None:
     import psycopg
 
-    conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
+    state, _ = _read_state_on(conn, db, target, migrations)
+    the_plan = build_plan(
+        target, state, migrations, where=result.where, server_version=conn.info.server_version, to=to
+    )
+    result.plan = the_plan
+    if not the_plan.steps:
+        out.print(f"{target.name}: nothing to apply on {result.where} (another run applied it)")
+        return
     try:
-        try:
-            state = read_state(conn, target, migrations)
-        except psycopg.Error as exc:
-            raise _database_error(exc, db, "reading the ledger") from exc
-        the_plan = build_plan(
-            target, state, migrations, where=result.where, server_version=conn.info.server_version, to=to
-        )
-        result.plan = the_plan
-        if not the_plan.steps:
-            out.print(f"{target.name}: nothing to apply on {result.where} (another run applied it)")
-            return
-        try:
-            conn.execute(create_ledger_sql(target.schema).encode())
-        except psycopg.Error as exc:
-            raise _database_error(
-                exc, db, f"creating the ledger table {target.schema}.oncall_migrations"
-            ) from exc
-        for step in the_plan.steps:
-            label = "transaction" if step.mode == "transaction" else "no transaction"
-            out.print(f"applying {step.migration.version} ({label}) ...")
-            counter = _Counter()
-            begun = time.monotonic()
-            if step.mode == "transaction":
-                attempts = _run_transactional(
-                    conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
-                )
-            else:
-                attempts = _run_statementwise(
-                    conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
-                )
-            ms = round((time.monotonic() - begun) * 1000)
-            out.print(f"applied  {step.migration.version} in {ms} ms")
-            result.applied.append(
-                {
-                    "version": step.migration.version,
-                    "duration_ms": ms,
-                    "transaction_mode": step.mode,
-                    "attempts": attempts,
-                    "round_trips": counter.count,
-                    "statements": len(step.migration.statements),
-                }
+        conn.execute(create_ledger_sql(target.schema).encode())
+    except psycopg.Error as exc:
+        raise _database_error(
+            exc, db, f"creating the ledger table {target.schema}.oncall_migrations"
+        ) from exc
+    for step in the_plan.steps:
+        label = "transaction" if step.mode == "transaction" else "no transaction"
+        out.print(f"applying {step.migration.version} ({label}) ...")
+        counter = _Counter()
+        begun = time.monotonic()
+        if step.mode == "transaction":
+            attempts = _run_transactional(
+                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
             )
-    finally:
-        conn.close()
+        else:
+            attempts = _run_statementwise(
+                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+            )
+        ms = round((time.monotonic() - begun) * 1000)
+        out.print(f"applied  {step.migration.version} in {ms} ms")
+        result.applied.append(
+            {
+                "version": step.migration.version,
+                "duration_ms": ms,
+                "transaction_mode": step.mode,
+                "attempts": attempts,
+                "round_trips": counter.count,
+                "statements": len(step.migration.statements),
+            }
+        )
 
 
 def _timeouts(plan: Plan, *, local: bool) -> str:

@@ -17,6 +17,7 @@ Classification answers the questions the runner and the linter ask:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,9 +142,25 @@ def _walk(value: Any, tag: str) -> list[dict[str, Any]]:
     return found
 
 
-def _as_tree(node: Any) -> dict[str, Any]:
-    tree = node(skip_none=True) if node is not None else {}
-    return dict(tree)
+def _normalize(value: Any) -> Any:
+    """libpg_query's JSON tree in the shape this package reads: each node a dict with its name at "@".
+
+    Generic node fields come wrapped as {"CreateStmt": {...}}; typed RangeVar fields come bare, so a
+    dict with a `relname` is tagged RangeVar. Enums stay strings ("AT_AddColumn"); false booleans
+    and empty lists are absent, so readers use .get().
+    """
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key[:1].isupper() and isinstance(inner, dict):
+                return {"@": key, **{k: _normalize(v) for k, v in inner.items()}}
+        tree = {k: _normalize(v) for k, v in value.items()}
+        if "relname" in tree and "@" not in tree:
+            tree["@"] = "RangeVar"
+        return tree
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return value
 
 
 def line_of(text: str, offset: int) -> int:
@@ -156,7 +173,8 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
     from pglast import parser
 
     try:
-        raw = parser.parse_sql(sql)
+        # The JSON form is several times faster than building pglast's Python AST and serialising it.
+        tree = json.loads(parser.parse_sql_json(sql))
     except parser.ParseError as exc:
         message = str(exc.args[0]) if exc.args else str(exc)
         offset = int(exc.args[1]) if len(exc.args) > 1 else 0
@@ -167,11 +185,19 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
             line=line_of(sql, offset),
             server_message=message,
         ) from exc
+    # libpg_query's locations count bytes; ours count characters (as the server's error positions do).
+    data = sql.encode("utf-8")
+    ascii_only = len(data) == len(sql)
+
+    def chars(byte_offset: int) -> int:
+        return byte_offset if ascii_only else len(data[:byte_offset].decode("utf-8", errors="ignore"))
+
     statements = []
-    for item in raw:
-        start = int(item.stmt_location or 0)
-        length = int(item.stmt_len or 0)
-        end = start + length if length else len(sql)
+    for item in tree.get("stmts", []):
+        start_b = int(item.get("stmt_location", 0))
+        length_b = int(item.get("stmt_len", 0))
+        end_b = start_b + length_b if length_b else len(data)
+        start, end = chars(start_b), chars(end_b)
         text = sql[start:end]
         # stmt_location points at the first token after the previous ';', which may be a comment
         # or blank lines; the line reported is that of the statement's first real character.
@@ -182,7 +208,7 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
                 line=line_of(sql, start + lead),
                 start=start,
                 end=end,
-                node=_as_tree(item.stmt),
+                node=_normalize(item.get("stmt", {})),
             )
         )
     return statements
