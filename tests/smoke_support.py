@@ -13,6 +13,7 @@ behave one way:
     /flap              502, 200, 502, 200, ... by request count
     /loop/a, /loop/b   302 to each other: a redirect loop
     /chain/N           302 to /chain/N-1 ... /chain/0 answers 200
+    /bad-gzip          200 that claims Content-Encoding gzip but is not
     /json              {"status": "ok", "db": {"connected": true}, "items": [1, 2]}
     /echo-auth         200 "token=<the Authorization header>"  (to prove redaction)
     /auth              200 with the right Authorization header, else 401
@@ -116,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(302, "", {"Location": f"/chain/{left - 1}"})
             else:
                 self._send(200, "end of chain")
+        elif path == "/bad-gzip":
+            self._send(200, "this is not gzip", {"Content-Encoding": "gzip"})
         elif path == "/json":
             self._send(200, json.dumps({"status": "ok", "db": {"connected": True}, "items": [1, 2]}))
         elif path == "/echo-auth":

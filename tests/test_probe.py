@@ -188,6 +188,24 @@ def test_redirects_are_followed_up_to_the_limit_and_reported() -> None:
     assert one(long)["failed"][0]["observed"].startswith("more than 3 redirects")
 
 
+def test_an_undecodable_body_is_an_observation_not_a_network_error() -> None:
+    """A 200 whose gzip body is corrupt fails a body condition (exit 1), it is not 'unreachable'."""
+    with SmokeServer() as server:
+        result = smoke([check(server.url("/bad-gzip"))], **FAST)
+    assert result.code == 1
+    doc = one(result)
+    assert (doc["status"], doc["retries"]) == (200, 0)
+    (failed,) = doc["failed"]
+    assert failed["name"] == "body"
+    assert failed["observed"].startswith("cannot decode the body (Content-Encoding gzip)")
+
+
+def test_no_checks_is_bad_input() -> None:
+    """An empty list of checks is exit 2, not a vacuous success."""
+    with pytest.raises(BadInput):
+        smoke([])
+
+
 # ---------------------------------------------------------------- TLS
 
 

@@ -485,7 +485,8 @@ def network_error(exc: BaseException, url: str, limits: Limits) -> NetworkError:
         "network",
         f"network error reaching {where}: {type(exc).__name__}: {exc}",
         "check the URL and the network path to the host",
-        retryable=isinstance(exc, httpx.TransportError),
+        # Only socket-level failures may be transient; a protocol or URL problem repeats itself.
+        retryable=isinstance(exc, httpx.NetworkError),
     )
 
 
@@ -528,6 +529,8 @@ def _redirect_problem(redirects: list[Redirect], visited: list[str], nxt: str, l
 
 
 async def _fetch(client: httpx.AsyncClient, check: Check, limits: Limits) -> Attempt:
+    import httpx
+
     start = time.perf_counter()
     request = client.build_request(check.method, check.url, headers=dict(check.headers))
     redirects: list[Redirect] = []
@@ -551,12 +554,22 @@ async def _fetch(client: httpx.AsyncClient, check: Check, limits: Limits) -> Att
                 )
             # Asking the stream for its TLS object is costly in anyio; plain http has none anyway.
             cert = _peer_cert(response) if request.url.scheme == "https" else None
-            body, truncated = await _read_capped(response, limits.max_body_bytes)
+            undecodable: ConditionResult | None = None
+            try:
+                body, truncated = await _read_capped(response, limits.max_body_bytes)
+            except httpx.DecodingError as exc:
+                # An answer came, so this is an observation about it, not a network error.
+                body, truncated = "", False
+                encoding = response.headers.get("content-encoding", "none")
+                observed = f"cannot decode the body (Content-Encoding {encoding}): {exc}"
+                undecodable = ConditionResult("body", "a decodable body", observed, False)
         finally:
             await response.aclose()
         latency = (time.perf_counter() - start) * 1000
         obs = Observation(response.status_code, latency, body, truncated, request.url.scheme, cert)
         results = tuple(c.evaluate(obs) for c in check.conditions)
+        if undecodable is not None:
+            results = (*results, undecodable)
         return Attempt(response.status_code, latency, results, None, tuple(redirects), str(request.url), 1)
 
 
@@ -636,6 +649,8 @@ async def smoke_async(
             f"consecutive ({consecutive}) and concurrency ({concurrency}) must be at least 1",
             "pass --consecutive 3 (the default) or another positive number",
         )
+    if not checks:
+        raise BadInput("no smoke checks to run", "give the target a smoke: list, or pass --url")
     if wait is not None and wait < 0:
         raise BadInput(f"--wait {wait:g} is negative", "pass --wait SECONDS, e.g. --wait 300")
     limits = Limits(connect_timeout, read_timeout, total_timeout, max_redirects, network_retries)
