@@ -104,15 +104,18 @@ def follow(
                 on_change(transition, obj)
         return status in terminal
 
+    # The object in hand counts as the first look: polling at once would only repeat it.
+    looked = 0
     try:
-        if first is not None and first.get("status") and seen(first):
-            return outcome
+        if first is not None and first.get("status"):
+            looked = 1
+            if seen(first):
+                return outcome
         while True:
             now = clock()
-            if outcome.polls:
-                delay = plan.next_delay(
-                    now=now, started=started, calls=outcome.polls, last_change=last_change
-                )
+            calls = outcome.polls + looked
+            if calls:
+                delay = plan.next_delay(now=now, started=started, calls=calls, last_change=last_change)
                 remaining = started + timeout - now
                 if delay >= remaining:
                     if remaining > 0:
