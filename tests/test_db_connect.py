@@ -85,7 +85,7 @@ def test_network_unreachable_from_real_psycopg_error_gets_supabase_hint() -> Non
     proc = in_loopback_namespace([sys.executable, "-c", program], env=os.environ)
     cause, hint, original = proc.stdout.splitlines()[:3]
     assert "Network is unreachable" in original
-    assert cause.startswith("network is unreachable for 2001:db8::1:5432")
+    assert cause.startswith("network is unreachable for [2001:db8::1]:5432")
     assert "pooler.supabase.com, port 5432, user postgres.<ref>" in hint
 
 

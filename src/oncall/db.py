@@ -85,9 +85,15 @@ class DatabaseURL:
         return self.params.get("sslmode", "prefer" if self.is_local else "require")
 
     @property
+    def hostport(self) -> str:
+        """host:port, with an IPv6 literal in brackets as in a URL."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
     def where(self) -> str:
         """user@host:port/dbname, safe to print."""
-        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+        return f"{self.user}@{self.hostport}/{self.dbname}"
 
     @property
     def foreign_params(self) -> list[str]:
@@ -205,7 +211,7 @@ def translate_connect_error(exc: Exception, url: DatabaseURL) -> Exception:
 
     sqlstate = getattr(exc, "sqlstate", None)
     text = _first_line(exc)
-    where = f"{url.host}:{url.port}"
+    where = url.hostport
     lowered = str(exc).lower()
     hba = "pg_hba.conf" in lowered
     if (sqlstate in ("28P01", "28000") and not hba) or "password authentication failed" in lowered:
@@ -455,7 +461,7 @@ def pooler_mode(url: DatabaseURL) -> PoolerMode:
         return PoolerMode("session", "Supabase session pooler (pooler host, port 5432)")
     if supabase_pooler or "pgbouncer" in host or url.port == 6432:
         return PoolerMode(
-            "pooler-unknown-mode", f"{url.host}:{url.port} looks like a connection pooler of unknown mode"
+            "pooler-unknown-mode", f"{url.hostport} looks like a connection pooler of unknown mode"
         )
     return PoolerMode("direct", "direct connection (no pooler named in the URL)")
 
@@ -525,7 +531,7 @@ def session_facts(url: DatabaseURL, *, schema: str, connect_timeout: float) -> S
 
     # connect() has its own timeout (libpq's minimum is 2 s); the margin covers the queries.
     budget = max(2.0, connect_timeout) * 2 + 1
-    return bounded(run, budget, f"login to {url.host}:{url.port}", stage="timeout")
+    return bounded(run, budget, f"login to {url.hostport}", stage="timeout")
 
 
 def check_login(url: DatabaseURL, *, connect_timeout: float) -> None:
@@ -534,7 +540,7 @@ def check_login(url: DatabaseURL, *, connect_timeout: float) -> None:
     def run() -> None:
         connect(url, connect_timeout=connect_timeout).close()
 
-    bounded(run, max(2.0, connect_timeout) + 2, f"login to {url.host}:{url.port}")
+    bounded(run, max(2.0, connect_timeout) + 2, f"login to {url.hostport}")
 
 
 PSQL_DIRS_ENV = "ONCALL_PSQL_DIRS"

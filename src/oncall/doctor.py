@@ -27,6 +27,7 @@ Every check is bounded in time (see `oncall.db.bounded`), so doctor cannot hang.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -156,7 +157,7 @@ def _pooler_row(row: Check, url: db.DatabaseURL) -> None:
     row.detail = mode.reason
     if mode.mode == "transaction":
         row.result, row.code = FAIL, int(ExitCode.BAD_INPUT)
-        row.detail = f"{url.host}:{url.port} is a transaction-mode pooler: {mode.reason}"
+        row.detail = f"{url.hostport} is a transaction-mode pooler: {mode.reason}"
         row.hint = (
             "migrations need a direct or session-mode connection (advisory locks, SET and prepared "
             "statements break in transaction mode): use port 5432 on the same pooler host (session "
@@ -170,23 +171,26 @@ def _pooler_row(row: Check, url: db.DatabaseURL) -> None:
 def _tcp_row(row: Check, addresses: list[db.Address], url: db.DatabaseURL, timeout: float) -> None:
     attempts = db.probe_tcp(addresses, url.port, timeout)
     answered = next((a for a in attempts if a.ok), None)
-    failures = "; ".join(f"{a.address.ip}: {a.error}" for a in attempts if not a.ok)
+    failed = [a for a in attempts if not a.ok]
+    # With one address the error alone says it all; with several, each address gets its own.
+    if len(addresses) > 1:
+        failures = "; ".join(f"{a.address.ip}: {a.error}" for a in failed)
+    else:
+        failures = failed[0].error or "" if failed else ""
     if answered is not None:
         row.detail = f"{answered.address.ip} port {url.port} accepted in {answered.seconds * 1000:.0f} ms"
-        if failures:
+        if failed:
             row.detail += f" (before that {failures})"
         return
-    where = f"{url.host}:{url.port}"
+    where = url.hostport
     row.result, row.code = FAIL, int(ExitCode.UNREACHABLE)
     if not attempts:
         row.detail, row.hint = f"no address of {where} could be tried", "check the host in the URL"
     elif any(a.unreachable for a in attempts) and all(a.family == "IPv6" for a in addresses):
         row.detail = f"network is unreachable for {where}: the host has only IPv6 addresses ({failures})"
         row.hint = db.SUPABASE_IPV6_HINT
-    elif all(a.errno is not None and a.errno == attempts[0].errno for a in attempts) and (
-        "refused" in (attempts[0].error or "").lower()
-    ):
-        row.detail = f"connection refused by {where} ({failures})"
+    elif all(a.errno == errno.ECONNREFUSED for a in attempts):
+        row.detail = f"connection refused by {where}" + (f" ({failures})" if len(addresses) > 1 else "")
         row.hint = "is the server running and listening on that port? check the port in the URL"
     else:
         row.detail = f"no connection to {where} within {timeout:g} s ({failures})"
@@ -241,6 +245,9 @@ def database_checks(
     target: Target, *, connect_timeout: float, environ: Mapping[str, str] | None = None
 ) -> list[Check]:
     """The database chain: URL, pooler, DNS, TCP, login, TLS, version, user, CREATE right."""
+    # The driver loads here, once (about 0.1 s), so that no row is charged for importing it.
+    import psycopg  # noqa: F401
+
     rows = _Rows()
     url: db.DatabaseURL | None = None
     with rows.run("database url") as row:
