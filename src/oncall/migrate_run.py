@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ from oncall.ledger import (
     upsert_row_sql,
 )
 from oncall.lint import Finding, lint
-from oncall.migration_lock import LockHolder, migration_lock
+from oncall.migration_lock import LockHolder, discard, migration_lock, open_lock_connection
 from oncall.migrations import LedgerState, Migration, discover, find, read_state
 from oncall.report import Output
 from oncall.statements import Statement, statement_at
@@ -439,8 +440,11 @@ def migrate(
     result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
     conn: psycopg.Connection[Any] | None = None
+    opened: Future[psycopg.Connection[Any]] | None = None
     try:
         migrations = discover(target)
+        if not dry_run:
+            opened = open_lock_connection(db, connect_timeout=target.connect_timeout)
         conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
         state, version = _read_state_on(conn, db, target, migrations)
         preview = build_plan(target, state, migrations, where=where, server_version=version, to=to)
@@ -462,8 +466,14 @@ def migrate(
             out.print(f"waiting for the migration lock held by {who}; giving up in {left:.0f} s")
 
         lock_started = time.monotonic()
+        lock_connection, opened = opened, None
         with migration_lock(
-            db, schema=target.schema, wait=wait, connect_timeout=target.connect_timeout, on_wait=waiting
+            db,
+            schema=target.schema,
+            wait=wait,
+            connect_timeout=target.connect_timeout,
+            on_wait=waiting,
+            opened=lock_connection,
         ):
             result.lock_wait_s = time.monotonic() - lock_started
             _apply_locked(
@@ -475,6 +485,8 @@ def migrate(
         result.code = int(exc.code)
         raise
     finally:
+        if opened is not None:
+            discard(opened)
         if conn is not None:
             conn.close()
         result.duration_s = time.monotonic() - started

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,11 +95,18 @@ def migration_lock(
     connect_timeout: float = 5.0,
     on_wait: Callable[[LockHolder | None, float], None] | None = None,
     report_every: float = 5.0,
+    opened: Future[psycopg.Connection[Any]] | None = None,
 ) -> Iterator[psycopg.Connection[Any]]:
-    """Hold the migration lock for the block; Refused (exit 4) naming the holder after `wait` seconds."""
+    """Hold the migration lock for the block; Refused (exit 4) naming the holder after `wait` seconds.
+
+    `opened` is a lock connection already being opened in the background (see `open_lock_connection`).
+    """
     import psycopg
 
-    conn = connect(url, connect_timeout=connect_timeout, application_name=LOCK_APPLICATION_NAME)
+    if opened is not None:
+        conn = opened.result()
+    else:
+        conn = connect(url, connect_timeout=connect_timeout, application_name=LOCK_APPLICATION_NAME)
     try:
         try:
             _poll(conn, url, lock_key(schema), wait=wait, on_wait=on_wait, report_every=report_every)
@@ -113,6 +122,28 @@ def migration_lock(
             if not conn.closed:
                 conn.execute("SELECT pg_advisory_unlock_all()")
         conn.close()
+
+
+def open_lock_connection(url: DatabaseURL, *, connect_timeout: float) -> Future[psycopg.Connection[Any]]:
+    """Start opening the lock connection on a thread; libpq's handshake then overlaps other work."""
+    future: Future[psycopg.Connection[Any]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(
+                connect(url, connect_timeout=connect_timeout, application_name=LOCK_APPLICATION_NAME)
+            )
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="oncall-lock-connect", daemon=True).start()
+    return future
+
+
+def discard(opened: Future[psycopg.Connection[Any]]) -> None:
+    """Close a background-opened lock connection that turned out not to be needed."""
+    with suppress(Exception):
+        opened.result().close()
 
 
 def _poll(
