@@ -190,6 +190,14 @@ class Expectation:
 # --- parse trees -------------------------------------------------------------------------------
 
 
+@functools.cache
+def _enums() -> Any:
+    """pglast's enums, imported once (an import inside each replay step cost more than the step)."""
+    from pglast import enums
+
+    return enums
+
+
 def _kind(node: Any) -> str:
     return type(node).__name__
 
@@ -360,27 +368,25 @@ class _Replay:
             self.add_constraint(table, constraint, column)
 
     def add_constraint(self, table: Table, con: Any, column: Column | None) -> None:
-        from pglast.enums import ConstrType
-
         kind = con.contype
-        if kind == ConstrType.CONSTR_NOTNULL and column is not None:
+        if kind == _enums().ConstrType.CONSTR_NOTNULL and column is not None:
             column.not_null = True
-        elif kind == ConstrType.CONSTR_NULL and column is not None:
+        elif kind == _enums().ConstrType.CONSTR_NULL and column is not None:
             column.not_null = False
-        elif kind == ConstrType.CONSTR_DEFAULT and column is not None:
+        elif kind == _enums().ConstrType.CONSTR_DEFAULT and column is not None:
             column.default = deparse(con.raw_expr)
-        elif kind == ConstrType.CONSTR_IDENTITY and column is not None:
+        elif kind == _enums().ConstrType.CONSTR_IDENTITY and column is not None:
             column.identity = column.not_null = True
-        elif kind == ConstrType.CONSTR_GENERATED and column is not None:
+        elif kind == _enums().ConstrType.CONSTR_GENERATED and column is not None:
             # pg_attrdef holds a stored generated column's expression, so it compares as a default.
             column.default = deparse(con.raw_expr)
-        elif kind in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE):
+        elif kind in (_enums().ConstrType.CONSTR_PRIMARY, _enums().ConstrType.CONSTR_UNIQUE):
             cols = tuple(k.sval for k in con.keys or ()) or ((column.name,) if column else ())
             if con.indexname:
                 # ADD CONSTRAINT ... USING INDEX: the index becomes the constraint's, under its name.
                 index = self.exp.indexes.pop((table.schema, con.indexname), None)
                 cols = index.columns if index is not None else cols
-            primary = kind == ConstrType.CONSTR_PRIMARY
+            primary = kind == _enums().ConstrType.CONSTR_PRIMARY
             if primary:
                 for name in cols:
                     if name in table.columns:
@@ -396,7 +402,7 @@ class _Replay:
                     source=self.source,
                 )
             )
-        elif kind == ConstrType.CONSTR_FOREIGN:
+        elif kind == _enums().ConstrType.CONSTR_FOREIGN:
             cols = tuple(k.sval for k in con.fk_attrs or ()) or ((column.name,) if column else ())
             ref = self.rel(con.pktable)
             ref_cols = tuple(k.sval for k in con.pk_attrs or ()) or self.primary_key_of(ref)
@@ -446,28 +452,24 @@ class _Replay:
         )
 
     def on_DropStmt(self, stmt: Any) -> None:
-        from pglast.enums import ObjectType
-
         kind = stmt.removeType
-        if kind == ObjectType.OBJECT_SCHEMA:
+        if kind == _enums().ObjectType.OBJECT_SCHEMA:
             for schema in stmt.objects or ():
                 for key in [k for k in self.exp.tables if k[0] == schema.sval]:
                     self.drop_table(key)
             return
-        if kind not in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX):
+        if kind not in (_enums().ObjectType.OBJECT_TABLE, _enums().ObjectType.OBJECT_INDEX):
             return
         for obj in stmt.objects or ():
             parts = [p.sval for p in obj]
             key = (parts[0], parts[1]) if len(parts) == 2 else (self.search_schema, parts[-1])
-            if kind == ObjectType.OBJECT_TABLE:
+            if kind == _enums().ObjectType.OBJECT_TABLE:
                 self.drop_table(key)
             else:
                 self.exp.indexes.pop(key, None)
 
     def on_AlterObjectSchemaStmt(self, stmt: Any) -> None:
-        from pglast.enums import ObjectType
-
-        if stmt.objectType != ObjectType.OBJECT_TABLE or stmt.relation is None:
+        if stmt.objectType != _enums().ObjectType.OBJECT_TABLE or stmt.relation is None:
             return
         old = self.rel(stmt.relation)
         table = self.exp.tables.get(old)
@@ -484,9 +486,7 @@ class _Replay:
         self.exp.rows = [r for r in self.exp.rows if (r.schema, r.table) != key]
 
     def on_AlterTableStmt(self, stmt: Any) -> None:
-        from pglast.enums import AlterTableType, ObjectType
-
-        if stmt.objtype != ObjectType.OBJECT_TABLE:
+        if stmt.objtype != _enums().ObjectType.OBJECT_TABLE:
             return
         key = self.rel(stmt.relation)
         table = self.exp.tables.get(key)
@@ -496,24 +496,24 @@ class _Replay:
         for cmd in stmt.cmds or ():
             sub = cmd.subtype
             column = table.columns.get(cmd.name or "")
-            if sub == AlterTableType.AT_AddColumn:
+            if sub == _enums().AlterTableType.AT_AddColumn:
                 if cmd.def_.colname in table.columns and cmd.missing_ok:
                     continue
                 self.add_column(table, cmd.def_)
-            elif sub == AlterTableType.AT_DropColumn:
+            elif sub == _enums().AlterTableType.AT_DropColumn:
                 self.drop_column(table, cmd.name)
-            elif sub == AlterTableType.AT_AlterColumnType and column is not None:
+            elif sub == _enums().AlterTableType.AT_AlterColumnType and column is not None:
                 column.type, _ = type_of(cmd.def_.typeName)
-            elif sub == AlterTableType.AT_SetNotNull and column is not None:
+            elif sub == _enums().AlterTableType.AT_SetNotNull and column is not None:
                 column.not_null = True
-            elif sub == AlterTableType.AT_DropNotNull and column is not None:
+            elif sub == _enums().AlterTableType.AT_DropNotNull and column is not None:
                 column.not_null = False
-            elif sub == AlterTableType.AT_ColumnDefault and column is not None:
+            elif sub == _enums().AlterTableType.AT_ColumnDefault and column is not None:
                 column.default = deparse(cmd.def_) if cmd.def_ is not None else None
                 column.serial = False
-            elif sub == AlterTableType.AT_AddConstraint:
+            elif sub == _enums().AlterTableType.AT_AddConstraint:
                 self.add_constraint(table, cmd.def_, None)
-            elif sub == AlterTableType.AT_DropConstraint:
+            elif sub == _enums().AlterTableType.AT_DropConstraint:
                 self.exp.constraints = [
                     c for c in self.exp.constraints if not ((c.schema, c.table) == key and c.name == cmd.name)
                 ]
@@ -539,20 +539,18 @@ class _Replay:
                 row.values.pop(name, None)
 
     def on_RenameStmt(self, stmt: Any) -> None:
-        from pglast.enums import ObjectType
-
         kind = stmt.renameType
-        if kind == ObjectType.OBJECT_TABLE:
+        if kind == _enums().ObjectType.OBJECT_TABLE:
             self.rename_table(self.rel(stmt.relation), stmt.newname)
-        elif kind == ObjectType.OBJECT_COLUMN:
+        elif kind == _enums().ObjectType.OBJECT_COLUMN:
             self.rename_column(self.rel(stmt.relation), stmt.subname, stmt.newname)
-        elif kind == ObjectType.OBJECT_INDEX:
+        elif kind == _enums().ObjectType.OBJECT_INDEX:
             old = self.rel(stmt.relation)
             index = self.exp.indexes.pop(old, None)
             if index is not None:
                 index.name = stmt.newname
                 self.exp.indexes[index.key] = index
-        elif kind == ObjectType.OBJECT_TABCONSTRAINT:
+        elif kind == _enums().ObjectType.OBJECT_TABCONSTRAINT:
             key = self.rel(stmt.relation)
             for con in self.exp.constraints:
                 if (con.schema, con.table) == key and con.name == stmt.subname:
