@@ -1,0 +1,344 @@
+"""One smoke attempt over HTTP: the request, its redirects, the answer, or a network error in words.
+
+The request layer of `oncall.probe` (which re-exports `Check`). `probe_once` makes one attempt at a
+check: the request and the redirects it follows by hand (each hop recorded, a loop named as a loop),
+a body read up to a limit, the peer certificate of an https answer, and the check's conditions
+evaluated on what came back. `network_error` is the one place httpx's exceptions are translated:
+refused, DNS, connect timeout and reset are retried (bounded, reported); read and total timeouts,
+TLS failures and protocol errors are not, because trying again at once would not change them.
+`ssl_context` keeps verification on and caches the loaded CA bundle for the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from oncall.errors import BadInput
+from oncall.probe_conditions import CertInfo, Condition, ConditionResult, Observation
+
+if TYPE_CHECKING:
+    import httpx
+
+MAX_BODY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Check:
+    """One request to make and the conditions its answer must meet."""
+
+    name: str
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    conditions: tuple[Condition, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        # Header values can be secrets: only their names are ever shown.
+        return {"name": self.name, "url": self.url, "method": self.method, "headers": sorted(self.headers)}
+
+
+@dataclass(frozen=True)
+class Redirect:
+    status: int
+    location: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "location": self.location}
+
+
+@dataclass(frozen=True)
+class NetworkError:
+    """No HTTP answer: why, in words, and whether trying again at once could help."""
+
+    kind: str  # refused, dns, connect_timeout, read_timeout, total_timeout, tls, reset, network
+    message: str
+    hint: str
+    retryable: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a check: an answer with its evaluated conditions, or a network error."""
+
+    status: int | None
+    latency_ms: float | None
+    conditions: tuple[ConditionResult, ...]
+    error: NetworkError | None
+    redirects: tuple[Redirect, ...]
+    final_url: str
+    tries: int
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(c.ok for c in self.conditions)
+
+    @property
+    def failed(self) -> tuple[ConditionResult, ...]:
+        return tuple(c for c in self.conditions if not c.ok)
+
+    def short(self) -> str:
+        """'200', '502', 'refused', 'timeout': the history entry for this attempt."""
+        if self.error is not None:
+            return self.error.kind
+        return str(self.status) if self.ok else f"{self.status}!"
+
+
+@dataclass(frozen=True)
+class Limits:
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 15.0
+    max_redirects: int = 10
+    network_retries: int = 2
+    retry_backoff: float = 0.25
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+# OpenSSL X509_V_ERR_* codes a smoke check meets, in words for the person reading the report.
+_VERIFY_WORDS = {
+    10: "the certificate has expired",
+    18: "the server sent a self-signed certificate that nothing here trusts",
+    19: "the chain ends in a self-signed CA that nothing here trusts",
+    20: "it is signed by a CA that is not in the trusted bundle (a private or self-made CA)",
+    62: "the certificate is for a different host name",
+}
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _root_causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in seen:
+        seen.append(node)
+        node = node.__cause__ or node.__context__
+    return seen
+
+
+def network_error(exc: BaseException, url: str, limits: Limits) -> NetworkError:
+    """Translate an httpx transport error (or our total timeout) into words: the one boundary."""
+    import httpx
+
+    where = _host_port(url)
+    causes = _root_causes(exc)
+    if isinstance(exc, TimeoutError):
+        return NetworkError(
+            "total_timeout",
+            f"no complete answer from {url} within the total timeout of {limits.total_timeout:g} s",
+            "the app is up but slow or stuck; raise --total-timeout only if this page is slow by design",
+            retryable=False,
+        )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return NetworkError(
+            "connect_timeout",
+            f"connecting to {where} timed out after {limits.connect_timeout:g} s",
+            "check the host name and that the service is running; a firewall can drop packets silently",
+            retryable=True,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return NetworkError(
+            "read_timeout",
+            f"{where} accepted the connection but sent no answer within {limits.read_timeout:g} s",
+            "the app hangs: look for a blocked worker or a long query; restart if it stays stuck",
+            retryable=False,
+        )
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = cause.verify_message or str(cause)
+            words = _VERIFY_WORDS.get(cause.verify_code or 0)
+            detail += f" ({words})" if words else ""
+            return NetworkError(
+                "tls",
+                f"TLS certificate of {where} failed verification: {detail}",
+                "the certificate is not trusted (self-signed, expired, or for another name); serve one "
+                "from a public CA, or trust your CA with --ca-file / SSL_CERT_FILE; verification stays on",
+                retryable=False,
+            )
+        if isinstance(cause, ssl.SSLError):
+            return NetworkError(
+                "tls",
+                f"TLS handshake with {where} failed: {cause.reason or cause}",
+                "check that the port speaks https (not plain http) and supports TLS 1.2 or newer",
+                retryable=False,
+            )
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return NetworkError(
+                "refused",
+                f"connection refused by {where}: nothing is listening there",
+                "the app or its proxy is down or on another port; check the URL and the service",
+                retryable=True,
+            )
+        if isinstance(cause, socket.gaierror):
+            return NetworkError(
+                "dns",
+                f"cannot resolve the host name of {url}: {cause.strerror or cause}",
+                "check the spelling of the host, or the DNS record of the custom domain",
+                retryable=True,
+            )
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return NetworkError(
+            "reset",
+            f"{where} closed the connection without a complete answer ({exc})",
+            "the app may be crashing mid-request; read its logs",
+            retryable=True,
+        )
+    return NetworkError(
+        "network",
+        f"network error reaching {where}: {type(exc).__name__}: {exc}",
+        "check the URL and the network path to the host",
+        # Only socket-level failures may be transient; a protocol or URL problem repeats itself.
+        retryable=isinstance(exc, httpx.NetworkError),
+    )
+
+
+def _peer_cert(response: httpx.Response) -> CertInfo | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return None
+    import datetime as dt
+
+    not_after = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), dt.UTC)
+    subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+    return CertInfo(not_after=not_after, subject=subject)
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[str, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= cap:
+            truncated = True
+            break
+    data = b"".join(chunks)[:cap]
+    return data.decode(response.encoding or "utf-8", errors="replace"), truncated
+
+
+def _redirect_problem(redirects: list[Redirect], visited: list[str], nxt: str, limits: Limits) -> str | None:
+    if nxt in visited:
+        loop = " -> ".join([*visited[visited.index(nxt) :], nxt])
+        return f"redirect loop: {loop}"
+    if len(redirects) > limits.max_redirects:
+        return f"more than {limits.max_redirects} redirects (last to {nxt})"
+    return None
+
+
+async def _fetch(client: httpx.AsyncClient, check: Check, limits: Limits) -> Attempt:
+    import httpx
+
+    start = time.perf_counter()
+    request = client.build_request(check.method, check.url, headers=dict(check.headers))
+    redirects: list[Redirect] = []
+    visited = [str(request.url)]
+    while True:
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            nxt = response.next_request
+            if nxt is not None:
+                redirects.append(Redirect(response.status_code, str(nxt.url)))
+                problem = _redirect_problem(redirects, visited, str(nxt.url), limits)
+                if problem is None:
+                    visited.append(str(nxt.url))
+                    request = nxt
+                    continue
+                latency = (time.perf_counter() - start) * 1000
+                expected = f"at most {limits.max_redirects}, no loop"
+                failure = ConditionResult("redirects", expected, problem, False)
+                return Attempt(
+                    response.status_code, latency, (failure,), None, tuple(redirects), str(request.url), 1
+                )
+            # Asking the stream for its TLS object is costly in anyio; plain http has none anyway.
+            cert = _peer_cert(response) if request.url.scheme == "https" else None
+            undecodable: ConditionResult | None = None
+            try:
+                body, truncated = await _read_capped(response, limits.max_body_bytes)
+            except httpx.DecodingError as exc:
+                # An answer came, so this is an observation about it, not a network error.
+                body, truncated = "", False
+                encoding = response.headers.get("content-encoding", "none")
+                observed = f"cannot decode the body (Content-Encoding {encoding}): {exc}"
+                undecodable = ConditionResult("body", "a decodable body", observed, False)
+        finally:
+            await response.aclose()
+        latency = (time.perf_counter() - start) * 1000
+        obs = Observation(response.status_code, latency, body, truncated, request.url.scheme, cert)
+        results = tuple(c.evaluate(obs) for c in check.conditions)
+        if undecodable is not None:
+            results = (*results, undecodable)
+        return Attempt(response.status_code, latency, results, None, tuple(redirects), str(request.url), 1)
+
+
+async def probe_once(
+    client: httpx.AsyncClient, gate: asyncio.Semaphore, check: Check, limits: Limits
+) -> Attempt:
+    """One attempt: a request (and its redirects), retried only on network errors before an answer."""
+    import httpx
+
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            async with gate, asyncio.timeout(limits.total_timeout):
+                attempt = await _fetch(client, check, limits)
+            return replace(attempt, tries=tries)
+        except (httpx.TransportError, TimeoutError) as exc:
+            err = network_error(exc, check.url, limits)
+            if err.retryable and tries <= limits.network_retries:
+                await asyncio.sleep(limits.retry_backoff * 2 ** (tries - 1))
+                continue
+            return Attempt(None, None, (), err, (), check.url, tries)
+
+
+def ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
+    """Verification on, always: SSL_CERT_FILE/SSL_CERT_DIR or certifi, plus an optional private CA."""
+    cafile: str | None = os.environ.get("SSL_CERT_FILE") or None
+    capath = None if cafile else (os.environ.get("SSL_CERT_DIR") or None)
+    if cafile is None and capath is None:
+        import certifi
+
+        cafile = certifi.where()
+    return _cached_context(cafile, capath, str(ca_file) if ca_file is not None else None)
+
+
+# Loading a CA bundle takes tens of milliseconds; a process (restart --wait, health) reuses it.
+@functools.lru_cache(maxsize=8)
+def _cached_context(cafile: str | None, capath: str | None, ca_file: str | None) -> ssl.SSLContext:
+    try:
+        ctx = ssl.create_default_context(cafile=cafile, capath=capath)
+        if ca_file is not None:
+            ctx.load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        bad = ca_file or cafile or capath
+        raise BadInput(
+            f"cannot load CA certificates from {bad}: {exc}",
+            "point --ca-file / SSL_CERT_FILE at a PEM file of CA certificates",
+        ) from exc
+    return ctx
