@@ -354,3 +354,22 @@ def test_no_select_on_a_seeded_table_is_a_check_failure(pg, turbo, pg_server, se
     finally:
         pg.execute("DROP OWNED BY verify_blind")
         pg.execute("DROP ROLE verify_blind")
+
+
+def test_alembic_version_moved_back_by_hand_is_drift(pg, trdrhub) -> None:  # type: ignore[no-untyped-def]
+    """alembic_version behind what the ledger recorded: drift, exit 5, one alembic_version row."""
+    pg.execute("UPDATE alembic_version SET version_num = '20251001_baseline'")
+    result = verify(trdrhub, pg.url)
+    assert result.code == 5
+    assert [(r.name, r.result) for r in result.failures] == [("alembic_version", "drift")]
+    assert "invoke resolve" in (result.hint or "")
+
+
+def test_ledger_row_without_its_file_is_drift(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+    """A ledger row whose file is gone: drift, exit 5, the ledger table named."""
+    (turbo.migrations_dir / "20251110_add_usage_tracking.sql").unlink()
+    result = verify(turbo, pg.url)
+    assert result.code == 5
+    [row] = [r for r in result.failures if r.result == "drift"]
+    assert row.name == "oncall_migrations"
+    assert "20251110_add_usage_tracking" in row.found

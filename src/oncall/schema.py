@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from oncall.config import Target
 from oncall.db import DatabaseURL, connect, parse_database_url
 from oncall.errors import CheckFailed, ExitCode, Refused, Unreachable
+from oncall.ledger import LEDGER_TABLE
 from oncall.schema_catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
 from oncall.schema_expect import (
     Column,
@@ -299,7 +300,6 @@ def ledger_rows(target: Target, state: LedgerState) -> list[VerifyRow]:
         rows.append(
             VerifyRow("ledger", "pending migrations", "none pending", f"{applied} applied, 0 pending", OK)
         )
-    drift_hints = {p.cause: p.hint for p in state.problems}
     edit_hint = next((p.hint for p in state.problems if "edited" in p.details), None)
     for migration in state.edited:
         recorded = state.rows[migration.version].checksum
@@ -314,45 +314,45 @@ def ledger_rows(target: Target, state: LedgerState) -> list[VerifyRow]:
                 hint=edit_hint,
             )
         )
+    # read_state's Drift problems say which fact they are about in their details; the edited files
+    # and alembic_version get rows of their own above and below, the rest (ledger rows without a
+    # file) one row each on the ledger table.
+    covered = ("edited", "alembic_versions", "behind") if target.is_alembic else ("edited",)
     for problem in state.problems:
-        if "edited" in problem.details or "alembic_versions" in problem.details:
-            continue
-        rows.append(
-            VerifyRow("ledger", "ledger", "consistent", problem.cause, DRIFT, hint=drift_hints[problem.cause])
-        )
+        if not any(key in problem.details for key in covered):
+            rows.append(
+                VerifyRow("ledger", LEDGER_TABLE, "consistent", problem.cause, DRIFT, hint=problem.hint)
+            )
     if target.is_alembic:
         rows.append(_alembic_row(state))
     return rows
 
 
 def _alembic_row(state: LedgerState) -> VerifyRow:
+    """Exactly one alembic_version row, equal to the last applied revision."""
     revisions = [m.revision for m in state.applied if m.revision]
     head = revisions[-1] if revisions else None
-    versions = state.alembic_versions
-    found = "(no table)" if versions is None else (", ".join(versions) or "(empty)")
+    versions = state.alembic_versions or []
+    found = "(no table)" if state.alembic_versions is None else (", ".join(versions) or "(empty)")
     expected = f"one row: {head}" if head else "no row (nothing applied)"
-    hint = next((p.hint for p in state.problems if "alembic_versions" in p.details), None)
-    if versions is not None and len(versions) > 1:
-        return VerifyRow(
-            "ledger",
-            "alembic_version",
-            expected,
-            found,
-            DRIFT,
-            detail=f"{len(versions)} rows: Alembic sees several heads",
-            hint=hint or "keep only the newest revision's row in alembic_version, after checking the schema",
-        )
-    if versions and versions[0] != head:
-        if hint is not None:
-            return VerifyRow("ledger", "alembic_version", expected, found, DRIFT, hint=hint)
-        return VerifyRow(
-            "ledger", "alembic_version", expected, found, FAIL, detail="behind the files", hint=MIGRATE_HINT
-        )
-    if head and not versions:
-        return VerifyRow(
-            "ledger", "alembic_version", expected, found, DRIFT, hint="invoke resolve the last file --applied"
-        )
-    return VerifyRow("ledger", "alembic_version", expected, found, OK)
+    problem = next(
+        (p for p in state.problems if "alembic_versions" in p.details or "behind" in p.details), None
+    )
+    if len(versions) > 1:
+        detail = f"{len(versions)} rows: Alembic sees several heads"
+    elif versions[:1] != ([head] if head else []):
+        detail = "alembic_version disagrees with the ledger"
+    else:
+        return VerifyRow("ledger", "alembic_version", expected, found, OK)
+    return VerifyRow(
+        "ledger",
+        "alembic_version",
+        expected,
+        found,
+        DRIFT,
+        detail=problem.cause if problem and len(versions) <= 1 else detail,
+        hint=problem.hint if problem else "keep only the newest revision's row, after checking the schema",
+    )
 
 
 # --- the comparison ----------------------------------------------------------------------------
