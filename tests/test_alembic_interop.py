@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from migrate_support import TRDRHUB, alembic_project, quiet, sqlalchemy_url, target, write_config
-from oncall.errors import Drift
-from oncall.migrations import migrate, status
+from oncall.errors import Drift, Refused
+from oncall.migrations import baseline, migrate, resolve, status
 
 ALEMBIC = Path(sys.executable).parent / "alembic"
 HEAD = "20251116_add_ai_usage_and_events"
@@ -115,3 +115,32 @@ def test_unknown_alembic_revision_is_drift(pg, tmp_path: Path) -> None:  # type:
     assert caught.value.code == 5
     assert "ffffffffffff" in caught.value.cause
     assert status(target(TRDRHUB, tmp_path, ledger="alembic"), pg.url, check=True).code == 5
+
+
+def test_baseline_of_existing_tables_stamps_alembic_version(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """baseline on an Alembic target checks the tables exist, records them and sets alembic_version."""
+    import psycopg
+
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        for path in sorted(TRDRHUB.glob("*.sql")):
+            conn.execute(path.read_bytes())
+    t = target(TRDRHUB, tmp_path, ledger="alembic")
+    result = baseline(t, pg.url, quiet(), to=HEAD)
+    assert result.versions == [BASE, HEAD]
+    assert all(item["exists"] for item in result.checked)
+    assert pg.execute("SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert pg.execute("SELECT outcome FROM oncall_migrations") == [("baseline",), ("baseline",)]
+    ini = alembic_project(tmp_path / "alembic", TRDRHUB, with_sql=False)
+    assert f"{HEAD} (head)" in alembic(ini, pg.url, "current").stdout
+
+
+def test_resolve_rolled_back_moves_alembic_version_back_newest_first(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """resolve --rolled-back moves alembic_version to the down-revision; an older one first is refused."""
+    t = target(TRDRHUB, tmp_path, ledger="alembic")
+    migrate(t, pg.url, quiet())
+    with pytest.raises(Refused) as caught:
+        resolve(t, pg.url, quiet(), BASE, applied=False)
+    assert caught.value.code == 4
+    resolve(t, pg.url, quiet(), HEAD, applied=False)
+    assert pg.execute("SELECT version_num FROM alembic_version") == [(BASE,)]
+    assert [m.version for m in status(t, pg.url).state.pending] == [HEAD]

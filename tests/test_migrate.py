@@ -215,11 +215,13 @@ def test_lock_released_when_holder_connection_dies(pg, tmp_path: Path) -> None: 
     pid = other.info.backend_pid
     timer = threading.Timer(0.5, lambda: pg.execute(f"SELECT pg_terminate_backend({pid})"))
     timer.start()
+    out = quiet()
     try:
-        result = migrate(target(TURBO, tmp_path), pg.url, quiet(), lock_wait=30)
+        result = migrate(target(TURBO, tmp_path), pg.url, out, lock_wait=30)
     finally:
         timer.join()
         other.close()
+    assert f"waiting for the migration lock held by pid {pid}" in out.stdout.getvalue()
     assert result.ok
     assert len(result.applied) == 2
 
@@ -327,3 +329,26 @@ def test_discover_reads_headers_and_checksums() -> None:
     ]
     assert migrations[1].checksum == hashlib.sha256(migrations[1].path.read_bytes()).hexdigest()
     assert not any(m.no_transaction for m in migrations)
+
+
+def test_baseline_on_production_without_yes_is_refused_and_logged(
+    pg, tmp_path: Path, run_invoke, secret_scan
+) -> None:  # type: ignore[no-untyped-def]
+    """baseline on a production target off a terminal exits 4 before touching anything, and is logged."""
+    secret_scan.add(pg.password)
+    config = write_config(tmp_path / "c.yaml", {"prod": {"migrations": str(TURBO), "production": True}})
+    result = run_invoke(
+        "-f",
+        str(config),
+        "baseline",
+        "--to",
+        "20251001_baseline",
+        "--target",
+        "prod",
+        env={"DATABASE_URL": pg.url},
+    )
+    assert result.code == 4
+    assert "refusing to baseline without --yes" in result.stderr
+    record = Path(result.env["INVOKE_ONCALL_RUN_LOG"]).read_text()
+    assert '"task": "baseline"' in record
+    assert '"code": 4' in record

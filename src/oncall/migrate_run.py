@@ -25,7 +25,9 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,8 @@ WORK_APPLICATION_NAME = "oncall migrate"
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
+# Drift that makes recording anything unsafe; a ledger row without a file does not.
+_BASELINE_BLOCKERS = ("alembic-heads", "alembic-unknown", "edited")
 
 
 @dataclass
@@ -904,14 +908,11 @@ def _admin_run(
     *,
     action: str,
     dry_run: bool,
-    yes: bool,
     statements: list[str],
     versions: list[str],
     checked: list[dict[str, Any]],
 ) -> AdminResult:
     import psycopg
-
-    from oncall.safety import guard_production
 
     where = f"{db.host}/{db.dbname}"
     result = AdminResult(
@@ -929,7 +930,6 @@ def _admin_run(
         out.print(("would run: " if dry_run else "running: ") + text + ";", markup=False)
     if dry_run or not statements:
         return result
-    guard_production(target, action=action, where=where, yes=yes)
     conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
     try:
         conn.execute(("BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;").encode())
@@ -951,16 +951,19 @@ def baseline(
     yes: bool = False,
 ) -> AdminResult:
     """Record migrations up to `to` as applied, only after checking the objects they create exist."""
-    from oncall.runlog import append_run
-
     db = _url(target, url)
+    with _logged_admin(target, db, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
+        return _baseline(target, db, out, to=to, dry_run=dry_run)
+
+
+def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run: bool) -> AdminResult:
     migrations = discover(target)
     last = find(migrations, to)
     with migration_lock(
         db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
     ):
         state, _ = _read_only_state(db, target, migrations)
-        blocking = [p for p in state.problems if "alembic_version" in p.cause or "edited" in p.cause]
+        blocking = [p for p in state.problems if p.details.get("kind") in _BASELINE_BLOCKERS]
         if blocking:
             raise blocking[0]
         todo = [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
@@ -997,28 +1000,16 @@ def baseline(
             statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
         if not todo:
             out.print(f"nothing to baseline: everything up to {last.version} is already recorded")
-        result = _admin_run(
+        return _admin_run(
             target,
             db,
             out,
             action=f"baseline {len(todo)} migration(s)",
             dry_run=dry_run,
-            yes=yes,
             statements=statements,
             versions=[m.version for m in todo],
             checked=checked,
         )
-    if not dry_run:
-        append_run(
-            target.run_log,
-            task="baseline",
-            target=target.name,
-            args={"to": to},
-            outcome="ok",
-            code=0,
-            details={"versions": result.versions},
-        )
-    return result
 
 
 def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> list[dict[str, Any]]:
@@ -1065,9 +1056,15 @@ def resolve(
     yes: bool = False,
 ) -> AdminResult:
     """Repair the ledger explicitly: mark `version` applied (with today's checksum) or rolled back."""
-    from oncall.runlog import append_run
-
     db = _url(target, url)
+    args = {"version": version, "applied": applied}
+    with _logged_admin(target, db, task="resolve", args=args, dry_run=dry_run, yes=yes):
+        return _resolve(target, db, out, version, applied=applied, dry_run=dry_run)
+
+
+def _resolve(
+    target: Target, db: DatabaseURL, out: Output, version: str, *, applied: bool, dry_run: bool
+) -> AdminResult:
     migrations = discover(target)
     with migration_lock(
         db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
@@ -1099,27 +1096,48 @@ def resolve(
                 statements.append(delete_row_sql(target.schema, m.version))
             if target.is_alembic and m.revision:
                 statements += _alembic_resolve(target, state, migrations, m, applied=applied)
-        result = _admin_run(
+        return _admin_run(
             target,
             db,
             out,
             action=f"resolve {version} as {'applied' if applied else 'rolled back'}",
             dry_run=dry_run,
-            yes=yes,
             statements=statements,
             versions=versions,
             checked=[],
         )
-    if not dry_run:
-        append_run(
-            target.run_log,
-            task="resolve",
-            target=target.name,
-            args={"version": version, "applied": applied},
-            outcome="ok",
-            code=0,
-        )
-    return result
+
+
+@contextmanager
+def _logged_admin(
+    target: Target, db: DatabaseURL, *, task: str, args: dict[str, Any], dry_run: bool, yes: bool
+) -> Iterator[None]:
+    """Guard production before any lock is taken, and append the run record however it ends."""
+    from oncall.runlog import append_run
+    from oncall.safety import guard_production
+
+    started = time.monotonic()
+    where = f"{db.host}/{db.dbname}"
+    code = 1
+    try:
+        guard_production(target, action=task, where=where, yes=yes, dry_run=dry_run)
+        yield
+        code = 0
+    except OncallError as exc:
+        code = int(exc.code)
+        raise
+    finally:
+        if not dry_run:
+            append_run(
+                target.run_log,
+                task=task,
+                target=target.name,
+                args={**args, "yes": yes},
+                outcome="ok" if code == 0 else "failed",
+                code=code,
+                durations={"total_s": time.monotonic() - started},
+                details={"where": where},
+            )
 
 
 def _alembic_resolve(

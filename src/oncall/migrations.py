@@ -13,7 +13,8 @@ Stable API (other modules rely on these names):
         `.applied`, `.pending`, `.edited`, `.partial` (lists of Migration), `.alembic_versions`
         (list[str], or None when the table is absent or the target is not Alembic-managed),
         `.unknown` (LedgerRow list: ledger rows without a file), `.problems` (drift found, as
-        Drift errors), `.as_dict()`.
+        Drift errors whose details["kind"] is alembic-heads, alembic-unknown, alembic-behind,
+        edited or unknown-file), `.as_dict()`.
 
     plan(target, url, out, *, to=None) -> Plan                         (oncall.migrate_run)
     migrate(target, url, out, *, dry_run=False, yes=False, to=None,
@@ -263,6 +264,7 @@ def alembic_problems(migrations: list[Migration], versions: list[str], where: st
                 f"alembic_version on {where} holds {', '.join(unknown)}, which no file in this set defines",
                 "deploy the code that has that revision, or fix alembic_version by hand after checking "
                 "which schema the database really has",
+                kind="alembic-unknown",
                 alembic_versions=versions,
             )
         )
@@ -280,6 +282,7 @@ def alembic_problems(migrations: list[Migration], versions: list[str], where: st
                     f"{', '.join(older)} is an ancestor of {newest}, so Alembic sees two heads "
                     "(what INSERT ... ON CONFLICT DO NOTHING leaves behind)",
                     f"after checking that the tables of {newest} exist (invoke verify), run: {deletes};",
+                    kind="alembic-heads",
                     alembic_versions=versions,
                     fix=deletes + ";",
                 )
@@ -313,6 +316,7 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 f"the ledger on {where} records {names}, but no such file is in {target.migrations_dir}",
                 f"restore the file, or if it was really undone: invoke resolve {state.unknown[0].version} "
                 "--rolled-back",
+                kind="unknown-file",
                 unknown=[r.version for r in state.unknown],
             )
         )
@@ -340,6 +344,7 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 f"(sha256 {state.rows[first.version].checksum[:12]} recorded, {first.checksum[:12]} on disk)",
                 "restore the applied content, or record the new content with: "
                 f"invoke resolve {first.version} --applied (only if the database already matches it)",
+                kind="edited",
                 edited=[m.version for m in state.edited],
             )
         )
@@ -357,6 +362,7 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                     f"is at {head or '(empty)'}",
                     f"check the schema (invoke verify), then invoke resolve {behind[-1]} --applied to move "
                     "alembic_version, or --rolled-back to forget the ledger row",
+                    kind="alembic-behind",
                     behind=behind,
                 )
             )
