@@ -203,3 +203,25 @@ def test_parse_since_rejects_nonsense() -> None:
         parse_since("0m")
     with pytest.raises(BadInput):
         parse_since("soon")
+
+
+def test_applied_migration_points_at_the_wrong_database(api: RenderStandIn, run_invoke: Any, pg: Any) -> None:
+    """The table's migration is applied here, yet the service says it is missing: suspect its DATABASE_URL."""
+    env = invoke_env(api, api.base_url, DATABASE_URL=pg.url)
+    migrated = run_invoke("migrate", "--target", "sandbox", env=env)
+    assert migrated.code == 0, migrated.output
+    api.add_log(_sid(api), CRASH)
+    result = run_invoke("triage", "--target", "sandbox", "--json", env=env)
+    assert result.code == 1
+    [finding] = result.json()["findings"]
+    assert finding["migration_state"] == "applied"
+    assert "another database" in finding["hint"]
+    assert result.json()["ledger_note"] is None
+
+
+def test_unreadable_ledger_is_named(api: RenderStandIn, run_invoke: Any) -> None:
+    """Without DATABASE_URL the migration is still named, and the output says why its state is unknown."""
+    api.add_log(_sid(api), CRASH)
+    result = run_invoke("triage", "--target", "sandbox", env=invoke_env(api, api.base_url))
+    assert result.code == 1
+    assert "ledger not read: DATABASE_URL is not set" in result.stdout

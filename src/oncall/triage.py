@@ -101,6 +101,7 @@ class TriageResult:
     findings: list[Finding] = field(default_factory=list)
     api_calls: int = 0
     note: str | None = None
+    ledger_note: str | None = None  # why the ledger could not be read, when it could not
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class TriageResult:
             "findings": [f.as_dict() for f in self.findings],
             "api_calls": self.api_calls,
             "note": self.note,
+            "ledger_note": self.ledger_note,
         }
 
 
@@ -183,7 +185,9 @@ def _adds_column(node: dict[str, Any], relation: str, column: str) -> bool:
         )
     if kind == "AlterTableStmt":
         for cmd in node.get("cmds") or ():
-            sub = (cmd.get("subtype") or {}).get("name")
+            # libpg_query's JSON names the enum as a string; pglast's AST as {"name": ...}.
+            raw = cmd.get("subtype")
+            sub = raw.get("name") if isinstance(raw, dict) else raw
             definition = cmd.get("def_") or cmd.get("def") or {}
             if sub == "AT_AddColumn" and definition.get("colname") == column:
                 return True
@@ -210,17 +214,17 @@ def creating_migration(target: Target, signature: str, key: str) -> Any:
     return None
 
 
-def _pending_state(target: Target, versions: Iterable[str]) -> dict[str, str]:
-    """applied/pending per version from the ledger; 'unknown' when the database is out of reach."""
+def _pending_state(target: Target, versions: Iterable[str]) -> tuple[dict[str, str], str | None]:
+    """applied/pending per version from the ledger; 'unknown' (and why) when it cannot be read."""
     from oncall.migrations import status
 
     wanted = list(versions)
     try:
         state = status(target, None).state
-    except OncallError:
-        return dict.fromkeys(wanted, "unknown")
+    except OncallError as exc:
+        return dict.fromkeys(wanted, "unknown"), exc.cause
     pending = {m.version for m in state.pending}
-    return {v: "pending" if v in pending else "applied" for v in wanted}
+    return {v: "pending" if v in pending else "applied" for v in wanted}, None
 
 
 def triage(
@@ -255,16 +259,17 @@ def triage(
         finding.count += 1
         finding.last_seen = entry.get("timestamp")
     ordered = sorted(findings.values(), key=lambda f: f.last_seen or "", reverse=True)
-    _attach_migrations(target, ordered, check_ledger)
+    ledger_note = _attach_migrations(target, ordered, check_ledger)
     ok = not ordered
     note = None if ordered else f"no known signature in {len(entries)} log line(s) of the last {since}"
-    return TriageResult(ok, 0 if ok else 1, service, since, len(entries), ordered, calls, note)
+    return TriageResult(ok, 0 if ok else 1, service, since, len(entries), ordered, calls, note, ledger_note)
 
 
-def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bool) -> None:
+def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bool) -> str | None:
+    """Name the migration behind each schema finding; returns why the ledger was not read, if so."""
     schema_findings = [f for f in findings if f.signature in ("missing_relation", "missing_column")]
     if not schema_findings:
-        return
+        return None
     for finding in schema_findings:
         migration = creating_migration(target, finding.signature, finding.key)
         if migration is None:
@@ -276,7 +281,10 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
         finding.migration = migration.version
         finding.command = f"invoke migrate --target {target.name}"
     versions = [f.migration for f in schema_findings if f.migration]
-    states = _pending_state(target, versions) if check_ledger and versions else {}
+    states: dict[str, str] = {}
+    why: str | None = "not asked to read it" if not check_ledger else None
+    if check_ledger and versions:
+        states, why = _pending_state(target, versions)
     for finding in schema_findings:
         if not finding.migration:
             continue
@@ -293,3 +301,4 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
                 f"{where} creates it ({state}): run `{finding.command}`, "
                 f"then `invoke restart --target {target.name}`"
             )
+    return why

@@ -551,7 +551,9 @@ class RenderStandIn:
 
     def _advance_deploys(self, svc: _Service, now: float) -> None:
         t = self.timings
-        has_pre = bool(svc.data["serviceDetails"].get("envSpecificDetails", {}).get("preDeployCommand"))
+        configured_pre = bool(
+            svc.data["serviceDetails"].get("envSpecificDetails", {}).get("preDeployCommand")
+        )
         for _ in range(16):  # several phases can pass in one step of a fast clock
             active = next((d for d in reversed(svc.deploys) if d["status"] in ACTIVE), None)
             if active is None:
@@ -563,6 +565,8 @@ class RenderStandIn:
                 self._event(svc, "deploy_started", {"deployId": queued["id"], "trigger": queued["trigger"]})
                 continue
             status, since = active["status"], active["_phase_at"]
+            # An injected pre-deploy failure needs a pre-deploy phase to fail in.
+            has_pre = configured_pre or active["_outcome"] == "pre_deploy_failed"
             if status == "created" and now >= since + t.created:
                 self._set_status(svc, active, "build_in_progress", since + t.created)
             elif status == "build_in_progress" and now >= since + t.build:

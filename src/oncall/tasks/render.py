@@ -72,7 +72,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=float(wait_timeout))
         out.print(f"API calls: {result.api_calls}")
         out.emit({"task": "restart", **result.as_dict()})
-        exit_with(result.code, result.message)
+        exit_with(result.code, "restart: the service did not answer the smoke checks healthy in time")
 
 
 @task(
@@ -107,7 +107,8 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
         result = do_deploy(
             chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=float(timeout), force=force
         )
-        out.print(result.message)
+        if result.ok:
+            out.print(result.message)
         out.print(f"API calls: {result.api_calls} ({result.polls} status polls in {result.elapsed_s:.1f} s)")
         out.emit({"task": "deploy", **result.as_dict()})
         exit_with(result.code, result.message)
@@ -135,7 +136,7 @@ def render_status(ctx: Context, target: str | None = None, json: bool = False, d
             _deploy_table(out, doc["deploys"])
             for problem in result.problems:
                 out.print(f"problem: {problem}")
-        exit_with(result.code, "; ".join(result.problems))
+        exit_with(result.code, f"render-status: {len(result.problems)} problem(s) with the service")
 
 
 @task(
@@ -166,7 +167,10 @@ def triage(
                 out.print(f"[bold]{finding.signature}[/bold] ({seen}): {finding.cause}")
                 out.print(f"  log: {finding.sample}", markup=False)
                 if finding.migration:
-                    out.print(f"  migration: {finding.migration} ({finding.migration_state})")
+                    state = finding.migration_state
+                    if state == "unknown":
+                        state = f"ledger not read: {result.ledger_note or 'database not reachable'}"
+                    out.print(f"  migration: {finding.migration} ({state})", markup=False)
                 out.print(f"  fix: {finding.hint}", markup=False)
             if result.note:
                 out.print(result.note)
