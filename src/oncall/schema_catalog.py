@@ -2,8 +2,8 @@
 
 `read_catalog(conn, expectation)` issues at most three statements:
 
-1. every expected relation with its columns, constraints and indexes, as one JSON document per
-   relation (names passed as two text arrays, so schema-qualified names are matched exactly);
+1. every expected relation with its columns, constraints and indexes: one set-based UNION ALL of
+   flat rows (names passed as two text arrays, so schema-qualified and quoted names match exactly);
 2. what failed DDL leaves behind in the schemas we look at: INVALID (or not ready) indexes and
    NOT VALID constraints, expected or not;
 3. only when the migrations inserted rows: one SELECT per expected row, UNION ALLed into a single
