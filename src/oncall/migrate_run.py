@@ -998,6 +998,9 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
             )
         if target.is_alembic and todo and last.revision:
             statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
+        for item in checked:
+            mark = "ok" if item["exists"] else "MISSING"
+            out.print(f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
         if not todo:
             out.print(f"nothing to baseline: everything up to {last.version} is already recorded")
         return _admin_run(

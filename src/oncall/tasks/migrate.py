@@ -64,7 +64,7 @@ def status(
                         item["version"],
                         item["status"],
                         item["transaction_mode"],
-                        item["applied_at"] or "-",
+                        (item["applied_at"] or "-")[:19].replace("T", " "),
                         item["source"] or "-",
                         item["checksum"][:12],
                     )
@@ -192,11 +192,6 @@ def baseline(  # noqa: PLR0917 - one parameter per CLI flag
     with boundary(out, task="baseline", debug=debug):
         chosen = target_for(ctx, target)
         result = run_baseline(chosen, None, out, to=to, dry_run=dry_run, yes=yes)
-        for item in result.checked:
-            out.print(
-                f"  {'ok' if item['exists'] else 'MISSING'}  {item['kind']} {item['name']} "
-                f"({item['version']})"
-            )
         verb = "would record" if dry_run else "recorded"
         out.print(f"{verb} as applied: {', '.join(result.versions) or '(nothing)'}")
         out.emit({"task": "baseline", **result.as_dict()})
