@@ -968,6 +968,9 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
             raise blocking[0]
         todo = [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
         checked = _check_objects(target, db, todo)
+        for item in checked:
+            mark = "ok" if item["exists"] else "MISSING"
+            out.print(f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
         missing = [c for c in checked if not c["exists"]]
         unverifiable = [m.version for m in todo if not any(c["version"] == m.version for c in checked)]
         if missing:
@@ -998,9 +1001,6 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
             )
         if target.is_alembic and todo and last.revision:
             statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
-        for item in checked:
-            mark = "ok" if item["exists"] else "MISSING"
-            out.print(f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
         if not todo:
             out.print(f"nothing to baseline: everything up to {last.version} is already recorded")
         return _admin_run(
