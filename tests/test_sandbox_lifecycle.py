@@ -192,3 +192,41 @@ def test_an_unknown_system_is_bad_input(run_invoke, sbx: Path) -> None:
     assert result.code == 2
     assert "turbo-response" in result.stderr
     assert not (sbx / "state.json").exists()
+
+
+def test_pids_reused_by_other_processes_are_never_signalled(run_invoke, sbx: Path) -> None:
+    """A stale state.json whose pids now belong to unrelated processes: down leaves them alone, exit 0."""
+    import json
+    import subprocess
+    import sys
+
+    bystanders = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) for _ in range(3)]
+    try:
+        sbx.mkdir(parents=True)
+        state = {
+            "system": "turbo-response",
+            "target": "sandbox",
+            "service": "turbo-response-backend",
+            "root": str(sbx),
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "pg_pid": bystanders[0].pid,
+            "pg_port": 1,
+            "run_pid": bystanders[1].pid,
+            "api_port": 1,
+            "edge_port": 1,
+            "database": "turbo_response",
+        }
+        (sbx / "state.json").write_text(json.dumps(state))
+        (sbx / "run.json").write_text(json.dumps({"backend_pid": bystanders[2].pid, "backend_port": 1}))
+        status = run_invoke("sandbox.status", env=sandbox_env(sbx))
+        assert status.code == 1
+        assert "stale" in status.stderr
+        down = run_invoke("sandbox.down", "--json", env=sandbox_env(sbx))
+        assert down.code == 0
+        assert down.json()["stopped"] == []
+        assert all(p.poll() is None for p in bystanders)
+        assert not (sbx / "state.json").exists()
+    finally:
+        for p in bystanders:
+            p.kill()
+            p.wait()

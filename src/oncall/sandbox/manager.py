@@ -40,7 +40,6 @@ from oncall.sandbox.pg import EmbeddedPostgres
 SANDBOX_DIR_ENV = "ONCALL_SANDBOX_DIR"
 RUN_MARKER = "oncall.sandbox.run"
 BACKEND_MARKER = "oncall.sandbox.backend"
-PG_MARKER = "postgres"
 READY_TIMEOUT = 45.0
 
 # Preferred ports, so a sandbox keeps the same URLs from one day to the next; a taken port is
@@ -280,7 +279,7 @@ def up(
     with _locked(directory):
         cleaned: list[str] = []
         state = read_state(directory)
-        if state and _all_alive(state):
+        if state and _all_alive(directory, state):
             if state.system != spec.name:
                 raise Refused(
                     f"a {state.system} sandbox is already running in {directory} (edge {state.edge_url})",
@@ -425,8 +424,27 @@ def _wait_ready(directory: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any
 # --- status ------------------------------------------------------------------------------------
 
 
-def _all_alive(state: SandboxState) -> bool:
-    return procs.ours(state.pg_pid, PG_MARKER) and procs.ours(state.run_pid, RUN_MARKER)
+# What a pid's command line must contain to be ours: the program and this sandbox's directory (or
+# port), so a pid reused after a reboot, or another sandbox's process, is never signalled.
+# /proc separates arguments with NUL, read as spaces; the trailing space stops /a matching /ab.
+
+
+def _run_marker(directory: Path) -> str:
+    return f"{RUN_MARKER} --dir {directory} "
+
+
+def _pg_marker(directory: Path) -> str:
+    return f" -D {directory / 'pg' / 'data'} "
+
+
+def _backend_marker(system: str | None, port: object) -> str:
+    return f"{BACKEND_MARKER} --system {system} --port {port} "
+
+
+def _all_alive(directory: Path, state: SandboxState) -> bool:
+    return procs.ours(state.pg_pid, _pg_marker(directory)) and procs.ours(
+        state.run_pid, _run_marker(directory)
+    )
 
 
 def _http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 3.0) -> tuple[int, str]:
@@ -448,12 +466,12 @@ def status(root: Path, *, environ: Mapping[str, str] | None = None) -> StatusRes
     run = read_run(directory)
     spec = system_spec(state.system)
     components = [
-        _pg_component(state, env),
-        _api_component(state, env),
-        _backend_component(run),
-        _edge_component(state),
+        _pg_component(directory, state, env),
+        _api_component(directory, state, env),
+        _backend_component(state, run),
+        _edge_component(directory, state),
     ]
-    running = _all_alive(state)
+    running = _all_alive(directory, state)
     result = StatusResult(directory, running=running, stale=not running, state=state, components=components)
     if components[-1].alive:
         try:
@@ -468,8 +486,8 @@ def status(root: Path, *, environ: Mapping[str, str] | None = None) -> StatusRes
     return result
 
 
-def _pg_component(state: SandboxState, env: Mapping[str, str]) -> Component:
-    alive = procs.ours(state.pg_pid, PG_MARKER)
+def _pg_component(directory: Path, state: SandboxState, env: Mapping[str, str]) -> Component:
+    alive = procs.ours(state.pg_pid, _pg_marker(directory))
     healthy, detail = False, "not running"
     if alive:
         import psycopg
@@ -483,8 +501,8 @@ def _pg_component(state: SandboxState, env: Mapping[str, str]) -> Component:
     return Component("postgres", state.pg_pid, state.pg_port, None, alive, healthy, detail)
 
 
-def _api_component(state: SandboxState, env: Mapping[str, str]) -> Component:
-    alive = procs.ours(state.run_pid, RUN_MARKER)
+def _api_component(directory: Path, state: SandboxState, env: Mapping[str, str]) -> Component:
+    alive = procs.ours(state.run_pid, _run_marker(directory))
     healthy, detail = False, "not running"
     if alive:
         try:
@@ -498,10 +516,10 @@ def _api_component(state: SandboxState, env: Mapping[str, str]) -> Component:
     return Component("render-api", state.run_pid, state.api_port, state.api_url, alive, healthy, detail)
 
 
-def _backend_component(run: Mapping[str, Any]) -> Component:
+def _backend_component(state: SandboxState, run: Mapping[str, Any]) -> Component:
     pid = run.get("backend_pid")
     port = run.get("backend_port")
-    alive = procs.ours(pid, BACKEND_MARKER)
+    alive = procs.ours(pid, _backend_marker(state.system, port))
     up_ = alive and isinstance(port, int) and procs.listening(port)
     exit_code = run.get("backend_exit_code")
     if up_:
@@ -515,8 +533,8 @@ def _backend_component(run: Mapping[str, Any]) -> Component:
     return Component("backend", pid if alive else None, port, None, alive, bool(up_), detail)
 
 
-def _edge_component(state: SandboxState) -> Component:
-    alive = procs.ours(state.run_pid, RUN_MARKER) and procs.listening(state.edge_port)
+def _edge_component(directory: Path, state: SandboxState) -> Component:
+    alive = procs.ours(state.run_pid, _run_marker(directory)) and procs.listening(state.edge_port)
     return Component(
         "edge",
         state.run_pid,
@@ -535,18 +553,20 @@ def _stop_all(directory: Path, state: SandboxState | None) -> list[str]:
     """Stop every process the directory's files name, by pid; the names of what was stopped."""
     stopped = []
     run = read_run(directory)
-    if state and procs.terminate(state.run_pid, RUN_MARKER):
+    if state and procs.terminate(state.run_pid, _run_marker(directory)):
         stopped.append(f"sandbox process {state.run_pid}")
     # The sandbox process stops its backend on SIGTERM; a killed one leaves it orphaned.
     backend_pid = run.get("backend_pid")
-    if isinstance(backend_pid, int) and procs.terminate(backend_pid, BACKEND_MARKER):
+    marker = _backend_marker(state.system if state else run.get("system"), run.get("backend_port"))
+    if isinstance(backend_pid, int) and procs.terminate(backend_pid, marker):
         stopped.append(f"backend {backend_pid}")
     server = _pg_for(directory)
     pg_pid = server.pid() or (state.pg_pid if state else None)
-    if procs.ours(pg_pid, PG_MARKER):
+    if procs.ours(pg_pid, _pg_marker(directory)):
+        # pg_ctl signals the pid in postmaster.pid, which we have just checked is this cluster's.
         server.stop()
         if pg_pid is not None and not procs.wait_gone(pg_pid, 10):
-            procs.terminate(pg_pid, PG_MARKER)
+            procs.terminate(pg_pid, _pg_marker(directory))
         stopped.append(f"postgres {pg_pid}")
     return stopped
 

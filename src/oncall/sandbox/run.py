@@ -93,6 +93,7 @@ class SandboxProcess:
             "backend_pid": self.supervisor.pid,
             "backend_exit_code": self.supervisor.exit_code,
             "service_id": self.service_id,
+            "system": self.spec.name,
         }
         with self._report_lock:
             tmp = self.directory / "run.tmp"
