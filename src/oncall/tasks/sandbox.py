@@ -139,4 +139,5 @@ def _print_up(out: Output, result: UpResult, health: StatusResult) -> None:
     for name in ENV_NAMES:
         out.print(f"  export {name}={result.env.get(name, '')}")
     out.print(f"\nuse it in this shell:  source {result.directory / 'env'}")
-    out.print("then:                  invoke triage && invoke migrate verify restart smoke")
+    out.print("then:                  invoke triage      (names the cause; exits 1 while there is one)")
+    out.print("                       invoke migrate verify restart smoke")
