@@ -26,20 +26,25 @@ if TYPE_CHECKING:
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
 
 
+def _when(stamp: str | None) -> str:
+    """Render's RFC 3339 time to the second, as a table cell (UTC)."""
+    return stamp[:19].replace("T", " ") if stamp else "-"
+
+
 def _deploy_table(out: Output, deploys: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="last deploys")
-    for column in ("deploy", "status", "trigger", "commit", "created", "finished"):
-        table.add_column(column)
+    for column in ("deploy", "status", "trigger", "commit", "created (UTC)", "finished (UTC)"):
+        table.add_column(column, no_wrap=True)
     for d in deploys:
         table.add_row(
             str(d.get("id")),
             str(d.get("status")),
             str(d.get("trigger") or "-"),
             str(d.get("commit") or "-")[:12],
-            str(d.get("createdAt") or "-"),
-            str(d.get("finishedAt") or "-"),
+            _when(d.get("createdAt")),
+            _when(d.get("finishedAt")),
         )
     out.print(table)
 
