@@ -82,3 +82,9 @@ def test_seed_sets_lint_clean_of_warnings() -> None:
             statements = split(path.read_text())
             assert [f for f in lint(statements, created_before=created) if f.severity != "info"] == []
             created.update(o.name for s in statements for o in s.creates if o.kind == "table")
+
+
+def test_vacuum_full_is_flagged_but_plain_vacuum_is_not() -> None:
+    """VACUUM FULL holds ACCESS EXCLUSIVE (prefer-repack); plain VACUUM does not."""
+    assert rules("VACUUM FULL cases") == ["prefer-repack"]
+    assert rules("VACUUM cases") == []

@@ -352,3 +352,26 @@ def test_baseline_on_production_without_yes_is_refused_and_logged(
     record = Path(result.env["INVOKE_ONCALL_RUN_LOG"]).read_text()
     assert '"task": "baseline"' in record
     assert '"code": 4' in record
+
+
+def test_to_applies_only_up_to_the_named_version(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--to VERSION stops after that version; an unknown version is bad input (exit 2)."""
+    t = target(TURBO, tmp_path)
+    with pytest.raises(BadInput) as caught:
+        migrate(t, pg.url, quiet(), to="20991231_nope")
+    assert caught.value.code == 2
+    result = migrate(t, pg.url, quiet(), to="20251001_baseline")
+    assert [a["version"] for a in result.applied] == ["20251001_baseline"]
+    assert pg.scalar("SELECT to_regclass('ai_usage_logs')") is None
+
+
+def test_statement_timeout_cancels_and_rolls_back(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A statement running past statement_timeout is cancelled: exit 1 naming the file, nothing kept."""
+    folder = make_set(
+        tmp_path / "set", {"001_slow.sql": "CREATE TABLE IF NOT EXISTS kept (id int);\nSELECT pg_sleep(5);\n"}
+    )
+    with pytest.raises(CheckFailed) as caught:
+        migrate(target(folder, tmp_path, statement_timeout="200ms"), pg.url, quiet())
+    assert caught.value.code == 1
+    assert "001_slow.sql: statement_timeout (200ms) cancelled the statement" in caught.value.cause
+    assert pg.scalar("SELECT to_regclass('kept')") is None

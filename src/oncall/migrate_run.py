@@ -56,6 +56,7 @@ WORK_APPLICATION_NAME = "oncall migrate"
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
+REPLAY_LIMIT_SECONDS = 5.0
 # Drift that makes recording anything unsafe; a ledger row without a file does not.
 _BASELINE_BLOCKERS = ("alembic-heads", "alembic-unknown", "edited")
 
@@ -604,6 +605,7 @@ def _run_transactional(
         suffix_parts.append(step.alembic_sql)
     for attempt in range(plan.lock_retries + 1):
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
+        began = time.monotonic()
         try:
             counter.send(conn, body)
             return attempt + 1
@@ -618,7 +620,14 @@ def _run_transactional(
                 time.sleep(pause)
                 continue
             raise _migration_error(
-                exc, conn, db, plan, step, offset=len(prefix), attempts=attempt + 1
+                exc,
+                conn,
+                db,
+                plan,
+                step,
+                offset=len(prefix),
+                attempts=attempt + 1,
+                replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
             ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
 
@@ -758,7 +767,7 @@ def _blockers(conn: psycopg.Connection[Any], relations: list[str]) -> list[dict[
 
 
 def _locate(
-    conn: psycopg.Connection[Any], plan: Plan, step: Step, exc: Exception, offset: int
+    conn: psycopg.Connection[Any], plan: Plan, step: Step, exc: Exception, offset: int, *, replay: bool
 ) -> Statement | None:
     """The failing statement: from the server's error position, else by replaying in a rolled-back tx."""
     import psycopg
@@ -769,7 +778,7 @@ def _locate(
         at = int(position) - 1 - offset
         if 0 <= at < len(migration.sql):
             return statement_at(migration.statements, at)
-    if conn.closed or conn.broken:
+    if not replay or conn.closed or conn.broken:
         return None
     try:
         conn.execute(("BEGIN;\n" + _timeouts(plan, local=True)).encode())
@@ -801,6 +810,7 @@ def _migration_error(
     *,
     offset: int,
     attempts: int,
+    replayable: bool,
 ) -> OncallError:
     migration = step.migration
     sqlstate = getattr(exc, "sqlstate", None)
@@ -819,7 +829,9 @@ def _migration_error(
             "the server rolled the migration back (no table, no ledger row); rerun invoke migrate",
             sqlstate=sqlstate,
         )
-    statement = _locate(conn, plan, step, exc, offset)
+    # Replaying to find the failing statement costs what the failed attempt cost: only when that
+    # was quick, and never after statement_timeout (it would wait that long again).
+    statement = _locate(conn, plan, step, exc, offset, replay=replayable and sqlstate != "57014")
     where = f"{migration.path.name}:{statement.line}" if statement else migration.path.name
     return _statement_failure(exc, plan, where, statement, sqlstate)
 
