@@ -166,9 +166,20 @@ def table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool
     return bool(row and row[0])
 
 
-def read_rows(conn: psycopg.Connection[Any], schema: str) -> list[LedgerRow] | None:
+def existing(conn: psycopg.Connection[Any], schema: str) -> tuple[bool, bool]:
+    """Whether the ledger and alembic_version tables exist, in one round trip."""
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+        (qualified(schema, LEDGER_TABLE), qualified(schema, ALEMBIC_TABLE)),
+    ).fetchone()
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+
+def read_rows(
+    conn: psycopg.Connection[Any], schema: str, *, exists: bool | None = None
+) -> list[LedgerRow] | None:
     """Every ledger row, or None when the ledger table does not exist yet (nothing is created)."""
-    if not table_exists(conn, schema, LEDGER_TABLE):
+    if not (table_exists(conn, schema, LEDGER_TABLE) if exists is None else exists):
         return None
     cur = conn.execute(
         "SELECT version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
@@ -177,9 +188,11 @@ def read_rows(conn: psycopg.Connection[Any], schema: str) -> list[LedgerRow] | N
     return [LedgerRow(*row) for row in cur.fetchall()]
 
 
-def read_alembic(conn: psycopg.Connection[Any], schema: str) -> list[str] | None:
+def read_alembic(
+    conn: psycopg.Connection[Any], schema: str, *, exists: bool | None = None
+) -> list[str] | None:
     """The rows of alembic_version, or None when the table does not exist."""
-    if not table_exists(conn, schema, ALEMBIC_TABLE):
+    if not (table_exists(conn, schema, ALEMBIC_TABLE) if exists is None else exists):
         return None
     cur = conn.execute(f"SELECT version_num FROM {qualified(schema, ALEMBIC_TABLE)} ORDER BY 1")
     return [str(row[0]) for row in cur.fetchall()]

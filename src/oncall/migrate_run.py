@@ -102,6 +102,7 @@ class Plan:
     lock_retries: int
     steps: list[Step]
     state: LedgerState
+    create_ledger: bool = False
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -530,7 +531,12 @@ def _apply_locked(
         out.print(f"{target.name}: nothing to apply on {result.where} (another run applied it)")
         return
     try:
-        conn.execute(create_ledger_sql(target.schema).encode())
+        # A transactional first step creates the ledger inside its own transaction (no extra
+        # round trip, and nothing left behind if it fails); otherwise it is created here.
+        first_in_transaction = the_plan.steps[0].mode == "transaction"
+        if not state.ledger_exists and not first_in_transaction:
+            conn.execute(create_ledger_sql(target.schema).encode())
+        the_plan.create_ledger = not state.ledger_exists and first_in_transaction
     except psycopg.Error as exc:
         raise _database_error(
             exc, db, f"creating the ledger table {target.schema}.oncall_migrations"
@@ -589,6 +595,8 @@ def _run_transactional(
 
     migration = step.migration
     prefix = "BEGIN;\n" + _timeouts(plan, local=True)
+    if plan.create_ledger:
+        prefix += create_ledger_sql(plan.schema) + ";\n"
     suffix_parts = [
         upsert_row_sql(
             plan.schema,
@@ -608,6 +616,7 @@ def _run_transactional(
         began = time.monotonic()
         try:
             counter.send(conn, body)
+            plan.create_ledger = False
             return attempt + 1
         except psycopg.Error as exc:
             _rollback(conn)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
-from oncall.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, read_alembic, read_rows
+from oncall.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
 from oncall.statements import Statement, split
 
 if TYPE_CHECKING:
@@ -292,11 +292,12 @@ def alembic_problems(migrations: list[Migration], versions: list[str], where: st
 
 def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[Migration]) -> LedgerState:
     """Compare the files with the ledger (and alembic_version); SELECTs only, creates nothing."""
-    rows = read_rows(conn, target.schema)
+    ledger_exists, alembic_exists = existing(conn, target.schema)
+    rows = read_rows(conn, target.schema, exists=ledger_exists)
     state = LedgerState(target=target.name, migrations=migrations, ledger_exists=rows is not None)
     state.rows = {row.version: row for row in rows or []}
     if target.is_alembic:
-        state.alembic_versions = read_alembic(conn, target.schema)
+        state.alembic_versions = read_alembic(conn, target.schema, exists=alembic_exists)
     info = conn.info
     where = f"{info.host}/{info.dbname}"
 
