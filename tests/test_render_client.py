@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,9 @@ from render_support import FAST, SERVICE, client_for, new_key
 
 
 @pytest.fixture
-def api() -> Iterator[RenderStandIn]:
+def api(secret_scan: Any) -> Iterator[RenderStandIn]:
     standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], timings=FAST)
+    secret_scan.add(standin.api_key)
     with standin:
         yield standin
 
@@ -25,11 +27,12 @@ def _sid(api: RenderStandIn) -> str:
     return str(api.services()[0]["id"])
 
 
-def test_find_service_by_exact_name_across_pages(secret_scan: object) -> None:
+def test_find_service_by_exact_name_across_pages(secret_scan: Any) -> None:
     """Exact-name lookup follows cursors (limit 100) and ignores services whose names only contain it."""
     others = [make_service(f"{SERVICE}-{i:03d}") for i in range(230)]
     wanted = make_service(SERVICE)
     standin = RenderStandIn(api_key=new_key(), services=[*others, wanted])
+    secret_scan.add(standin.api_key)
     with standin as base_url:
         client = client_for(standin, base_url)
         # The stand-in filters by name server-side; ask for the full list to exercise pagination.
@@ -47,10 +50,11 @@ def test_find_service_by_id_fetches_it_directly(api: RenderStandIn) -> None:
     assert api.calls("GET", "/services") == 0
 
 
-def test_two_services_with_one_name_is_bad_input_naming_both(secret_scan: object) -> None:
+def test_two_services_with_one_name_is_bad_input_naming_both(secret_scan: Any) -> None:
     """Names are not unique on Render: two matches → BadInput naming both ids."""
     a, b = make_service(SERVICE), make_service(SERVICE)
     standin = RenderStandIn(api_key=new_key(), services=[a, b])
+    secret_scan.add(standin.api_key)
     with standin as base_url, pytest.raises(BadInput) as caught:
         client_for(standin, base_url).find_service(SERVICE)
     assert a["id"] in caught.value.cause
@@ -69,9 +73,10 @@ def test_unknown_service_name_and_id(api: RenderStandIn) -> None:
     assert "RENDER_API_KEY" in (by_name.value.hint or "")
 
 
-def test_bad_key_is_unreachable_and_never_printed(api: RenderStandIn, secret_scan: object) -> None:
+def test_bad_key_is_unreachable_and_never_printed(api: RenderStandIn, secret_scan: Any) -> None:
     """401 → Unreachable (exit 3) saying to check RENDER_API_KEY; the key is not in the message."""
     wrong = "rnd_" + "x" * 30
+    secret_scan.add(wrong)
     client = RenderClient(wrong, api.base_url, sleep=lambda _s: None)
     with pytest.raises(Unreachable) as caught:
         client.list_services()

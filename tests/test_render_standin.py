@@ -21,7 +21,7 @@ StandIn = tuple[RenderStandIn, httpx.Client]
 
 
 @pytest.fixture
-def standin() -> Iterator[StandIn]:
+def standin(secret_scan: Any) -> Iterator[StandIn]:
     clock = ManualClock()
     api = RenderStandIn(
         api_key=new_key(),
@@ -30,6 +30,7 @@ def standin() -> Iterator[StandIn]:
         timings=Timings(created=1, build=10, pre_deploy=5, update=5, job_pending=1, job_run=3),
         tick=0.01,
     )
+    secret_scan.add(api.api_key)
     with api as base_url:
         headers = {"Authorization": f"Bearer {api.api_key}"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=10) as http:
