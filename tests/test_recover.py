@@ -148,3 +148,46 @@ def test_a_step_error_is_a_failed_step_with_its_code(run_invoke, pg, tmp_path) -
     assert "RENDER_API_KEY" in doc["steps"][2]["summary"]
     assert doc["resume"] == "invoke recover --target svc --from restart"
     assert Path(doc["report"]).exists()
+
+
+def test_ctrl_c_during_a_wait_still_leaves_the_timeline_and_report(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SIGINT while smoke waits on a 502: exit 1, smoke recorded as interrupted, the report written."""
+    import json
+    import signal
+    import subprocess
+
+    from conftest import INVOKE, clean_env
+    from health_support import migrate_target, page_server, wait_for
+
+    project = scratch_project(tmp_path / "p", {"svc": target_entry()})
+    migrate_target(project, "svc", pg.url)
+    home = tmp_path / "home"
+    home.mkdir()
+    with page_server(502) as page:
+        env = clean_env(home, {"DATABASE_URL": pg.url, "APP_URL": page.url})
+        proc = subprocess.Popen(
+            [str(INVOKE), "recover", "--json", "--wait", "120"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert wait_for(lambda: page.hits >= 3, timeout=60), "smoke never polled the page"
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    print(stdout, stderr)
+    assert proc.returncode == 1
+    doc = json.loads(stdout)
+    smoke = doc["steps"][3]
+    assert (smoke["step"], smoke["status"], smoke["summary"]) == (
+        "smoke",
+        "failed",
+        "interrupted (Ctrl-C) during smoke",
+    )
+    assert doc["resume"] == "invoke recover --target svc --from smoke"
+    assert "interrupted (Ctrl-C) during smoke" in Path(doc["report"]).read_text()

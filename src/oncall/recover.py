@@ -251,6 +251,11 @@ def _run_step(name: str, body: Callable[[StepRecord], None], out: Output, index:
         body(record)
     except OncallError as exc:
         record.status, record.code, record.summary, record.hint = FAILED, int(exc.code), exc.cause, exc.hint
+    except KeyboardInterrupt:
+        # Ctrl-C during a long wait: stop here, but still leave the timeline and the report.
+        record.status, record.code = FAILED, int(ExitCode.CHECK_FAILED)
+        record.summary = f"interrupted (Ctrl-C) during {name}"
+        record.hint = "resume when ready; every step is safe to run again"
     except Exception as exc:  # noqa: BLE001 - the timeline and incident report must survive a crashed step
         record.status, record.code = FAILED, int(ExitCode.CHECK_FAILED)
         record.summary = f"internal error in {name}: {type(exc).__name__}: {exc}"
