@@ -388,7 +388,7 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
 # --- plan / status ---------------------------------------------------------------------------
 
 
-def plan(target: Target, url: DatabaseURL | str | None, out: Output, *, to: str | None = None) -> Plan:
+def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None) -> Plan:
     """What migrate would do, read-only (in a READ ONLY transaction, without the lock)."""
     db = _url(target, url)
     migrations = discover(target)
@@ -712,19 +712,22 @@ def _run_statementwise(
                         exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
                     ) from exc
             out.print(f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
-            counter.send(
-                conn,
-                upsert_row_sql(
-                    schema,
-                    version=migration.version,
-                    name=migration.name,
-                    checksum=migration.checksum,
-                    duration_ms=round((time.monotonic() - started) * 1000),
-                    transaction_mode="none",
-                    outcome="partial" if index + 1 < len(statements) or step.alembic_sql else "applied",
-                    statements_done=index + 1,
-                ),
-            )
+            if index + 1 < len(statements):
+                # Progress, so that a rerun resumes after this statement; the last one is recorded
+                # as applied below, together with the alembic_version move.
+                counter.send(
+                    conn,
+                    upsert_row_sql(
+                        schema,
+                        version=migration.version,
+                        name=migration.name,
+                        checksum=migration.checksum,
+                        duration_ms=round((time.monotonic() - started) * 1000),
+                        transaction_mode="none",
+                        outcome="partial",
+                        statements_done=index + 1,
+                    ),
+                )
         finish = [
             upsert_row_sql(
                 schema,

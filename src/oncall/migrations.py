@@ -16,12 +16,17 @@ Stable API (other modules rely on these names):
         Drift errors whose details["kind"] is alembic-heads, alembic-unknown, alembic-behind,
         edited or unknown-file), `.as_dict()`.
 
-    plan(target, url, out, *, to=None) -> Plan                         (oncall.migrate_run)
+    plan(target, url, *, to=None) -> Plan                              (oncall.migrate_run)
     migrate(target, url, out, *, dry_run=False, yes=False, to=None,
             lock_wait=None, ...) -> MigrateResult                      (oncall.migrate_run)
     baseline(target, url, out, *, to, dry_run=False, yes=False) -> AdminResult
     resolve(target, url, out, version, *, applied, dry_run=False, yes=False) -> AdminResult
-    status(target, url) -> StatusResult
+    status(target, url, *, check=False) -> StatusResult
+
+    `url` is a DatabaseURL, a raw URL string, or None (read from the target's variable).
+    MigrateResult has `.ok`, `.code`, `.applied` (dicts: version, duration_ms, transaction_mode,
+    attempts, round_trips, statements), `.plan`, `.as_dict()` (also `planned`: the versions the
+    run set out to apply); errors are raised as oncall.errors exceptions.
 
 File headers (SQL comments anywhere in the file, one per line):
 

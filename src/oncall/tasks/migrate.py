@@ -95,7 +95,7 @@ def plan(
     out = output_for(json)
     with boundary(out, task="plan", debug=debug):
         chosen = target_for(ctx, target)
-        the_plan = plan_of(chosen, None, out, to=to)
+        the_plan = plan_of(chosen, None, to=to)
         print_plan(out, the_plan)
         out.emit({"ok": True, "code": 0, "task": "plan", **the_plan.as_dict()})
 
