@@ -108,3 +108,45 @@ def test_backend_terminated_mid_file_leaves_nothing_and_rerun_succeeds(  # type:
     assert rerun.returncode == 0
     assert pg.scalar("SELECT to_regclass('never_without_half') IS NOT NULL")
     assert pg.execute("SELECT version FROM oncall_migrations ORDER BY 1") == [("001_first",), ("002_slow",)]
+
+
+def test_waiting_ddl_queues_other_sessions_only_until_lock_timeout(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """While migrate waits for a table lock, a reader queued behind it gets through once lock_timeout ends."""
+    import threading
+
+    import psycopg
+
+    from migrate_support import quiet, target
+    from oncall.errors import Refused
+    from oncall.migrations import migrate
+
+    pg.execute("CREATE TABLE cases (id int); ALTER TABLE cases OWNER TO app")
+    folder = make_set(tmp_path / "set", {"001_col.sql": "ALTER TABLE cases ADD COLUMN IF NOT EXISTS x int;"})
+    t = target(folder, tmp_path, lock_timeout="300ms", lock_retries=0)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(t, pg.url, quiet())
+        except Refused as exc:
+            outcome.append(exc)
+
+    with psycopg.connect(pg.url, application_name="long report") as holder:
+        holder.execute("SELECT count(*) FROM cases")  # ACCESS SHARE until this transaction ends
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not pg.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'oncall migrate' "
+            "AND wait_event_type = 'Lock'"
+        ):
+            time.sleep(0.01)
+        with psycopg.connect(pg.url, autocommit=True, options="-c statement_timeout=60s") as reader:
+            # Queued behind the waiting ALTER TABLE, then let through when its lock_timeout fires,
+            # while the long report still holds its lock.
+            assert reader.execute("SELECT count(*) FROM cases").fetchone() == (0,)
+        assert holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        holder.rollback()
+        worker.join(timeout=60)
+    assert outcome
+    assert outcome[0].code == 4  # type: ignore[attr-defined]

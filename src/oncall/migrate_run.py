@@ -906,10 +906,15 @@ def _lock_refusal(
     blockers = _blockers(conn, relations)
     if blockers:
         first = blockers[0]
+        query = (first["query"] or "").strip()
+        if first["state"] is None:
+            # pg_stat_activity hides other roles' sessions from roles without pg_read_all_stats.
+            activity = "its query is hidden from this role (grant pg_read_all_stats to see it)"
+        else:
+            activity = f"{first['state']}: {query[:120]!r}"
         who = (
             f"pid {first['pid']} holding {first['mode']} on {first['table']} "
-            f"({first['application_name'] or 'no application_name'}, {first['state']}: "
-            f"{(first['query'] or '').strip()[:120]!r})"
+            f"({first['application_name'] or 'no application_name'}, {activity})"
         )
     else:
         who = "a session that has since released its lock"
