@@ -93,6 +93,24 @@ def test_missing_key_is_bad_input() -> None:
     assert "RENDER_API_KEY" in caught.value.cause
 
 
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("ftp://api.render.com/v1", "'ftp'"),
+        ("api.render.com/v1", "scheme"),
+        ("http://api.render.com/v1", "unencrypted"),
+        ("https://", "host"),
+    ],
+    ids=["a bad scheme", "no scheme at all", "plain http off loopback", "no host"],
+)
+def test_bad_render_api_url_is_bad_input_naming_the_problem(url: str, named: str) -> None:
+    """A RENDER_API_URL that is not an https URL (http only on loopback) → BadInput naming it."""
+    with pytest.raises(BadInput) as caught:
+        RenderClient.from_env({"RENDER_API_KEY": "rnd_" + "k" * 20, "RENDER_API_URL": url})
+    assert "RENDER_API_URL" in caught.value.cause
+    assert named in caught.value.cause
+
+
 def test_429_storm_backs_off_and_succeeds_with_bounded_calls(api: RenderStandIn) -> None:
     """Four 429s in a row: the GET waits Ratelimit-Reset each time, then succeeds; 5 calls in all."""
     slept: list[float] = []

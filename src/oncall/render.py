@@ -111,6 +111,33 @@ class DeployTrigger:
     recovered: bool = False  # the answer was lost and the deploy was found by listing
 
 
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _checked_base_url(raw: str) -> str:
+    """The API base URL, or BadInput naming RENDER_API_URL's problem.
+
+    Plain http is allowed only to a loopback host (the stand-in): anywhere else the API key
+    would cross the network in clear text.
+    """
+    try:
+        parts = httpx.URL(raw)
+    except httpx.InvalidURL as exc:
+        raise BadInput(f"{URL_ENV} is not a URL: {exc}", f"unset {URL_ENV}, or set it like {DEFAULT_BASE_URL}") from None
+    loopback = parts.host in _LOOPBACK_HOSTS or parts.host.startswith("127.")
+    if parts.scheme not in ("https", "http") or not parts.host:
+        raise BadInput(
+            f"{URL_ENV} must be an https:// URL with a host, got scheme {parts.scheme or '(none)'!r}",
+            f"unset {URL_ENV}, or set it like {DEFAULT_BASE_URL}",
+        )
+    if parts.scheme == "http" and not loopback:
+        raise BadInput(
+            f"{URL_ENV} uses plain http to {parts.host}: the API key would travel unencrypted",
+            f"use https://, or unset {URL_ENV} for {DEFAULT_BASE_URL}",
+        )
+    return raw.rstrip("/")
+
+
 class RenderClient:
     """A small synchronous client for the endpoints the runbook uses; counts every call it makes."""
 
@@ -132,7 +159,7 @@ class RenderClient:
         if not api_key:
             raise BadInput(f"{KEY_ENV} is empty", f"export {KEY_ENV}=rnd_... (Render dashboard → API keys)")
         register_secret(api_key)
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = _checked_base_url(base_url or DEFAULT_BASE_URL)
         self.max_attempts = max(1, max_attempts)
         self.retry_budget = retry_budget
         self.backoff_base = backoff_base
