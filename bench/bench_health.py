@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 TARGETS = 6
 RUNS = 7
 PAGE_DELAY = 0.3
-PASSWORD = "bench-health-pw-1"
+PASSWORD = secrets.token_urlsafe(16)
 
 
 class _Slow(BaseHTTPRequestHandler):
