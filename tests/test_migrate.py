@@ -375,3 +375,17 @@ def test_statement_timeout_cancels_and_rolls_back(pg, tmp_path: Path) -> None:  
     assert caught.value.code == 1
     assert "001_slow.sql: statement_timeout (200ms) cancelled the statement" in caught.value.cause
     assert pg.scalar("SELECT to_regclass('kept')") is None
+
+
+def test_lock_wait_that_is_not_a_number_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+    """--lock-wait soon is refused as bad input (exit 2) before connecting."""
+    result = run_invoke(
+        "migrate",
+        "--target",
+        "sandbox",
+        "--lock-wait",
+        "soon",
+        env={"DATABASE_URL": "postgresql://a@127.0.0.1/x"},
+    )
+    assert result.code == 2
+    assert "--lock-wait 'soon' is not a number of seconds" in result.stderr
