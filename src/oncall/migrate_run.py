@@ -25,9 +25,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +33,7 @@ from oncall.config import Target
 from oncall.db import DatabaseURL, connect, parse_database_url
 from oncall.errors import BadInput, CheckFailed, Drift, OncallError, Refused, Unreachable
 from oncall.ledger import (
-    ALEMBIC_TABLE,
-    create_alembic_sql,
     create_ledger_sql,
-    delete_row_sql,
     qualified,
     quote_literal,
     upsert_row_sql,
@@ -57,8 +52,6 @@ _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
 REPLAY_LIMIT_SECONDS = 5.0
-# Drift that makes recording anything unsafe; a ledger row without a file does not.
-_BASELINE_BLOCKERS = ("alembic-heads", "alembic-unknown", "edited")
 
 
 @dataclass
@@ -147,34 +140,6 @@ class MigrateResult:
 
 
 @dataclass
-class AdminResult:
-    """The outcome of baseline or resolve: what was (or would be) recorded."""
-
-    ok: bool
-    code: int
-    action: str
-    target: str
-    where: str
-    dry_run: bool
-    versions: list[str]
-    sql: list[str]
-    checked: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "code": self.code,
-            "action": self.action,
-            "target": self.target,
-            "where": self.where,
-            "dry_run": self.dry_run,
-            "versions": self.versions,
-            "sql": self.sql,
-            "checked": self.checked,
-        }
-
-
-@dataclass
 class StatusResult:
     ok: bool
     code: int
@@ -188,7 +153,8 @@ class StatusResult:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _url(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
+def url_of(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
+    """The parsed URL: as given, or read from the target's environment variable when None."""
     if isinstance(url, DatabaseURL):
         return url
     raw = url if url is not None else target.database_url()
@@ -201,9 +167,7 @@ def _duration_setting(value: str, name: str) -> str:
     return value.strip()
 
 
-def _read_only_state(
-    url: DatabaseURL, target: Target, migrations: list[Migration]
-) -> tuple[LedgerState, int]:
+def read_only_state(url: DatabaseURL, target: Target, migrations: list[Migration]) -> tuple[LedgerState, int]:
     """The ledger state read on a connection of its own (status, plan, baseline, resolve)."""
     conn = connect(url, connect_timeout=target.connect_timeout, application_name="oncall status")
     try:
@@ -223,12 +187,13 @@ def _read_state_on(
         state = read_state(conn, target, migrations)
         conn.execute(b"ROLLBACK")
     except psycopg.Error as exc:
-        _rollback(conn)
-        raise _database_error(exc, url, "reading the ledger") from exc
+        rollback(conn)
+        raise database_error(exc, url, "reading the ledger") from exc
     return state, conn.info.server_version
 
 
-def _database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
+def database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
+    """A psycopg error outside a migration's own SQL, as our error (by SQLSTATE class)."""
     sqlstate = getattr(exc, "sqlstate", None)
     text = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
     text = text.splitlines()[0] if text else type(exc).__name__
@@ -390,9 +355,9 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
 
 def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None) -> Plan:
     """What migrate would do, read-only (in a READ ONLY transaction, without the lock)."""
-    db = _url(target, url)
+    db = url_of(target, url)
     migrations = discover(target)
-    state, version = _read_only_state(db, target, migrations)
+    state, version = read_only_state(db, target, migrations)
     return build_plan(
         target, state, migrations, where=f"{db.host}/{db.dbname}", server_version=version, to=to
     )
@@ -400,9 +365,9 @@ def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None
 
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
     """The ledger state; with check, code 5 on drift and 1 on pending work."""
-    db = _url(target, url)
+    db = url_of(target, url)
     migrations = discover(target)
-    state, _ = _read_only_state(db, target, migrations)
+    state, _ = read_only_state(db, target, migrations)
     code = 0
     if check:
         code = 5 if state.problems else (1 if state.pending else 0)
@@ -441,7 +406,7 @@ def migrate(
     from oncall.safety import guard_production
 
     started = time.monotonic()
-    db = _url(target, url)
+    db = url_of(target, url)
     where = f"{db.host}/{db.dbname}"
     result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
@@ -538,9 +503,7 @@ def _apply_locked(
             conn.execute(create_ledger_sql(target.schema).encode())
         the_plan.create_ledger = not state.ledger_exists and first_in_transaction
     except psycopg.Error as exc:
-        raise _database_error(
-            exc, db, f"creating the ledger table {target.schema}.oncall_migrations"
-        ) from exc
+        raise database_error(exc, db, f"creating the ledger table {target.schema}.oncall_migrations") from exc
     for step in the_plan.steps:
         label = "transaction" if step.mode == "transaction" else "no transaction"
         out.print(f"applying {step.migration.version} ({label}) ...")
@@ -619,7 +582,7 @@ def _run_transactional(
             plan.create_ledger = False
             return attempt + 1
         except psycopg.Error as exc:
-            _rollback(conn)
+            rollback(conn)
             if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                 pause = _backoff(attempt, retry_base)
                 out.print(
@@ -641,7 +604,8 @@ def _run_transactional(
     raise AssertionError("unreachable: the loop returns or raises")
 
 
-def _rollback(conn: psycopg.Connection[Any]) -> None:
+def rollback(conn: psycopg.Connection[Any]) -> None:
+    """End a failed transaction on an autocommit connection; a broken connection is just closed."""
     import psycopg
 
     if conn.closed or conn.broken:
@@ -745,8 +709,8 @@ def _run_statementwise(
         try:
             counter.send(conn, "BEGIN;\n" + ";\n".join(finish) + ";\nCOMMIT;")
         except psycopg.Error as exc:
-            _rollback(conn)
-            raise _database_error(exc, db, f"recording {migration.version} in the ledger") from exc
+            rollback(conn)
+            raise database_error(exc, db, f"recording {migration.version} in the ledger") from exc
     finally:
         if not conn.closed and not conn.broken:
             conn.execute(b"RESET lock_timeout; RESET statement_timeout")
@@ -803,7 +767,7 @@ def _locate(
     except psycopg.Error:
         return None
     finally:
-        _rollback(conn)
+        rollback(conn)
 
 
 def _server_message(exc: Exception) -> str:
@@ -927,304 +891,13 @@ def _lock_refusal(
     )
 
 
-# --- baseline / resolve ------------------------------------------------------------------------
-
-
-def _admin_run(
-    target: Target,
-    db: DatabaseURL,
-    out: Output,
-    *,
-    action: str,
-    dry_run: bool,
-    statements: list[str],
-    versions: list[str],
-    checked: list[dict[str, Any]],
-) -> AdminResult:
-    import psycopg
-
-    where = f"{db.host}/{db.dbname}"
-    result = AdminResult(
-        ok=True,
-        code=0,
-        action=action,
-        target=target.name,
-        where=where,
-        dry_run=dry_run,
-        versions=versions,
-        sql=statements,
-        checked=checked,
-    )
-    for text in statements:
-        out.print(("would run: " if dry_run else "running: ") + text + ";", markup=False)
-    if dry_run or not statements:
-        return result
-    conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
-    try:
-        conn.execute(("BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;").encode())
-    except psycopg.Error as exc:
-        _rollback(conn)
-        raise _database_error(exc, db, action) from exc
-    finally:
-        conn.close()
-    return result
-
-
-def baseline(
-    target: Target,
-    url: DatabaseURL | str | None,
-    out: Output,
-    *,
-    to: str,
-    dry_run: bool = False,
-    yes: bool = False,
-) -> AdminResult:
-    """Record migrations up to `to` as applied, only after checking the objects they create exist."""
-    db = _url(target, url)
-    with _logged_admin(target, db, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
-        return _baseline(target, db, out, to=to, dry_run=dry_run)
-
-
-def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run: bool) -> AdminResult:
-    migrations = discover(target)
-    last = find(migrations, to)
-    with migration_lock(
-        db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
-    ):
-        state, _ = _read_only_state(db, target, migrations)
-        blocking = [p for p in state.problems if p.details.get("kind") in _BASELINE_BLOCKERS]
-        if blocking:
-            raise blocking[0]
-        todo = [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
-        checked = _check_objects(target, db, todo)
-        for item in checked:
-            mark = "ok" if item["exists"] else "MISSING"
-            out.print(f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
-        missing = [c for c in checked if not c["exists"]]
-        unverifiable = [m.version for m in todo if not any(c["version"] == m.version for c in checked)]
-        if missing:
-            names = ", ".join(f"{c['kind']} {c['name']} ({c['version']})" for c in missing)
-            raise CheckFailed(
-                f"cannot baseline {db.host}/{db.dbname}: missing {names}",
-                "those migrations have not run: use invoke migrate, which applies them",
-                checked=checked,
-            )
-        if unverifiable:
-            raise CheckFailed(
-                f"cannot baseline {', '.join(unverifiable)}: the files create no table or index to check",
-                "if you know they ran, record each one explicitly: invoke resolve VERSION --applied",
-            )
-        statements = [create_ledger_sql(target.schema)] if todo else []
-        for m in todo:
-            statements.append(
-                upsert_row_sql(
-                    target.schema,
-                    version=m.version,
-                    name=m.name,
-                    checksum=m.checksum,
-                    duration_ms=None,
-                    transaction_mode=m.mode(),
-                    outcome="baseline",
-                    statements_done=len(m.statements),
-                )
-            )
-        if target.is_alembic and todo and last.revision:
-            statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
-        if not todo:
-            out.print(f"nothing to baseline: everything up to {last.version} is already recorded")
-        return _admin_run(
-            target,
-            db,
-            out,
-            action=f"baseline {len(todo)} migration(s)",
-            dry_run=dry_run,
-            statements=statements,
-            versions=[m.version for m in todo],
-            checked=checked,
-        )
-
-
-def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> list[dict[str, Any]]:
-    import psycopg
-
-    wanted = [(m.version, obj) for m in todo for s in m.statements for obj in s.creates]
-    if not wanted:
-        return []
-    conn = connect(db, connect_timeout=target.connect_timeout, application_name="oncall baseline")
-    try:
-        names = [qualified(obj.schema or target.schema, obj.name) for _, obj in wanted]
-        rows = conn.execute(
-            "SELECT n, to_regclass(n) IS NOT NULL FROM unnest(%s::text[]) AS n", (names,)
-        ).fetchall()
-    except psycopg.Error as exc:
-        raise _database_error(exc, db, "checking objects for baseline") from exc
-    finally:
-        conn.close()
-    found = dict(rows)
-    return [
-        {"version": version, "kind": obj.kind, "name": obj.qualified, "exists": bool(found.get(name))}
-        for (version, obj), name in zip(wanted, names, strict=True)
-    ]
-
-
-def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
-    """Statements that make alembic_version hold exactly `revision` (like `alembic stamp`)."""
-    table = qualified(schema, ALEMBIC_TABLE)
-    parts = [create_alembic_sql(schema)] if current is None else []
-    if current:
-        parts.append(f"DELETE FROM {table}")
-    parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
-    return parts
-
-
-def resolve(
-    target: Target,
-    url: DatabaseURL | str | None,
-    out: Output,
-    version: str,
-    *,
-    applied: bool,
-    dry_run: bool = False,
-    yes: bool = False,
-) -> AdminResult:
-    """Repair the ledger explicitly: mark `version` applied (with today's checksum) or rolled back."""
-    db = _url(target, url)
-    args = {"version": version, "applied": applied}
-    with _logged_admin(target, db, task="resolve", args=args, dry_run=dry_run, yes=yes):
-        return _resolve(target, db, out, version, applied=applied, dry_run=dry_run)
-
-
-def _resolve(
-    target: Target, db: DatabaseURL, out: Output, version: str, *, applied: bool, dry_run: bool
-) -> AdminResult:
-    migrations = discover(target)
-    with migration_lock(
-        db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
-    ):
-        state, _ = _read_only_state(db, target, migrations)
-        known_rows = {r.version for r in state.unknown}
-        statements: list[str] = []
-        if version in known_rows and not applied:
-            statements.append(delete_row_sql(target.schema, version))
-            versions = [version]
-        else:
-            m = find(migrations, version)
-            versions = [m.version]
-            if applied:
-                statements += [
-                    create_ledger_sql(target.schema),
-                    upsert_row_sql(
-                        target.schema,
-                        version=m.version,
-                        name=m.name,
-                        checksum=m.checksum,
-                        duration_ms=None,
-                        transaction_mode=m.mode(),
-                        outcome="resolved",
-                        statements_done=len(m.statements),
-                    ),
-                ]
-            elif state.ledger_exists:
-                statements.append(delete_row_sql(target.schema, m.version))
-            if target.is_alembic and m.revision:
-                statements += _alembic_resolve(target, state, migrations, m, applied=applied)
-        return _admin_run(
-            target,
-            db,
-            out,
-            action=f"resolve {version} as {'applied' if applied else 'rolled back'}",
-            dry_run=dry_run,
-            statements=statements,
-            versions=versions,
-            checked=[],
-        )
-
-
-@contextmanager
-def _logged_admin(
-    target: Target, db: DatabaseURL, *, task: str, args: dict[str, Any], dry_run: bool, yes: bool
-) -> Iterator[None]:
-    """Guard production before any lock is taken, and append the run record however it ends."""
-    from oncall.runlog import append_run
-    from oncall.safety import guard_production
-
-    started = time.monotonic()
-    where = f"{db.host}/{db.dbname}"
-    code = 1
-    try:
-        guard_production(target, action=task, where=where, yes=yes, dry_run=dry_run)
-        yield
-        code = 0
-    except OncallError as exc:
-        code = int(exc.code)
-        raise
-    finally:
-        if not dry_run:
-            append_run(
-                target.run_log,
-                task=task,
-                target=target.name,
-                args={**args, "yes": yes},
-                outcome="ok" if code == 0 else "failed",
-                code=code,
-                durations={"total_s": time.monotonic() - started},
-                details={"where": where},
-            )
-
-
-def _alembic_resolve(
-    target: Target, state: LedgerState, migrations: list[Migration], m: Migration, *, applied: bool
-) -> list[str]:
-    current = state.alembic_versions
-    revisions = [x.revision for x in migrations]
-    heads = current or []
-    if len(heads) > 1:
-        raise (
-            state.problems[0]
-            if state.problems
-            else Drift(
-                f"alembic_version holds {len(heads)} rows", "fix alembic_version first (see invoke status)"
-            )
-        )
-    head = heads[0] if heads else None
-    table = qualified(target.schema, ALEMBIC_TABLE)
-    position = revisions.index(m.revision)
-    head_position = revisions.index(head) if head in revisions else -1
-    if applied:
-        if head_position >= position:
-            return []
-        if m.down_revision != head:
-            raise Refused(
-                f"alembic_version is at {head or '(empty)'}, not at {m.down_revision or '(empty)'} "
-                f"which {m.version} follows",
-                "resolve the earlier revisions first, in order",
-            )
-        return _alembic_set(target.schema, current, m.revision or "")
-    if head_position < position:
-        return []
-    if head != m.revision:
-        raise Refused(
-            f"alembic_version is at {head}, after {m.revision}",
-            "roll back (resolve --rolled-back) the later revisions first, newest first",
-        )
-    if m.down_revision is None:
-        return [f"DELETE FROM {table}"]
-    return [
-        f"UPDATE {table} SET version_num = {quote_literal(m.down_revision)} "
-        f"WHERE version_num = {quote_literal(m.revision or '')}"
-    ]
-
-
 __all__ = [
-    "AdminResult",
     "MigrateResult",
     "Plan",
     "StatusResult",
-    "baseline",
     "build_plan",
     "migrate",
     "plan",
     "print_plan",
-    "resolve",
     "status",
 ]

@@ -19,7 +19,7 @@ Stable API (other modules rely on these names):
     plan(target, url, *, to=None) -> Plan                              (oncall.migrate_run)
     migrate(target, url, out, *, dry_run=False, yes=False, to=None,
             lock_wait=None, ...) -> MigrateResult                      (oncall.migrate_run)
-    baseline(target, url, out, *, to, dry_run=False, yes=False) -> AdminResult
+    baseline(target, url, out, *, to, dry_run=False, yes=False) -> AdminResult  (oncall.migrate_admin)
     resolve(target, url, out, version, *, applied, dry_run=False, yes=False) -> AdminResult
     status(target, url, *, check=False) -> StatusResult
 
@@ -378,8 +378,12 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
 def __getattr__(name: str) -> Any:
     # The runner lives in its own module (it imports this one); re-export it lazily so that
     # `from oncall.migrations import migrate` works without an import cycle.
-    if name in ("plan", "migrate", "baseline", "resolve", "status", "MigrateResult", "Plan", "AdminResult"):
+    if name in ("plan", "migrate", "status", "MigrateResult", "Plan", "StatusResult"):
         from oncall import migrate_run
 
         return getattr(migrate_run, name)
+    if name in ("baseline", "resolve", "AdminResult"):
+        from oncall import migrate_admin
+
+        return getattr(migrate_admin, name)
     raise AttributeError(name)
