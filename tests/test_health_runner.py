@@ -191,3 +191,26 @@ def test_each_health_run_appends_a_run_record(tmp_path: Path) -> None:
     )
     assert set(record["durations"]) == {"database", "schema", "render", "smoke", "total"}
     assert record["details"]["failed"] == {"smoke": "page: 502 from Render's edge"}
+
+
+def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """--all: a target still running at its budget gets one failed `health` row (code 3); others report."""
+    import oncall.health as health_module
+
+    release = threading.Event()
+
+    def slow(env: CheckEnv) -> Observation:
+        if env.target.name == "slow":
+            release.wait(30)
+        return Observation(True)
+
+    monkeypatch.setattr(health_module, "_target_budget", lambda timeout: 0.5)
+    targets = [_target(tmp_path / "fast", "fast"), _target(tmp_path / "slow", "slow")]
+    try:
+        fast, stuck = check_targets(targets, checks=_checks(database=slow), timeout=20)
+    finally:
+        release.set()
+    assert (fast.ok, fast.code) == (True, 0)
+    (row,) = stuck.checks
+    assert (row.name, row.status, row.code) == ("health", "fail", 3)
+    assert "did not finish within 0.5s" in (row.cause or "")
