@@ -403,7 +403,7 @@ def render_report(result: RecoverResult) -> str:
         f"- run by: {who}",
         f"- started: {result.started.isoformat(timespec='seconds')}; finished: "
         f"{finished.isoformat(timespec='seconds')}; took {result.duration:.1f} s",
-        f"- command: `invoke recover --target {result.target}"
+        f"- to run it again: `invoke recover --target {result.target}"
         + (f" --from {result.start_at}" if result.start_at != "migrate" else "")
         + "`",
         "",
