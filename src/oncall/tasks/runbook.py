@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 )
 def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
     ctx: Context,
+    target: str | None = None,
     last: int = 10,
     task: str | None = None,
-    target: str | None = None,
     json: bool = False,
     debug: bool = False,
 ) -> None:
