@@ -123,7 +123,9 @@ def _checked_base_url(raw: str) -> str:
     try:
         parts = httpx.URL(raw)
     except httpx.InvalidURL as exc:
-        raise BadInput(f"{URL_ENV} is not a URL: {exc}", f"unset {URL_ENV}, or set it like {DEFAULT_BASE_URL}") from None
+        raise BadInput(
+            f"{URL_ENV} is not a URL: {exc}", f"unset {URL_ENV}, or set it like {DEFAULT_BASE_URL}"
+        ) from None
     loopback = parts.host in _LOOPBACK_HOSTS or parts.host.startswith("127.")
     if parts.scheme not in ("https", "http") or not parts.host:
         raise BadInput(
