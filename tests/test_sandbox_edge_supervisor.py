@@ -117,6 +117,25 @@ def test_supervisor_restart_brings_the_backend_up_once_the_tables_exist(pg, tmp_
     assert sup.pid is None
 
 
+def test_restart_moves_to_a_free_port_when_another_process_took_the_old_one(pg, tmp_path: Path) -> None:
+    """A port grabbed by someone else while the backend was down: restart picks another, the edge follows."""
+    apply(pg, "turbo-response", 2)
+    lines: list[str] = []
+    sup = _supervisor(pg, tmp_path, lines)
+    taken = sup.port
+    squatter = ThreadingHTTPServer(("127.0.0.1", taken), _Hello)
+    edge = Edge(sup.upstream).start()
+    try:
+        assert sup.start() is True
+        assert sup.port != taken
+        assert any(f"Port {taken} is taken" in line for line in lines)
+        assert get(edge.url + "/health")[0] == 200
+    finally:
+        sup.stop()
+        edge.stop()
+        squatter.server_close()
+
+
 def test_deploy_with_a_failing_pre_deploy_command_is_pre_deploy_failed(pg, tmp_path: Path) -> None:
     """A pre-deploy command that exits non-zero ends the deploy pre_deploy_failed, with no restart."""
     apply(pg, "turbo-response", 1)

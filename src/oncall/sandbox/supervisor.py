@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from oncall.sandbox.procs import listening
+from oncall.sandbox.procs import listening, pick_port
 
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
@@ -56,6 +56,13 @@ class Supervisor:
         with self._lock:
             if self.pid:
                 return True
+            # Like Render handing the app a PORT, each start may get a new one: another process
+            # can have taken the old port while the backend was down, and a backend that cannot
+            # bind would look exactly like the crash the sandbox is there to show.
+            chosen = pick_port(self.port)
+            if chosen != self.port:
+                self.log(f"==> Port {self.port} is taken; starting on {chosen}")
+                self.port = chosen
             argv = [*self.command, "--port", str(self.port)]
             shown = ["python", *argv[1:]] if argv[0] == sys.executable else argv
             self.log(f"==> Running '{shlex.join(shown)}'")
