@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from migrate_support import TURBO
 from oncall.errors import BadInput
+from oncall.parse_cache import cache_key
 from oncall.sandbox.pg import bin_dir
-from oncall.statements import split
+from oncall.statements import split, split_cached
 
 TRICKY = """\
 -- leading comment; with a semicolon
@@ -160,3 +162,56 @@ def test_non_ascii_text_keeps_statement_boundaries() -> None:
     assert first.text == "CREATE TABLE ümlaut (note text DEFAULT 'é')"
     assert second.text == "SELECT 'ß'"
     assert (first.line, second.line) == (2, 3)
+
+
+def test_cached_split_of_unchanged_content_never_imports_pglast(tmp_path: Path) -> None:
+    """A second process splitting the same content reads the cache and leaves pglast unimported."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from oncall.statements import split_cached\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        "statements = split_cached((folder / 'f.sql').read_text(), state_dir=folder)\n"
+        "print(len(statements), [s.kind for s in statements], 'pglast' in sys.modules)\n"
+    )
+    (tmp_path / "f.sql").write_text(TRICKY)
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    kinds = [s.kind for s in split(TRICKY)]
+    assert run() == f"5 {kinds} True"
+    assert run() == f"5 {kinds} False"
+
+
+def test_cached_statements_equal_freshly_parsed_ones(tmp_path: Path) -> None:
+    """Text, line, offsets and parse tree read back from the cache are those `split` returns."""
+    split_cached(TRICKY, state_dir=tmp_path)
+    cached = split_cached(TRICKY, state_dir=tmp_path)
+    fresh = split(TRICKY)
+    assert [(s.text, s.line, s.start, s.end, s.node) for s in cached] == [
+        (s.text, s.line, s.start, s.end, s.node) for s in fresh
+    ]
+
+
+def test_malformed_cache_entry_is_parsed_again(tmp_path: Path) -> None:
+    """An entry of the wrong shape (foreign or torn) is ignored and replaced by a fresh parse."""
+    entry = tmp_path / "cache" / cache_key("statements", TRICKY)
+    entry.parent.mkdir(parents=True)
+    for bad in ('[["CREATE TABLE x ()", "one", 0, 1, {}]]', '{"stmts": []}', "[[1, 2]]"):
+        entry.write_text(bad)
+        assert [s.kind for s in split_cached(TRICKY, state_dir=tmp_path)] == [s.kind for s in split(TRICKY)]
+        assert entry.read_text() != bad
+
+
+def test_syntax_error_is_raised_on_every_run_and_never_cached(tmp_path: Path) -> None:
+    """A file that does not parse fails each time with file:line; nothing is stored for it."""
+    for _ in range(2):
+        with pytest.raises(BadInput) as caught:
+            split_cached("CREATE TABEL b (id int);\n", source="m/002.sql", state_dir=tmp_path)
+        assert "m/002.sql:1" in caught.value.cause
+    assert not list(tmp_path.glob("cache/statements-*"))

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
-from oncall.statements import Statement, split
+from oncall.statements import Statement, split_cached
 
 if TYPE_CHECKING:
     import psycopg
@@ -72,10 +72,12 @@ class Migration:
     revision: str | None
     down_revision: str | None
     no_transaction_header: bool = False
+    # Where parsed statements are cached by content (oncall.parse_cache); None parses every time.
+    state_dir: Path | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def statements(self) -> list[Statement]:
-        return split(self.sql, source=self.path)
+        return split_cached(self.sql, source=self.path, state_dir=self.state_dir)
 
     def no_transaction_reasons(self, server_version_num: int = 160000) -> list[str]:
         """Why the file must run outside a transaction: the header, and each statement that says so."""
@@ -156,6 +158,7 @@ def discover(target: Target) -> list[Migration]:
             revision=revision,
             down_revision=down,
             no_transaction_header="no-transaction" in headers,
+            state_dir=target.state_dir,
         )
         migration.statements  # noqa: B018 - parse now so a syntax error surfaces before any write
         migrations.append(migration)

@@ -214,6 +214,38 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
     return statements
 
 
+def split_cached(sql: str, *, source: str | Path = "<sql>", state_dir: Path | None) -> list[Statement]:
+    """`split`, reusing the statements of the same content from an earlier run (oncall.parse_cache).
+
+    A run whose files are unchanged never imports pglast; a new or edited file is parsed (and a
+    syntax error raised) exactly as by `split`, and errors are never cached.
+    """
+    from oncall.parse_cache import load_or_build
+
+    return load_or_build(
+        state_dir,
+        "statements",
+        sql,
+        lambda: split(sql, source=source),
+        encode=lambda statements: [[s.text, s.line, s.start, s.end, s.node] for s in statements],
+        decode=_decode_statements,
+    )
+
+
+def _decode_statements(raw: Any) -> list[Statement]:
+    """Statements from their cached form; ValueError for anything else (the entry is then rebuilt)."""
+    if not isinstance(raw, list):
+        raise ValueError("cached statements must be a list")
+    statements = []
+    for text, line, start, end, node in raw:
+        if not (isinstance(text, str) and isinstance(node, dict)) or not all(
+            type(n) is int for n in (line, start, end)
+        ):
+            raise ValueError("malformed cached statement")
+        statements.append(Statement(text=text, line=line, start=start, end=end, node=node))
+    return statements
+
+
 def statement_at(statements: list[Statement], offset: int) -> Statement | None:
     """The statement that contains character `offset` of the file, or None."""
     for statement in statements:
