@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
+from oncall.parse_cache import load_or_build
 from oncall.statements import Statement, split_cached
 
 if TYPE_CHECKING:
@@ -160,7 +161,9 @@ def discover(target: Target) -> list[Migration]:
             no_transaction_header="no-transaction" in headers,
             state_dir=target.state_dir,
         )
-        migration.statements  # noqa: B018 - parse now so a syntax error surfaces before any write
+        # Parse now so that a syntax error surfaces before any write. Content that parsed before (with
+        # the same pglast) still parses: for an unchanged file this reads a marker, not its statements.
+        load_or_build(target.state_dir, "parses", sql, lambda m=migration: len(m.statements))  # type: ignore[misc]
         migrations.append(migration)
         previous = revision or previous
     if target.is_alembic:

@@ -30,6 +30,7 @@ from oncall.config import Target
 from oncall.db import DatabaseURL, connect, parse_database_url
 from oncall.errors import CheckFailed, ExitCode, Refused, Unreachable
 from oncall.ledger import LEDGER_TABLE
+from oncall.schema_cache import expected_for
 from oncall.schema_catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
 from oncall.schema_expect import (
     Column,
@@ -37,7 +38,6 @@ from oncall.schema_expect import (
     Expectation,
     Index,
     canonical_default,
-    expect,
     ident,
     qualified,
 )
@@ -217,9 +217,10 @@ def verify_on(
             state = read_state(conn, target, migrations)
             result.applied = [m.path.name for m in state.applied]
             result.pending = [m.path.name for m in state.pending]
-            exp = expect(
-                ((m.path.name, m.sql) for m in sorted(state.applied, key=lambda m: m.path.name)),
+            exp = expected_for(
+                [(m.path.name, m.sql) for m in sorted(state.applied, key=lambda m: m.path.name)],
                 default_schema=target.schema,
+                state_dir=target.state_dir,
             )
             if only:
                 exp = exp.only(_split_only(only))

@@ -212,16 +212,83 @@ def deparse(node: Any) -> str:
 # --- expressions -------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
 def canonical_default(text: str | None) -> str | None:
     """A default expression reduced so that the SQL spelling and pg_get_expr's spelling compare equal.
 
     Casts are dropped ('gpt-4'::character varying is 'gpt-4'), a lone literal loses its quotes
     ('-1'::integer is -1), case and parentheses outside literals are ignored, and CURRENT_TIMESTAMP
     is now(), as the server treats them.
+
+    The spellings defaults usually have (a cast literal, a number, true/false, NULL, now(),
+    CURRENT_TIMESTAMP, nextval('seq'::regclass)) are reduced without the parser, whose import alone
+    costs more than a warm verify; anything else is parsed (and remembered).
     """
     if text is None:
         return None
+    known = _CANONICAL.get(text, _UNDECIDED)
+    if known is _UNDECIDED:
+        known = _quick_canonical(text)
+        if known is _UNDECIDED:
+            known = parsed_canonical(text)
+        _CANONICAL[text] = known
+    return known  # type: ignore[return-value]
+
+
+_UNDECIDED = object()
+# text -> canonical form; shared by every expectation in the process (the mapping is a pure function
+# of the text) and primed from the expectation cache, so a warm run parses none of its own defaults.
+_CANONICAL: dict[str, object] = {}
+_TYPE_WORD = r'(?:"[^"]+"|[a-z_][a-z0-9_]*)'
+_CAST = (
+    r"::(?:character varying|double precision|bit varying"
+    r"|(?:timestamp|time)(?:\(\d+\))? with(?:out)? time zone"
+    rf"|{_TYPE_WORD}(?:\.{_TYPE_WORD})?)(?:\(\d+(?:,\s?\d+)?\))?(?:\[\])*"
+)
+_QUICK_LITERAL = re.compile(rf"'((?:[^'\\]|'')*)'(?:{_CAST})*", re.IGNORECASE)
+_QUICK_NULL = re.compile(rf"null(?:{_CAST})*", re.IGNORECASE)
+_QUICK_NUMBER = re.compile(r"(?:0|-?[1-9][0-9]*)(?:\.[0-9]+)?|-0\.[0-9]+")
+_QUICK_NEXTVAL = re.compile(r"nextval\('((?:[^'\\]|'')*)'(?:::regclass)?\)", re.IGNORECASE)
+_QUICK_WORDS = {
+    "true", "false", "current_timestamp", "current_date", "current_time", "localtimestamp",
+    "localtime", "current_user", "session_user", "current_role", "now()", "gen_random_uuid()",
+    "uuid_generate_v4()", "clock_timestamp()", "statement_timestamp()", "transaction_timestamp()",
+}  # fmt: skip
+_NOW = {"current_timestamp": "now", "transaction_timestamp": "now"}
+
+
+def _quick_canonical(text: str) -> object:
+    """canonical_default for the common spellings without the parser, or _UNDECIDED."""
+    stripped = text.strip()
+    literal = _QUICK_LITERAL.fullmatch(stripped)
+    if literal:
+        return literal.group(1).replace("''", "'")
+    if _QUICK_NUMBER.fullmatch(stripped):
+        return stripped
+    if _QUICK_NULL.fullmatch(stripped):
+        return None
+    lowered = stripped.lower()
+    if lowered in _QUICK_WORDS:
+        folded = lowered.removesuffix("()")
+        return _NOW.get(folded, folded)
+    nextval = _QUICK_NEXTVAL.fullmatch(stripped)
+    if nextval:
+        return f"nextval'{nextval.group(1)}'"
+    return _UNDECIDED
+
+
+def remember_canonical(known: dict[str, str | None]) -> None:
+    """Prime canonical_default with forms computed by an earlier run (see oncall.schema_cache)."""
+    _CANONICAL.update(known)
+
+
+def needs_parser(text: str) -> bool:
+    """Whether canonical_default of `text` needs pglast (so a cache should keep its result)."""
+    return _quick_canonical(text) is _UNDECIDED
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_canonical(text: str) -> str | None:
+    """canonical_default by PostgreSQL's parser: the reference the quick spellings must agree with."""
     from pglast import parse_sql
     from pglast.parser import ParseError
     from pglast.visitors import Visitor
@@ -243,7 +310,7 @@ def canonical_default(text: str | None) -> str | None:
     folded = "".join(p if p.startswith("'") else re.sub(r"[\s()]", "", p.lower()) for p in parts)
     if folded == "null":
         return None  # DEFAULT NULL is not stored: the catalog shows no default
-    return {"current_timestamp": "now", "transaction_timestamp": "now"}.get(folded, folded)
+    return _NOW.get(folded, folded)
 
 
 def _literal(node: Any) -> tuple[bool, str | None]:
