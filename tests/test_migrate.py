@@ -389,3 +389,29 @@ def test_lock_wait_that_is_not_a_number_is_bad_input(run_invoke) -> None:  # typ
     )
     assert result.code == 2
     assert "--lock-wait 'soon' is not a number of seconds" in result.stderr
+
+
+def _imported(importtime_log: str) -> set[str]:
+    """Top-level package names in a PYTHONPROFILEIMPORTTIME log (`import time: self | cum | name`)."""
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in importtime_log.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_rerun_over_unchanged_files_imports_neither_pglast_nor_rich(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path, run_invoke, secret_scan
+) -> None:
+    """The first migrate parses (pglast) and prints a table (rich); a rerun with nothing new needs neither."""
+    secret_scan.add(pg.password)
+    folder = make_set(tmp_path / "set", {"001_a.sql": "CREATE TABLE IF NOT EXISTS a (id int);"})
+    config = write_config(tmp_path / "c.yaml", {"mine": {"migrations": str(folder)}})
+    env = {"DATABASE_URL": pg.url, "PYTHONPROFILEIMPORTTIME": "1"}
+    first = run_invoke("-f", str(config), "migrate", "--target", "mine", env=env)
+    assert first.code == 0, first.stderr
+    assert {"pglast", "rich"} <= _imported(first.stderr)
+    again = run_invoke("-f", str(config), "migrate", "--target", "mine", env=env)
+    assert again.code == 0, again.stderr
+    assert "mine: nothing to apply" in again.stdout
+    assert not {"pglast", "rich"} & _imported(again.stderr)

@@ -27,7 +27,14 @@ from oncall.ledger import (
     quote_literal,
     upsert_row_sql,
 )
-from oncall.migrate_run import WORK_APPLICATION_NAME, database_error, read_only_state, rollback, url_of
+from oncall.migrate_run import (
+    WORK_APPLICATION_NAME,
+    database_error,
+    read_only_state,
+    rollback,
+    say,
+    url_of,
+)
 from oncall.migration_lock import migration_lock
 from oncall.migrations import LedgerState, Migration, discover, find
 from oncall.report import Output
@@ -90,7 +97,7 @@ def _admin_run(
         checked=checked,
     )
     for text in statements:
-        out.print(("would run: " if dry_run else "running: ") + text + ";", markup=False)
+        say(out, ("would run: " if dry_run else "running: ") + text + ";")
     if dry_run or not statements:
         return result
     conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
@@ -133,7 +140,7 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
         checked = _check_objects(target, db, todo)
         for item in checked:
             mark = "ok" if item["exists"] else "MISSING"
-            out.print(f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
+            say(out, f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
         missing = [c for c in checked if not c["exists"]]
         unverifiable = [m.version for m in todo if not any(c["version"] == m.version for c in checked)]
         if missing:
@@ -165,7 +172,7 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
         if target.is_alembic and todo and last.revision:
             statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
         if not todo:
-            out.print(f"nothing to baseline: everything up to {last.version} is already recorded")
+            say(out, f"nothing to baseline: everything up to {last.version} is already recorded")
         return _admin_run(
             target,
             db,

@@ -41,6 +41,7 @@ from oncall.ledger import (
 from oncall.lint import Finding, lint
 from oncall.migration_lock import LockHolder, discard, migration_lock, open_lock_connection
 from oncall.migrations import LedgerState, Migration, discover, find, read_state
+from oncall.redact import redact
 from oncall.report import Output
 from oncall.statements import Statement, statement_at
 
@@ -311,12 +312,24 @@ def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -
     return alembic_move_sql(schema, current, migration.revision, down)
 
 
+def say(out: Output, text: str) -> None:
+    """One line for people, where `out.print` would put it (stdout; stderr under --json), redacted.
+
+    Plain text rather than rich: no markup to misread in SQL, versions or lint rule names, no
+    wrapping of SQL lines, and a run that prints only such lines never imports rich.
+    """
+    stream = out.stderr if out.json_mode else out.stdout
+    stream.write(redact(text) + "\n")
+    stream.flush()
+
+
 def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
     """Human rendering of a plan: per step the mode, the timeouts, the lint findings and the SQL."""
-    out.print(
+    say(
+        out,
         f"plan for {plan.target} ({plan.where}, PostgreSQL {plan.server_version // 10000}): "
         f"{len(plan.steps)} pending; lock_timeout {plan.lock_timeout}, statement_timeout "
-        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout"
+        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout",
     )
     for step in plan.steps:
         m = step.migration
@@ -325,29 +338,26 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             if step.mode == "transaction"
             else "no transaction (" + "; ".join(step.reasons) + ")"
         )
-        out.print(
-            f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}",
-            markup=False,
-        )
+        say(out, f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}")
         if step.resume_from:
-            out.print(f"   resumes after statement {step.resume_from} (a previous run stopped there)")
+            say(out, f"   resumes after statement {step.resume_from} (a previous run stopped there)")
         if m.revision:
-            out.print(f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
+            say(out, f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
         for finding in step.findings:
             place = f"{m.path.name}:{finding.line}"
-            out.print(f"   lint {finding.severity}: {place} [{finding.rule}] {finding.message}", markup=False)
+            say(out, f"   lint {finding.severity}: {place} [{finding.rule}] {finding.message}")
         if with_sql:
             scope = "SET LOCAL" if step.mode == "transaction" else "SET"
-            out.print(
+            say(
+                out,
                 f"   -- {scope} lock_timeout = '{plan.lock_timeout}'; {scope} statement_timeout = "
                 f"'{plan.statement_timeout}'",
-                markup=False,
             )
-            out.print(m.sql.rstrip(), markup=False)
+            say(out, m.sql.rstrip())
             if step.alembic_sql:
-                out.print(step.alembic_sql + ";", markup=False)
+                say(out, step.alembic_sql + ";")
     if not plan.steps:
-        out.print("nothing to apply: the database is up to date")
+        say(out, "nothing to apply: the database is up to date")
 
 
 # --- plan / status ---------------------------------------------------------------------------
@@ -424,7 +434,7 @@ def migrate(
             if dry_run:
                 print_plan(out, preview)
             else:
-                out.print(f"{target.name}: nothing to apply on {where}; {len(state.applied)} applied")
+                say(out, f"{target.name}: nothing to apply on {where}; {len(state.applied)} applied")
             result.ok, result.code = True, 0
             return result
         guard_production(
@@ -434,7 +444,7 @@ def migrate(
 
         def waiting(holder: LockHolder | None, left: float) -> None:
             who = holder.describe() if holder else "another session"
-            out.print(f"waiting for the migration lock held by {who}; giving up in {left:.0f} s")
+            say(out, f"waiting for the migration lock held by {who}; giving up in {left:.0f} s")
 
         lock_started = time.monotonic()
         lock_connection, opened = opened, None
@@ -493,7 +503,7 @@ def _apply_locked(
     )
     result.plan = the_plan
     if not the_plan.steps:
-        out.print(f"{target.name}: nothing to apply on {result.where} (another run applied it)")
+        say(out, f"{target.name}: nothing to apply on {result.where} (another run applied it)")
         return
     try:
         # A transactional first step creates the ledger inside its own transaction (no extra
@@ -506,7 +516,7 @@ def _apply_locked(
         raise database_error(exc, db, f"creating the ledger table {target.schema}.oncall_migrations") from exc
     for step in the_plan.steps:
         label = "transaction" if step.mode == "transaction" else "no transaction"
-        out.print(f"applying {step.migration.version} ({label}) ...")
+        say(out, f"applying {step.migration.version} ({label}) ...")
         counter = _Counter()
         begun = time.monotonic()
         if step.mode == "transaction":
@@ -518,7 +528,7 @@ def _apply_locked(
                 conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
             )
         ms = round((time.monotonic() - begun) * 1000)
-        out.print(f"applied  {step.migration.version} in {ms} ms")
+        say(out, f"applied  {step.migration.version} in {ms} ms")
         result.applied.append(
             {
                 "version": step.migration.version,
@@ -585,9 +595,10 @@ def _run_transactional(
             rollback(conn)
             if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                 pause = _backoff(attempt, retry_base)
-                out.print(
+                say(
+                    out,
                     f"  lock_timeout ({plan.lock_timeout}) hit in {migration.version}; rolled back, "
-                    f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s"
+                    f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
                 )
                 time.sleep(pause)
                 continue
@@ -629,7 +640,7 @@ def _drop_invalid_index(
             "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", (name,)
         ).fetchone()
         if row and row[0]:
-            out.print(f"  dropping INVALID index {obj.qualified} left by a failed concurrent build")
+            say(out, f"  dropping INVALID index {obj.qualified} left by a failed concurrent build")
             counter.send(conn, f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
@@ -653,7 +664,7 @@ def _run_statementwise(
     counter.send(conn, _timeouts(plan, local=False))
     try:
         if step.resume_from:
-            out.print(f"  resuming after statement {step.resume_from} of {len(statements)}")
+            say(out, f"  resuming after statement {step.resume_from} of {len(statements)}")
         for index in range(step.resume_from, len(statements)):
             statement = statements[index]
             for attempt in range(plan.lock_retries + 1):
@@ -666,16 +677,17 @@ def _run_statementwise(
                     if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                         attempts_total += 1
                         pause = _backoff(attempt, retry_base)
-                        out.print(
+                        say(
+                            out,
                             f"  lock_timeout hit at {migration.path.name}:{statement.line}; "
-                            f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s"
+                            f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
                         )
                         time.sleep(pause)
                         continue
                     raise _statement_error(
                         exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
                     ) from exc
-            out.print(f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
+            say(out, f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
             if index + 1 < len(statements):
                 # Progress, so that a rerun resumes after this statement; the last one is recorded
                 # as applied below, together with the alembic_version move.
@@ -899,5 +911,6 @@ __all__ = [
     "migrate",
     "plan",
     "print_plan",
+    "say",
     "status",
 ]
