@@ -1,17 +1,28 @@
 """Benchmark: migrate each seed set onto a fresh database, against psql -f and alembic upgrade head.
 
-Figures (medians, interleaved runs, one private embedded PostgreSQL, all in this run):
+Figures (medians of interleaved runs, one private embedded PostgreSQL, all in this run):
 - library `migrate()` vs `psql -f` of the same files (psql from the pgserver wheel)      target <= 1.5
-- the whole `invoke migrate` command vs `psql -f`                                         target <= 1.5
+- library `migrate()` vs Alembic's `command.upgrade` in-process                           target <= 0.5
 - the whole `invoke migrate` command vs `alembic upgrade head` (same DDL, one execute per
   statement as op.execute/op.create_table send it)                                      target <= 0.5
-- library `migrate()` vs Alembic's `command.upgrade` in-process                           target <= 0.5
+  in two conditions of our parse cache (oncall.parse_cache, under the target's state_dir):
+    warm: the files are unchanged since the last run, statements come from the cache and pglast
+          is never imported (every run after the first on a machine);
+    cold: the cache is emptied before each timed run, every file is parsed (the first run, or
+          every file edited since the last one).
+- the whole command (warm) vs `psql -f`                                                  target <= 1.5
 - round trips per migration for files of 1, 10 and 100 statements: counted by our runner
   and cross-checked in the server's log (log_statement=all), which must not grow with size.
 
+Bytecode: both commands run with a PYTHONPYCACHEPREFIX of their own in a temporary directory,
+filled by one warm-up run each (`invoke --write-pyc`; alembic writes its bytecode by itself), as
+after `pip install` (which compiles). Invoke never writes bytecode for what a task imports, so in
+an editable checkout whose code only ever ran under `invoke`, our modules are compiled from source
+on every run: one more figure, for the first set, shows that condition (warm parse cache).
+
 "Fresh database": each timed run starts on an emptied database (see Slot). The command figures
-include interpreter start-up on both sides: python + invoke + psycopg imports cost ~0.5 s that
-psql (C) does not pay, so the command-vs-psql ratio measures start-up, not migration work.
+include interpreter start-up on both sides: python + invoke + psycopg + rich imports cost ~0.3 s
+that psql (C) does not pay, so the command-vs-psql ratio measures start-up, not migration work.
 
 Run: /tmp/venv/bin/python bench/bench_migrate.py   (BENCH_RUNS=N for more runs; default 7)
 """
@@ -22,6 +33,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,20 +83,23 @@ class Slot:
         )
 
 
-def paired_medians(
-    a: Callable[[str], object], b: Callable[[str], object], slot_a: Slot, slot_b: Slot, runs: int
-) -> tuple[float, float]:
-    """Medians of a and b run alternately (after one warm-up each), each on a freshly emptied slot."""
-    times_a: list[float] = []
-    times_b: list[float] = []
+Side = tuple[Callable[[str], object], Callable[[], object] | None]
+
+
+def interleaved(sides: dict[str, Side], slot: Slot, runs: int) -> dict[str, float]:
+    """Median time of each side's run, the sides taking turns (after one warm-up round), each on a
+    freshly emptied slot; a side's `prepare` (e.g. emptying the parse cache) runs outside the timing."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
     for index in range(runs + 1):
-        for fn, slot, times in ((a, slot_a, times_a), (b, slot_b, times_b)):
+        for name, (run, prepare) in sides.items():
             slot.reset()
+            if prepare is not None:
+                prepare()
             started = time.perf_counter()
-            fn(slot.url)
+            run(slot.url)
             if index:
-                times.append(time.perf_counter() - started)
-    return statistics.median(times_a), statistics.median(times_b)
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> int:
@@ -95,29 +110,43 @@ def main() -> int:
         server.start()
         try:
             server.create_role("app", APP_PASSWORD)
-            slots = (Slot(server, "ours"), Slot(server, "theirs"))
-            for set_name, (ledger, folder) in SETS.items():
-                ok &= bench_set(tmp, slots, set_name, ledger, folder)
-            ok &= round_trips(tmp, server, slots[0])
+            slot = Slot(server, "bench")
+            for index, (set_name, (ledger, folder)) in enumerate(SETS.items()):
+                ok &= bench_set(tmp, slot, set_name, ledger, folder, from_source=index == 0)
+            ok &= round_trips(tmp, server, slot)
         finally:
             server.destroy()
     return 0 if ok else 1
 
 
-def bench_set(tmp: Path, slots: tuple[Slot, Slot], set_name: str, ledger: str, folder: Path) -> bool:
-    """The four timing figures of one seed set."""
+def bench_set(tmp: Path, slot: Slot, set_name: str, ledger: str, folder: Path, *, from_source: bool) -> bool:
+    """The timing figures of one seed set."""
     from alembic import command
     from alembic.config import Config
 
-    ok = True
     t = target(folder, tmp, ledger=ledger)
     files = sorted(folder.glob("*.sql"))
     config = write_config(tmp / f"{set_name}.yaml", {"bench": {"migrations": str(folder), "ledger": ledger}})
     ini = alembic_project(tmp / f"alembic-{set_name}", folder, with_sql=True)
     home = tmp / "home"
     home.mkdir(exist_ok=True)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOKE_", "DATABASE_URL", "PG"))}
-    base_env.update({"HOME": str(home), "INVOKE_ONCALL_RUN_LOG": str(home / "runs.jsonl")})
+    state = tmp / f"state-{set_name}"
+    cached_pyc, source_pyc = tmp / "pyc-cached", tmp / "pyc-source"
+    base_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("INVOKE_", "DATABASE_URL", "PG", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+        )
+    }
+    base_env.update(
+        {
+            "HOME": str(home),
+            "INVOKE_ONCALL_RUN_LOG": str(home / "runs.jsonl"),
+            "INVOKE_ONCALL_STATE_DIR": str(state),
+            "PYTHONPYCACHEPREFIX": str(cached_pyc),
+        }
+    )
 
     def ours(url: str) -> None:
         migrate(t, url, quiet(), write_run_log=False)
@@ -128,15 +157,18 @@ def bench_set(tmp: Path, slots: tuple[Slot, Slot], set_name: str, ledger: str, f
             args += ["-f", str(path)]
         subprocess.run(args, check=True, capture_output=True)
 
-    def cli(url: str) -> None:
-        env = {**base_env, "DATABASE_URL": url}
-        subprocess.run(
-            [str(INVOKE), "-f", str(config), "migrate", "--target", "bench"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    def cli(*flags: str, pyc: Path = cached_pyc) -> Callable[[str], None]:
+        def run(url: str) -> None:
+            env = {**base_env, "DATABASE_URL": url, "PYTHONPYCACHEPREFIX": str(pyc)}
+            subprocess.run(
+                [str(INVOKE), *flags, "-f", str(config), "migrate", "--target", "bench"],
+                cwd=REPO,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+
+        return run
 
     def alembic_cli(url: str) -> None:
         env = {**base_env, "ONCALL_ALEMBIC_URL": sqlalchemy_url(url)}
@@ -148,15 +180,72 @@ def bench_set(tmp: Path, slots: tuple[Slot, Slot], set_name: str, ledger: str, f
         os.environ["ONCALL_ALEMBIC_URL"] = sqlalchemy_url(url)
         command.upgrade(Config(str(ini)), "head")
 
-    pairs = (
-        (ours, psql, "library migrate()", "psql -f", 1.5),
-        (cli, psql, "whole invoke migrate command", "psql -f", 1.5),
-        (cli, alembic_cli, "whole invoke migrate command", "alembic upgrade head", 0.5),
-        (ours, alembic_lib, "library migrate()", "alembic command.upgrade in-process", 0.5),
+    def empty_parse_cache() -> None:
+        shutil.rmtree(state / "cache", ignore_errors=True)
+
+    # Warm-up: bytecode for both commands (and the parse cache) in their own prefix.
+    for warm in (cli("--write-pyc"), alembic_cli):
+        slot.reset()
+        warm(slot.url)
+    sides: dict[str, Side] = {
+        "warm": (cli(), None),
+        "cold": (cli(), empty_parse_cache),
+        "alembic": (alembic_cli, None),
+        "psql": (psql, None),
+    }
+    if from_source:
+        # The same bytecode, less our project's: Invoke never writes it back, so it stays source.
+        shutil.copytree(cached_pyc, source_pyc, dirs_exist_ok=True)
+        shutil.rmtree(source_pyc / REPO.relative_to(REPO.anchor), ignore_errors=True)
+        sides["source"] = (cli(pyc=source_pyc), None)
+    cmd = interleaved(sides, slot, RUNS)
+    lib = interleaved(
+        {"ours": (ours, None), "psql": (psql, None), "alembic": (alembic_lib, None)}, slot, RUNS
     )
-    for mine, theirs, label, baseline, goal in pairs:
-        a, b = paired_medians(mine, theirs, *slots, RUNS)
-        ok &= report(f"migrate {set_name} ({label})", a, b, baseline, target=goal)
+
+    return report_set(f"migrate {set_name}", cmd, lib, from_source=from_source)
+
+
+def report_set(label: str, cmd: dict[str, float], lib: dict[str, float], *, from_source: bool) -> bool:
+    """Print one set's figures; whether all met their targets."""
+    ok = True
+    command_label = "whole invoke migrate command, bytecode cached"
+    alembic_name = "alembic upgrade head, bytecode cached"
+    ok &= report(
+        f"{label} (library migrate(), warm parse cache)", lib["ours"], lib["psql"], "psql -f", target=1.5
+    )
+    ok &= report(
+        f"{label} (library migrate(), warm parse cache)",
+        lib["ours"],
+        lib["alembic"],
+        "alembic command.upgrade in-process",
+        target=0.5,
+    )
+    ok &= report(
+        f"{label} ({command_label}, WARM parse cache)", cmd["warm"], cmd["psql"], "psql -f", target=1.5
+    )
+    ok &= report(
+        f"{label} ({command_label}, WARM parse cache: files unchanged, pglast not imported)",
+        cmd["warm"],
+        cmd["alembic"],
+        alembic_name,
+        target=0.5,
+    )
+    ok &= report(
+        f"{label} ({command_label}, COLD parse cache: every file parsed)",
+        cmd["cold"],
+        cmd["alembic"],
+        alembic_name,
+        target=0.5,
+    )
+    if from_source:
+        ok &= report(
+            f"{label} (whole invoke migrate command, our modules compiled from source, WARM parse cache)",
+            cmd["source"],
+            cmd["alembic"],
+            alembic_name,
+            target=0.5,
+        )
     return ok
 
 
