@@ -456,7 +456,7 @@ def _column_row(table: str, column: Column, found: FoundColumn | None) -> Verify
             "column", name, column.describe(), "missing", MISSING, hint=_recreate_hint(column.source)
         )
     problems = []
-    if _normal_type(column.type) != _normal_type(found.type):
+    if column.type != found.type and _normal_type(column.type) != _normal_type(found.type):
         problems.append(f"type: expected {column.type}, found {found.type}")
     if column.not_null != found.not_null:
         problems.append(
@@ -469,7 +469,9 @@ def _column_row(table: str, column: Column, found: FoundColumn | None) -> Verify
     elif column.identity:
         if not found.identity:
             problems.append("default: expected GENERATED AS IDENTITY, found none")
-    elif canonical_default(column.default) != canonical_default(found.default):
+    elif column.default != found.default and canonical_default(column.default) != canonical_default(
+        found.default
+    ):
         problems.append(f"default: expected {column.default or 'none'}, found {found.default or 'none'}")
     if problems:
         return VerifyRow(
@@ -522,7 +524,9 @@ def _constraint_row(exp: Expectation, con: Constraint, catalog: Catalog) -> tupl
                 ),
                 match.name,
             )
-        return VerifyRow(con.kind, name, expected, _describe_constraint(match, show), OK), None
+        same = con.kind != "foreign key" or con.ref_columns == match.ref_columns
+        found_text = expected if same else _describe_constraint(match, show)
+        return VerifyRow(con.kind, name, expected, found_text, OK), None
     same_name = next((f for f in table.constraints if f.name == con.name), None)
     if same_name is not None:
         found = _describe_constraint(same_name, show)
@@ -560,7 +564,14 @@ def _index_row(exp: Expectation, index: Index, catalog: Catalog) -> VerifyRow:
     found: FoundIndex | None = table.indexes.get(index.name)
     if found is None:
         return VerifyRow("index", name, expected, "missing", MISSING, hint=_recreate_hint(index.source))
-    found_text = _describe_index(found.unique, found.method, found.columns, table_name)
+    same_shape = (index.columns, index.unique, index.method) == (found.columns, found.unique, found.method)
+    if same_shape and index.predicate == found.predicate:
+        # Declared and found alike (the common case): nothing to normalise, one description.
+        if found.valid:
+            return VerifyRow("index", name, expected, expected, OK)
+        found_text = expected
+    else:
+        found_text = _describe_index(found.unique, found.method, found.columns, table_name)
     problems = []
     if not _index_columns_equal(index.columns, found.columns):
         problems.append(f"columns: expected ({', '.join(index.columns)}), found ({', '.join(found.columns)})")
