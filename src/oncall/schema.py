@@ -30,7 +30,7 @@ from oncall.config import Target
 from oncall.db import DatabaseURL, connect, parse_database_url
 from oncall.errors import CheckFailed, ExitCode, Refused, Unreachable
 from oncall.ledger import LEDGER_TABLE
-from oncall.schema_cache import expected_for
+from oncall.schema_cache import Prepared, expected_for
 from oncall.schema_catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
 from oncall.schema_expect import (
     Column,
@@ -184,9 +184,10 @@ def verify(target: Target, url: DatabaseURL | str, *, only: Sequence[str] | None
     if isinstance(url, str):
         url = parse_database_url(url, source=target.database_url_env)
     migrations = discover(target)
+    prepared = Prepared(_files(migrations), default_schema=target.schema, state_dir=target.state_dir)
     conn = connect(url, connect_timeout=target.connect_timeout, autocommit=True)
     try:
-        return verify_on(conn, target, migrations, only=only, where=url.where)
+        return verify_on(conn, target, migrations, only=only, where=url.where, prepared=prepared)
     finally:
         conn.close()
 
@@ -198,8 +199,13 @@ def verify_on(
     *,
     only: Sequence[str] | None = None,
     where: str = "",
+    prepared: Prepared | None = None,
 ) -> VerifyResult:
-    """verify on an open autocommit connection (the bench counts the statements it sends)."""
+    """verify on an open autocommit connection (the bench counts the statements it sends).
+
+    `prepared`: an expectation being read in the background (see verify); used when it was prepared
+    for exactly the applied files.
+    """
     import psycopg
 
     from oncall.migrations import read_state
@@ -217,11 +223,10 @@ def verify_on(
             state = read_state(conn, target, migrations)
             result.applied = [m.path.name for m in state.applied]
             result.pending = [m.path.name for m in state.pending]
-            exp = expected_for(
-                [(m.path.name, m.sql) for m in sorted(state.applied, key=lambda m: m.path.name)],
-                default_schema=target.schema,
-                state_dir=target.state_dir,
-            )
+            files = _files(state.applied)
+            exp = prepared.result_for(files) if prepared is not None else None
+            if exp is None:
+                exp = expected_for(files, default_schema=target.schema, state_dir=target.state_dir)
             if only:
                 exp = exp.only(_split_only(only))
             catalog = read_catalog(conn, exp)
@@ -236,6 +241,11 @@ def verify_on(
     result.queries = catalog.queries
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+def _files(migrations: Iterable[Migration]) -> list[tuple[str, str]]:
+    """(file name, SQL) in name order: what the expectation is built from."""
+    return [(m.path.name, m.sql) for m in sorted(migrations, key=lambda m: m.path.name)]
 
 
 def _split_only(only: Iterable[str]) -> list[str]:

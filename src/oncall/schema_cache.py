@@ -14,8 +14,10 @@ builds the expectation once more, and the next runs are warm again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,37 @@ def expected_for(
         encode=encode,
         decode=decode,
     )
+
+
+class Prepared:
+    """expected_for(files) computed in a background thread while the caller waits on the network.
+
+    verify starts one for every discovered file before it connects: connecting (the server forks a
+    backend and checks the password) leaves this process idle for milliseconds, and once every file
+    is applied (every run but the first after a migration) it is exactly the expectation needed.
+    """
+
+    def __init__(
+        self, files: Sequence[tuple[str, str]], *, default_schema: str, state_dir: Path | None
+    ) -> None:
+        self.files = list(files)
+        self._value: Expectation | None = None
+        self._thread = threading.Thread(
+            target=self._build, args=(default_schema, state_dir), name="verify-expectation", daemon=True
+        )
+        self._thread.start()
+
+    def _build(self, default_schema: str, state_dir: Path | None) -> None:
+        # An error is left for the caller to meet again in its own thread, with its own traceback.
+        with contextlib.suppress(Exception):
+            self._value = expected_for(self.files, default_schema=default_schema, state_dir=state_dir)
+
+    def result_for(self, files: Sequence[tuple[str, str]]) -> Expectation | None:
+        """The expectation if it was prepared for exactly these files and could be built, else None."""
+        if list(files) != self.files:
+            return None
+        self._thread.join()
+        return self._value
 
 
 def encode(exp: Expectation) -> dict[str, Any]:
