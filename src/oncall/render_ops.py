@@ -280,6 +280,42 @@ def _offer_cancel(
     return None
 
 
+def _watch(
+    out: Output,
+    stdin: IO[str] | None,
+    api: RenderClient,
+    service: dict[str, Any],
+    *,
+    what: str,
+    fetch: Callable[[], dict[str, Any]],
+    cancel: Callable[[], dict[str, Any]],
+    cancel_path: str,
+    terminal: frozenset[str],
+    timeout: float,
+    schedule: PollSchedule | None,
+    first: dict[str, Any],
+) -> tuple[WaitOutcome, dict[str, Any]]:
+    """Follow a deploy or job to a terminal status on a live display; after Ctrl-C offer to cancel it.
+
+    Returns the wait's outcome and the last state seen (the cancel's answer when one was sent).
+    """
+    with _Display(out, f"{what} of {service.get('name')}") as display:
+        waited = follow(
+            fetch,
+            terminal=terminal,
+            timeout=timeout,
+            schedule=schedule,
+            on_change=display.change,
+            on_tick=display.on_tick,
+            first=first,
+        )
+    final = waited.obj or first
+    if waited.interrupted:
+        cancelled = _offer_cancel(out, stdin, what, cancel, _cancel_hint(api, service, cancel_path))
+        final = cancelled or final
+    return waited, final
+
+
 # -- deploy ---------------------------------------------------------------------------------
 
 
@@ -383,26 +419,20 @@ def deploy(
             out.print(f"deploy {current.get('id')} of {where(service)} started ({cache})")
         dep_id = str(current["id"])
         path = f"/services/{sid}/deploys/{dep_id}"
-        with _Display(out, f"deploy {dep_id} of {service.get('name')}") as display:
-            waited = follow(
-                lambda: api.get_deploy(sid, dep_id),
-                terminal=DEPLOY_TERMINAL,
-                timeout=timeout,
-                schedule=schedule,
-                on_change=display.change,
-                on_tick=display.on_tick,
-                first=current,
-            )
-        final = waited.obj or current
-        if waited.interrupted:
-            cancelled = _offer_cancel(
-                out,
-                stdin,
-                f"deploy {dep_id}",
-                lambda: api.cancel_deploy(sid, dep_id),
-                _cancel_hint(api, service, path + "/cancel"),
-            )
-            final = cancelled or final
+        waited, final = _watch(
+            out,
+            stdin,
+            api,
+            service,
+            what=f"deploy {dep_id}",
+            fetch=lambda: api.get_deploy(sid, dep_id),
+            cancel=lambda: api.cancel_deploy(sid, dep_id),
+            cancel_path=path + "/cancel",
+            terminal=DEPLOY_TERMINAL,
+            timeout=timeout,
+            schedule=schedule,
+            first=current,
+        )
         result = _deploy_result(
             api, service=service, final=final, action=action, waited=waited, timeout=timeout, path=path
         )
@@ -526,27 +556,20 @@ def run_job(
         )
         job = api.create_job(sid, command)
         job_id = str(job["id"])
-        with _Display(out, f"job {job_id} on {service.get('name')}: {command}") as display:
-            waited = follow(
-                lambda: api.get_job(sid, job_id),
-                terminal=JOB_TERMINAL,
-                timeout=timeout,
-                schedule=schedule,
-                on_change=display.change,
-                on_tick=display.on_tick,
-                first=job,
-            )
-        final = waited.obj or job
-        if waited.interrupted:
-            path = f"/services/{sid}/jobs/{job_id}/cancel"
-            cancelled = _offer_cancel(
-                out,
-                stdin,
-                f"job {job_id}",
-                lambda: api.cancel_job(sid, job_id),
-                _cancel_hint(api, service, path),
-            )
-            final = cancelled or final
+        waited, final = _watch(
+            out,
+            stdin,
+            api,
+            service,
+            what=f"job {job_id} ({command})",
+            fetch=lambda: api.get_job(sid, job_id),
+            cancel=lambda: api.cancel_job(sid, job_id),
+            cancel_path=f"/services/{sid}/jobs/{job_id}/cancel",
+            terminal=JOB_TERMINAL,
+            timeout=timeout,
+            schedule=schedule,
+            first=job,
+        )
         status = str(final.get("status") or "unknown")
         logs = _job_logs(api, service, final, out)
         ok = status == "succeeded"
