@@ -40,13 +40,13 @@ def _seconds(value: Any, flag: str) -> float | None:
 
 
 def _summary(out: Any, rows: Sequence[Sequence[Any]], columns: tuple[str, ...], title: str) -> None:
-    # Cells and title as Text, not str: rich would read markup in them and load its emoji table.
+    # Title, headers and cells as Text, not str: rich would read markup in them and load its emoji table.
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=Text(title, style="table.title"))
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(column))
     for row in rows:
         table.add_row(*(Text(str(cell)) for cell in row))
     out.print(table)
