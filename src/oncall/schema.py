@@ -67,7 +67,7 @@ def _recreate_hint(source: str) -> str:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class VerifyRow:
     """One expected object (or ledger fact) and what the database has."""
 

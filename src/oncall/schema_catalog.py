@@ -88,7 +88,7 @@ ORDER BY 1, 2, 3
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class FoundColumn:
     name: str
     type: str
@@ -97,7 +97,7 @@ class FoundColumn:
     identity: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class FoundConstraint:
     name: str
     kind: str  # "primary key" | "unique" | "foreign key"
@@ -108,7 +108,7 @@ class FoundConstraint:
     ref_columns: tuple[str, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class FoundIndex:
     name: str
     unique: bool
@@ -118,7 +118,7 @@ class FoundIndex:
     predicate: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class FoundTable:
     schema: str
     name: str

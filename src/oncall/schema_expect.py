@@ -73,7 +73,7 @@ def qualified(schema: str, name: str, default_schema: str = "public") -> str:
     return ident(name) if schema == default_schema else f"{ident(schema)}.{ident(name)}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Column:
     name: str
     type: str
@@ -92,7 +92,7 @@ class Column:
         return text + (f" DEFAULT {self.default}" if self.default is not None else "")
 
 
-@dataclass
+@dataclass(slots=True)
 class Table:
     schema: str
     name: str
@@ -104,7 +104,7 @@ class Table:
         return (self.schema, self.name)
 
 
-@dataclass
+@dataclass(slots=True)
 class Constraint:
     """A primary key, unique or foreign key constraint; matched by content, named for people."""
 
@@ -119,7 +119,7 @@ class Constraint:
     source: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Index:
     schema: str
     name: str
@@ -135,7 +135,7 @@ class Index:
         return (self.schema, self.name)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """A row a migration inserted; `key` names the columns that identify it (a unique key if known)."""
 
