@@ -491,10 +491,10 @@ def _column_row(table: str, column: Column, found: FoundColumn | None) -> Verify
 
 
 def _describe_constraint(con: Constraint | FoundConstraint, show: str) -> str:
-    cols = ", ".join(ident(c) for c in con.columns)
+    cols = ", ".join([ident(c) for c in con.columns])
     if con.kind == "foreign key":
         ref = qualified(con.ref_schema or show, con.ref_table or "?", show)
-        ref_cols = f"({', '.join(ident(c) for c in con.ref_columns)})" if con.ref_columns else ""
+        ref_cols = f"({', '.join([ident(c) for c in con.ref_columns])})" if con.ref_columns else ""
         return f"FOREIGN KEY ({cols}) REFERENCES {ref}{ref_cols}"
     return f"{con.kind.upper()} ({cols})"
 
@@ -514,8 +514,8 @@ def _constraint_row(exp: Expectation, con: Constraint, catalog: Catalog) -> tupl
     expected = _describe_constraint(con, show)
     name = con.name if con.schema == show else f"{ident(con.schema)}.{ident(con.name)}"
     table = catalog.tables.get((con.schema, con.table))
-    on = f" on {qualified(con.schema, con.table, show)}"
     if table is None:
+        on = f" on {qualified(con.schema, con.table, show)}"
         return VerifyRow(con.kind, name, expected + on, "table missing", MISSING), None
     match = next((f for f in table.constraints if _constraint_matches(con, f)), None)
     if match is not None:
@@ -543,6 +543,7 @@ def _constraint_row(exp: Expectation, con: Constraint, catalog: Catalog) -> tupl
         return VerifyRow(
             con.kind, name, expected, found, DIFFERS, detail=f"expected {expected}, found {found}"
         ), None
+    on = f" on {qualified(con.schema, con.table, show)}"
     return VerifyRow(con.kind, name, expected + on, "missing", MISSING, hint=_recreate_hint(con.source)), None
 
 
@@ -559,7 +560,7 @@ def _index_columns_equal(expected: Sequence[str], found: Sequence[str]) -> bool:
 
 
 def _describe_index(unique: bool, method: str, columns: Sequence[str], table: str) -> str:
-    shown = ", ".join(c if c.startswith("(") else ident(c) for c in columns)
+    shown = ", ".join([c if c.startswith("(") else ident(c) for c in columns])
     return f"{'UNIQUE ' if unique else ''}{method} ({shown}) on {table}"
 
 
