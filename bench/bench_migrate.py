@@ -11,6 +11,9 @@ Figures (medians of interleaved runs, one private embedded PostgreSQL, all in th
     cold: the cache is emptied before each timed run, every file is parsed (the first run, or
           every file edited since the last one).
 - the whole command (warm) vs `psql -f`                                                  target <= 1.5
+- for reading: the command's CPU time (user + sys) against alembic's, and, for the first set, the
+  floor of this stack: an Invoke task that only imports psycopg and rich, connects once and
+  prints a one-row table, against `alembic upgrade head`
 - round trips per migration for files of 1, 10 and 100 statements: counted by our runner
   and cross-checked in the server's log (log_statement=all), which must not grow with size.
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -61,6 +65,27 @@ INVOKE = Path(sys.executable).parent / "invoke"
 ALEMBIC = Path(sys.executable).parent / "alembic"
 APP_PASSWORD = secrets.token_urlsafe(18)
 
+# The floor under our command: an Invoke task that does only what no migrate can skip with this
+# stack (import psycopg and rich, connect once, print a one-row table), in a project of its own.
+FLOOR_TASKS = '''from invoke import task
+
+
+@task
+def floor(c):
+    """Import psycopg and rich, connect once, print a one-row table."""
+    import os
+
+    import psycopg
+    from rich.console import Console
+    from rich.table import Table
+
+    psycopg.connect(os.environ["DATABASE_URL"], autocommit=True).close()
+    table = Table(title="floor")
+    table.add_column("applied")
+    table.add_row("nothing")
+    Console().print(table)
+'''
+
 
 def quiet() -> Output:
     return Output(json_mode=False, stdout=io.StringIO(), stderr=io.StringIO())
@@ -88,18 +113,29 @@ Side = tuple[Callable[[str], object], Callable[[], object] | None]
 
 def interleaved(sides: dict[str, Side], slot: Slot, runs: int) -> dict[str, float]:
     """Median time of each side's run, the sides taking turns (after one warm-up round), each on a
-    freshly emptied slot; a side's `prepare` (e.g. emptying the parse cache) runs outside the timing."""
+    freshly emptied slot; a side's `prepare` (e.g. emptying the parse cache) runs outside the timing.
+
+    Also, under "<name> cpu", the median CPU time (user + sys) of the processes a side ran: on a
+    shared machine wall time includes waiting for a core, CPU time does not.
+    """
     times: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
     for index in range(runs + 1):
         for name, (run, prepare) in sides.items():
             slot.reset()
             if prepare is not None:
                 prepare()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             run(slot.url)
+            elapsed = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if index:
-                times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+                times[name].append(elapsed)
+                cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    medians.update({f"{name} cpu": statistics.median(values) for name, values in cpu.items()})
+    return medians
 
 
 def main() -> int:
@@ -194,6 +230,18 @@ def bench_set(tmp: Path, slot: Slot, set_name: str, ledger: str, folder: Path, *
         "psql": (psql, None),
     }
     if from_source:
+        floor_dir = tmp / "floor"
+        floor_dir.mkdir()
+        (floor_dir / "tasks.py").write_text(FLOOR_TASKS, encoding="utf-8")
+
+        def floor(url: str, *flags: str) -> None:
+            env = {**base_env, "DATABASE_URL": url}
+            subprocess.run(
+                [str(INVOKE), *flags, "floor"], cwd=floor_dir, env=env, check=True, capture_output=True
+            )
+
+        floor(slot.url, "--write-pyc")
+        sides["floor"] = (floor, None)
         # The same bytecode, less our project's: Invoke never writes it back, so it stays source.
         shutil.copytree(cached_pyc, source_pyc, dirs_exist_ok=True)
         shutil.rmtree(source_pyc / REPO.relative_to(REPO.anchor), ignore_errors=True)
@@ -238,7 +286,19 @@ def report_set(label: str, cmd: dict[str, float], lib: dict[str, float], *, from
         alembic_name,
         target=0.5,
     )
+    figure(
+        f"{label} (whole invoke migrate command, bytecode cached, WARM parse cache): CPU time (user+sys) "
+        f"ratio to alembic upgrade head ({cmd['warm cpu']:.3f} s vs {cmd['alembic cpu']:.3f} s)",
+        cmd["warm cpu"] / cmd["alembic cpu"],
+        unit="x",
+    )
     if from_source:
+        figure(
+            f"{label} floor: an invoke task that only imports psycopg and rich, connects once and prints "
+            f"a one-row table ({cmd['floor']:.3f} s): ratio to alembic upgrade head",
+            cmd["floor"] / cmd["alembic"],
+            unit="x",
+        )
         ok &= report(
             f"{label} (whole invoke migrate command, our modules compiled from source, WARM parse cache)",
             cmd["source"],
