@@ -14,28 +14,13 @@ Secrets never live in config: a target names the environment variable that holds
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oncall.config_defaults import DEFAULTS, ENV_PREFIX
 from oncall.errors import BadInput
-
-ENV_PREFIX = "INVOKE_ONCALL_"
-
-# Every scalar setting with its typed default. Invoke only maps INVOKE_ONCALL_* onto keys that
-# exist, and casts by the default's type, so each one is declared here.
-DEFAULTS: dict[str, Any] = {
-    "target": None,
-    "connect_timeout": 5.0,
-    "lock_wait": 30.0,
-    "lock_timeout": "3s",
-    "statement_timeout": "5min",
-    "lock_retries": 5,
-    "run_log": ".oncall/runs.jsonl",
-    "state_dir": ".oncall",
-    "targets": {},
-}
 
 LEDGERS = ("oncall", "alembic")
 
@@ -115,36 +100,6 @@ def _cast_like(default: Any, raw: str, name: str) -> Any:
                 f"{name}={raw!r} is not a number", f"set {name} to a number like {default}"
             ) from None
     return raw
-
-
-def _leave_scalar_env_to_settings() -> None:
-    """Stop Invoke from casting the INVOKE_ONCALL_* scalars that `settings()` casts itself.
-
-    Invoke casts an environment value by the type of whatever a config file gave the key, before
-    any task runs: `connect_timeout: 4` in invoke.yaml with INVOKE_ONCALL_CONNECT_TIMEOUT=2.5 (or
-    =soon) ends in a ValueError traceback from inside Invoke. For these keys Invoke now keeps the
-    text, and `settings()` casts it by DEFAULTS, with a BadInput (exit 2) naming the variable.
-    There is no hook for this in Invoke (the `invoke` program builds its own Executor), hence the
-    narrow wrapper around its private `Environment._path_set`.
-    """
-    from invoke.env import Environment
-
-    original = Environment._path_set
-    if getattr(original, "_oncall_scalars", False):
-        return
-    scalars = {key for key, default in DEFAULTS.items() if not isinstance(default, dict)}
-
-    def _path_set(self: Environment, key_path: Sequence[str], value: str) -> None:
-        if len(key_path) == 2 and key_path[0] == "oncall" and key_path[1] in scalars:
-            self.data.setdefault("oncall", {})[key_path[1]] = value
-            return
-        original(self, key_path, value)
-
-    _path_set._oncall_scalars = True  # type: ignore[attr-defined]
-    setattr(Environment, "_path_set", _path_set)  # noqa: B010 - mypy rejects assigning to a method
-
-
-_leave_scalar_env_to_settings()
 
 
 def settings(layered: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

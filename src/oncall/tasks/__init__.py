@@ -11,7 +11,7 @@ from types import ModuleType
 
 from invoke import Collection, Task
 
-from oncall.config import DEFAULTS
+from oncall.config_defaults import DEFAULTS
 from oncall.tasks import bench, demo, doctor, migrate, render, runbook, sandbox, smoke, verify
 
 

@@ -11,14 +11,18 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Context, Exit
 
-from oncall.config import Target, resolve_target
 from oncall.errors import ExitCode, OncallError
-from oncall.redact import redact
-from oncall.report import Output
+
+if TYPE_CHECKING:
+    from oncall.config import Target
+    from oncall.report import Output
+
+# config, report and redact are imported inside the helpers below: every task module imports
+# this one, and `invoke --list` (and each shell completion) should not pay for them.
 
 JSON_HELP = "print exactly one JSON document on stdout (human text goes to stderr)"
 TARGET_HELP = "target name from invoke.yaml (default: oncall.target / INVOKE_ONCALL_TARGET)"
@@ -44,6 +48,8 @@ def target_for(ctx: Context, name: str | None) -> Target:
     """Resolve the target: this task's --target, else the chain's, else config/env."""
     global _chain_target  # noqa: PLW0603 - per-process chain state is the point
     chosen = name or _chain_target
+    from oncall.config import resolve_target
+
     target = resolve_target(oncall_config(ctx), chosen, root=project_root(ctx))
     if name:
         _chain_target = name
@@ -51,12 +57,16 @@ def target_for(ctx: Context, name: str | None) -> Target:
 
 
 def output_for(json_: bool) -> Output:
+    from oncall.report import Output
+
     return Output(json_mode=json_)
 
 
 @contextmanager
 def boundary(out: Output, *, debug: bool = False, task: str = "") -> Iterator[None]:
     """Turn OncallError into Exit(message, code); never let a traceback reach the user unless --debug."""
+    from oncall.redact import redact
+
     try:
         yield
     except OncallError as exc:
@@ -81,5 +91,7 @@ def boundary(out: Output, *, debug: bool = False, task: str = "") -> Iterator[No
 
 def exit_with(code: int, message: str | None = None) -> None:
     """Leave a task with a non-zero code and a message (for checks that failed without an exception)."""
+    from oncall.redact import redact
+
     if code:
         raise Exit(redact(message or ""), code)
