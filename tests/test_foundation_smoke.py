@@ -17,3 +17,27 @@ def test_invoke_list_shows_targets_task(run_invoke) -> None:  # type: ignore[no-
     result = run_invoke("--list")
     assert result.code == 0
     assert "targets" in result.stdout
+
+
+def test_a_masked_table_cell_keeps_the_table_aligned(secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Secrets in table cells are masked before rich lays the table out, so every row is as wide."""
+    import io
+
+    from rich.table import Table
+
+    from oncall.report import Output
+
+    secret = "s3cret-pass-word"
+    secret_scan.add(secret)
+    stream = io.StringIO()
+    out = Output(stdout=stream)
+    table = Table(title="t")
+    table.add_column("check")
+    table.add_column("hint")
+    table.add_row("url", f"postgresql://app:{secret}@db.example.com:5432/app")
+    table.add_row("dns", "ok")
+    out.print(table)
+    lines = [line for line in stream.getvalue().splitlines() if line.strip() and line.strip() != "t"]
+    assert secret not in stream.getvalue()
+    assert "postgresql://app:***@db.example.com" in stream.getvalue()
+    assert len({len(line) for line in lines}) == 1

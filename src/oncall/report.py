@@ -42,6 +42,44 @@ class RedactingWriter:
         return getattr(self._stream, "encoding", "utf-8") or "utf-8"
 
 
+def _redact_cell(cell: Any) -> Any:
+    from rich.text import Text
+
+    if isinstance(cell, str):
+        return redact(cell)
+    if isinstance(cell, Text):
+        masked = redact(cell.plain)
+        # Keep the styling when nothing was masked; a masked cell keeps its base style only.
+        return cell if masked == cell.plain else Text(masked, style=cell.style)
+    return cell
+
+
+def _redacting_hook() -> Any:
+    """A rich render hook that masks secrets in strings, Text and table cells *before* layout.
+
+    The RedactingWriter alone would mask after rich has measured the columns, so a masked cell
+    would be shorter than its column and the table's borders would no longer line up.
+    """
+    from rich.console import RenderHook
+    from rich.table import Table
+
+    class _Hook(RenderHook):
+        def process_renderables(self, renderables: list[Any]) -> list[Any]:
+            processed = []
+            for renderable in renderables:
+                if isinstance(renderable, Table):
+                    for column in renderable.columns:
+                        column._cells = [_redact_cell(c) for c in column._cells]
+                    renderable.title = _redact_cell(renderable.title)
+                    renderable.caption = _redact_cell(renderable.caption)
+                    processed.append(renderable)
+                else:
+                    processed.append(_redact_cell(renderable))
+            return processed
+
+    return _Hook()
+
+
 def json_default(value: Any) -> Any:
     """Serialise the few non-JSON types our result objects carry."""
     import datetime as _dt
@@ -82,6 +120,7 @@ class Output:
             self._console = Console(
                 file=cast("IO[str]", RedactingWriter(stream)), highlight=False, soft_wrap=False, width=width
             )
+            self._console.push_render_hook(_redacting_hook())
         return self._console
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
