@@ -577,7 +577,7 @@ class RenderStandIn:
                     self._set_status(
                         svc, active, "pre_deploy_in_progress" if has_pre else "update_in_progress", end
                     )
-                    self._start_deploy_hook(svc, active)
+                    self._start_hook(svc, active, self.on_deploy, kind="deploy", on_crash="update_failed")
             elif (
                 status == "pre_deploy_in_progress" and now >= since + t.pre_deploy and self._hook_done(active)
             ):
@@ -592,22 +592,34 @@ class RenderStandIn:
             else:
                 return
 
-    def _start_deploy_hook(self, svc: _Service, deploy: dict[str, Any]) -> None:
-        hook = self.on_deploy
+    def _start_hook(
+        self,
+        svc: _Service,
+        obj: dict[str, Any],
+        hook: DeployHook | JobHook | None,
+        *,
+        kind: str,
+        on_crash: str,
+    ) -> None:
+        """Run a deploy/job hook on its own thread; the state machine waits for `_hook_done`.
+
+        The hook (a real restart, a pre-deploy command) can take seconds, so it never runs under
+        the server's lock; a crashing hook ends the deploy or job with `on_crash`, not the server.
+        """
         if hook is None:
             return
         box: dict[str, Any] = {"done": False, "result": None}
-        deploy["_hook"] = box
-        service_id, snapshot = svc.data["id"], self._public(deploy)
+        obj["_hook"] = box
+        service_id, snapshot = svc.data["id"], self._public(obj)
 
         def run() -> None:
             try:
                 box["result"] = hook(service_id, snapshot)
-            except Exception:  # noqa: BLE001 - a crashing hook is a failed deploy, not a dead server
-                box["result"] = "update_failed"
+            except Exception:  # noqa: BLE001 - a crashing hook is a failed deploy/job, not a dead server
+                box["result"] = on_crash
             box["done"] = True
 
-        threading.Thread(target=run, name=f"on_deploy-{deploy['id']}", daemon=True).start()
+        threading.Thread(target=run, name=f"on_{kind}-{obj['id']}", daemon=True).start()
 
     @staticmethod
     def _hook_done(deploy: dict[str, Any]) -> bool:
@@ -631,30 +643,13 @@ class RenderStandIn:
                     _now_iso(),
                     since + t.job_pending,
                 )
-                self._start_job_hook(svc, job)
+                self._start_hook(svc, job, self.on_job, kind="job", on_crash="failed")
                 status, since = job["status"], job["_phase_at"]
             if status == "running" and now >= since + t.job_run and self._hook_done(job):
                 box = job.get("_hook")
                 result = box["result"] if box is not None else job["_outcome"]
                 job["status"] = result if result in ("succeeded", "failed") else "succeeded"
                 job["finishedAt"] = _now_iso()
-
-    def _start_job_hook(self, svc: _Service, job: dict[str, Any]) -> None:
-        hook = self.on_job
-        if hook is None:
-            return
-        box: dict[str, Any] = {"done": False, "result": None}
-        job["_hook"] = box
-        service_id, snapshot = svc.data["id"], self._public(job)
-
-        def run() -> None:
-            try:
-                box["result"] = hook(service_id, snapshot)
-            except Exception:  # noqa: BLE001 - a crashing hook is a failed job, not a dead server
-                box["result"] = "failed"
-            box["done"] = True
-
-        threading.Thread(target=run, name=f"on_job-{job['id']}", daemon=True).start()
 
     # -- rate limits and faults ---------------------------------------------------------------
 
