@@ -114,6 +114,16 @@ def pg(pg_server: EmbeddedPostgres, request: pytest.FixtureRequest) -> TestDatab
     return TestDatabase(pg_server, name, "app", pg_server.app_password)  # type: ignore[attr-defined]
 
 
+@pytest.fixture
+def sandbox_dir(tmp_path: Path) -> Iterator[Path]:
+    """A sandbox directory for one test (chain and recover tests), taken down afterwards."""
+    from health_support import stop_sandbox
+
+    directory = tmp_path / "sandbox"
+    yield directory
+    stop_sandbox(directory)
+
+
 @dataclass
 class InvokeResult:
     args: list[str]

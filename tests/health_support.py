@@ -281,6 +281,8 @@ def closed_port_url(pg_url: str) -> str:
 
 
 SANDBOX_TARGETS = {"turbo-response": "sandbox", "trdrhub": "sandbox-trdrhub"}
+# The Render service each seed system plays in the sandbox.
+SERVICES = {"turbo-response": "turbo-response-backend", "trdrhub": "trdrhub-api"}
 DAMAGE = {
     # A column type verify compares and migrate never touches again (CREATE TABLE IF NOT EXISTS).
     "turbo-response": ("cases", "client_email", "text", "varchar(255)"),

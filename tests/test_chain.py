@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from health_support import (
     SANDBOX_TARGETS,
+    SERVICES,
     damage_schema,
     page_status,
     restarts_seen,
     run_log_tasks,
     start_sandbox,
-    stop_sandbox,
 )
 
 pytestmark = pytest.mark.slow
-
-SERVICES = {"turbo-response": "turbo-response-backend", "trdrhub": "trdrhub-api"}
-
-
-@pytest.fixture
-def sandbox_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "sandbox"
-    yield directory
-    stop_sandbox(directory)
 
 
 def _step_lines(output: str) -> list[str]:

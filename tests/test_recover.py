@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from health_support import (
     SANDBOX_TARGETS,
+    SERVICES,
     damage_schema,
     page_status,
     restarts_seen,
     run_log_tasks,
     scratch_project,
     start_sandbox,
-    stop_sandbox,
     target_entry,
 )
-
-SERVICES = {"turbo-response": "turbo-response-backend", "trdrhub": "trdrhub-api"}
-
-
-@pytest.fixture
-def sandbox_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "sandbox"
-    yield directory
-    stop_sandbox(directory)
 
 
 @pytest.mark.slow
