@@ -30,7 +30,7 @@ from benchlib import figure, interleaved_medians, median_of, report
 
 DELAY_S = 0.2
 URLS = 50
-RUNS = 7
+RUNS = 15
 CLI_RUNS = 5
 ROOT = Path(__file__).resolve().parents[1]
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"

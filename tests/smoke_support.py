@@ -33,7 +33,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -176,10 +176,12 @@ class SmokeServer:
         self._thread.join(10)
 
 
-class ResetOnceServer:
-    """Closes the first connection without a word, then answers 200: a transient network error."""
+class RawServer:
+    """A bare TCP server on 127.0.0.1: each accepted connection (numbered from 1) goes to `answer`,
+    and is closed when it returns. For the failures an HTTP server library will not produce."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: Callable[[int, socket.socket], None]) -> None:
+        self._answer = answer
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.accepted = 0
@@ -200,13 +202,9 @@ class ResetOnceServer:
                 return
             self.accepted += 1
             with conn:
-                if self.accepted == 1:
-                    conn.recv(4096)
-                    continue
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                self._answer(self.accepted, conn)
 
-    def __enter__(self) -> ResetOnceServer:
+    def __enter__(self) -> RawServer:
         self._thread.start()
         return self
 
@@ -214,6 +212,27 @@ class ResetOnceServer:
         self._stop.set()
         self._thread.join(5)
         self._sock.close()
+
+
+def _reset_first(number: int, conn: socket.socket) -> None:
+    conn.recv(4096)
+    if number > 1:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+
+def _answer_once_then_close(number: int, conn: socket.socket) -> None:
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def reset_once_server() -> RawServer:
+    """Closes the first connection without a word, then answers 200: a transient network error."""
+    return RawServer(_reset_first)
+
+
+def close_after_one_server() -> RawServer:
+    """Answers one request per connection with keep-alive implied, then closes it: a stale keep-alive."""
+    return RawServer(_answer_once_then_close)
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from oncall.probe import Check, SmokeResult, checks_for, smoke
 from oncall.probe_conditions import parse_conditions
 from oncall.redact import redact
 from oncall.report import Output
-from smoke_support import ResetOnceServer, SmokeServer, free_port, leaf, make_ca
+from smoke_support import SmokeServer, free_port, leaf, make_ca, reset_once_server
 
 # Short timeouts keep failure tests quick; every call still has a bound, so nothing hangs.
 FAST: dict[str, Any] = {"connect_timeout": 2.0, "read_timeout": 1.0, "total_timeout": 5.0}
@@ -152,7 +152,7 @@ def test_refused_next_to_a_healthy_page_is_code_1() -> None:
 
 def test_a_connection_reset_is_retried_and_the_retry_reported() -> None:
     """A connection closed without an answer is a network error: retried within the attempt, reported."""
-    with ResetOnceServer() as server:
+    with reset_once_server() as server:
         result = smoke([check(server.url())], **FAST)
     assert result.code == 0
     doc = one(result)

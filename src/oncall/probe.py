@@ -23,9 +23,12 @@ API (other modules use these names):
 
 Modules: this one (checks from config, the run, results), `probe_http` (one attempt: request,
 redirects, network errors in words, TLS trust), `probe_conditions` (parse and evaluate conditions),
-`probe_report` (table, live view, progress lines), `oncall.junit` (JUnit XML).
+`probe_report` (table, live view, progress lines), `probe_network` (asyncio-native sockets under
+httpx), `oncall.junit` (JUnit XML).
 
-How requests are made: all checks at once, at most `concurrency` requests in flight (a semaphore),
+How requests are made: all checks concurrently, started one event-loop turn apart (so the first
+request is on the wire while later checks are still being set up, and answers are read as they
+arrive rather than all at once), at most `concurrency` requests in flight (a semaphore),
 each check with its own small httpx.AsyncClient pool so its polls reuse one kept-alive connection
 (one pool shared by fifty checks costs more CPU than the requests; see bench/bench_smoke.py), and
 one cached TLS context for all. Connect/read timeouts per request and a total timeout per try.
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -186,7 +189,9 @@ class CheckResult:
         }
 
 
-@dataclass
+# repr=False: asyncio.run formats its finished main task, result included, when it puts the SIGINT
+# handler back; the generated repr of fifty check results took milliseconds of every pass.
+@dataclass(repr=False)
 class SmokeResult:
     """The outcome of a smoke run: a library value for the smoke task, health and restart --wait."""
 
@@ -194,6 +199,9 @@ class SmokeResult:
     wait: float | None
     consecutive: int
     elapsed_s: float
+
+    def __repr__(self) -> str:
+        return f"<SmokeResult code={self.code} checks={len(self.checks)} elapsed_s={self.elapsed_s:.3f}>"
 
     @property
     def ok(self) -> bool:
@@ -335,6 +343,7 @@ async def smoke_async(
     """The async form of `smoke` (same arguments), for callers already inside an event loop."""
     import httpx
 
+    from oncall.probe_network import transport
     from oncall.probe_report import reporter_for
 
     if consecutive < 1 or concurrency < 1:
@@ -367,9 +376,8 @@ async def smoke_async(
         # trust_env off: no ~/.netrc credentials sent behind our back, no proxy between us and the
         # site (a smoke check through a proxy tests the proxy); CA variables are read by ssl_context.
         client = httpx.AsyncClient(
-            verify=verify,
+            transport=transport(verify, pool),
             timeout=timeout,
-            limits=pool,
             follow_redirects=False,
             headers=_USER_AGENT,
             trust_env=False,
@@ -387,11 +395,33 @@ async def smoke_async(
     try:
         if reporter is not None:
             reporter.start()
-        await asyncio.gather(*(poll(r) for r in results))
+        await _start_staggered([poll(r) for r in results])
     finally:
         if reporter is not None:
             reporter.stop()
     return SmokeResult(results, wait, consecutive, loop.time() - start)
+
+
+async def _start_staggered(polls: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the polls concurrently, starting them one loop turn apart.
+
+    Started all at once, every check is set up (client, request, connect) before the first request
+    goes out, so all answers land together and wait their turn to be read. One loop turn apart, the
+    first request is on the wire while the next check is still being set up; the answers come back
+    spread out and are read as they arrive. A slow connect holds nothing up: the next check starts
+    on the next turn whether or not the earlier one has connected.
+    """
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for coro in polls:
+            tasks.append(asyncio.create_task(coro))
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for coro in polls[len(tasks) :]:
+            coro.close()
 
 
 def smoke(checks: Sequence[Check], **options: Any) -> SmokeResult:
@@ -400,9 +430,9 @@ def smoke(checks: Sequence[Check], **options: Any) -> SmokeResult:
 
 
 async def _in_own_loop(checks: Sequence[Check], options: dict[str, Any]) -> SmokeResult:
-    # httpx (through anyio) resolves every host name in the loop's default thread pool, which
-    # asyncio sizes to CPUs + 4: fifty checks would queue their lookups behind each other. We own
-    # this loop, so it gets one thread per check that can be in flight (asyncio.run shuts it down).
+    # asyncio (under oncall.probe_network) resolves every host name in the loop's default thread
+    # pool, which it sizes to CPUs + 4: fifty checks would queue their lookups behind each other. We
+    # own this loop, so it gets one thread per check that can be in flight (asyncio.run shuts it down).
     from concurrent.futures import ThreadPoolExecutor
 
     workers = max(1, min(len(checks), int(options.get("concurrency", DEFAULT_CONCURRENCY)), 64))

@@ -275,7 +275,7 @@ async def _fetch(client: httpx.AsyncClient, check: Check, limits: Limits) -> Att
                 return Attempt(
                     response.status_code, latency, (failure,), None, tuple(redirects), str(request.url), 1
                 )
-            # Asking the stream for its TLS object is costly in anyio; plain http has none anyway.
+            # Plain http has no certificate to read.
             cert = _peer_cert(response) if request.url.scheme == "https" else None
             undecodable: ConditionResult | None = None
             try:
