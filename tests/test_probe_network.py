@@ -96,11 +96,19 @@ def test_a_silent_server_is_a_read_timeout() -> None:
 
 
 def test_tls_through_start_tls_exposes_the_peer_certificate(tmp_path: Any) -> None:
+    """Also: closing a TLS connection closes its socket at once (none is left for the collector)."""
+    import gc
+
     ca, pem = make_ca(tmp_path)
     with SmokeServer(tls=leaf(ca)) as server:
         (response,) = fetch_all([server.url("/ok")], verify=ssl_context(pem))
         ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
     assert response.status_code == 200
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del response
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert ssl_object is not None
     assert "notAfter" in ssl_object.getpeercert()
 
@@ -142,3 +150,28 @@ def test_staggered_start_runs_all_and_stops_all_when_one_fails() -> None:
             asyncio.run(_start_staggered([poll(n) for n in range(4)]))
     assert started[:2] == [0, 1]
     assert set(cancelled) == set(started) - {1}
+
+
+def test_a_pass_cancelled_while_starting_closes_the_checks_it_never_started() -> None:
+    """Ctrl-C during the start: started checks are cancelled, the rest closed unstarted, no warning."""
+    import gc
+
+    started: list[int] = []
+
+    async def poll(n: int) -> None:
+        started.append(n)
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        launcher = asyncio.create_task(_start_staggered([poll(n) for n in range(20)]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        launcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await launcher
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(main())
+        gc.collect()
+    assert 0 < len(started) < 20

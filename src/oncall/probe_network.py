@@ -61,8 +61,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(exc)) from exc
 
     async def aclose(self) -> None:
-        # No wait for the peer's close_notify: a dead server must not hold a smoke pass open.
-        self._writer.close()
+        # TLS: no close_notify exchange, as under httpx's default transport. Waiting for the peer's
+        # reply could hold a smoke pass open on a dead server, and a shutdown left to finish after
+        # the event loop ends leaks the socket. The request was sent and its answer read by now.
+        if self._writer.get_extra_info("ssl_object") is not None:
+            self._writer.transport.abort()
+        else:
+            self._writer.close()
 
     async def start_tls(
         self,
