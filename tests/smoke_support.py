@@ -12,6 +12,7 @@ behave one way:
     /recovering        502 until `recover_after` seconds after the server started, then 200
     /flap              502, 200, 502, 200, ... by request count
     /loop/a, /loop/b   302 to each other: a redirect loop
+    /redirect?to=URL&code=NNN   NNN (default 302) with Location URL, whatever it is
     /chain/N           302 to /chain/N-1 ... /chain/0 answers 200
     /bad-gzip          200 that claims Content-Encoding gzip but is not
     /json              {"status": "ok", "db": {"connected": true}, "items": [1, 2]}
@@ -32,6 +33,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,10 +75,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def do_POST(self) -> None:
+        self.do_GET()
+
     def do_GET(self) -> None:
         owner = self.server.owner
         path = self.path.split("?", 1)[0]
         owner.hits[path] += 1
+        owner.methods.setdefault(path, Counter())[self.command] += 1
         parts = path.strip("/").split("/")
         if path == "/ok":
             self._send(200, "ok")
@@ -117,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(302, "", {"Location": f"/chain/{left - 1}"})
             else:
                 self._send(200, "end of chain")
+        elif path == "/redirect":
+            query = dict(urllib.parse.parse_qsl(self.path.partition("?")[2]))
+            self._send(int(query.get("code", "302")), "", {"Location": query["to"]})
         elif path == "/bad-gzip":
             self._send(200, "this is not gzip", {"Content-Encoding": "gzip"})
         elif path == "/json":
@@ -137,6 +146,7 @@ class SmokeServer:
         self.recover_after = recover_after
         self.expected_auth = expected_auth
         self.hits: Counter[str] = Counter()
+        self.methods: dict[str, Counter[str]] = {}
         self.connections = 0
         self.in_flight = self.peak_in_flight = 0
         self.lock = threading.Lock()

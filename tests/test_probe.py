@@ -6,6 +6,8 @@ import io
 import shutil
 import subprocess
 import time
+import urllib.parse
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +188,61 @@ def test_redirects_are_followed_up_to_the_limit_and_reported() -> None:
     assert [r["location"] for r in doc["redirects"]] == [server.url("/chain/1"), server.url("/chain/0")]
     assert long.code == 1
     assert one(long)["failed"][0]["observed"].startswith("more than 3 redirects")
+
+
+def redirect_to(server: SmokeServer, to: str, code: int = 302) -> str:
+    return server.url("/redirect?" + urllib.parse.urlencode({"to": to, "code": code}))
+
+
+def test_a_checks_headers_follow_redirects_on_its_own_origin_only() -> None:
+    """Same origin keeps the configured Authorization; another origin (port) never receives it."""
+    secret = {"Authorization": "Bearer redirect-secret-1"}
+    with SmokeServer() as site, SmokeServer() as other:
+        same = Check(
+            "same",
+            redirect_to(site, "/echo-auth"),
+            headers=secret,
+            conditions=tuple(parse_conditions({"body_contains": "redirect-secret-1"}, "t")),
+        )
+        away = Check(
+            "away",
+            redirect_to(site, other.url("/echo-auth")),
+            headers=secret,
+            conditions=tuple(parse_conditions({"body_not_contains": "redirect-secret-1"}, "t")),
+        )
+        result = smoke([same, away], **FAST)
+    docs = {c["name"]: c for c in result.as_dict()["checks"]}
+    assert result.code == 0, docs
+    assert docs["away"]["final_url"] == other.url("/echo-auth")
+    assert docs["same"]["redirects"] == [{"status": 302, "location": site.url("/echo-auth")}]
+
+
+def test_a_303_makes_a_post_a_get_and_a_307_keeps_it() -> None:
+    """303 makes the next hop a GET (a HEAD stays a HEAD); 307 keeps the method."""
+    with SmokeServer() as server:
+        status = tuple(parse_conditions({"status": "200"}, "t"))
+        post_303 = Check("p303", redirect_to(server, "/ok", 303), method="POST", conditions=status)
+        head_303 = Check("h303", redirect_to(server, "/ok", 303), method="HEAD", conditions=status)
+        post_307 = Check("p307", redirect_to(server, "/ok", 307), method="POST", conditions=status)
+        result = smoke([post_303, head_303, post_307], **FAST)
+    assert result.code == 0, result.as_dict()
+    assert (server.hits["/ok"], server.methods["/ok"]) == (3, Counter({"GET": 1, "HEAD": 1, "POST": 1}))
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [("http://127.0.0.1:99999/", "port 99999 is out of range"), ("ftp://127.0.0.1/x", "not an http(s) URL")],
+)
+def test_a_location_that_is_not_a_usable_url_is_a_clear_failure(location: str, why: str) -> None:
+    """Refused before any lookup or connection: exit 1, the 302 and the Location named."""
+    with SmokeServer() as server:
+        result = smoke([check(redirect_to(server, location))], **FAST)
+    doc = one(result)
+    assert (result.code, doc["status"]) == (1, 302)
+    (failed,) = doc["failed"]
+    assert failed["name"] == "redirects"
+    assert f"Location {location!r} is not a URL" in failed["observed"]
+    assert why in failed["observed"]
 
 
 def test_an_undecodable_body_is_an_observation_not_a_network_error() -> None:

@@ -29,7 +29,7 @@ httpx), `oncall.junit` (JUnit XML).
 How requests are made: all checks concurrently, started one event-loop turn apart (so the first
 request is on the wire while later checks are still being set up, and answers are read as they
 arrive rather than all at once), at most `concurrency` requests in flight (a semaphore),
-each check with its own small httpx.AsyncClient pool so its polls reuse one kept-alive connection
+each check with its own small connection pool so its polls reuse one kept-alive connection
 (one pool shared by fifty checks costs more CPU than the requests; see bench/bench_smoke.py), and
 one cached TLS context for all. Connect/read timeouts per request and a total timeout per try.
 Redirects are followed by hand, up to `max_redirects`, so each hop is reported and a loop is named
@@ -80,7 +80,6 @@ Verdict = Literal["healthy", "unhealthy", "unreachable"]
 # Header names whose literal config values are secrets even though config should not hold any.
 _SENSITIVE_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-api-key")
 DEFAULT_CONCURRENCY = 50
-_USER_AGENT = {"User-Agent": "oncall-smoke"}
 HISTORY_KEEP = 20
 
 
@@ -359,9 +358,9 @@ async def smoke_async(
     needed = consecutive if wait is not None else 1
     results = [CheckResult(check, needed=needed) for check in checks]
     reporter = reporter_for(out, results, wait) if wait is not None else None
-    timeout = httpx.Timeout(
+    timeouts = httpx.Timeout(
         connect=connect_timeout, read=read_timeout, write=read_timeout, pool=total_timeout
-    )
+    ).as_dict()
     # One small pool per check: its polls reuse one kept-alive connection. A single pool shared by
     # all checks scans every connection for every request (httpcore), which at 50 checks cost more
     # CPU than the requests themselves (bench/bench_smoke.py); concurrency is bounded by `gate`.
@@ -373,18 +372,13 @@ async def smoke_async(
     gate = asyncio.Semaphore(concurrency)
 
     async def poll(result: CheckResult) -> None:
-        # trust_env off: no ~/.netrc credentials sent behind our back, no proxy between us and the
-        # site (a smoke check through a proxy tests the proxy); CA variables are read by ssl_context.
-        client = httpx.AsyncClient(
-            transport=transport(verify, pool),
-            timeout=timeout,
-            follow_redirects=False,
-            headers=_USER_AGENT,
-            trust_env=False,
-        )
-        async with client:
+        # Requests go to the transport directly (oncall.probe_http.build_request): no client, so no
+        # ~/.netrc credentials or proxy variables, and no cookie jar carried from one poll to the
+        # next; CA variables are read by ssl_context.
+        sender = transport(verify, pool)
+        async with sender:
             while True:
-                attempt = await probe_once(client, gate, result.check, limits)
+                attempt = await probe_once(sender, gate, result.check, limits, timeouts)
                 result.record(attempt)
                 if reporter is not None:
                     reporter.update(result, loop.time() - start)

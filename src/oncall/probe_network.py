@@ -11,9 +11,9 @@ Errors keep httpcore's types (ConnectError, ReadTimeout, ...), which httpx turns
 the OS error as the cause: `oncall.probe_http.network_error` reads refused, DNS and TLS failures
 from that cause, as it does under the default backend.
 
-`transport(verify, limits)` is the httpx transport to give an AsyncClient; it is httpx's own
-AsyncHTTPTransport (request and response mapping, exception translation) over a connection pool that
-uses this backend.
+`transport(verify, limits)` is the httpx transport smoke sends its requests through
+(oncall.probe_http); it is httpx's own AsyncHTTPTransport (request and response mapping, exception
+translation) over a connection pool that uses this backend.
 """
 
 from __future__ import annotations
