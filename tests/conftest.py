@@ -20,11 +20,14 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from oncall.sandbox.pg import EmbeddedPostgres
+
+if TYPE_CHECKING:
+    from oncall.sandbox.render_api import RenderStandIn
 
 REPO = Path(__file__).resolve().parents[1]
 INVOKE = Path(sys.executable).parent / "invoke"
@@ -191,3 +194,15 @@ def run_invoke(tmp_path: Path):  # type: ignore[no-untyped-def]
         return InvokeResult(list(args), proc.returncode, proc.stdout, proc.stderr, full_env)
 
     return _run
+
+
+@pytest.fixture
+def api(secret_scan: SecretScan) -> Iterator[RenderStandIn]:
+    """A Render stand-in with one service (render_support.SERVICE) on fast timings; its key is scanned for."""
+    from oncall.sandbox.render_api import RenderStandIn, make_service
+    from render_support import FAST, SERVICE, new_key
+
+    standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], timings=FAST)
+    secret_scan.add(standin.api_key)
+    with standin:
+        yield standin

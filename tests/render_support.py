@@ -23,6 +23,11 @@ SERVICE = "turbo-response-backend"
 FAST = Timings(created=0.1, build=0.4, pre_deploy=0.2, update=0.3, job_pending=0.1, job_run=0.3)
 
 
+def service_id(api: RenderStandIn, name: str = SERVICE) -> str:
+    """The id the stand-in gave the service called `name`."""
+    return str(next(s["id"] for s in api.services() if s["name"] == name))
+
+
 def new_key() -> str:
     return "rnd_" + secrets.token_hex(16)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,19 +11,7 @@ import pytest
 from oncall.errors import BadInput, CheckFailed, Refused, Unreachable
 from oncall.render import RenderClient, RenderConflict, RenderNotFound, reset_delay
 from oncall.sandbox.render_api import RenderStandIn, make_service
-from render_support import FAST, SERVICE, client_for, new_key
-
-
-@pytest.fixture
-def api(secret_scan: Any) -> Iterator[RenderStandIn]:
-    standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], timings=FAST)
-    secret_scan.add(standin.api_key)
-    with standin:
-        yield standin
-
-
-def _sid(api: RenderStandIn) -> str:
-    return str(api.services()[0]["id"])
+from render_support import SERVICE, client_for, new_key, service_id
 
 
 def test_find_service_by_exact_name_across_pages(secret_scan: Any) -> None:
@@ -46,7 +33,7 @@ def test_find_service_by_exact_name_across_pages(secret_scan: Any) -> None:
 def test_find_service_by_id_fetches_it_directly(api: RenderStandIn) -> None:
     """An srv- id is retrieved with GET /services/{id}, no listing."""
     client = client_for(api, api.base_url)
-    assert client.find_service(_sid(api))["name"] == SERVICE
+    assert client.find_service(service_id(api))["name"] == SERVICE
     assert api.calls("GET", "/services") == 0
 
 
@@ -116,7 +103,7 @@ def test_429_storm_backs_off_and_succeeds_with_bounded_calls(api: RenderStandIn)
     slept: list[float] = []
     client = RenderClient(api.api_key, api.base_url, sleep=slept.append)
     api.inject("429", times=4, reset=2)
-    assert client.get_service(_sid(api))["name"] == SERVICE
+    assert client.get_service(service_id(api))["name"] == SERVICE
     assert api.calls("GET", "/services/{serviceId}") == 5
     assert len(slept) == 4
     assert all(2.0 <= s <= 2.25 for s in slept)
@@ -158,15 +145,15 @@ def test_post_is_not_retried_after_500(api: RenderStandIn) -> None:
     client = client_for(api, api.base_url)
     api.inject("500", method="POST")
     with pytest.raises(Unreachable):
-        client.restart_service(_sid(api))
+        client.restart_service(service_id(api))
     assert api.calls("POST") == 1
 
 
 def test_conflict_is_refused(api: RenderStandIn) -> None:
     """409 (a suspended service here) maps to RenderConflict, a Refused (exit 4)."""
-    api.set_suspended(_sid(api), True)
+    api.set_suspended(service_id(api), True)
     with pytest.raises(RenderConflict) as caught:
-        client_for(api, api.base_url).restart_service(_sid(api))
+        client_for(api, api.base_url).restart_service(service_id(api))
     assert isinstance(caught.value, Refused)
 
 
@@ -203,24 +190,24 @@ def test_lost_deploy_answer_adopts_the_created_deploy(api: RenderStandIn) -> Non
     """The deploy POST is acted on but its answer is lost: the client finds that deploy, sends no second."""
     client = client_for(api, api.base_url)
     api.inject("drop_after", method="POST", path=r"/deploys$")
-    trigger = client.trigger_deploy(_sid(api))
+    trigger = client.trigger_deploy(service_id(api))
     assert trigger.recovered
     assert trigger.deploy is not None
-    assert len(api.deploys(_sid(api))) == 1
-    assert trigger.deploy["id"] == api.deploys(_sid(api))[0]["id"]
+    assert len(api.deploys(service_id(api))) == 1
+    assert trigger.deploy["id"] == api.deploys(service_id(api))[0]["id"]
     assert api.calls("POST", "/services/{serviceId}/deploys") == 1
 
 
 def test_lost_deploy_answer_before_acting_sends_it_once_more(api: RenderStandIn) -> None:
     """Dropped before anything was created: the client looks, finds nothing new, and POSTs again once."""
     client = client_for(api, api.base_url)
-    api.start_deploy(_sid(api), trigger="new_commit")  # someone else's deploy is never adopted
-    known = [d["id"] for d in api.deploys(_sid(api))]
+    api.start_deploy(service_id(api), trigger="new_commit")  # someone else's deploy is never adopted
+    known = [d["id"] for d in api.deploys(service_id(api))]
     api.inject("drop", method="POST", path=r"/deploys$")
-    trigger = client.trigger_deploy(_sid(api), known_ids=known, settle=0.0)
+    trigger = client.trigger_deploy(service_id(api), known_ids=known, settle=0.0)
     assert not trigger.recovered
     assert trigger.queued  # the other deploy is still building, so Render queued ours
-    assert len(api.deploys(_sid(api))) == 2
+    assert len(api.deploys(service_id(api))) == 2
     assert api.calls("POST", "/services/{serviceId}/deploys") == 2
 
 
@@ -229,7 +216,7 @@ def test_deploy_answer_lost_twice_is_unreachable(api: RenderStandIn) -> None:
     client = client_for(api, api.base_url)
     api.inject("drop", method="POST", path=r"/deploys$", times=5)
     with pytest.raises(Unreachable) as caught:
-        client.trigger_deploy(_sid(api), settle=0.0)
+        client.trigger_deploy(service_id(api), settle=0.0)
     assert "render-status" in (caught.value.hint or "")
     assert api.calls("POST", "/services/{serviceId}/deploys") == 2
 
@@ -237,25 +224,27 @@ def test_deploy_answer_lost_twice_is_unreachable(api: RenderStandIn) -> None:
 def test_queued_202_is_found_by_polling_queued_deploys(api: RenderStandIn) -> None:
     """A 202 has no body: the queued deploy is found in list deploys with status=queued."""
     client = client_for(api, api.base_url)
-    first = client.trigger_deploy(_sid(api))
-    second = client.trigger_deploy(_sid(api))
+    first = client.trigger_deploy(service_id(api))
+    second = client.trigger_deploy(service_id(api))
     assert first.deploy is not None
     assert (second.deploy, second.queued) == (None, True)
-    queued = client.find_queued_deploy(_sid(api), known_ids=[first.deploy["id"]])
+    queued = client.find_queued_deploy(service_id(api), known_ids=[first.deploy["id"]])
     assert queued["status"] == "queued"
 
 
 def test_deploy_list_newest_first_with_filters(api: RenderStandIn) -> None:
     """list_deploys returns newest first and passes status filters as repeated parameters."""
     client = client_for(api, api.base_url)
-    client.trigger_deploy(_sid(api))
+    client.trigger_deploy(service_id(api))
     deadline = time.monotonic() + 10
-    while api.deploys(_sid(api))[0]["status"] != "live" and time.monotonic() < deadline:
+    while api.deploys(service_id(api))[0]["status"] != "live" and time.monotonic() < deadline:
         time.sleep(0.05)
-    client.trigger_deploy(_sid(api))
-    statuses = [d["status"] for d in client.list_deploys(_sid(api))]
+    client.trigger_deploy(service_id(api))
+    statuses = [d["status"] for d in client.list_deploys(service_id(api))]
     assert statuses[1] == "live"
-    assert [d["status"] for d in client.list_deploys(_sid(api), status=["live", "deactivated"])] == ["live"]
+    assert [d["status"] for d in client.list_deploys(service_id(api), status=["live", "deactivated"])] == [
+        "live"
+    ]
 
 
 def test_not_json_answer_is_check_failed(api: RenderStandIn) -> None:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,9 @@ from oncall.render_ops import deploy
 from oncall.render_wait import PollSchedule
 from oncall.report import Output
 from oncall.sandbox.render_api import RenderStandIn, make_service
-from render_support import FAST, SERVICE, App, client_for, invoke_env, new_key
+from render_support import SERVICE, App, client_for, invoke_env, new_key, service_id
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def api(secret_scan: Any) -> Iterator[RenderStandIn]:
-    standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], timings=FAST)
-    secret_scan.add(standin.api_key)
-    with standin:
-        yield standin
-
-
-def _sid(api: RenderStandIn) -> str:
-    return str(api.services()[0]["id"])
 
 
 def _runs(result: Any) -> list[dict[str, Any]]:
@@ -74,7 +61,7 @@ def test_deploy_follows_to_live_and_reports_calls(api: RenderStandIn, run_invoke
 @pytest.mark.parametrize("outcome", ["build_failed", "pre_deploy_failed"])
 def test_failed_deploy_exits_1(api: RenderStandIn, run_invoke: Any, outcome: str) -> None:
     """A deploy ending build_failed or pre_deploy_failed exits 1 and names the status."""
-    api.fail_next_deploy(_sid(api), outcome)
+    api.fail_next_deploy(service_id(api), outcome)
     result = run_invoke("deploy", "--target", "sandbox", env=invoke_env(api, api.base_url))
     assert result.code == 1
     assert f"ended {outcome}" in result.output
@@ -84,7 +71,7 @@ def test_failed_deploy_exits_1(api: RenderStandIn, run_invoke: Any, outcome: str
 def test_deploy_in_progress_is_followed_not_repeated(api: RenderStandIn, run_invoke: Any) -> None:
     """A deploy already building (a push) is followed to its end; no second deploy is triggered."""
     api.timings.build = 2.0
-    theirs = api.start_deploy(_sid(api))
+    theirs = api.start_deploy(service_id(api))
     result = run_invoke("deploy", "--target", "sandbox", "--json", env=invoke_env(api, api.base_url))
     assert result.code == 0, result.stderr
     assert result.json()["action"] == "adopted"
@@ -95,7 +82,7 @@ def test_deploy_in_progress_is_followed_not_repeated(api: RenderStandIn, run_inv
 def test_force_while_in_progress_gets_a_queued_202(api: RenderStandIn, run_invoke: Any) -> None:
     """--force during a running deploy: Render answers 202; the queued deploy is found and followed."""
     api.timings.build = 1.5
-    theirs = api.start_deploy(_sid(api))
+    theirs = api.start_deploy(service_id(api))
     result = run_invoke(
         "deploy", "--target", "sandbox", "--force", "--json", env=invoke_env(api, api.base_url)
     )
@@ -113,7 +100,7 @@ def test_lost_deploy_answer_leaves_exactly_one_deploy(api: RenderStandIn, run_in
     result = run_invoke("deploy", "--target", "sandbox", "--json", env=invoke_env(api, api.base_url))
     assert result.code == 0, result.stderr
     assert result.json()["action"] == "recovered"
-    assert len(api.deploys(_sid(api))) == 1
+    assert len(api.deploys(service_id(api))) == 1
     assert api.calls("POST", "/services/{serviceId}/deploys") == 1
 
 
@@ -124,7 +111,7 @@ def test_deploy_timeout_exits_1_saying_it_still_runs(api: RenderStandIn, run_inv
     assert result.code == 1
     assert "still build_in_progress" in result.output
     assert "render-status" in result.output
-    assert api.deploys(_sid(api))[0]["status"] == "build_in_progress"
+    assert api.deploys(service_id(api))[0]["status"] == "build_in_progress"
 
 
 def test_deploy_production_without_yes_is_refused(api: RenderStandIn, run_invoke: Any) -> None:
@@ -241,7 +228,7 @@ def test_ctrl_c_off_a_terminal_says_how_to_cancel(
     assert proc.returncode == 1
     assert "keeps running on Render" in stdout + stderr
     assert "/cancel" in stdout + stderr
-    assert api.deploys(_sid(api))[0]["status"] == "build_in_progress"
+    assert api.deploys(service_id(api))[0]["status"] == "build_in_progress"
 
 
 class _Terminal(io.StringIO):
@@ -275,7 +262,7 @@ def test_ctrl_c_on_a_terminal_offers_to_cancel(api: RenderStandIn) -> None:
     assert result.interrupted
     assert result.code == 1
     assert result.deploy["status"] == "canceled"
-    assert api.deploys(_sid(api))[0]["status"] == "canceled"
+    assert api.deploys(service_id(api))[0]["status"] == "canceled"
 
 
 # -- restart ----------------------------------------------------------------------------------
@@ -298,7 +285,7 @@ def test_restart_waits_until_the_site_answers(api: RenderStandIn, run_invoke: An
     assert doc["waited"] is True
     assert doc["smoke"]["ok"] is True
     assert "answers again" in doc["message"]
-    assert api.restarts[_sid(api)] == 1
+    assert api.restarts[service_id(api)] == 1
     assert [(r["task"], r["code"]) for r in _runs(result)] == [("restart", 0)]
 
 
@@ -344,8 +331,8 @@ def test_restart_production_without_yes_exit_4(api: RenderStandIn, run_invoke: A
 
 def test_render_status_shows_service_and_last_deploys(api: RenderStandIn, run_invoke: Any) -> None:
     """render-status --json: the service, not suspended, its deploys newest first; exit 0."""
-    api.start_deploy(_sid(api))
-    _wait_for(lambda: api.deploys(_sid(api))[0]["status"] == "live")
+    api.start_deploy(service_id(api))
+    _wait_for(lambda: api.deploys(service_id(api))[0]["status"] == "live")
     result = run_invoke("render-status", "--target", "sandbox", "--json", env=invoke_env(api, api.base_url))
     assert result.code == 0, result.stderr
     doc = result.json()
@@ -359,9 +346,9 @@ def test_render_status_shows_service_and_last_deploys(api: RenderStandIn, run_in
 
 def test_render_status_after_failed_deploy_exits_1(api: RenderStandIn, run_invoke: Any) -> None:
     """When the newest finished deploy failed, render-status says so and exits 1."""
-    api.fail_next_deploy(_sid(api), "build_failed")
-    api.start_deploy(_sid(api))
-    _wait_for(lambda: api.deploys(_sid(api))[0]["status"] == "build_failed")
+    api.fail_next_deploy(service_id(api), "build_failed")
+    api.start_deploy(service_id(api))
+    _wait_for(lambda: api.deploys(service_id(api))[0]["status"] == "build_failed")
     result = run_invoke("render-status", "--target", "sandbox", env=invoke_env(api, api.base_url))
     assert result.code == 1
     assert "build_failed" in result.output
@@ -377,7 +364,7 @@ def test_migrate_on_render_runs_a_job_to_success(api: RenderStandIn, run_invoke:
         env=invoke_env(api, api.base_url),
     )  # fmt: skip
     assert result.code == 0, result.stderr
-    jobs = api.jobs(_sid(api))
+    jobs = api.jobs(service_id(api))
     assert [(j["startCommand"], j["status"]) for j in jobs] == [("alembic upgrade head", "succeeded")]
     assert result.json()["job"]["id"] == jobs[0]["id"]
     assert [(r["task"], r["code"]) for r in _runs(result)] == [("migrate --on-render", 0)]
@@ -385,7 +372,7 @@ def test_migrate_on_render_runs_a_job_to_success(api: RenderStandIn, run_invoke:
 
 def test_migrate_on_render_failed_job_exits_1_with_its_logs(api: RenderStandIn, run_invoke: Any) -> None:
     """A job that fails: exit 1, its last log lines shown."""
-    api.fail_next_job(_sid(api))
+    api.fail_next_job(service_id(api))
 
     def job_log(_service_id: str, job: dict[str, Any]) -> str:
         api.add_log(job["id"], "alembic: can't locate revision 20251116", level="error")
@@ -413,7 +400,7 @@ def test_migrate_on_render_dry_run_creates_nothing(api: RenderStandIn, run_invok
     )  # fmt: skip
     assert result.code == 0, result.stderr
     assert "would run `alembic upgrade head`" in result.output
-    assert api.jobs(_sid(api)) == []
+    assert api.jobs(service_id(api)) == []
 
 
 def test_migrate_on_render_production_without_yes_exit_4(api: RenderStandIn, run_invoke: Any) -> None:
@@ -423,12 +410,12 @@ def test_migrate_on_render_production_without_yes_exit_4(api: RenderStandIn, run
         env=invoke_env(api, api.base_url),
     )  # fmt: skip
     assert result.code == 4
-    assert api.jobs(_sid(api)) == []
+    assert api.jobs(service_id(api)) == []
 
 
 def test_no_secret_in_any_output(api: RenderStandIn, run_invoke: Any) -> None:
     """The API key never appears in stdout, stderr, JSON or the run log, even with --debug."""
-    api.fail_next_deploy(_sid(api), "build_failed")
+    api.fail_next_deploy(service_id(api), "build_failed")
     result = run_invoke(
         "deploy", "--target", "sandbox", "--json", "--debug", env=invoke_env(api, api.base_url)
     )

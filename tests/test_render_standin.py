@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from oncall.sandbox.render_api import Limits, ManualClock, RenderStandIn, Timings, make_service
-from render_support import FAST, SERVICE, error_schema_ok, http_for, new_key, validate
+from render_support import FAST, SERVICE, error_schema_ok, http_for, new_key, service_id, validate
 
 StandIn = tuple[RenderStandIn, httpx.Client]
 
@@ -37,10 +37,6 @@ def standin(secret_scan: Any) -> Iterator[StandIn]:
             yield api, http
 
 
-def _sid(api: RenderStandIn, name: str = SERVICE) -> str:
-    return str(next(s["id"] for s in api.services() if s["name"] == name))
-
-
 def _clock(api: RenderStandIn) -> ManualClock:
     assert isinstance(api.clock, ManualClock)
     return api.clock
@@ -53,7 +49,7 @@ def test_services_list_and_retrieve_match_the_schema(standin: StandIn) -> None:
     assert listed.status_code == 200
     validate(listed.json(), "/services")
     assert {e["service"]["name"] for e in listed.json()} == {SERVICE, "worker-x"}
-    one = http.get(f"/services/{_sid(api)}")
+    one = http.get(f"/services/{service_id(api)}")
     validate(one.json(), "/services/{serviceId}")
     assert one.json()["suspended"] == "not_suspended"
 
@@ -116,7 +112,7 @@ def test_name_filter_accepts_comma_and_repeated_values(standin: StandIn) -> None
 def test_deploy_moves_through_its_phases_on_the_clock(standin: StandIn) -> None:
     """201 deploy; created → build → pre_deploy → update → live; the previous live one is deactivated."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     first = http.post(f"/services/{sid}/deploys", json={})
     assert first.status_code == 201
     validate(first.json(), "/services/{serviceId}/deploys", "post", "201")
@@ -141,7 +137,7 @@ def test_deploy_moves_through_its_phases_on_the_clock(standin: StandIn) -> None:
 def test_deploy_while_one_runs_is_queued_with_an_empty_202(standin: StandIn) -> None:
     """A second POST while the first builds answers 202 with no body; list shows it queued, then it runs."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     http.post(f"/services/{sid}/deploys", json={})
     queued = http.post(f"/services/{sid}/deploys", json={})
     assert queued.status_code == 202
@@ -158,7 +154,7 @@ def test_deploy_while_one_runs_is_queued_with_an_empty_202(standin: StandIn) -> 
 def test_bad_deploy_body_and_suspended_service_are_refused(standin: StandIn) -> None:
     """clearCache outside clear/do_not_clear → 400; a suspended service → 409."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     bad = http.post(f"/services/{sid}/deploys", json={"clearCache": "yes"})
     assert bad.status_code == 400
     error_schema_ok(bad.json())
@@ -171,7 +167,7 @@ def test_bad_deploy_body_and_suspended_service_are_refused(standin: StandIn) -> 
 def test_injected_deploy_failures_end_in_that_status(standin: StandIn, outcome: str) -> None:
     """fail_next_deploy makes the next deploy end in the injected failure status."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     api.fail_next_deploy(sid, outcome)
     dep = http.post(f"/services/{sid}/deploys", json={}).json()
     _clock(api).advance(60)
@@ -182,7 +178,7 @@ def test_injected_deploy_failures_end_in_that_status(standin: StandIn, outcome: 
 def test_cancel_a_running_deploy(standin: StandIn) -> None:
     """POST .../cancel answers the deploy as canceled; cancelling again is a 409."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     dep = http.post(f"/services/{sid}/deploys", json={}).json()
     cancelled = http.post(f"/services/{sid}/deploys/{dep['id']}/cancel")
     validate(cancelled.json(), "/services/{serviceId}/deploys/{deployId}/cancel", "post")
@@ -214,7 +210,7 @@ def test_restart_answers_200_empty_and_cron_jobs_are_refused() -> None:
 def test_jobs_run_pending_running_succeeded_or_failed(standin: StandIn) -> None:
     """POST /jobs → 201 pending; the clock moves it to running then succeeded (or failed when injected)."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     created = http.post(f"/services/{sid}/jobs", json={"startCommand": "alembic upgrade head"})
     assert created.status_code == 201
     validate(created.json(), "/services/{serviceId}/jobs", "post", "201")
@@ -238,12 +234,12 @@ def test_jobs_run_pending_running_succeeded_or_failed(standin: StandIn) -> None:
 def test_logs_answer_in_renders_shape_and_page_by_time(standin: StandIn) -> None:
     """GET /logs needs ownerId and resource; newest first; hasMore with next times pages backward."""
     api, http = standin
-    sid = _sid(api)
+    sid = service_id(api)
     owner = api.service(sid)["ownerId"]
     now = dt.datetime.now(dt.UTC)
     for i in range(5):
         api.add_log(sid, f"line {i}", level="info", at=now - dt.timedelta(seconds=50 - i))
-    api.add_log(_sid(api, "worker-x"), "other service", at=now)
+    api.add_log(service_id(api, "worker-x"), "other service", at=now)
     assert http.get("/logs", params={"resource": sid}).status_code == 400
     page = http.get("/logs", params={"ownerId": owner, "resource": sid, "limit": 3})
     assert page.status_code == 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,9 @@ from oncall.config import Target
 from oncall.errors import BadInput
 from oncall.sandbox.render_api import RenderStandIn, make_service
 from oncall.triage import classify, creating_migration, parse_since, triage
-from render_support import SERVICE, client_for, invoke_env, new_key
+from render_support import SERVICE, client_for, invoke_env, new_key, service_id
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def api(secret_scan: Any) -> Iterator[RenderStandIn]:
-    standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)])
-    secret_scan.add(standin.api_key)
-    with standin:
-        yield standin
-
-
-def _sid(api: RenderStandIn) -> str:
-    return str(api.services()[0]["id"])
 
 
 CRASH = 'error: relation "ai_usage_logs" does not exist at character 15'
@@ -36,8 +23,8 @@ CRASH = 'error: relation "ai_usage_logs" does not exist at character 15'
 def test_missing_table_names_the_pending_migration(api: RenderStandIn, run_invoke: Any, pg: Any) -> None:
     """The seed-001 crash: triage names 20251110_add_usage_tracking as pending and the command to run."""
     for _ in range(3):
-        api.add_log(_sid(api), CRASH)
-    api.add_log(_sid(api), "GET /admin/case/11 502", level="info")
+        api.add_log(service_id(api), CRASH)
+    api.add_log(service_id(api), "GET /admin/case/11 502", level="info")
     env = invoke_env(api, api.base_url, DATABASE_URL=pg.url)
     result = run_invoke("triage", "--target", "sandbox", "--json", env=env)
     assert result.code == 1
@@ -55,7 +42,7 @@ def test_missing_table_names_the_pending_migration(api: RenderStandIn, run_invok
 
 def test_human_output_reads_as_a_diagnosis(api: RenderStandIn, run_invoke: Any) -> None:
     """Without --json: the signature, the log line, the migration and the fix, one block each."""
-    api.add_log(_sid(api), CRASH)
+    api.add_log(service_id(api), CRASH)
     result = run_invoke("triage", "--target", "sandbox", env=invoke_env(api, api.base_url))
     assert result.code == 1
     assert "missing_relation" in result.stdout
@@ -85,7 +72,7 @@ def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> 
 
 def test_clean_logs_exit_0(api: RenderStandIn, run_invoke: Any) -> None:
     """Logs without a known signature: exit 0 and say how many lines were read."""
-    api.add_log(_sid(api), "listening on port 10000", level="info")
+    api.add_log(service_id(api), "listening on port 10000", level="info")
     result = run_invoke("triage", "--target", "sandbox", "--json", env=invoke_env(api, api.base_url))
     assert result.code == 0, result.stderr
     assert result.json()["findings"] == []
@@ -95,7 +82,7 @@ def test_clean_logs_exit_0(api: RenderStandIn, run_invoke: Any) -> None:
 def test_since_limits_the_window(api: RenderStandIn) -> None:
     """Lines older than --since are not read."""
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    api.add_log(_sid(api), CRASH, at=old)
+    api.add_log(service_id(api), CRASH, at=old)
     target = Target("sandbox", "turbo-response", REPO / "sql/turbo-response", render_service=SERVICE)
     recent = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     wider = triage(target, "3h", client=client_for(api, api.base_url), check_ledger=False)
@@ -173,7 +160,7 @@ def test_no_migration_creates_it(api: RenderStandIn, tmp_path: Path) -> None:
     sql = tmp_path / "sql"
     sql.mkdir()
     (sql / "001.sql").write_text("CREATE TABLE other (id int);\n")
-    api.add_log(_sid(api), 'relation "ghost" does not exist')
+    api.add_log(service_id(api), 'relation "ghost" does not exist')
     target = Target("t", "x", sql, render_service=SERVICE)
     result = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     [finding] = result.findings
@@ -184,8 +171,10 @@ def test_no_migration_creates_it(api: RenderStandIn, tmp_path: Path) -> None:
 def test_several_causes_are_listed_newest_first(api: RenderStandIn) -> None:
     """Different signatures in one window become separate findings, the most recent first."""
     now = dt.datetime.now(dt.UTC)
-    api.add_log(_sid(api), "Error: connect ECONNREFUSED 10.0.0.5:5432", at=now - dt.timedelta(minutes=5))
-    api.add_log(_sid(api), "JavaScript heap out of memory", at=now - dt.timedelta(minutes=1))
+    api.add_log(
+        service_id(api), "Error: connect ECONNREFUSED 10.0.0.5:5432", at=now - dt.timedelta(minutes=5)
+    )
+    api.add_log(service_id(api), "JavaScript heap out of memory", at=now - dt.timedelta(minutes=1))
     target = Target("t", "x", REPO / "sql/turbo-response", render_service=SERVICE)
     result = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     assert [f.signature for f in result.findings] == ["out_of_memory", "database_refused"]
@@ -210,7 +199,7 @@ def test_applied_migration_points_at_the_wrong_database(api: RenderStandIn, run_
     env = invoke_env(api, api.base_url, DATABASE_URL=pg.url)
     migrated = run_invoke("migrate", "--target", "sandbox", env=env)
     assert migrated.code == 0, migrated.output
-    api.add_log(_sid(api), CRASH)
+    api.add_log(service_id(api), CRASH)
     result = run_invoke("triage", "--target", "sandbox", "--json", env=env)
     assert result.code == 1
     [finding] = result.json()["findings"]
@@ -221,7 +210,7 @@ def test_applied_migration_points_at_the_wrong_database(api: RenderStandIn, run_
 
 def test_unreadable_ledger_is_named(api: RenderStandIn, run_invoke: Any) -> None:
     """Without DATABASE_URL the migration is still named, and the output says why its state is unknown."""
-    api.add_log(_sid(api), CRASH)
+    api.add_log(service_id(api), CRASH)
     result = run_invoke("triage", "--target", "sandbox", env=invoke_env(api, api.base_url))
     assert result.code == 1
     assert "ledger not read: DATABASE_URL is not set" in result.stdout
