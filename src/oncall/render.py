@@ -76,17 +76,17 @@ def parse_time(value: str | None) -> _dt.datetime | None:
     """Render's RFC 3339 timestamps (with Z or an offset, any fraction) as aware datetimes."""
     if not value:
         return None
-    text = value.replace("Z", "+00:00")
-    # Python < 3.11 accepted only 3 or 6 fraction digits; normalise to 6 to be safe on all.
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
-    if match:
-        frac = (match.group(2) or ".0")[1:7].ljust(6, "0")
-        text = f"{match.group(1)}.{frac}{match.group(3)}"
     try:
-        parsed = _dt.datetime.fromisoformat(text)
+        # Since Python 3.11 (our minimum) this reads Z and any number of fraction digits.
+        parsed = _dt.datetime.fromisoformat(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
+
+
+def service_ref(service: Mapping[str, Any]) -> dict[str, Any]:
+    """How a result names a service: its id and name, nothing else of Render's answer."""
+    return {"id": service.get("id"), "name": service.get("name")}
 
 
 def reset_delay(header: str | None, *, now: float | None = None) -> float | None:

@@ -30,6 +30,7 @@ from oncall.render import (
     DEPLOY_TERMINAL,
     JOB_TERMINAL,
     RenderClient,
+    service_ref,
 )
 from oncall.render_wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.report import Output
@@ -130,7 +131,7 @@ class RestartResult:
         return {
             "ok": self.ok,
             "code": self.code,
-            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "service": service_ref(self.service),
             "waited": self.waited,
             "elapsed_s": round(self.elapsed_s, 3),
             "api_calls": self.api_calls,
@@ -338,7 +339,7 @@ class DeployResult:
         return {
             "ok": self.ok,
             "code": self.code,
-            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "service": service_ref(self.service),
             "deploy": {
                 "id": self.deploy.get("id"),
                 "status": self.deploy.get("status"),
@@ -506,7 +507,7 @@ class JobResult:
         return {
             "ok": self.ok,
             "code": self.code,
-            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "service": service_ref(self.service),
             "command": self.command,
             "job": self.job,
             "dry_run": self.dry_run,
@@ -635,8 +636,7 @@ class RenderStatus:
             "ok": self.ok,
             "code": self.code,
             "service": {
-                "id": self.service.get("id"),
-                "name": self.service.get("name"),
+                **service_ref(self.service),
                 "type": self.service.get("type"),
                 "suspended": self.service.get("suspended") == "suspended",
                 "suspenders": self.service.get("suspenders") or [],

@@ -24,7 +24,7 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.errors import BadInput, OncallError
-from oncall.render import RenderClient, parse_time
+from oncall.render import RenderClient, parse_time, service_ref
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -107,7 +107,7 @@ class TriageResult:
         return {
             "ok": self.ok,
             "code": self.code,
-            "service": {"id": self.service.get("id"), "name": self.service.get("name")},
+            "service": service_ref(self.service),
             "since": self.since,
             "lines": self.lines,
             "findings": [f.as_dict() for f in self.findings],
