@@ -76,9 +76,7 @@ def apply(url: str, target: Target) -> None:
                 conn.execute(
                     upsert_row_sql(
                         target.schema,
-                        version=m.version,
-                        name=m.name,
-                        checksum=m.checksum,
+                        m,
                         duration_ms=1,
                         transaction_mode="transaction",
                         outcome="applied",

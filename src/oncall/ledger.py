@@ -27,7 +27,7 @@ import getpass
 import os
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import psycopg
@@ -123,18 +123,27 @@ def who() -> str:
     return user
 
 
+class Recordable(Protocol):
+    """What the ledger keeps of a migration file (oncall.migrations.Migration is one)."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def checksum(self) -> str: ...
+
+
 def upsert_row_sql(
     schema: str,
+    migration: Recordable,
     *,
-    version: str,
-    name: str,
-    checksum: str,
     duration_ms: int | None,
     transaction_mode: str,
     outcome: str,
     statements_done: int = 0,
 ) -> str:
-    """One INSERT ... ON CONFLICT that records a migration; `applied_by` adds the database role.
+    """One INSERT ... ON CONFLICT that records `migration`; `applied_by` adds the database role.
 
     `duration_ms=-1` measures inside the transaction: clock_timestamp() - now() is the time since
     BEGIN, i.e. how long the migration's own statements took, without another round trip.
@@ -147,7 +156,8 @@ def upsert_row_sql(
         f"INSERT INTO {qualified(schema, LEDGER_TABLE)} AS l "
         "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
         "outcome, statements_done) VALUES ("
-        f"{quote_literal(version)}, {quote_literal(name)}, {quote_literal(checksum)}, now(), "
+        f"{quote_literal(migration.version)}, {quote_literal(migration.name)}, "
+        f"{quote_literal(migration.checksum)}, now(), "
         f"{quote_literal(who())} || ' as ' || current_user, {quote_literal(socket.gethostname())}, "
         f"{duration}, {quote_literal(transaction_mode)}, {quote_literal(outcome)}, {int(statements_done)}) "
         "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "

@@ -160,9 +160,7 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
             statements.append(
                 upsert_row_sql(
                     target.schema,
-                    version=m.version,
-                    name=m.name,
-                    checksum=m.checksum,
+                    m,
                     duration_ms=None,
                     transaction_mode=m.mode(),
                     outcome="baseline",
@@ -256,9 +254,7 @@ def _resolve(
                     create_ledger_sql(target.schema),
                     upsert_row_sql(
                         target.schema,
-                        version=m.version,
-                        name=m.name,
-                        checksum=m.checksum,
+                        m,
                         duration_ms=None,
                         transaction_mode=m.mode(),
                         outcome="resolved",

@@ -554,6 +554,17 @@ def _backoff(attempt: int, base: float) -> float:
     return random.uniform(0, min(RETRY_CAP_SECONDS, base * 2**attempt))  # noqa: S311
 
 
+def _pause_to_retry(out: Output, plan: Plan, attempt: int, retry_base: float, where: str) -> None:
+    """After a lock_timeout (55P03): say so, then sleep a jittered backoff before the next try."""
+    pause = _backoff(attempt, retry_base)
+    say(
+        out,
+        f"  lock_timeout ({plan.lock_timeout}) hit {where}; "
+        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
+    )
+    time.sleep(pause)
+
+
 def _run_transactional(
     conn: psycopg.Connection[Any],
     db: DatabaseURL,
@@ -573,9 +584,7 @@ def _run_transactional(
     suffix_parts = [
         upsert_row_sql(
             plan.schema,
-            version=migration.version,
-            name=migration.name,
-            checksum=migration.checksum,
+            migration,
             duration_ms=-1,
             transaction_mode="transaction",
             outcome="applied",
@@ -594,13 +603,7 @@ def _run_transactional(
         except psycopg.Error as exc:
             rollback(conn)
             if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
-                pause = _backoff(attempt, retry_base)
-                say(
-                    out,
-                    f"  lock_timeout ({plan.lock_timeout}) hit in {migration.version}; rolled back, "
-                    f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
-                )
-                time.sleep(pause)
+                _pause_to_retry(out, plan, attempt, retry_base, f"in {migration.version}; rolled back")
                 continue
             raise _migration_error(
                 exc,
@@ -676,13 +679,8 @@ def _run_statementwise(
                 except psycopg.Error as exc:
                     if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                         attempts_total += 1
-                        pause = _backoff(attempt, retry_base)
-                        say(
-                            out,
-                            f"  lock_timeout hit at {migration.path.name}:{statement.line}; "
-                            f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
-                        )
-                        time.sleep(pause)
+                        where = f"at {migration.path.name}:{statement.line}"
+                        _pause_to_retry(out, plan, attempt, retry_base, where)
                         continue
                     raise _statement_error(
                         exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
@@ -695,9 +693,7 @@ def _run_statementwise(
                     conn,
                     upsert_row_sql(
                         schema,
-                        version=migration.version,
-                        name=migration.name,
-                        checksum=migration.checksum,
+                        migration,
                         duration_ms=round((time.monotonic() - started) * 1000),
                         transaction_mode="none",
                         outcome="partial",
@@ -707,9 +703,7 @@ def _run_statementwise(
         finish = [
             upsert_row_sql(
                 schema,
-                version=migration.version,
-                name=migration.name,
-                checksum=migration.checksum,
+                migration,
                 duration_ms=round((time.monotonic() - started) * 1000),
                 transaction_mode="none",
                 outcome="applied",
