@@ -29,8 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from benchlib import figure, report
-from oncall.render import DEPLOY_TERMINAL, RenderClient
-from oncall.render_wait import PollSchedule, follow
+from oncall.render.client import DEPLOY_TERMINAL, RenderClient
+from oncall.render.wait import PollSchedule, follow
 from oncall.sandbox.render_api import Limits, RenderStandIn, Timings, make_service
 
 WAITERS = {"ours": 24, "render-cli 5 s": 10, "fixed 1 s": 10}

@@ -38,13 +38,13 @@ import psycopg
 from benchlib import figure, interleaved_medians, median_of, report
 from oncall.config import Target
 from oncall.db import parse_database_url
-from oncall.ledger import create_ledger_sql, upsert_row_sql
 from oncall.migrations import discover
+from oncall.migrations.ledger import create_ledger_sql, upsert_row_sql
 from oncall.sandbox.pg import EmbeddedPostgres
-from oncall.schema import compare, verify, verify_on
-from oncall.schema_cache import expected_for
-from oncall.schema_catalog import read_catalog
-from oncall.schema_expect import expect
+from oncall.schema.cache import expected_for
+from oncall.schema.catalog import read_catalog
+from oncall.schema.expect import expect
+from oncall.schema.verify import compare, verify, verify_on
 
 SIZES = (10, 100, 1000)
 RUNS = 15

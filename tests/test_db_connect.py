@@ -11,15 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from doctor_support import closed_port, in_loopback_namespace, loopback_namespace_available, silent_listener
-from oncall.db import (
-    Address,
-    bounded,
-    connect,
-    parse_database_url,
-    probe_tcp,
-    resolve,
-    session_facts,
-)
+from oncall.db.connect import Address, bounded, connect, parse_database_url, probe_tcp, resolve, session_facts
 from oncall.errors import ExitCode, Unreachable
 
 
@@ -149,7 +141,7 @@ def test_password_with_special_characters_connects(pg) -> None:  # type: ignore[
 
 def test_child_process_of_psql_command_gets_no_password_in_argv(pg) -> None:  # type: ignore[no-untyped-def]
     """psql_command puts the password in the environment only; the argv is just the program."""
-    from oncall.db import find_psql, psql_command
+    from oncall.db.connect import find_psql, psql_command
 
     argv, env = psql_command(parse_database_url(pg.url), find_psql())
     assert pg.password not in " ".join(argv)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from health_support import parse_prometheus_text
 from oncall.health import CheckResult, TargetHealth
-from oncall.metrics import escape_label, render, write_textfile
+from oncall.health.metrics import escape_label, render, write_textfile
 
 
 def _health(name: str, smoke: str = "pass", render_status: str = "skip") -> TargetHealth:

@@ -193,7 +193,7 @@ def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(pg, tmp_
 
 def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Another run holding the migration lock: exit 4 after --lock-wait, naming its pid and application."""
-    from oncall.migration_lock import lock_key
+    from oncall.migrations.lock import lock_key
 
     t = target(TURBO, tmp_path)
     with psycopg.connect(pg.url, autocommit=True, application_name="other deploy") as other:
@@ -208,7 +208,7 @@ def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg, tmp_path: Path) 
 
 def test_lock_released_when_holder_connection_dies(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A killed holder leaves no stale lock: the session lock dies with its connection."""
-    from oncall.migration_lock import lock_key
+    from oncall.migrations.lock import lock_key
 
     other = psycopg.connect(pg.url, autocommit=True)
     other.execute("SELECT pg_advisory_lock(%s)", (lock_key("public"),))

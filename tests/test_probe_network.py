@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from oncall.probe import _start_staggered
-from oncall.probe_http import ssl_context
-from oncall.probe_network import AsyncioStream, transport
+from oncall.probe.http import ssl_context
+from oncall.probe.network import AsyncioStream, transport
+from oncall.probe.run import _start_staggered
 from smoke_support import SmokeServer, close_after_one_server, free_port, leaf, make_ca
 
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=2)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from oncall.errors import BadInput
-from oncall.schema import verify
-from oncall.schema_cache import KIND, Prepared, decode, encode, expected_for
-from oncall.schema_expect import _UNDECIDED, _quick_canonical, canonical_default, expect, parsed_canonical
+from oncall.schema.cache import KIND, Prepared, decode, encode, expected_for
+from oncall.schema.expect import _UNDECIDED, _quick_canonical, canonical_default, expect, parsed_canonical
+from oncall.schema.verify import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, write_files
 
 

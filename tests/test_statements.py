@@ -10,9 +10,9 @@ import pytest
 
 from migrate_support import TURBO
 from oncall.errors import BadInput
-from oncall.parse_cache import cache_key
+from oncall.migrations.parse_cache import cache_key
+from oncall.migrations.statements import split, split_cached
 from oncall.sandbox.pg import bin_dir
-from oncall.statements import split, split_cached
 
 TRICKY = """\
 -- leading comment; with a semicolon

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from oncall.output import json_default
 from oncall.redact import redact_obj
-from oncall.report import json_default
 
 
 def _user() -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from oncall.db.pgbin import bin_dir
 from oncall.errors import BadInput, Unreachable
 from oncall.redact import register_secret
 
@@ -552,7 +553,6 @@ def psql_search_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     if PSQL_DIRS_ENV in env:
         return [Path(d) for d in env[PSQL_DIRS_ENV].split(os.pathsep) if d]
     dirs = [Path(d) for d in env.get("PATH", "").split(os.pathsep) if d]
-    from oncall.sandbox.pg import bin_dir
 
     # The wheel is optional for this purpose; PATH may still have psql.
     with contextlib.suppress(RuntimeError):

@@ -35,14 +35,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from oncall import db
 from oncall.config import Target
+from oncall.db import connect as db
 from oncall.errors import ExitCode, OncallError
-
-if TYPE_CHECKING:
-    from oncall.report import Output
+from oncall.output import Output
+from oncall.render.client import RenderClient
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _SERVICE_ID = re.compile(r"^(srv|crn)-[a-z0-9]+$")
@@ -286,7 +285,6 @@ def render_checks(target: Target, *, timeout: float, environ: Mapping[str, str] 
         rows.skip("render api", "RENDER_API_KEY not set")
         rows.skip("render service", "RENDER_API_KEY not set")
         return rows.checks
-    from oncall.render import RenderClient
 
     wanted = target.render_service
     # The key check lists only the wanted service by name, so it costs one small page.

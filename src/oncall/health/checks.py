@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall.health import CheckEnv, CheckFn, Observation, Skip
+from oncall.db.connect import parse_database_url
+from oncall.doctor.checks import FAIL, database_checks
+from oncall.health.model import CheckEnv, CheckFn, Observation, Skip
+from oncall.probe.run import checks_for, describe_failure
+from oncall.probe.run import smoke as run_smoke
+from oncall.render.client import RenderClient
+from oncall.render.ops import render_status
+from oncall.schema.verify import verify
 
 # Doctor flags a transaction pooler because `migrate` would break through it; a read-only health
 # query works fine there, so that row does not fail the health check.
@@ -23,8 +30,6 @@ _NOT_FOR_HEALTH = ("pooler", "create privilege")
 
 def database(env: CheckEnv) -> Observation:
     """Doctor's reachability chain; passes when no row of it failed."""
-    from oncall.doctor import FAIL, database_checks
-
     rows = database_checks(
         env.target, connect_timeout=min(env.target.connect_timeout, env.timeout), environ=env.environ
     )
@@ -41,9 +46,6 @@ def database(env: CheckEnv) -> Observation:
 
 def schema(env: CheckEnv) -> Observation:
     """`verify` against the live database: every expected object present, nothing pending."""
-    from oncall.db import parse_database_url
-    from oncall.schema import verify
-
     url = parse_database_url(env.target.database_url(env.environ), source=env.target.database_url_env)
     result = verify(env.target, url)
     doc = result.as_dict()
@@ -65,8 +67,6 @@ def render(env: CheckEnv) -> Observation:
         raise Skip("skipped: RENDER_API_KEY is not set")
     if not env.target.render_service:
         raise Skip(f"skipped: target {env.target.name} names no render.service")
-    from oncall.render import RenderClient
-    from oncall.render_ops import render_status
 
     # A scheduled check gets one retry inside a third of its budget, not the client's minute.
     budget = max(1.0, env.timeout / 3)
@@ -93,9 +93,6 @@ def render(env: CheckEnv) -> Observation:
 def smoke(env: CheckEnv) -> Observation:
     """One pass of the target's smoke checks (no waiting), each request within the budget."""
     from urllib.parse import urlsplit
-
-    from oncall.probe import checks_for, describe_failure
-    from oncall.probe import smoke as run_smoke
 
     target = env.target
     if not target.smoke:

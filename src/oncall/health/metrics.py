@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from oncall.atomicfile import write_atomic
-
-if TYPE_CHECKING:
-    from oncall.health import TargetHealth
+from oncall.health.model import TargetHealth
 
 PREFIX = "oncall_health"
 

@@ -25,15 +25,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from oncall.atomicfile import write_atomic
-from oncall.errors import BadInput, CheckFailed, Unreachable
+from oncall.errors import BadInput, CheckFailed, OncallError, Unreachable
+from oncall.health.model import TargetHealth
 from oncall.redact import redact, register_secret
-
-if TYPE_CHECKING:
-    from oncall.health import TargetHealth
 
 WEBHOOK_ENV = "ONCALL_WEBHOOK_URL"
 POST_TIMEOUT = 10.0
@@ -212,8 +210,6 @@ def _next_state(
 
 def notify_change(health: TargetHealth, state_dir: Path, url: str) -> NotifyOutcome:
     """Compare with the stored state, post if the state changed, and store the new state."""
-    from oncall.errors import OncallError
-
     path = state_path(state_dir, health.target)
     status = HEALTHY if health.ok else FAILING
     with _locked(path):

@@ -30,124 +30,30 @@ import datetime as _dt
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from oncall.config import Target
-from oncall.errors import ExitCode, OncallError, Unreachable
-
-SEVERITY: tuple[int, ...] = (
-    ExitCode.UNREACHABLE,
-    ExitCode.DRIFT,
-    ExitCode.BAD_INPUT,
-    ExitCode.REFUSED,
-    ExitCode.CHECK_FAILED,
+from oncall.errors import BadInput, ExitCode, OncallError, Unreachable
+from oncall.health.checks import CHECKS
+from oncall.health.metrics import write_textfile
+from oncall.health.model import (
+    CHECK_NAMES,
+    DEFAULT_CHECK_TIMEOUT,
+    FAIL,
+    PASS,
+    SKIP,
+    CheckEnv,
+    CheckFn,
+    CheckResult,
+    Skip,
+    TargetHealth,
+    combine_codes,
 )
-DEFAULT_CHECK_TIMEOUT = 20.0
-CHECK_NAMES = ("database", "schema", "render", "smoke")
-
-PASS, FAIL, SKIP = "pass", "fail", "skip"
-
-
-def combine_codes(codes: Sequence[int]) -> int:
-    """The most severe non-zero code by `SEVERITY` (0 when all are 0)."""
-    failing = {int(c) for c in codes if int(c) != 0}
-    for code in SEVERITY:
-        if code in failing:
-            return int(code)
-    return max(failing) if failing else 0
-
-
-class Skip(Exception):
-    """Raised by a check that this target cannot run; the reason is shown."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class Observation:
-    """What a check saw when it ran to the end (an OncallError is the other way to finish)."""
-
-    ok: bool
-    code: int = 0
-    cause: str | None = None
-    hint: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class CheckResult:
-    name: str
-    status: str
-    code: int
-    duration: float
-    cause: str | None = None
-    hint: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "ok": self.status != FAIL,
-            "code": self.code,
-            "duration_s": round(self.duration, 4),
-            "cause": self.cause,
-            "hint": self.hint,
-            "details": self.details,
-        }
-
-
-@dataclass
-class TargetHealth:
-    target: str
-    system: str
-    checks: list[CheckResult]
-    started: _dt.datetime
-    duration: float
-    finished_ts: float
-    notify: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
-
-    @property
-    def code(self) -> int:
-        return combine_codes([c.code for c in self.checks if c.status == FAIL])
-
-    def check(self, name: str) -> CheckResult | None:
-        return next((c for c in self.checks if c.name == name), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "target": self.target,
-            "system": self.system,
-            "ok": self.ok,
-            "code": self.code,
-            "started": self.started.isoformat(timespec="milliseconds"),
-            "duration_s": round(self.duration, 4),
-            "checks": [c.as_dict() for c in self.checks],
-        }
-        if self.notify is not None:
-            doc["notify"] = self.notify
-        return doc
-
-
-@dataclass
-class CheckEnv:
-    """What every check may read: the target, the environment, and its time budget."""
-
-    target: Target
-    environ: Mapping[str, str]
-    timeout: float
-
-
-CheckFn = Callable[[CheckEnv], Observation]
+from oncall.health.notify import notify_change, webhook_url
+from oncall.runlog import append_run
 
 
 class _Bounded:
@@ -219,9 +125,7 @@ def check_target(
     checks: Mapping[str, CheckFn] | None = None,
 ) -> TargetHealth:
     """Run the four checks against one target, each within `timeout` seconds; never raises."""
-    from oncall import health_checks
-
-    fns = dict(checks) if checks is not None else health_checks.CHECKS
+    fns = dict(checks) if checks is not None else CHECKS
     env = CheckEnv(target, os.environ if environ is None else environ, timeout)
     started = _dt.datetime.now(_dt.UTC)
     start = time.monotonic()
@@ -342,15 +246,9 @@ def run_health(
     `--notify` without a webhook URL is refused before any check runs (BadInput), so a scheduled
     job never believes it alerts when it cannot.
     """
-    from oncall import metrics
-    from oncall import notify as notifier
-    from oncall.runlog import append_run
-
     env = os.environ if environ is None else environ
-    url = notifier.webhook_url(env) if notify else None
+    url = webhook_url(env) if notify else None
     if timeout <= 0:
-        from oncall.errors import BadInput
-
         raise BadInput(f"--timeout {timeout:g} is not positive", "give each check a few seconds, e.g. 20")
     if len(targets) == 1:
         results = [check_target(targets[0], timeout=timeout, environ=env, checks=checks)]
@@ -360,7 +258,7 @@ def run_health(
     for health in results:
         target = by_name[health.target]
         if url is not None:
-            health.notify = notifier.notify_change(health, target.state_dir, url).as_dict()
+            health.notify = notify_change(health, target.state_dir, url).as_dict()
         append_run(
             target.run_log,
             task="health",
@@ -378,5 +276,5 @@ def run_health(
             started_at=health.started,
         )
     if metrics_file is not None:
-        metrics.write_textfile(metrics_file, results)
+        write_textfile(metrics_file, results)
     return HealthRun(results, metrics_file)

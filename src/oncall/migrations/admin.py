@@ -16,9 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oncall.config import Target
-from oncall.db import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect
 from oncall.errors import CheckFailed, Drift, OncallError, Refused
-from oncall.ledger import (
+from oncall.migrations.common import (
+    WORK_APPLICATION_NAME,
+    database_error,
+    read_only_state,
+    rollback,
+    say,
+    url_of,
+)
+from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.ledger import (
     ALEMBIC_TABLE,
     create_alembic_sql,
     create_ledger_sql,
@@ -27,17 +36,10 @@ from oncall.ledger import (
     quote_literal,
     upsert_row_sql,
 )
-from oncall.migrate_run import (
-    WORK_APPLICATION_NAME,
-    database_error,
-    read_only_state,
-    rollback,
-    say,
-    url_of,
-)
-from oncall.migration_lock import migration_lock
-from oncall.migrations import LedgerState, Migration, discover, find
-from oncall.report import Output
+from oncall.migrations.lock import migration_lock
+from oncall.output import Output
+from oncall.runlog import append_run
+from oncall.safety import guard_production
 
 # Drift that makes recording anything unsafe; a ledger row without a file does not.
 _BASELINE_BLOCKERS = ("alembic-heads", "alembic-unknown", "edited")
@@ -282,9 +284,6 @@ def _logged_admin(
     target: Target, db: DatabaseURL, *, task: str, args: dict[str, Any], dry_run: bool, yes: bool
 ) -> Iterator[None]:
     """Guard production before any lock is taken, and append the run record however it ends."""
-    from oncall.runlog import append_run
-    from oncall.safety import guard_production
-
     started = time.monotonic()
     where = f"{db.host}/{db.dbname}"
     code = 1

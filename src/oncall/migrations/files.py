@@ -49,9 +49,9 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
-from oncall.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
-from oncall.parse_cache import load_or_build
-from oncall.statements import Statement, split_cached
+from oncall.migrations.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
+from oncall.migrations.parse_cache import load_or_build
+from oncall.migrations.statements import Statement, split_cached
 
 if TYPE_CHECKING:
     import psycopg
@@ -379,17 +379,3 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 )
             )
     return state
-
-
-def __getattr__(name: str) -> Any:
-    # The runner lives in its own module (it imports this one); re-export it lazily so that
-    # `from oncall.migrations import migrate` works without an import cycle.
-    if name in ("plan", "migrate", "status", "MigrateResult", "Plan", "StatusResult"):
-        from oncall import migrate_run
-
-        return getattr(migrate_run, name)
-    if name in ("baseline", "resolve", "AdminResult"):
-        from oncall import migrate_admin
-
-        return getattr(migrate_admin, name)
-    raise AttributeError(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oncall.statements import Statement, _walk
+from oncall.migrations.statements import Statement, _walk
 
 # Defaults that are evaluated once for the whole table (no rewrite since PostgreSQL 11).
 _STABLE_DEFAULT_FUNCS = {"now", "current_timestamp", "statement_timestamp", "transaction_timestamp"}

@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from oncall.db import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect
 from oncall.errors import Refused, Unreachable
 
 if TYPE_CHECKING:

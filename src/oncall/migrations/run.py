@@ -30,25 +30,35 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
-from oncall.db import DatabaseURL, connect, parse_database_url
+from oncall.db.connect import DatabaseURL, connect
 from oncall.errors import BadInput, CheckFailed, Drift, OncallError, Refused, Unreachable
-from oncall.ledger import (
+from oncall.migrations.common import (
+    WORK_APPLICATION_NAME,
+    database_error,
+    read_only_state,
+    read_state_on,
+    rollback,
+    say,
+    url_of,
+)
+from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.ledger import (
+    alembic_move_sql,
     create_ledger_sql,
     qualified,
     quote_literal,
     upsert_row_sql,
 )
-from oncall.lint import Finding, lint
-from oncall.migration_lock import LockHolder, discard, migration_lock, open_lock_connection
-from oncall.migrations import LedgerState, Migration, discover, find, read_state
-from oncall.redact import redact
-from oncall.report import Output
-from oncall.statements import Statement, statement_at
+from oncall.migrations.lint import Finding, lint
+from oncall.migrations.lock import LockHolder, discard, migration_lock, open_lock_connection
+from oncall.migrations.statements import Statement, statement_at
+from oncall.output import Output
+from oncall.runlog import append_run
+from oncall.safety import guard_production
 
 if TYPE_CHECKING:
     import psycopg
 
-WORK_APPLICATION_NAME = "oncall migrate"
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
@@ -154,63 +164,10 @@ class StatusResult:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def url_of(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
-    """The parsed URL: as given, or read from the target's environment variable when None."""
-    if isinstance(url, DatabaseURL):
-        return url
-    raw = url if url is not None else target.database_url()
-    return parse_database_url(raw, source=target.database_url_env)
-
-
 def _duration_setting(value: str, name: str) -> str:
     if not _DURATION.match(value):
         raise BadInput(f"{name} {value!r} is not a duration", "use a PostgreSQL duration such as 3s or 5min")
     return value.strip()
-
-
-def read_only_state(url: DatabaseURL, target: Target, migrations: list[Migration]) -> tuple[LedgerState, int]:
-    """The ledger state read on a connection of its own (status, plan, baseline, resolve)."""
-    conn = connect(url, connect_timeout=target.connect_timeout, application_name="oncall status")
-    try:
-        return _read_state_on(conn, url, target, migrations)
-    finally:
-        conn.close()
-
-
-def _read_state_on(
-    conn: psycopg.Connection[Any], url: DatabaseURL, target: Target, migrations: list[Migration]
-) -> tuple[LedgerState, int]:
-    """The ledger state read in a READ ONLY transaction (proof that status and plan write nothing)."""
-    import psycopg
-
-    try:
-        conn.execute(b"BEGIN READ ONLY")
-        state = read_state(conn, target, migrations)
-        conn.execute(b"ROLLBACK")
-    except psycopg.Error as exc:
-        rollback(conn)
-        raise database_error(exc, url, "reading the ledger") from exc
-    return state, conn.info.server_version
-
-
-def database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
-    """A psycopg error outside a migration's own SQL, as our error (by SQLSTATE class)."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    text = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    if sqlstate == "42501":
-        return CheckFailed(
-            f"permission denied on {url.host}/{url.dbname} while {doing}: {text}",
-            "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
-            sqlstate=sqlstate,
-        )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
-        return Unreachable(
-            f"lost the connection to {url.host}:{url.port} while {doing}: {text}",
-            "check the database is up, then rerun (a migration that was cut off was rolled back)",
-            sqlstate=sqlstate,
-        )
-    return CheckFailed(f"{doing} failed on {url.host}/{url.dbname}: {text}", None, sqlstate=sqlstate)
 
 
 def _raise_problems(state: LedgerState) -> None:
@@ -293,8 +250,6 @@ def build_plan(
 
 
 def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -> str:
-    from oncall.ledger import alembic_move_sql
-
     assert migration.revision is not None
     down = migration.down_revision
     if down is not None and (current or []) != [down]:
@@ -310,17 +265,6 @@ def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -
             "check the revision headers of the set against alembic_version",
         )
     return alembic_move_sql(schema, current, migration.revision, down)
-
-
-def say(out: Output, text: str) -> None:
-    """One line for people, where `out.print` would put it (stdout; stderr under --json), redacted.
-
-    Plain text rather than rich: no markup to misread in SQL, versions or lint rule names, no
-    wrapping of SQL lines, and a run that prints only such lines never imports rich.
-    """
-    stream = out.stderr if out.json_mode else out.stdout
-    stream.write(redact(text) + "\n")
-    stream.flush()
 
 
 def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
@@ -412,9 +356,6 @@ def migrate(
     write_run_log: bool = True,
 ) -> MigrateResult:
     """Apply the pending migrations (see the module docstring); raises our errors for refusals."""
-    from oncall.runlog import append_run
-    from oncall.safety import guard_production
-
     started = time.monotonic()
     db = url_of(target, url)
     where = f"{db.host}/{db.dbname}"
@@ -427,7 +368,7 @@ def migrate(
         if not dry_run:
             opened = open_lock_connection(db, connect_timeout=target.connect_timeout)
         conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
-        state, version = _read_state_on(conn, db, target, migrations)
+        state, version = read_state_on(conn, db, target, migrations)
         preview = build_plan(target, state, migrations, where=where, server_version=version, to=to)
         if dry_run or not preview.steps:
             result.plan = preview
@@ -497,7 +438,7 @@ def _apply_locked(
 ) -> None:
     import psycopg
 
-    state, _ = _read_state_on(conn, db, target, migrations)
+    state, _ = read_state_on(conn, db, target, migrations)
     the_plan = build_plan(
         target, state, migrations, where=result.where, server_version=conn.info.server_version, to=to
     )
@@ -616,18 +557,6 @@ def _run_transactional(
                 replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
             ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
-
-
-def rollback(conn: psycopg.Connection[Any]) -> None:
-    """End a failed transaction on an autocommit connection; a broken connection is just closed."""
-    import psycopg
-
-    if conn.closed or conn.broken:
-        return
-    try:
-        conn.execute(b"ROLLBACK")
-    except psycopg.Error:
-        conn.close()
 
 
 def _drop_invalid_index(
@@ -905,6 +834,5 @@ __all__ = [
     "migrate",
     "plan",
     "print_plan",
-    "say",
     "status",
 ]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from oncall.errors import BadInput
+from oncall.migrations.parse_cache import load_or_build
 
 # Objects whose presence `baseline` can check in the catalog, by the parse node that creates them.
 _CREATED_RELATION_KIND = {
@@ -220,8 +221,6 @@ def split_cached(sql: str, *, source: str | Path = "<sql>", state_dir: Path | No
     A run whose files are unchanged never imports pglast; a new or edited file is parsed (and a
     syntax error raised) exactly as by `split`, and errors are never cached.
     """
-    from oncall.parse_cache import load_or_build
-
     return load_or_build(
         state_dir,
         "statements",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oncall.errors import BadInput
-from oncall.probe_conditions import CertInfo, Condition, ConditionResult, Observation
+from oncall.probe.conditions import CertInfo, Condition, ConditionResult, Observation
 
 if TYPE_CHECKING:
     import httpx

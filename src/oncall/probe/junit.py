@@ -12,14 +12,11 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from oncall.errors import BadInput
+from oncall.probe.results import CheckResult, SmokeResult
 from oncall.redact import redact
-
-if TYPE_CHECKING:
-    from oncall.probe import CheckResult, SmokeResult
 
 
 def _case(suite: ET.Element, result: CheckResult) -> None:

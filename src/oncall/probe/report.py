@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from oncall.probe_conditions import status_text
+from oncall.output import Output
+from oncall.probe.conditions import status_text
+from oncall.probe.results import CheckResult
 
 if TYPE_CHECKING:
     from rich.live import Live
     from rich.table import Table
-
-    from oncall.probe import CheckResult
-    from oncall.report import Output
 
 _VERDICT_STYLE = {"healthy": "green", "unhealthy": "red", "unreachable": "red"}
 

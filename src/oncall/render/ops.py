@@ -23,17 +23,20 @@ from typing import IO, Any
 
 from oncall.config import Target
 from oncall.errors import BadInput, CheckFailed, OncallError
-from oncall.render import (
+from oncall.output import Output
+from oncall.probe import run as probe
+from oncall.render.client import (
     DEPLOY_FAILED,
     DEPLOY_IN_PROGRESS,
     DEPLOY_SUCCESS,
     DEPLOY_TERMINAL,
     JOB_TERMINAL,
     RenderClient,
+    parse_time,
     service_ref,
 )
-from oncall.render_wait import PollSchedule, Transition, WaitOutcome, follow
-from oncall.report import Output
+from oncall.render.wait import PollSchedule, Transition, WaitOutcome, follow
+from oncall.runlog import append_run
 from oncall.safety import guard_production
 
 
@@ -62,8 +65,6 @@ class _Run:
 def _recorded(target: Target, task: str, args: dict[str, Any], *, enabled: bool = True) -> Iterator[_Run]:
     """Append one run record for a write, whatever the outcome (an error records its exit code)."""
     import datetime as _dt
-
-    from oncall.runlog import append_run
 
     run = _Run()
     started_at = _dt.datetime.now(_dt.UTC)
@@ -151,8 +152,6 @@ def restart(
     stdin: IO[str] | None = None,
 ) -> RestartResult:
     """Restart the target's service on its current build; with `wait`, smoke until it answers."""
-    from oncall import probe
-
     checks = None
     if wait:
         try:
@@ -601,8 +600,6 @@ def run_job(
 def _job_logs(api: RenderClient, service: dict[str, Any], job: dict[str, Any], out: Output) -> list[str]:
     """The job's last log lines (Render keeps them under the job id); shown, never fatal."""
     import datetime as _dt
-
-    from oncall.render import parse_time
 
     start = parse_time(job.get("createdAt")) or _dt.datetime.now(_dt.UTC) - _dt.timedelta(hours=1)
     try:

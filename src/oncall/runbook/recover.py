@@ -35,9 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oncall.atomicfile import write_atomic
 from oncall.config import Target
+from oncall.db.connect import bounded, parse_database_url
 from oncall.errors import BadInput, ExitCode, OncallError
-from oncall.report import Output
+from oncall.health.run import check_target
+from oncall.migrations.run import migrate
+from oncall.output import Output
+from oncall.probe.run import checks_for, describe_failure, smoke
+from oncall.redact import redact
+from oncall.render import ops as render_ops
+from oncall.render.client import RenderClient
+from oncall.runbook.triage import triage
+from oncall.runlog import append_run
+from oncall.safety import guard_production
+from oncall.schema.verify import verify
 
 STEPS = ("migrate", "verify", "restart", "smoke")
 OK, FAILED, SKIPPED, PLANNED, NOT_RUN = "ok", "failed", "skipped", "dry run", "not run"
@@ -145,15 +157,11 @@ StepFn = Callable[[], StepRecord]
 
 
 def _database_where(target: Target) -> tuple[Any, str]:
-    from oncall.db import parse_database_url
-
     url = parse_database_url(target.database_url(), source=target.database_url_env)
     return url, url.where
 
 
 def _snapshot(target: Target, timeout: float) -> dict[str, Any]:
-    from oncall.health import check_target
-
     return check_target(target, timeout=timeout).as_dict()
 
 
@@ -161,9 +169,6 @@ def _triage(target: Target) -> dict[str, Any] | None:
     """The crash cause from the service's recent logs, when Render can be asked; never fails recover."""
     if not target.render_service or not (os.environ.get("RENDER_API_KEY") or "").strip():
         return None
-    from oncall.db import bounded
-    from oncall.render import RenderClient
-    from oncall.triage import triage
 
     try:
         client = RenderClient.from_env(
@@ -177,8 +182,6 @@ def _triage(target: Target) -> dict[str, Any] | None:
 
 
 def _step_migrate(target: Target, url: Any, out: Output, dry_run: bool, record: StepRecord) -> None:
-    from oncall.migrations import migrate
-
     result = migrate(target, url, out, dry_run=dry_run, yes=True)
     record.details = {"applied": result.applied, "planned": result.as_dict().get("planned", [])}
     if dry_run:
@@ -193,8 +196,6 @@ def _step_migrate(target: Target, url: Any, out: Output, dry_run: bool, record: 
 
 
 def _step_verify(target: Target, url: Any, record: StepRecord) -> None:
-    from oncall.schema import verify
-
     result = verify(target, url)
     record.details = {k: v for k, v in result.as_dict().items() if k != "rows"}
     record.details["failures"] = [r.as_dict() for r in result.failures]
@@ -208,11 +209,8 @@ def _step_restart(target: Target, out: Output, dry_run: bool, smoke_wait: float,
         record.status = SKIPPED
         record.summary = f"target {target.name} names no render.service; nothing to restart"
         return
-    from oncall import render_ops
 
     if dry_run:
-        from oncall.render import RenderClient
-
         with RenderClient.from_env() as client:
             service = render_ops.service_of(target, client)
         record.status = PLANNED
@@ -231,7 +229,6 @@ def _step_smoke(target: Target, out: Output, dry_run: bool, smoke_wait: float, r
         record.status = SKIPPED
         record.summary = "dry run: nothing changed, so nothing to prove"
         return
-    from oncall.probe import checks_for, describe_failure, smoke
 
     result = smoke(checks_for(target), wait=smoke_wait, out=out)
     record.details = result.as_dict()
@@ -278,8 +275,6 @@ def recover(
     smoke_wait: float = DEFAULT_SMOKE_WAIT,
 ) -> RecoverResult:
     """Run the runbook's steps from `start_at`, stopping at the first failure (module docstring)."""
-    from oncall.safety import guard_production
-
     if start_at not in STEPS:
         raise BadInput(f"--from {start_at!r} is not a step", f"choose one of: {', '.join(STEPS)}")
     url, database = _database_where(target)
@@ -345,8 +340,6 @@ def default_report_path(target: Target, started: _dt.datetime) -> Path:
 
 
 def _append_record(target: Target, result: RecoverResult) -> None:
-    from oncall.runlog import append_run
-
     append_run(
         target.run_log,
         task="recover",
@@ -492,8 +485,5 @@ def _pending_before(snapshot: dict[str, Any] | None) -> list[str]:
 
 def write_report(result: RecoverResult, path: Path) -> Path:
     """Write the redacted report to `path` (created with its directories); returns the path."""
-    from oncall.atomicfile import write_atomic
-    from oncall.redact import redact
-
     write_atomic(path, redact(render_report(result)), mode=0o600)
     return path

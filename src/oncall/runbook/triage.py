@@ -24,7 +24,10 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.errors import BadInput, OncallError
-from oncall.render import RenderClient, parse_time, service_ref
+from oncall.migrations.files import discover
+from oncall.migrations.run import status
+from oncall.render.client import RenderClient, parse_time, service_ref
+from oncall.render.ops import client_for, service_of
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -196,8 +199,6 @@ def _adds_column(node: dict[str, Any], relation: str, column: str) -> bool:
 
 def creating_migration(target: Target, signature: str, key: str) -> Any:
     """The first migration of the target whose SQL creates the relation (or adds the column)."""
-    from oncall.migrations import discover
-
     if signature == "missing_relation":
         wanted = _bare(key)
         for migration in discover(target):
@@ -216,8 +217,6 @@ def creating_migration(target: Target, signature: str, key: str) -> Any:
 
 def _pending_state(target: Target, versions: Iterable[str]) -> tuple[dict[str, str], str | None]:
     """applied/pending per version from the ledger; 'unknown' (and why) when it cannot be read."""
-    from oncall.migrations import status
-
     wanted = list(versions)
     try:
         state = status(target, None).state
@@ -235,8 +234,6 @@ def triage(
     check_ledger: bool = True,
 ) -> TriageResult:
     """Fetch the service's logs of the last `since` and return what they say is wrong."""
-    from oncall.render_ops import client_for, service_of
-
     window = parse_since(since)
     with client_for(client) as api:
         service = service_of(target, api)

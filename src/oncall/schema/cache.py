@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oncall import schema_expect
-from oncall.parse_cache import load_or_build
-from oncall.schema_expect import Column, Constraint, Expectation, Index, Row, Table
+from oncall.migrations.parse_cache import load_or_build
+from oncall.schema import expect as schema_expect
+from oncall.schema.expect import Column, Constraint, Expectation, Index, Row, Table
 
 KIND = "verify-expectation"
 # Bump when the encoded shape changes; edits to the replay code invalidate entries by themselves.

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from oncall.schema_expect import Expectation, QName, Row
+from oncall.schema.expect import Expectation, QName, Row
 
 if TYPE_CHECKING:
     import psycopg

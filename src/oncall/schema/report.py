@@ -6,8 +6,8 @@ printed once.
 
 from __future__ import annotations
 
-from oncall.report import Output
-from oncall.schema import VerifyResult
+from oncall.output import Output
+from oncall.schema.verify import VerifyResult
 
 _STYLE = {
     "ok": "green",

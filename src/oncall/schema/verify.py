@@ -27,27 +27,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
-from oncall.db import DatabaseURL, connect, parse_database_url
+from oncall.db.connect import DatabaseURL, connect, parse_database_url
 from oncall.errors import CheckFailed, ExitCode, Refused, Unreachable
-from oncall.ledger import LEDGER_TABLE
-from oncall.schema_cache import Prepared, expected_for
-from oncall.schema_catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
-from oncall.schema_expect import (
-    Column,
-    Constraint,
-    Expectation,
-    Index,
-    canonical_default,
-    ident,
-    qualified,
-)
+from oncall.migrations.files import LedgerState, Migration, discover, read_state
+from oncall.migrations.ledger import LEDGER_TABLE
+from oncall.schema.cache import Prepared, expected_for
+from oncall.schema.catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
+from oncall.schema.expect import Column, Constraint, Expectation, Index, canonical_default, ident, qualified
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     import psycopg
-
-    from oncall.migrations import LedgerState, Migration
 
 # A verify reads the catalog and a few seed rows: anything slower than this is stuck behind
 # something, and an on-call engineer should hear so rather than wait.
@@ -179,8 +170,6 @@ class VerifyResult:
 
 def verify(target: Target, url: DatabaseURL | str, *, only: Sequence[str] | None = None) -> VerifyResult:
     """Check the live database of `target` against its applied migrations; read-only."""
-    from oncall.migrations import discover
-
     if isinstance(url, str):
         url = parse_database_url(url, source=target.database_url_env)
     migrations = discover(target)
@@ -207,8 +196,6 @@ def verify_on(
     for exactly the applied files.
     """
     import psycopg
-
-    from oncall.migrations import read_state
 
     started = time.perf_counter()
     result = VerifyResult(target=target.name, where=where or f"{conn.info.host}/{conn.info.dbname}")

@@ -19,7 +19,7 @@ from oncall.errors import ExitCode, OncallError
 
 if TYPE_CHECKING:
     from oncall.config import Target
-    from oncall.report import Output
+    from oncall.output import Output
 
 # config, report and redact are imported inside the helpers below: every task module imports
 # this one, and `invoke --list` (and each shell completion) should not pay for them.
@@ -57,7 +57,7 @@ def target_for(ctx: Context, name: str | None) -> Target:
 
 
 def output_for(json_: bool) -> Output:
-    from oncall.report import Output
+    from oncall.output import Output
 
     return Output(json_mode=json_)
 

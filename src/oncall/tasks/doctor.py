@@ -146,7 +146,7 @@ def connect(  # noqa: PLR0917 - a task's parameters are its CLI flags
         return
     out = output_for(json)
     with boundary(out, task="connect", debug=debug):
-        from oncall.db import check_login, find_psql, parse_database_url, run_psql
+        from oncall.db.connect import check_login, find_psql, parse_database_url, run_psql
         from oncall.errors import BadInput
         from oncall.redact import redact
 
@@ -176,7 +176,7 @@ def _run_checks(
 ) -> None:
     out = output_for(json)
     with boundary(out, task=name, debug=debug):
-        from oncall.doctor import failure_message, run_doctor, show
+        from oncall.doctor.checks import failure_message, run_doctor, show
 
         chosen = target_for(ctx, target)
         timeout = _timeout(connect_timeout, chosen.connect_timeout)

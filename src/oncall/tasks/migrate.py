@@ -64,7 +64,7 @@ def status(
     ctx: Context, target: str | None = None, json: bool = False, check: bool = False, debug: bool = False
 ) -> None:
     """Show which migrations are applied, pending or edited (read-only)."""
-    from oncall.migrations import status as status_of
+    from oncall.migrations.run import status as status_of
 
     out = output_for(json)
     with boundary(out, task="status", debug=debug):
@@ -106,8 +106,8 @@ def plan(
     ctx: Context, target: str | None = None, json: bool = False, to: str | None = None, debug: bool = False
 ) -> None:
     """Show what migrate would do: SQL, transaction mode, timeouts and lint findings (read-only)."""
-    from oncall.migrate_run import print_plan
-    from oncall.migrations import plan as plan_of
+    from oncall.migrations.run import plan as plan_of
+    from oncall.migrations.run import print_plan
 
     out = output_for(json)
     with boundary(out, task="plan", debug=debug):
@@ -145,13 +145,13 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
     with boundary(out, task="migrate", debug=debug):
         chosen = target_for(ctx, target)
         if on_render:
-            from oncall.render_ops import run_job
+            from oncall.render.ops import run_job
 
             job = run_job(chosen, on_render, out=out, yes=yes, dry_run=dry_run)
             out.emit({"task": "migrate", **job.as_dict(), "ok": job.ok, "code": job.code})
             exit_with(job.code, f"migrate --on-render: the job did not succeed (exit {job.code})")
             return
-        from oncall.migrations import migrate as run_migrate
+        from oncall.migrations.run import migrate as run_migrate
 
         result = run_migrate(
             chosen,
@@ -203,7 +203,7 @@ def baseline(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Adopt a database whose tables exist: record migrations up to --to after checking their objects."""
-    from oncall.migrations import baseline as run_baseline
+    from oncall.migrations.admin import baseline as run_baseline
 
     out = output_for(json)
     with boundary(out, task="baseline", debug=debug):
@@ -239,7 +239,7 @@ def resolve(  # noqa: PLR0917 - one parameter per CLI flag
 ) -> None:
     """Repair the ledger by hand: mark VERSION --applied or --rolled-back (dry-runnable)."""
     from oncall.errors import BadInput
-    from oncall.migrations import resolve as run_resolve
+    from oncall.migrations.admin import resolve as run_resolve
 
     out = output_for(json)
     with boundary(out, task="resolve", debug=debug):

@@ -21,7 +21,7 @@ from oncall.tasks._common import (
 )
 
 if TYPE_CHECKING:
-    from oncall.report import Output
+    from oncall.output import Output
 
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
 
@@ -69,7 +69,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Restart the target's Render service and wait until it answers the smoke checks again."""
-    from oncall.render_ops import restart as do_restart
+    from oncall.render.ops import restart as do_restart
 
     out = output_for(json)
     with boundary(out, task="restart", debug=debug):
@@ -104,7 +104,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Deploy the target's Render service and follow it until live or failed."""
-    from oncall.render_ops import deploy as do_deploy
+    from oncall.render.ops import deploy as do_deploy
 
     out = output_for(json)
     with boundary(out, task="deploy", debug=debug):
@@ -122,7 +122,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
 @task(help={"target": TARGET_HELP, "json": JSON_HELP, "debug": DEBUG_HELP})
 def render_status(ctx: Context, target: str | None = None, json: bool = False, debug: bool = False) -> None:
     """Show the target's Render service: type, suspended or not, and its last deploys."""
-    from oncall.render_ops import render_status as status_of
+    from oncall.render.ops import render_status as status_of
 
     out = output_for(json)
     with boundary(out, task="render-status", debug=debug):
@@ -156,7 +156,7 @@ def triage(
     ctx: Context, target: str | None = None, since: str = "30m", json: bool = False, debug: bool = False
 ) -> None:
     """Read the service's recent Render logs and name the cause of a crash, with the fix."""
-    from oncall.triage import triage as do_triage
+    from oncall.runbook.triage import triage as do_triage
 
     out = output_for(json)
     with boundary(out, task="triage", debug=debug):

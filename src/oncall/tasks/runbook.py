@@ -24,8 +24,8 @@ from oncall.tasks._common import (
 )
 
 if TYPE_CHECKING:
-    from oncall.health import HealthRun
-    from oncall.report import Output
+    from oncall.health.run import HealthRun
+    from oncall.output import Output
 
 
 @task(
@@ -114,7 +114,7 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
     from pathlib import Path
 
     from oncall.config import list_targets
-    from oncall.health import run_health
+    from oncall.health.run import run_health
 
     out = output_for(json)
     with boundary(out, task="health", debug=debug):
@@ -193,7 +193,7 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
     """Run migrate, verify, restart and smoke as one: a timeline, a resume command, an incident report."""
     from pathlib import Path
 
-    from oncall.recover import recover as run_recover
+    from oncall.runbook.recover import recover as run_recover
 
     out = output_for(json)
     with boundary(out, task="recover", debug=debug):

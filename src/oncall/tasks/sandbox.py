@@ -9,7 +9,7 @@ from invoke import Context, task
 from oncall.tasks._common import DEBUG_HELP, JSON_HELP, boundary, exit_with, output_for, project_root
 
 if TYPE_CHECKING:
-    from oncall.report import Output
+    from oncall.output import Output
     from oncall.sandbox.manager import StatusResult, UpResult
 
 SYSTEM_HELP = "seed system to play: turbo-response (plain SQL, default) or trdrhub (Alembic ledger)"

@@ -63,10 +63,13 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
     no check got any HTTP answer (refused, DNS, timeout, TLS), 2 for bad input such as a missing
     header variable. Read-only: no run record is written.
     """
+    from pathlib import Path
+
     from oncall.errors import BadInput
-    from oncall.probe import checks_for, describe_failure
-    from oncall.probe import smoke as run_smoke
-    from oncall.probe_report import result_table
+    from oncall.probe.junit import write_smoke_junit
+    from oncall.probe.report import result_table
+    from oncall.probe.run import checks_for, describe_failure
+    from oncall.probe.run import smoke as run_smoke
 
     out = output_for(json)
     with boundary(out, task="smoke", debug=debug):
@@ -89,7 +92,7 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
             out=out,
         )
         if junit:
-            result.write_junit(junit)
+            write_smoke_junit(result, Path(junit))
         out.print(result_table(result.checks))
         if result.ok:
             # On failure the summary leads the exit message instead, so it is not said twice.
