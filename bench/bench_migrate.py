@@ -5,7 +5,7 @@ Figures (medians of interleaved runs, one private embedded PostgreSQL, all in th
 - library `migrate()` vs Alembic's `command.upgrade` in-process                           target <= 0.5
 - the whole `invoke migrate` command vs `alembic upgrade head` (same DDL, one execute per
   statement as op.execute/op.create_table send it)                                      target <= 0.5
-  in two conditions of our parse cache (oncall.parse_cache, under the target's state_dir):
+  in two conditions of our parse cache (oncall.migrations.parse_cache, under the target's state_dir):
     warm: the files are unchanged since the last run, statements come from the cache and pglast
           is never imported (every run after the first on a machine);
     cold: the cache is emptied before each timed run, every file is parsed (the first run, or

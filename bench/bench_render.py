@@ -4,7 +4,7 @@ The Render stand-in flips each deploy to `live` at a random real-time moment (2-
 build ends, via the on_deploy hook). Waiters follow their deploy over real HTTP with three
 schedules side by side in the same run, each on its own service:
 
-    ours              oncall.render_wait.PollSchedule (base 1.7 s, fast after a change, 38/min budget)
+    ours              oncall.render.wait.PollSchedule (base 1.7 s, fast after a change, 38/min budget)
     render-cli 5 s    the Render CLI's --wait pace (pkg/tui/views/deploycreate.go: poll every 5 s)
     fixed 1 s         the naive way to promise "within 1 s": poll every second
 

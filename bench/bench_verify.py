@@ -7,7 +7,7 @@ embedded PostgreSQL, and verified. Figures:
 - statements verify sends at each size (counted on the connection), which must not change;
 - median wall time of the library call `oncall.schema.verify(target, url)` at each size: connect,
   read the files, read ledger and catalog, compare. Warm: the expectation comes from the cache
-  under the target's state_dir (oncall.schema_cache), as on every scheduled run after the first
+  under the target's state_dir (oncall.schema.cache), as on every scheduled run after the first
   since the files last changed. Cold: that cache is emptied before each run, so the files are
   parsed with pglast and replayed (pglast is already imported in this process; its import, paid
   once per process on a miss, is its own figure);

@@ -1,4 +1,4 @@
-"""oncall.probe_network: smoke's asyncio-native sockets under httpx, against servers on 127.0.0.1."""
+"""oncall.probe.network: smoke's asyncio-native sockets under httpx, against servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def fetch_all(urls: list[str], *, verify: Any = None, pause: float = 0.0) -> lis
 
 
 def causes(exc: BaseException) -> list[type[BaseException]]:
-    """The exception types along the chain oncall.probe_http.network_error walks."""
+    """The exception types along the chain oncall.probe.http.network_error walks."""
     found = []
     node: BaseException | None = exc
     while node is not None:

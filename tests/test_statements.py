@@ -169,7 +169,7 @@ def test_cached_split_of_unchanged_content_never_imports_pglast(tmp_path: Path) 
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from oncall.statements import split_cached\n"
+        "from oncall.migrations.statements import split_cached\n"
         f"folder = Path({str(tmp_path)!r})\n"
         "statements = split_cached((folder / 'f.sql').read_text(), state_dir=folder)\n"
         "print(len(statements), [s.kind for s in statements], 'pglast' in sys.modules)\n"

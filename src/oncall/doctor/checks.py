@@ -22,7 +22,7 @@ prepared statements. A pooler of unknown mode only warns, because session mode i
 Missing CREATE only warns: a read-only role is right for health checks, and `migrate` says so itself.
 
 The exit code is that of the first failed check (the root cause); warnings never fail the run.
-Every check is bounded in time (see `oncall.db.bounded`), so doctor cannot hang.
+Every check is bounded in time (see `oncall.db.connect.bounded`), so doctor cannot hang.
 """
 
 from __future__ import annotations

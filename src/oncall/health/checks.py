@@ -2,7 +2,7 @@
 
     database   oncall.doctor.database_checks (URL, DNS, TCP, login, TLS, version, user)
     schema     oncall.schema.verify (expected objects, nothing pending, no ledger drift)
-    render     oncall.render_ops.render_status: not suspended, last finished deploy did not fail
+    render     oncall.render.ops.render_status: not suspended, last finished deploy did not fail
     smoke      oncall.probe.checks_for + smoke(wait=None): one pass, no polling
 
 Each takes a `CheckEnv` and returns an `Observation`, raises an OncallError (a failure with its

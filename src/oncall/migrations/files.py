@@ -16,10 +16,10 @@ Stable API (other modules rely on these names):
         Drift errors whose details["kind"] is alembic-heads, alembic-unknown, alembic-behind,
         edited or unknown-file), `.as_dict()`.
 
-    plan(target, url, *, to=None) -> Plan                              (oncall.migrate_run)
+    plan(target, url, *, to=None) -> Plan                              (oncall.migrations.run)
     migrate(target, url, out, *, dry_run=False, yes=False, to=None,
-            lock_wait=None, ...) -> MigrateResult                      (oncall.migrate_run)
-    baseline(target, url, out, *, to, dry_run=False, yes=False) -> AdminResult  (oncall.migrate_admin)
+            lock_wait=None, ...) -> MigrateResult                      (oncall.migrations.run)
+    baseline(target, url, out, *, to, dry_run=False, yes=False) -> AdminResult  (oncall.migrations.admin)
     resolve(target, url, out, version, *, applied, dry_run=False, yes=False) -> AdminResult
     status(target, url, *, check=False) -> StatusResult
 
@@ -73,7 +73,7 @@ class Migration:
     revision: str | None
     down_revision: str | None
     no_transaction_header: bool = False
-    # Where parsed statements are cached by content (oncall.parse_cache); None parses every time.
+    # Where parsed statements are cached by content (oncall.migrations.parse_cache); None parses every time.
     state_dir: Path | None = field(default=None, compare=False, repr=False)
 
     @cached_property

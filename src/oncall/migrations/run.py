@@ -1,7 +1,7 @@
 """Plan and apply migrations: locked, timed, one transaction per migration, with its ledger row.
 
 `migrate()` in order: read the state without the lock (cheap refusal and the production guard see
-the same plan the user would), take the advisory lock (oncall.migration_lock), read the state
+the same plan the user would), take the advisory lock (oncall.migrations.lock), read the state
 again under it, then apply each pending file:
 
 - transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL lock_timeout; SET LOCAL

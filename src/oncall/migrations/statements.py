@@ -216,7 +216,7 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
 
 
 def split_cached(sql: str, *, source: str | Path = "<sql>", state_dir: Path | None) -> list[Statement]:
-    """`split`, reusing the statements of the same content from an earlier run (oncall.parse_cache).
+    """`split`, reusing the statements of the same content from an earlier run (parse_cache).
 
     A run whose files are unchanged never imports pglast; a new or edited file is parsed (and a
     syntax error raised) exactly as by `split`, and errors are never cached.

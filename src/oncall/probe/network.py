@@ -8,11 +8,11 @@ one `asyncio.open_connection` per connection, `asyncio.timeout` around each wait
 the same stream. bench/bench_smoke.py shows the difference.
 
 Errors keep httpcore's types (ConnectError, ReadTimeout, ...), which httpx turns into its own, with
-the OS error as the cause: `oncall.probe_http.network_error` reads refused, DNS and TLS failures
+the OS error as the cause: `oncall.probe.http.network_error` reads refused, DNS and TLS failures
 from that cause, as it does under the default backend.
 
 `transport(verify, limits)` is the httpx transport smoke sends its requests through
-(oncall.probe_http); it is httpx's own AsyncHTTPTransport (request and response mapping, exception
+(oncall.probe.http); it is httpx's own AsyncHTTPTransport (request and response mapping, exception
 translation) over a connection pool that uses this backend.
 """
 

@@ -14,7 +14,7 @@ API (other modules use these names):
         Synchronous entry point (`smoke_async` is the same for callers already in an event loop).
         `wait=None` is one pass (scheduled runs). `wait=300` polls every check until it passes
         `consecutive` times in a row or 300 s pass (after a restart or deploy); a page that flaps
-        (502, 200, 502) never becomes healthy. With `out` (an oncall.report.Output) wait mode shows a
+        (502, 200, 502) never becomes healthy. With `out` (an oncall.output.Output) wait mode shows a
         live table on a terminal and progress lines otherwise.
 
     SmokeResult: .ok, .code (0 healthy, 1 unhealthy, 3 no check got any HTTP answer), .checks
@@ -22,10 +22,10 @@ API (other modules use these names):
         attempts, retries, verdict, redirects), .as_dict(), .summary();
         `oncall.probe.junit.write_smoke_junit(result, path)` writes it as JUnit XML.
 
-Modules: this one (checks from config, the run, results), `probe_http` (one attempt: request,
-redirects, network errors in words, TLS trust), `probe_conditions` (parse and evaluate conditions),
-`probe_report` (table, live view, progress lines), `probe_network` (asyncio-native sockets under
-httpx), `oncall.junit` (JUnit XML).
+Modules of oncall.probe: this one (checks from config, the run), `results` (CheckResult,
+SmokeResult), `http` (one attempt: request, redirects, network errors in words, TLS trust),
+`conditions` (parse and evaluate conditions), `report` (table, live view, progress lines),
+`network` (asyncio-native sockets under httpx), `junit` (JUnit XML).
 
 How requests are made: all checks concurrently, started one event-loop turn apart (so the first
 request is on the wire while later checks are still being set up, and answers are read as they
@@ -203,7 +203,7 @@ async def smoke_async(
     gate = asyncio.Semaphore(concurrency)
 
     async def poll(result: CheckResult) -> None:
-        # Requests go to the transport directly (oncall.probe_http.build_request): no client, so no
+        # Requests go to the transport directly (oncall.probe.http.build_request): no client, so no
         # ~/.netrc credentials or proxy variables, and no cookie jar carried from one poll to the
         # next; CA variables are read by ssl_context.
         sender = transport(verify, pool)
@@ -255,7 +255,7 @@ def smoke(checks: Sequence[Check], **options: Any) -> SmokeResult:
 
 
 async def _in_own_loop(checks: Sequence[Check], options: dict[str, Any]) -> SmokeResult:
-    # asyncio (under oncall.probe_network) resolves every host name in the loop's default thread
+    # asyncio (under oncall.probe.network) resolves every host name in the loop's default thread
     # pool, which it sizes to CPUs + 4: fifty checks would queue their lookups behind each other. We
     # own this loop, so it gets one thread per check that can be in flight (asyncio.run shuts it down).
     from concurrent.futures import ThreadPoolExecutor

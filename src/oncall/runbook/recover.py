@@ -6,12 +6,12 @@
    after it runs as if `--yes` was given, so nobody is asked four times at 3 a.m.
 2. "Before": one read-only health snapshot (`oncall.health.check_target`: database, schema with
    pending migrations, Render service, one smoke pass) and, when Render can be asked, the crash
-   cause from the service's last 30 minutes of logs (`oncall.triage`) — what was wrong.
+   cause from the service's last 30 minutes of logs (`oncall.runbook.triage`) — what was wrong.
 3. The steps in order, each timed, printed as it starts and ends; the first failure stops the
    run (as Invoke's chain does) and its exit code is the run's:
        migrate   oncall.migrations.migrate (locked, one transaction per file, run record)
        verify    oncall.schema.verify (every declared object present, nothing pending)
-       restart   oncall.render_ops.restart with wait: smoke until the service answers again
+       restart   oncall.render.ops.restart with wait: smoke until the service answers again
        smoke     oncall.probe.smoke in wait mode: K passes in a row before the deadline
 4. "After": another health snapshot, the timeline (step, start, duration, result), and when a
    step failed, the command that resumes from it (`invoke recover --target T --from STEP`).

@@ -1,7 +1,7 @@
 """The expectation of an applied set of migrations, kept on disk so unchanged files are not parsed again.
 
-`expected_for(files, default_schema=..., state_dir=...)` returns what `oncall.schema_expect.expect`
-would, and stores it through `oncall.parse_cache` under `<state_dir>/cache/`, keyed by the file
+`expected_for(files, default_schema=..., state_dir=...)` returns what `oncall.schema.expect.expect`
+would, and stores it through `oncall.migrations.parse_cache` under `<state_dir>/cache/`, keyed by the file
 names and contents (in order), the default schema, this model's format, the replay code and the
 installed pglast. A scheduled verify of unchanged files therefore reads one JSON file instead of
 importing pglast and replaying every statement. The cache is best-effort, like __pycache__: a
@@ -33,7 +33,7 @@ MODEL = 1
 
 @functools.cache
 def _code_stamp() -> str:
-    """Identifies the replay code (schema_expect.py) the way __pycache__ does: mtime and size."""
+    """Identifies the replay code (schema/expect.py) the way __pycache__ does: mtime and size."""
     try:
         stat = Path(schema_expect.__file__).stat()
     except OSError:

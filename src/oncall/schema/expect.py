@@ -277,7 +277,7 @@ def _quick_canonical(text: str) -> object:
 
 
 def remember_canonical(known: dict[str, str | None]) -> None:
-    """Prime canonical_default with forms computed by an earlier run (see oncall.schema_cache)."""
+    """Prime canonical_default with forms computed by an earlier run (see oncall.schema.cache)."""
     _CANONICAL.update(known)
 
 

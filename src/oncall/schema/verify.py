@@ -7,9 +7,9 @@ One run, inside one READ ONLY transaction with a short statement_timeout and loc
 1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
    files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
    equal to the last applied revision;
-2. the expectation (`oncall.schema_expect.expect`) from the files the ledger says are applied, in
-   name order, read from its on-disk cache when those files are unchanged (`oncall.schema_cache`);
-3. the live catalog (`oncall.schema_catalog.read_catalog`) in at most three statements;
+2. the expectation (`oncall.schema.expect.expect`) from the files the ledger says are applied, in
+   name order, read from its on-disk cache when those files are unchanged (`oncall.schema.cache`);
+3. the live catalog (`oncall.schema.catalog.read_catalog`) in at most three statements;
 4. the comparison: one `VerifyRow` per expected object (kind, name, expected, found, result),
    failures first; drift says what was expected and what was found; columns nobody declared on
    an expected table are warnings; INVALID indexes and NOT VALID constraints fail.

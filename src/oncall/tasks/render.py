@@ -1,6 +1,6 @@
 """Tasks: restart, deploy, render-status, triage (see docs/render.md).
 
-Thin wrappers over `oncall.render_ops` and `oncall.triage`; the Render API key comes from
+Thin wrappers over `oncall.render.ops` and `oncall.runbook.triage`; the Render API key comes from
 RENDER_API_KEY and the API address from RENDER_API_URL (default https://api.render.com/v1).
 """
 
