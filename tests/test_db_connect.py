@@ -66,7 +66,7 @@ def test_unknown_host_is_a_dns_failure() -> None:
 def test_network_unreachable_from_real_psycopg_error_gets_supabase_hint() -> None:
     """A real libpq 'Network is unreachable' (IPv6 address, no route) maps to the Supabase pooler hint."""
     program = (
-        "from oncall.db import connect, parse_database_url\n"
+        "from oncall.db.connect import connect, parse_database_url\n"
         "from oncall.errors import Unreachable\n"
         "url = parse_database_url('postgresql://postgres:pw@[2001:db8::1]:5432/postgres')\n"
         "try:\n"

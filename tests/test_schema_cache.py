@@ -129,7 +129,7 @@ def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> N
         "import json, sys\n"
         "from pathlib import Path\n"
         "from oncall.config import Target\n"
-        "from oncall.schema import verify\n"
+        "from oncall.schema.verify import verify\n"
         f"t = Target(name='turbo', system='turbo', migrations_dir=Path({str(target.migrations_dir)!r}),"
         f" state_dir=Path({str(target.state_dir)!r}))\n"
         "r = verify(t, sys.argv[1])\n"
