@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchlib import figure, report
 from oncall.render.client import DEPLOY_TERMINAL, RenderClient
 from oncall.render.wait import PollSchedule, follow
-from oncall.sandbox.render_api import Limits, RenderStandIn, Timings, make_service
+from oncall.sandbox.render_api import RateLimits, RenderStandIn, Timings, make_service
 
 WAITERS = {"ours": 24, "render-cli 5 s": 10, "fixed 1 s": 10}
 FLIP_RANGE = (2.0, 40.0)
@@ -69,7 +69,7 @@ def main() -> int:
     api = RenderStandIn(
         services=services.values(),
         timings=Timings(created=0, build=0, pre_deploy=0, update=0),
-        limits=Limits(get=1_000_000),  # one key serves every waiter of the bench at once
+        limits=RateLimits(get=1_000_000),  # one key serves every waiter of the bench at once
         tick=0.005,
     )
     api.on_deploy = on_deploy

@@ -10,14 +10,14 @@ import pytest
 
 from health_support import webhook_receiver
 from oncall.errors import BadInput
-from oncall.health import CheckResult, TargetHealth
+from oncall.health import HealthCheckResult, TargetHealth
 from oncall.health.notify import decide, load_state, notify_change, state_path, webhook_url
 
 
 def _health(ok: bool, name: str = "svc") -> TargetHealth:
     checks = [
-        CheckResult("database", "pass", 0, 0.01, "fine"),
-        CheckResult(
+        HealthCheckResult("database", "pass", 0, 0.01, "fine"),
+        HealthCheckResult(
             "smoke", "pass" if ok else "fail", 0 if ok else 1, 0.02, None if ok else "page: 502 Bad Gateway"
         ),
     ]

@@ -48,7 +48,7 @@ _SERVICE_ID = re.compile(r"^(srv|crn)-[a-z0-9]+$")
 
 
 @dataclass
-class Check:
+class DoctorRow:
     """One row of the doctor table."""
 
     check: str
@@ -74,11 +74,11 @@ class DoctorReport:
     """All rows of one run, the target they were run for, and the wall time."""
 
     target: str
-    checks: list[Check] = field(default_factory=list)
+    checks: list[DoctorRow] = field(default_factory=list)
     total: float = 0.0
 
     @property
-    def first_failure(self) -> Check | None:
+    def first_failure(self) -> DoctorRow | None:
         return next((c for c in self.checks if c.result == FAIL), None)
 
     @property
@@ -90,7 +90,7 @@ class DoctorReport:
     def ok(self) -> bool:
         return self.first_failure is None
 
-    def get(self, name: str) -> Check:
+    def get(self, name: str) -> DoctorRow:
         return next(c for c in self.checks if c.check == name)
 
     def as_dict(self) -> dict[str, Any]:
@@ -107,18 +107,18 @@ class _Rows:
     """Collects rows; `run` times one check and turns an OncallError into a failed row."""
 
     def __init__(self) -> None:
-        self.checks: list[Check] = []
+        self.checks: list[DoctorRow] = []
 
-    def add(self, check: Check) -> Check:
+    def add(self, check: DoctorRow) -> DoctorRow:
         self.checks.append(check)
         return check
 
-    def skip(self, name: str, why: str) -> Check:
-        return self.add(Check(name, SKIP, why))
+    def skip(self, name: str, why: str) -> DoctorRow:
+        return self.add(DoctorRow(name, SKIP, why))
 
     @contextmanager
-    def run(self, name: str) -> Iterator[Check]:
-        row = Check(name)
+    def run(self, name: str) -> Iterator[DoctorRow]:
+        row = DoctorRow(name)
         started = time.monotonic()
         try:
             yield row
@@ -151,7 +151,7 @@ def _skip_rest(rows: _Rows, after: str, why: str) -> None:
             rows.skip(name, why)
 
 
-def _pooler_row(row: Check, url: db.DatabaseURL) -> None:
+def _pooler_row(row: DoctorRow, url: db.DatabaseURL) -> None:
     mode = db.pooler_mode(url)
     row.detail = mode.reason
     if mode.mode == "transaction":
@@ -167,7 +167,7 @@ def _pooler_row(row: Check, url: db.DatabaseURL) -> None:
         row.hint = "make sure the pooler runs in session mode (pool_mode = session) for migrations"
 
 
-def _tcp_row(row: Check, addresses: list[db.Address], url: db.DatabaseURL, timeout: float) -> None:
+def _tcp_row(row: DoctorRow, addresses: list[db.Address], url: db.DatabaseURL, timeout: float) -> None:
     attempts = db.probe_tcp(addresses, url.port, timeout)
     answered = next((a for a in attempts if a.ok), None)
     failed = [a for a in attempts if not a.ok]
@@ -204,7 +204,7 @@ def _session_rows(rows: _Rows, url: db.DatabaseURL, target: Target, timeout: flo
     if facts is None:
         _skip_rest(rows, "login", "skipped: login failed")
         return
-    tls = rows.add(Check("tls"))
+    tls = rows.add(DoctorRow("tls"))
     if facts.ssl_in_use:
         protocol = f"{facts.ssl_protocol}, " if facts.ssl_protocol else ""
         tls.detail = f"in use ({protocol}sslmode={url.sslmode})"
@@ -216,16 +216,16 @@ def _session_rows(rows: _Rows, url: db.DatabaseURL, target: Target, timeout: flo
         tls.result = WARN
         tls.detail = f"not in use: plain text to {url.host} (sslmode={url.sslmode})"
         tls.hint = "set sslmode=require (or verify-full with sslrootcert) in the URL"
-    rows.add(Check("server version", OK, f"PostgreSQL {facts.server_version}"))
+    rows.add(DoctorRow("server version", OK, f"PostgreSQL {facts.server_version}"))
     rows.add(
-        Check(
+        DoctorRow(
             "current user",
             OK,
             f"{facts.current_user} in database {facts.database}"
             + (" (superuser)" if facts.superuser else ""),
         )
     )
-    create = rows.add(Check("create privilege"))
+    create = rows.add(DoctorRow("create privilege"))
     if facts.schema_exists and facts.may_create:
         create.detail = f"{facts.current_user} may CREATE in schema {facts.schema}"
     elif facts.may_create:
@@ -242,7 +242,7 @@ def _session_rows(rows: _Rows, url: db.DatabaseURL, target: Target, timeout: flo
 
 def database_checks(
     target: Target, *, connect_timeout: float, environ: Mapping[str, str] | None = None
-) -> list[Check]:
+) -> list[DoctorRow]:
     """The database chain: URL, pooler, DNS, TCP, login, TLS, version, user, CREATE right."""
     # The driver loads here, once (about 0.1 s), so that no row is charged for importing it.
     import psycopg  # noqa: F401
@@ -277,7 +277,9 @@ def database_checks(
     return rows.checks
 
 
-def render_checks(target: Target, *, timeout: float, environ: Mapping[str, str] | None = None) -> list[Check]:
+def render_checks(
+    target: Target, *, timeout: float, environ: Mapping[str, str] | None = None
+) -> list[DoctorRow]:
     """RENDER_API_KEY accepted, and the target's service found by exact name or srv- id."""
     env = os.environ if environ is None else environ
     rows = _Rows()
@@ -331,13 +333,13 @@ def render_yaml_path(target: Target, root: Path) -> Path | None:
     return found if found.is_file() else None
 
 
-def render_yaml_check(target: Target, root: Path) -> Check:
+def render_yaml_check(target: Target, root: Path) -> DoctorRow:
     """Flag `postDeployCommand`: Render has no such key, so a migration put there never runs."""
     started = time.monotonic()
     path = render_yaml_path(target, root)
     if path is None:
-        return Check("render.yaml", SKIP, f"no render_yaml configured and no render.yaml in {root}")
-    row = Check("render.yaml")
+        return DoctorRow("render.yaml", SKIP, f"no render_yaml configured and no render.yaml in {root}")
+    row = DoctorRow("render.yaml")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -10,8 +10,8 @@ metrics   Prometheus textfile
 from oncall.health.model import (
     CheckEnv,
     CheckFn,
-    CheckResult,
-    Observation,
+    HealthCheckResult,
+    HealthObservation,
     Skip,
     TargetHealth,
     combine_codes,
@@ -21,9 +21,9 @@ from oncall.health.run import HealthRun, check_target, check_targets, run_health
 __all__ = [
     "CheckEnv",
     "CheckFn",
-    "CheckResult",
+    "HealthCheckResult",
+    "HealthObservation",
     "HealthRun",
-    "Observation",
     "Skip",
     "TargetHealth",
     "check_target",

@@ -5,7 +5,7 @@
     render     oncall.render.ops.render_status: not suspended, last finished deploy did not fail
     smoke      oncall.probe.checks_for + smoke(wait=None): one pass, no polling
 
-Each takes a `CheckEnv` and returns an `Observation`, raises an OncallError (a failure with its
+Each takes a `CheckEnv` and returns an `HealthObservation`, raises an OncallError (a failure with its
 code), or raises `Skip` when the target cannot run it. Every call inside has a timeout no longer
 than the check's budget, so the thread the runner abandons at the deadline is rare.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from oncall.db.connect import parse_database_url
 from oncall.doctor.checks import FAIL, database_checks
-from oncall.health.model import CheckEnv, CheckFn, Observation, Skip
+from oncall.health.model import CheckEnv, CheckFn, HealthObservation, Skip
 from oncall.probe.run import checks_for, describe_failure
 from oncall.probe.run import smoke as run_smoke
 from oncall.render.client import RenderClient
@@ -28,7 +28,7 @@ from oncall.schema.verify import verify
 _NOT_FOR_HEALTH = ("pooler", "create privilege")
 
 
-def database(env: CheckEnv) -> Observation:
+def database(env: CheckEnv) -> HealthObservation:
     """Doctor's reachability chain; passes when no row of it failed."""
     rows = database_checks(
         env.target, connect_timeout=min(env.target.connect_timeout, env.timeout), environ=env.environ
@@ -37,22 +37,24 @@ def database(env: CheckEnv) -> Observation:
     details: dict[str, Any] = {"rows": [r.as_dict() for r in rows if r.result != "skip"]}
     if failed:
         first = failed[0]
-        return Observation(False, first.code or 1, f"{first.check}: {first.detail}", first.hint, details)
+        return HealthObservation(
+            False, first.code or 1, f"{first.check}: {first.detail}", first.hint, details
+        )
     by_name = {r.check: r.detail for r in rows}
     where = by_name.get("database url", "")
     version = by_name.get("server version", "")
-    return Observation(True, cause=f"{where}; {version}".strip("; "), details=details)
+    return HealthObservation(True, cause=f"{where}; {version}".strip("; "), details=details)
 
 
-def schema(env: CheckEnv) -> Observation:
+def schema(env: CheckEnv) -> HealthObservation:
     """`verify` against the live database: every expected object present, nothing pending."""
     url = parse_database_url(env.target.database_url(env.environ), source=env.target.database_url_env)
     result = verify(env.target, url)
     doc = result.as_dict()
     summary = str(doc.get("summary") or doc.get("verdict") or "")
     if result.ok:
-        return Observation(True, cause=summary or "schema matches the migrations", details=doc)
-    return Observation(
+        return HealthObservation(True, cause=summary or "schema matches the migrations", details=doc)
+    return HealthObservation(
         False,
         int(result.code),
         summary or "the schema does not match the migrations",
@@ -61,7 +63,7 @@ def schema(env: CheckEnv) -> Observation:
     )
 
 
-def render(env: CheckEnv) -> Observation:
+def render(env: CheckEnv) -> HealthObservation:
     """`render_status`: the service exists, is not suspended, its last finished deploy did not fail."""
     if not (env.environ.get("RENDER_API_KEY") or "").strip():
         raise Skip("skipped: RENDER_API_KEY is not set")
@@ -78,7 +80,7 @@ def render(env: CheckEnv) -> Observation:
     doc = status.as_dict()
     name, sid = doc["service"]["name"], doc["service"]["id"]
     if not status.ok:
-        return Observation(
+        return HealthObservation(
             False,
             status.code,
             f"Render service {name} ({sid}): " + "; ".join(status.problems),
@@ -87,10 +89,10 @@ def render(env: CheckEnv) -> Observation:
         )
     latest = doc["deploys"][0] if doc["deploys"] else None
     seen = f"latest deploy {latest['id']} {latest['status']}" if latest else "no deploys yet"
-    return Observation(True, cause=f"{name} ({sid}): {seen}", details=doc)
+    return HealthObservation(True, cause=f"{name} ({sid}): {seen}", details=doc)
 
 
-def smoke(env: CheckEnv) -> Observation:
+def smoke(env: CheckEnv) -> HealthObservation:
     """One pass of the target's smoke checks (no waiting), each request within the budget."""
     from urllib.parse import urlsplit
 
@@ -113,10 +115,10 @@ def smoke(env: CheckEnv) -> Observation:
     )
     doc = result.as_dict()
     if result.ok:
-        return Observation(True, cause=result.summary(), details=doc)
+        return HealthObservation(True, cause=result.summary(), details=doc)
     failures = "; ".join(describe_failure(c) for c in result.checks if c.verdict != "healthy")
     hint = next((c.hint for c in result.checks if c.hint), None)
-    return Observation(False, int(result.code), failures or result.summary(), hint, doc)
+    return HealthObservation(False, int(result.code), failures or result.summary(), hint, doc)
 
 
 CHECKS: dict[str, CheckFn] = {"database": database, "schema": schema, "render": render, "smoke": smoke}

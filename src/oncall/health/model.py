@@ -45,7 +45,7 @@ class Skip(Exception):
 
 
 @dataclass
-class Observation:
+class HealthObservation:
     """What a check saw when it ran to the end (an OncallError is the other way to finish)."""
 
     ok: bool
@@ -56,7 +56,7 @@ class Observation:
 
 
 @dataclass
-class CheckResult:
+class HealthCheckResult:
     name: str
     status: str
     code: int
@@ -82,7 +82,7 @@ class CheckResult:
 class TargetHealth:
     target: str
     system: str
-    checks: list[CheckResult]
+    checks: list[HealthCheckResult]
     started: _dt.datetime
     duration: float
     finished_ts: float
@@ -96,7 +96,7 @@ class TargetHealth:
     def code(self) -> int:
         return combine_codes([c.code for c in self.checks if c.status == FAIL])
 
-    def check(self, name: str) -> CheckResult | None:
+    def check(self, name: str) -> HealthCheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
 
     def as_dict(self) -> dict[str, Any]:
@@ -123,4 +123,4 @@ class CheckEnv:
     timeout: float
 
 
-CheckFn = Callable[[CheckEnv], Observation]
+CheckFn = Callable[[CheckEnv], HealthObservation]

@@ -47,7 +47,7 @@ from oncall.health.model import (
     SKIP,
     CheckEnv,
     CheckFn,
-    CheckResult,
+    HealthCheckResult,
     Skip,
     TargetHealth,
     combine_codes,
@@ -67,7 +67,7 @@ class _Bounded:
         self.name = name
         self._fn = fn
         self._env = env
-        self._outcome: CheckResult | None = None
+        self._outcome: HealthCheckResult | None = None
         self._start = time.monotonic()
         self._deadline = self._start + env.timeout
         self._thread = threading.Thread(target=self._run, name=f"health-{name}", daemon=True)
@@ -79,13 +79,17 @@ class _Bounded:
             seen = self._fn(self._env)
             status = PASS if seen.ok else FAIL
             code = 0 if seen.ok else int(seen.code or ExitCode.CHECK_FAILED)
-            outcome = CheckResult(self.name, status, code, 0.0, seen.cause, seen.hint, dict(seen.details))
+            outcome = HealthCheckResult(
+                self.name, status, code, 0.0, seen.cause, seen.hint, dict(seen.details)
+            )
         except Skip as skip:
-            outcome = CheckResult(self.name, SKIP, 0, 0.0, skip.reason)
+            outcome = HealthCheckResult(self.name, SKIP, 0, 0.0, skip.reason)
         except OncallError as exc:
-            outcome = CheckResult(self.name, FAIL, int(exc.code), 0.0, exc.cause, exc.hint, dict(exc.details))
+            outcome = HealthCheckResult(
+                self.name, FAIL, int(exc.code), 0.0, exc.cause, exc.hint, dict(exc.details)
+            )
         except Exception as exc:  # noqa: BLE001 - a broken check must fail alone, not kill the run
-            outcome = CheckResult(
+            outcome = HealthCheckResult(
                 self.name,
                 FAIL,
                 int(ExitCode.CHECK_FAILED),
@@ -96,12 +100,12 @@ class _Bounded:
         outcome.duration = time.monotonic() - start
         self._outcome = outcome
 
-    def result(self) -> CheckResult:
+    def result(self) -> HealthCheckResult:
         self._thread.join(max(0.0, self._deadline - time.monotonic()))
         if self._outcome is not None:
             return self._outcome
         timeout = self._env.timeout
-        return CheckResult(
+        return HealthCheckResult(
             self.name,
             FAIL,
             int(ExitCode.UNREACHABLE),
@@ -113,8 +117,8 @@ class _Bounded:
         )
 
 
-def _skipped(name: str, reason: str) -> CheckResult:
-    return CheckResult(name, SKIP, 0, 0.0, reason)
+def _skipped(name: str, reason: str) -> HealthCheckResult:
+    return HealthCheckResult(name, SKIP, 0, 0.0, reason)
 
 
 def check_target(
@@ -222,7 +226,7 @@ def check_targets(
             TargetHealth(
                 target.name,
                 target.system,
-                [CheckResult("health", FAIL, int(error.code), budget, error.cause, error.hint)],
+                [HealthCheckResult("health", FAIL, int(error.code), budget, error.cause, error.hint)],
                 started,
                 budget,
                 time.time(),

@@ -17,7 +17,7 @@ _STABLE_DEFAULT_FUNCS = {"now", "current_timestamp", "statement_timestamp", "tra
 
 
 @dataclass(frozen=True)
-class Finding:
+class LintFinding:
     """One lint finding: the rule, the file line, and what to do instead."""
 
     rule: str
@@ -49,8 +49,8 @@ def _volatile_default(expr: Any) -> bool:
     return False
 
 
-def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Finding]:
-    findings: list[Finding] = []
+def _alter_table(statement: Statement, table: str, new_table: bool) -> list[LintFinding]:
+    findings: list[LintFinding] = []
     line = statement.line
     for cmd in statement.node.get("cmds") or ():
         sub = _subtype(cmd)
@@ -61,7 +61,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
             column = definition.get("colname")
             if "CONSTR_NOTNULL" in types and "CONSTR_DEFAULT" not in types and not new_table:
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "adding-required-field",
                         line,
                         f"ADD COLUMN {column} NOT NULL without a DEFAULT fails on a non-empty {table} and "
@@ -71,7 +71,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
             for constraint in constraints:
                 if _contype(constraint) == "CONSTR_DEFAULT" and _volatile_default(constraint.get("raw_expr")):
                     findings.append(
-                        Finding(
+                        LintFinding(
                             "adding-field-with-default",
                             line,
                             f"ADD COLUMN {column} with a volatile DEFAULT rewrites {table} under "
@@ -80,7 +80,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
                     )
             if not cmd.get("missing_ok"):
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "prefer-robust-stmts",
                         line,
                         f"ADD COLUMN {column} without IF NOT EXISTS fails when rerun after a partial apply",
@@ -92,7 +92,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
             if kind in ("CONSTR_FOREIGN", "CONSTR_CHECK") and not definition.get("skip_validation"):
                 label = "FOREIGN KEY" if kind == "CONSTR_FOREIGN" else "CHECK"
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "constraint-missing-not-valid",
                         line,
                         f"{label} {definition.get('conname') or ''} on {table} scans the table while "
@@ -101,7 +101,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
                 )
             if kind in ("CONSTR_UNIQUE", "CONSTR_PRIMARY") and not definition.get("indexname"):
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "disallowed-unique-constraint",
                         line,
                         f"adding a UNIQUE/PRIMARY KEY constraint builds its index on {table} under ACCESS "
@@ -110,7 +110,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
                 )
         elif sub == "AT_AlterColumnType" and not new_table:
             findings.append(
-                Finding(
+                LintFinding(
                     "changing-column-type",
                     line,
                     f"ALTER COLUMN {cmd.get('name')} TYPE usually rewrites {table} under ACCESS EXCLUSIVE",
@@ -118,7 +118,7 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
             )
         elif sub == "AT_SetNotNull" and not new_table:
             findings.append(
-                Finding(
+                LintFinding(
                     "adding-not-nullable-field",
                     line,
                     f"SET NOT NULL on {table}.{cmd.get('name')} scans the table under ACCESS EXCLUSIVE; "
@@ -128,16 +128,16 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Find
     return findings
 
 
-def lint(statements: list[Statement], *, created_before: set[str] | None = None) -> list[Finding]:
+def lint(statements: list[Statement], *, created_before: set[str] | None = None) -> list[LintFinding]:
     """Findings for a file's statements; `created_before` holds tables earlier files of the run create."""
     created = set(created_before or ())
-    findings: list[Finding] = []
+    findings: list[LintFinding] = []
     for statement in statements:
         kind, node, line = statement.kind, statement.node, statement.line
         table = statement.target_table
         if statement.is_transaction_control:
             findings.append(
-                Finding(
+                LintFinding(
                     "transaction-nesting",
                     line,
                     "BEGIN/COMMIT in the file: oncall runs each file in its own transaction; remove it",
@@ -147,7 +147,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
         elif kind == "CreateStmt":
             if not node.get("if_not_exists"):
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "prefer-robust-stmts",
                         line,
                         f"CREATE TABLE {table} without IF NOT EXISTS fails when the table already exists "
@@ -161,7 +161,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
             new_table = table in created
             if not node.get("concurrent") and not new_table:
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "require-concurrent-index-creation",
                         line,
                         f"CREATE INDEX on existing table {table} blocks its writes for the whole build; "
@@ -170,7 +170,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
                 )
             if not node.get("if_not_exists"):
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "prefer-robust-stmts",
                         line,
                         f"CREATE INDEX {node.get('idxname') or ''} without IF NOT EXISTS fails on rerun",
@@ -182,7 +182,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
         elif kind == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
             if not node.get("concurrent"):
                 findings.append(
-                    Finding(
+                    LintFinding(
                         "require-concurrent-index-deletion",
                         line,
                         "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on its table",
@@ -192,6 +192,8 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
             kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ())
         ):
             findings.append(
-                Finding("prefer-repack", line, "VACUUM FULL / CLUSTER hold ACCESS EXCLUSIVE; use pg_repack")
+                LintFinding(
+                    "prefer-repack", line, "VACUUM FULL / CLUSTER hold ACCESS EXCLUSIVE; use pg_repack"
+                )
             )
     return findings

@@ -49,7 +49,7 @@ from oncall.migrations.ledger import (
     quote_literal,
     upsert_row_sql,
 )
-from oncall.migrations.lint import Finding, lint
+from oncall.migrations.lint import LintFinding, lint
 from oncall.migrations.lock import LockHolder, discard, migration_lock, open_lock_connection
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
@@ -72,7 +72,7 @@ class Step:
     migration: Migration
     mode: str
     reasons: list[str]
-    findings: list[Finding]
+    findings: list[LintFinding]
     alembic_sql: str | None = None
     resume_from: int = 0
 

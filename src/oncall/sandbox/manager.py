@@ -147,7 +147,7 @@ class Component:
 
 
 @dataclass
-class StatusResult:
+class SandboxStatus:
     directory: Path
     running: bool
     stale: bool
@@ -456,12 +456,12 @@ def _http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float
         return int(exc.code), exc.read(4096).decode(errors="replace")
 
 
-def status(root: Path, *, environ: Mapping[str, str] | None = None) -> StatusResult:
+def status(root: Path, *, environ: Mapping[str, str] | None = None) -> SandboxStatus:
     """Is a sandbox running here; for each component its pid, port and health; and the page's status."""
     directory = sandbox_dir(root, environ)
     state = read_state(directory)
     if state is None:
-        return StatusResult(directory, running=False, stale=(directory / "pg").exists(), state=None)
+        return SandboxStatus(directory, running=False, stale=(directory / "pg").exists(), state=None)
     env = read_env(directory)
     run = read_run(directory)
     spec = system_spec(state.system)
@@ -472,7 +472,7 @@ def status(root: Path, *, environ: Mapping[str, str] | None = None) -> StatusRes
         _edge_component(directory, state),
     ]
     running = _all_alive(directory, state)
-    result = StatusResult(directory, running=running, stale=not running, state=state, components=components)
+    result = SandboxStatus(directory, running=running, stale=not running, state=state, components=components)
     if components[-1].alive:
         try:
             code, body = _http_get(state.edge_url + spec.page)
