@@ -39,6 +39,7 @@ from oncall.ledger import (
     upsert_row_sql,
 )
 from oncall.lint import Finding, lint
+from oncall.lock_wait import LockWaiter, check_budget
 from oncall.migration_lock import LockHolder, discard, migration_lock, open_lock_connection
 from oncall.migrations import LedgerState, Migration, discover, find, read_state
 from oncall.redact import redact
@@ -97,6 +98,7 @@ class Plan:
     steps: list[Step]
     state: LedgerState
     create_ledger: bool = False
+    table_lock_wait: float = 0.0
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -106,6 +108,7 @@ class Plan:
             "lock_timeout": self.lock_timeout,
             "statement_timeout": self.statement_timeout,
             "lock_retries": self.lock_retries,
+            "table_lock_wait": self.table_lock_wait,
             "steps": [s.as_dict(with_sql=with_sql) for s in self.steps],
         }
 
@@ -239,6 +242,7 @@ def build_plan(
     _raise_problems(state)
     lock_timeout = _duration_setting(target.lock_timeout, "lock_timeout")
     statement_timeout = _duration_setting(target.statement_timeout, "statement_timeout")
+    table_lock_wait = check_budget(target.table_lock_wait)
     steps: list[Step] = []
     created: set[str] = set()
     alembic_current = state.alembic_versions
@@ -289,6 +293,7 @@ def build_plan(
         lock_retries=target.lock_retries,
         steps=steps,
         state=state,
+        table_lock_wait=table_lock_wait,
     )
 
 
@@ -329,7 +334,8 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
         out,
         f"plan for {plan.target} ({plan.where}, PostgreSQL {plan.server_version // 10000}): "
         f"{len(plan.steps)} pending; lock_timeout {plan.lock_timeout}, statement_timeout "
-        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout",
+        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout; "
+        f"waits up to {plan.table_lock_wait:g} s, without queuing, for conflicting table locks",
     )
     for step in plan.steps:
         m = step.migration
@@ -519,20 +525,24 @@ def _apply_locked(
         say(out, f"applying {step.migration.version} ({label}) ...")
         counter = _Counter()
         begun = time.monotonic()
+        waiter = LockWaiter(conn, the_plan.table_lock_wait, lambda text: say(out, text))
         if step.mode == "transaction":
             attempts = _run_transactional(
-                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
             )
         else:
             attempts = _run_statementwise(
-                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
             )
-        ms = round((time.monotonic() - begun) * 1000)
-        say(out, f"applied  {step.migration.version} in {ms} ms")
+        # DDL time apart from the time spent waiting for other sessions' table locks.
+        wait_ms = round(waiter.waited_s * 1000)
+        ms = max(0, round((time.monotonic() - begun) * 1000) - wait_ms)
+        say(out, f"applied  {step.migration.version} in {ms} ms{waiter.summary()}")
         result.applied.append(
             {
                 "version": step.migration.version,
                 "duration_ms": ms,
+                "lock_wait_ms": wait_ms,
                 "transaction_mode": step.mode,
                 "attempts": attempts,
                 "round_trips": counter.count,
@@ -554,15 +564,28 @@ def _backoff(attempt: int, base: float) -> float:
     return random.uniform(0, min(RETRY_CAP_SECONDS, base * 2**attempt))  # noqa: S311
 
 
-def _pause_to_retry(out: Output, plan: Plan, attempt: int, retry_base: float, where: str) -> None:
-    """After a lock_timeout (55P03): say so, then sleep a jittered backoff before the next try."""
-    pause = _backoff(attempt, retry_base)
+def _pause_to_retry(
+    out: Output,
+    plan: Plan,
+    attempt: int,
+    retry_base: float,
+    where: str,
+    *,
+    waiter: LockWaiter,
+    statements: list[Statement],
+) -> None:
+    """After a lock_timeout (55P03): say so and who blocked, then pause before the next try.
+
+    With the table lock wait on, the pause is short: the wait before the next attempt is the backoff.
+    """
+    pause = waiter.retry_pause() if waiter.enabled else _backoff(attempt, retry_base)
     say(
         out,
         f"  lock_timeout ({plan.lock_timeout}) hit {where}; "
-        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
+        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s{waiter.blocked_by(statements)}",
     )
     time.sleep(pause)
+    waiter.lost_attempt(pause)
 
 
 def _run_transactional(
@@ -574,6 +597,7 @@ def _run_transactional(
     counter: _Counter,
     out: Output,
     retry_base: float,
+    waiter: LockWaiter,
 ) -> int:
     import psycopg
 
@@ -594,6 +618,7 @@ def _run_transactional(
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
     for attempt in range(plan.lock_retries + 1):
+        waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
         try:
@@ -603,7 +628,11 @@ def _run_transactional(
         except psycopg.Error as exc:
             rollback(conn)
             if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
-                _pause_to_retry(out, plan, attempt, retry_base, f"in {migration.version}; rolled back")
+                waiter.lost_attempt(time.monotonic() - began)
+                where = f"in {migration.version}; rolled back"
+                _pause_to_retry(
+                    out, plan, attempt, retry_base, where, waiter=waiter, statements=migration.statements
+                )
                 continue
             raise _migration_error(
                 exc,
@@ -656,6 +685,7 @@ def _run_statementwise(
     counter: _Counter,
     out: Output,
     retry_base: float,
+    waiter: LockWaiter,
 ) -> int:
     import psycopg
 
@@ -671,6 +701,8 @@ def _run_statementwise(
         for index in range(step.resume_from, len(statements)):
             statement = statements[index]
             for attempt in range(plan.lock_retries + 1):
+                waiter.wait_until_clear([statement], f"{migration.path.name}:{statement.line}")
+                began = time.monotonic()
                 if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
                     _drop_invalid_index(conn, schema, statement, counter, out)
                 try:
@@ -679,8 +711,11 @@ def _run_statementwise(
                 except psycopg.Error as exc:
                     if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                         attempts_total += 1
+                        waiter.lost_attempt(time.monotonic() - began)
                         where = f"at {migration.path.name}:{statement.line}"
-                        _pause_to_retry(out, plan, attempt, retry_base, where)
+                        _pause_to_retry(
+                            out, plan, attempt, retry_base, where, waiter=waiter, statements=[statement]
+                        )
                         continue
                     raise _statement_error(
                         exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
