@@ -185,3 +185,23 @@ def test_no_transaction_statement_waits_for_the_lock_it_needs(pg, tmp_path: Path
     assert caught.value.cause.startswith("001_ix.sql:1: gave up after waiting")
     assert f"pid {pid} holding ShareLock on cases (bulk load" in caught.value.cause
     assert pg.scalar("SELECT to_regclass('ix_id')") is None
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf"], ids=["NaN", "negative", "infinite"])
+def test_table_lock_wait_that_is_not_a_finite_duration_is_bad_input(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path, run_invoke, value: str
+) -> None:
+    """INVOKE_ONCALL_TABLE_LOCK_WAIT=nan/-1/inf: plan exits 2 naming the setting, with a hint."""
+    folder = make_set(tmp_path / "set", ADD_COLUMN)
+    config = write_config(tmp_path / "c.yaml", {"mine": {"migrations": str(folder)}})
+    result = run_invoke(
+        "-f",
+        str(config),
+        "plan",
+        "--target",
+        "mine",
+        env={"DATABASE_URL": pg.url, "INVOKE_ONCALL_TABLE_LOCK_WAIT": value},
+    )
+    assert result.code == 2
+    assert "table_lock_wait" in result.stderr
+    assert "0 turns the wait off" in result.stderr

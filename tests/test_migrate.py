@@ -187,6 +187,7 @@ def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(pg, tmp_
     assert caught.value.code == 4
     assert f"pid {pid} holding AccessExclusiveLock on cases" in caught.value.cause
     assert "LOCK TABLE cases IN ACCESS EXCLUSIVE MODE" in caught.value.cause
+    assert "idle in transaction, transaction open " in caught.value.cause
     assert "hit 3 times" in caught.value.cause
     assert out.stdout.getvalue().count("retry ") == 2
     assert out.stdout.getvalue().count(f"; blocked by pid {pid} holding AccessExclusiveLock on cases") == 2

@@ -769,7 +769,8 @@ def _blockers(conn: psycopg.Connection[Any], relations: list[str]) -> list[dict[
         return []
     try:
         rows = conn.execute(
-            "SELECT DISTINCT l.pid, c.relname, l.mode, a.application_name, a.state, a.query "
+            "SELECT DISTINCT l.pid, c.relname, l.mode, a.application_name, a.state, a.query, "
+            "extract(epoch FROM clock_timestamp() - a.xact_start)::float8 "
             "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
             "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relname = ANY(%s) ORDER BY l.pid",
@@ -778,7 +779,15 @@ def _blockers(conn: psycopg.Connection[Any], relations: list[str]) -> list[dict[
     except psycopg.Error:
         return []
     return [
-        {"pid": r[0], "table": r[1], "mode": r[2], "application_name": r[3], "state": r[4], "query": r[5]}
+        {
+            "pid": r[0],
+            "table": r[1],
+            "mode": r[2],
+            "application_name": r[3],
+            "state": r[4],
+            "query": r[5],
+            "age_s": r[6],
+        }
         for r in rows
     ]
 
@@ -911,12 +920,14 @@ def _lock_refusal(
     blockers = _blockers(conn, relations)
     if blockers:
         first = blockers[0]
-        query = (first["query"] or "").strip()
+        # Redacted before it is cut, so that a cut cannot leave part of a secret unrecognised.
+        query = redact(first["query"] or "").strip()
         if first["state"] is None:
             # pg_stat_activity hides other roles' sessions from roles without pg_read_all_stats.
             activity = "its query is hidden from this role (grant pg_read_all_stats to see it)"
         else:
-            activity = f"{first['state']}: {query[:120]!r}"
+            age = f", transaction open {first['age_s']:.1f} s" if first["age_s"] is not None else ""
+            activity = f"{first['state']}{age}: {query[:120]!r}"
         who = (
             f"pid {first['pid']} holding {first['mode']} on {first['table']} "
             f"({first['application_name'] or 'no application_name'}, {activity})"
