@@ -8,9 +8,10 @@ again under it, then apply each pending file:
   statement_timeout; <the file>; <ledger row>; <alembic_version move>; COMMIT` goes to the server
   as one simple-protocol query, so the number of round trips does not grow with the file.
   PostgreSQL runs a multi-statement query with explicit BEGIN/COMMIT as that one transaction and
-  stops at the first error. SQLSTATE 55P03 (lock_timeout) rolls back and retries the whole file
-  with exponential backoff and full jitter, `lock_retries` times, then Refused (exit 4) names the
-  sessions holding locks on the tables the file touches.
+  stops at the first error. Before each attempt, oncall.lock_wait waits without queuing until no
+  other session holds a conflicting lock on the file's tables (bounded by `table_lock_wait`).
+  SQLSTATE 55P03 (lock_timeout, the backstop) rolls back and retries the whole file, `lock_retries`
+  times, then Refused (exit 4) names the sessions holding locks on the tables the file touches.
 - no-transaction mode (header or a statement that cannot run in a transaction): statement by
   statement, the ledger row records progress (`partial`, statements_done) after each one, so a
   rerun resumes after the last statement that finished. Before (re)running a CREATE INDEX
