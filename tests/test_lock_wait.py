@@ -11,7 +11,7 @@ import pytest
 
 from migrate_support import make_set, quiet, target, write_config
 from oncall.errors import Refused
-from oncall.lock_wait import LockNeed, required_locks
+from oncall.lock_wait import YOUNG_SECONDS, LockNeed, required_locks
 from oncall.migrations import MigrateResult, migrate
 from oncall.statements import split
 
@@ -73,6 +73,19 @@ def _arrange_cases(pg) -> None:  # type: ignore[no-untyped-def]
     pg.execute("CREATE TABLE cases (id int); INSERT INTO cases VALUES (1); ALTER TABLE cases OWNER TO app")
 
 
+def _until_old(pg, pid: int) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the transaction of `pid` is old enough for migrate to wait for it (not a young query)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if pg.scalar(
+            f"SELECT clock_timestamp() - xact_start > interval '{YOUNG_SECONDS * 2} s' "
+            f"FROM pg_stat_activity WHERE pid = {pid}"
+        ):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the transaction of pid {pid} never aged")
+
+
 def _migrate_backend(pg) -> int:  # type: ignore[no-untyped-def]
     """The pid of migrate's work session once it waits: reading pg_locks, or queued for a lock (today)."""
     deadline = time.monotonic() + 30
@@ -104,6 +117,7 @@ def test_waits_outside_the_lock_queue_then_applies_when_the_reader_commits(pg, t
     with psycopg.connect(pg.url, application_name="long report") as holder:
         holder.execute("SELECT count(*) FROM cases")  # ACCESS SHARE until this transaction ends
         holder_pid = holder.info.backend_pid
+        _until_old(pg, holder_pid)
         worker = threading.Thread(target=run)
         worker.start()
         ours = _migrate_backend(pg)
@@ -134,6 +148,7 @@ def test_a_reader_that_never_ends_is_refused_with_exit_4_naming_pid_query_and_ag
     with psycopg.connect(pg.url, application_name="nightly report") as holder:
         holder.execute("SELECT count(*) FROM cases /* the nightly report */")
         pid = holder.info.backend_pid
+        _until_old(pg, pid)
         result = run_invoke("-f", str(config), "migrate", "--target", "mine", env={"DATABASE_URL": pg.url})
         holder.rollback()
     assert result.code == 4
@@ -179,6 +194,7 @@ def test_no_transaction_statement_waits_for_the_lock_it_needs(pg, tmp_path: Path
     with psycopg.connect(pg.url, application_name="bulk load") as holder:
         holder.execute("LOCK TABLE cases IN SHARE MODE")
         pid = holder.info.backend_pid
+        _until_old(pg, pid)
         with pytest.raises(Refused) as caught:
             migrate(t, pg.url, quiet())
         holder.rollback()

@@ -6,10 +6,12 @@ application queues behind the ALTER (PostgreSQL grants locks in queue order). A 
 
 So before each attempt, oncall reads `pg_locks` from the migration's own connection, outside any
 transaction (holding nothing, queued behind nothing), until no other session holds, or waits for,
-a lock on the file's tables that conflicts with the lock each statement needs. Only then is the
-statement sent, with a short `lock_timeout` as the backstop for the race between the last look and
-the attempt. The wait is bounded by the target's `table_lock_wait` seconds per migration; past it,
-Refused (exit 4) names the session, its query and how long its transaction has been open.
+a lock on the file's tables that conflicts with the lock each statement needs (a lock held by a
+transaction younger than YOUNG_SECONDS is not waited for: the application's own short queries).
+Only then is the statement sent, with a short `lock_timeout` as the backstop for the race between
+the last look and the attempt. The wait is bounded by the target's `table_lock_wait` seconds per
+migration; past it, Refused (exit 4) names the session, its query and how long its transaction has
+been open.
 
 The lock a statement needs is read from its parse tree (PostgreSQL's documentation, "Table-Level
 Locks"); where a command takes different locks for different subcommands the strongest is assumed,
@@ -34,6 +36,11 @@ if TYPE_CHECKING:
     import psycopg
 
 POLL_SECONDS = 0.025
+# A conflicting lock held by a transaction younger than this is not waited for: on a busy table
+# some application query holds ACCESS SHARE at almost every instant, and such a query ends within
+# milliseconds. If it does not, the attempt's short lock_timeout ends the attempt (the backstop),
+# and by the next look the transaction is old enough to be waited for.
+YOUNG_SECONDS = 0.05
 FIRST_PROGRESS_SECONDS = 1.0
 PROGRESS_EVERY_SECONDS = 5.0
 RETRY_PAUSE_CAP_SECONDS = 0.1
@@ -193,6 +200,11 @@ class Blocker:
     query: str | None
     age_s: float | None
 
+    @property
+    def worth_waiting_for(self) -> bool:
+        """A queued request, or a lock held by a transaction that is not young (or of unknown age)."""
+        return not self.granted or self.age_s is None or self.age_s >= YOUNG_SECONDS
+
     def describe(self) -> str:
         """`pid 1234 holding AccessShareLock on cases (report job, idle in transaction, ...: 'SELECT')`."""
         if self.pid is None:
@@ -307,7 +319,7 @@ class LockWaiter:
         started = time.monotonic()
         next_progress = FIRST_PROGRESS_SECONDS
         while True:
-            blockers = self._look(needs)
+            blockers = [b for b in self._look(needs) if b.worth_waiting_for]
             waited = time.monotonic() - started
             if not blockers:
                 self.waited_s += waited
