@@ -55,9 +55,10 @@ class Target:
     smoke: tuple[SmokeCheckConfig, ...] = ()
     connect_timeout: float = 5.0
     lock_wait: float = 30.0
-    lock_timeout: str = "3s"
+    lock_timeout: str = "200ms"
     statement_timeout: str = "5min"
-    lock_retries: int = 5
+    lock_retries: int = 10
+    table_lock_wait: float = 60.0
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -151,7 +152,7 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
     raw = _as_dict(raw)
 
     def pick(key: str) -> Any:
-        return raw[key] if raw.get(key) is not None else merged[key]
+        return raw[key] if raw.get(key) is not None else merged.get(key, DEFAULTS[key])
 
     ledger = str(raw.get("ledger", "oncall"))
     if ledger not in LEDGERS:
@@ -184,6 +185,7 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         lock_timeout=str(pick("lock_timeout")),
         statement_timeout=str(pick("statement_timeout")),
         lock_retries=int(pick("lock_retries")),
+        table_lock_wait=float(pick("table_lock_wait")),
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
         raw=raw,

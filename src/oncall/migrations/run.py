@@ -8,9 +8,10 @@ again under it, then apply each pending file:
   statement_timeout; <the file>; <ledger row>; <alembic_version move>; COMMIT` goes to the server
   as one simple-protocol query, so the number of round trips does not grow with the file.
   PostgreSQL runs a multi-statement query with explicit BEGIN/COMMIT as that one transaction and
-  stops at the first error. SQLSTATE 55P03 (lock_timeout) rolls back and retries the whole file
-  with exponential backoff and full jitter, `lock_retries` times, then Refused (exit 4) names the
-  sessions holding locks on the tables the file touches.
+  stops at the first error. Before each attempt, oncall.migrations.lock_wait waits without queuing until no
+  other session holds a conflicting lock on the file's tables (bounded by `table_lock_wait`).
+  SQLSTATE 55P03 (lock_timeout, the backstop) rolls back and retries the whole file, `lock_retries`
+  times, then Refused (exit 4) names the sessions holding locks on the tables the file touches.
 - no-transaction mode (header or a statement that cannot run in a transaction): statement by
   statement, the ledger row records progress (`partial`, statements_done) after each one, so a
   rerun resumes after the last statement that finished. Before (re)running a CREATE INDEX
@@ -51,8 +52,10 @@ from oncall.migrations.ledger import (
 )
 from oncall.migrations.lint import LintFinding, lint
 from oncall.migrations.lock import LockHolder, discard, migration_lock, open_lock_connection
+from oncall.migrations.lock_wait import LockWaiter, check_budget
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
+from oncall.redact import redact
 from oncall.runlog import append_run
 from oncall.safety import guard_production
 
@@ -107,6 +110,7 @@ class Plan:
     steps: list[Step]
     state: LedgerState
     create_ledger: bool = False
+    table_lock_wait: float = 0.0
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -116,6 +120,7 @@ class Plan:
             "lock_timeout": self.lock_timeout,
             "statement_timeout": self.statement_timeout,
             "lock_retries": self.lock_retries,
+            "table_lock_wait": self.table_lock_wait,
             "steps": [s.as_dict(with_sql=with_sql) for s in self.steps],
         }
 
@@ -196,6 +201,7 @@ def build_plan(
     _raise_problems(state)
     lock_timeout = _duration_setting(target.lock_timeout, "lock_timeout")
     statement_timeout = _duration_setting(target.statement_timeout, "statement_timeout")
+    table_lock_wait = check_budget(target.table_lock_wait)
     steps: list[Step] = []
     created: set[str] = set()
     alembic_current = state.alembic_versions
@@ -246,6 +252,7 @@ def build_plan(
         lock_retries=target.lock_retries,
         steps=steps,
         state=state,
+        table_lock_wait=table_lock_wait,
     )
 
 
@@ -273,7 +280,8 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
         out,
         f"plan for {plan.target} ({plan.where}, PostgreSQL {plan.server_version // 10000}): "
         f"{len(plan.steps)} pending; lock_timeout {plan.lock_timeout}, statement_timeout "
-        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout",
+        f"{plan.statement_timeout}, up to {plan.lock_retries} retries on lock timeout; "
+        f"waits up to {plan.table_lock_wait:g} s, without queuing, for conflicting table locks",
     )
     for step in plan.steps:
         m = step.migration
@@ -460,20 +468,24 @@ def _apply_locked(
         say(out, f"applying {step.migration.version} ({label}) ...")
         counter = _Counter()
         begun = time.monotonic()
+        waiter = LockWaiter(conn, the_plan.table_lock_wait, lambda text: say(out, text))
         if step.mode == "transaction":
             attempts = _run_transactional(
-                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
             )
         else:
             attempts = _run_statementwise(
-                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base
+                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
             )
-        ms = round((time.monotonic() - begun) * 1000)
-        say(out, f"applied  {step.migration.version} in {ms} ms")
+        # DDL time apart from the time spent waiting for other sessions' table locks.
+        wait_ms = round(waiter.waited_s * 1000)
+        ms = max(0, round((time.monotonic() - begun) * 1000) - wait_ms)
+        say(out, f"applied  {step.migration.version} in {ms} ms{waiter.summary()}")
         result.applied.append(
             {
                 "version": step.migration.version,
                 "duration_ms": ms,
+                "lock_wait_ms": wait_ms,
                 "transaction_mode": step.mode,
                 "attempts": attempts,
                 "round_trips": counter.count,
@@ -495,15 +507,28 @@ def _backoff(attempt: int, base: float) -> float:
     return random.uniform(0, min(RETRY_CAP_SECONDS, base * 2**attempt))  # noqa: S311
 
 
-def _pause_to_retry(out: Output, plan: Plan, attempt: int, retry_base: float, where: str) -> None:
-    """After a lock_timeout (55P03): say so, then sleep a jittered backoff before the next try."""
-    pause = _backoff(attempt, retry_base)
+def _pause_to_retry(
+    out: Output,
+    plan: Plan,
+    attempt: int,
+    retry_base: float,
+    where: str,
+    *,
+    waiter: LockWaiter,
+    statements: list[Statement],
+) -> None:
+    """After a lock_timeout (55P03): say so and who blocked, then pause before the next try.
+
+    With the table lock wait on, the pause is short: the wait before the next attempt is the backoff.
+    """
+    pause = waiter.retry_pause() if waiter.enabled else _backoff(attempt, retry_base)
     say(
         out,
         f"  lock_timeout ({plan.lock_timeout}) hit {where}; "
-        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s",
+        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s{waiter.blocked_by(statements)}",
     )
     time.sleep(pause)
+    waiter.lost_attempt(pause)
 
 
 def _run_transactional(
@@ -515,6 +540,7 @@ def _run_transactional(
     counter: _Counter,
     out: Output,
     retry_base: float,
+    waiter: LockWaiter,
 ) -> int:
     import psycopg
 
@@ -535,6 +561,7 @@ def _run_transactional(
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
     for attempt in range(plan.lock_retries + 1):
+        waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
         try:
@@ -544,7 +571,11 @@ def _run_transactional(
         except psycopg.Error as exc:
             rollback(conn)
             if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
-                _pause_to_retry(out, plan, attempt, retry_base, f"in {migration.version}; rolled back")
+                waiter.lost_attempt(time.monotonic() - began)
+                where = f"in {migration.version}; rolled back"
+                _pause_to_retry(
+                    out, plan, attempt, retry_base, where, waiter=waiter, statements=migration.statements
+                )
                 continue
             raise _migration_error(
                 exc,
@@ -585,6 +616,7 @@ def _run_statementwise(
     counter: _Counter,
     out: Output,
     retry_base: float,
+    waiter: LockWaiter,
 ) -> int:
     import psycopg
 
@@ -600,6 +632,8 @@ def _run_statementwise(
         for index in range(step.resume_from, len(statements)):
             statement = statements[index]
             for attempt in range(plan.lock_retries + 1):
+                waiter.wait_until_clear([statement], f"{migration.path.name}:{statement.line}")
+                began = time.monotonic()
                 if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
                     _drop_invalid_index(conn, schema, statement, counter, out)
                 try:
@@ -608,8 +642,11 @@ def _run_statementwise(
                 except psycopg.Error as exc:
                     if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                         attempts_total += 1
+                        waiter.lost_attempt(time.monotonic() - began)
                         where = f"at {migration.path.name}:{statement.line}"
-                        _pause_to_retry(out, plan, attempt, retry_base, where)
+                        _pause_to_retry(
+                            out, plan, attempt, retry_base, where, waiter=waiter, statements=[statement]
+                        )
                         continue
                     raise _statement_error(
                         exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
@@ -663,7 +700,8 @@ def _blockers(conn: psycopg.Connection[Any], relations: list[str]) -> list[dict[
         return []
     try:
         rows = conn.execute(
-            "SELECT DISTINCT l.pid, c.relname, l.mode, a.application_name, a.state, a.query "
+            "SELECT DISTINCT l.pid, c.relname, l.mode, a.application_name, a.state, a.query, "
+            "extract(epoch FROM clock_timestamp() - a.xact_start)::float8 "
             "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
             "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relname = ANY(%s) ORDER BY l.pid",
@@ -672,7 +710,15 @@ def _blockers(conn: psycopg.Connection[Any], relations: list[str]) -> list[dict[
     except psycopg.Error:
         return []
     return [
-        {"pid": r[0], "table": r[1], "mode": r[2], "application_name": r[3], "state": r[4], "query": r[5]}
+        {
+            "pid": r[0],
+            "table": r[1],
+            "mode": r[2],
+            "application_name": r[3],
+            "state": r[4],
+            "query": r[5],
+            "age_s": r[6],
+        }
         for r in rows
     ]
 
@@ -805,12 +851,14 @@ def _lock_refusal(
     blockers = _blockers(conn, relations)
     if blockers:
         first = blockers[0]
-        query = (first["query"] or "").strip()
+        # Redacted before it is cut, so that a cut cannot leave part of a secret unrecognised.
+        query = redact(first["query"] or "").strip()
         if first["state"] is None:
             # pg_stat_activity hides other roles' sessions from roles without pg_read_all_stats.
             activity = "its query is hidden from this role (grant pg_read_all_stats to see it)"
         else:
-            activity = f"{first['state']}: {query[:120]!r}"
+            age = f", transaction open {first['age_s']:.1f} s" if first["age_s"] is not None else ""
+            activity = f"{first['state']}{age}: {query[:120]!r}"
         who = (
             f"pid {first['pid']} holding {first['mode']} on {first['table']} "
             f"({first['application_name'] or 'no application_name'}, {activity})"
