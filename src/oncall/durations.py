@@ -16,7 +16,10 @@ from oncall.errors import BadInput
 MAX_SECONDS = 30 * 86400.0
 
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>ms|min|s|m|h|d)?\s*$", re.I)
+# A sign is read so that "-1" is reported as negative, not as "not a duration".
+_DURATION = re.compile(
+    r"^\s*(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*(?P<unit>ms|min|s|m|h|d)?\s*$"
+)
 DURATION_SYNTAX = "a number of seconds or a number with a unit: 500ms, 30s, 5m, 1h, 2d"
 
 
@@ -42,7 +45,9 @@ def parse_duration(
     return seconds
 
 
-def parse_count(value: object, name: str, *, minimum: int = 0, example: int = 3, hint: str | None = None) -> int:
+def parse_count(
+    value: object, name: str, *, minimum: int = 0, example: int = 3, hint: str | None = None
+) -> int:
     """`value` (text or int) as a whole number of at least `minimum`; BadInput naming `name` otherwise."""
     hint = hint or f"give e.g. {name} {example}"
     text = str(value).strip()
