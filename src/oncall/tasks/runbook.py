@@ -52,7 +52,7 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
     from pathlib import Path
 
     from oncall.config import settings
-    from oncall.runlog import select_runs
+    from oncall.runlog import load_runs
 
     out = output_for(json)
     with boundary(out, task="runs", debug=debug):
@@ -61,9 +61,17 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
             path = target_for(ctx, target).run_log
         else:
             path = project_root(ctx) / Path(str(settings(oncall_config(ctx))["run_log"]))
-        records = select_runs(path, last=newest, task=task, target=target)
+        selection = load_runs(path, last=newest, task=task, target=target)
+        records = selection.records
+        skipped = selection.skipped_lines
+        if skipped:
+            # Human text goes to stderr under --json, so a damaged log is noticed either way.
+            out.print(
+                f"skipped {skipped} unreadable line(s) of {path} (torn, foreign or not UTF-8)", markup=False
+            )
         if json:
-            out.emit({"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records})
+            doc = {"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records}
+            out.emit(doc | {"skipped_lines": skipped})
             return
         _print_runs(out, records, path)
 
