@@ -108,7 +108,7 @@ def test_a_missing_config_file_exits_2(run_invoke: Any, tmp_path: Path) -> None:
 def test_a_bad_connect_timeout_variable_exits_2(run_invoke: Any, value: str) -> None:
     """The variable and its value are named."""
     env = {"DATABASE_URL": CLOSED_URL, "INVOKE_ONCALL_CONNECT_TIMEOUT": value}
-    assert_bad_input(run_invoke("status", env=env), "INVOKE_ONCALL_CONNECT_TIMEOUT", repr(value))
+    assert_bad_input(run_invoke("status", env=env), f"INVOKE_ONCALL_CONNECT_TIMEOUT={value!r}")
 
 
 def test_unknown_keys_are_found_in_every_target(tmp_path: Path) -> None:

@@ -132,11 +132,12 @@ def _reject_unknown_keys(given: Iterable[Any], known: Iterable[str], where: str)
 
 def _cast_env(key: str, raw: str, name: str) -> Any:
     """An INVOKE_ONCALL_* value as its setting's type; BadInput naming the variable when it is not one."""
-    hint = f"export {name}=..."
+    shown = f"{name}={raw!r}"
     if key in DURATION_KEYS:
-        return parse_duration(raw, name, allow_zero=key != "connect_timeout", hint=hint + " (e.g. 5s)")
+        allow_zero = key != "connect_timeout"
+        return parse_duration(raw, name, allow_zero=allow_zero, hint=f"export {name}=5s", shown=shown)
     if key in COUNT_KEYS:
-        return parse_count(raw, name, hint=hint + " (e.g. 5)")
+        return parse_count(raw, name, hint=f"export {name}=5", shown=shown)
     return raw
 
 

@@ -24,36 +24,52 @@ DURATION_SYNTAX = "a number of seconds or a number with a unit: 500ms, 30s, 5m, 
 
 
 def parse_duration(
-    value: object, name: str, *, example: str = "30s", allow_zero: bool = True, hint: str | None = None
+    value: object,
+    name: str,
+    *,
+    example: str = "30s",
+    allow_zero: bool = True,
+    hint: str | None = None,
+    shown: str | None = None,
 ) -> float:
-    """`value` (text or number) as seconds; BadInput naming `name` when it is not a sane duration."""
+    """`value` (text or number) as seconds; BadInput naming `name` when it is not a sane duration.
+
+    `shown` is how the cause names the value: `NAME 'VALUE'` by default, `VAR='VALUE'` for a variable.
+    """
     hint = hint or f"give e.g. {name} {example} ({DURATION_SYNTAX})"
+    subject = shown or f"{name} {str(value)!r}"
     if isinstance(value, bool):
-        raise BadInput(f"{name} {value!r} is not a duration", hint)
+        raise BadInput(f"{subject} is not a duration", hint)
     if isinstance(value, int | float):
         seconds = float(value)
     else:
         match = _DURATION.match(str(value))
         if not match:
-            raise BadInput(f"{name} {str(value)!r} is not a duration", hint)
-        seconds = float(match["number"]) * UNITS[(match["unit"] or "s").lower()]
+            raise BadInput(f"{subject} is not a duration", hint)
+        seconds = float(match["number"]) * UNITS[match["unit"] or "s"]
     if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         bound = "0 s or more" if allow_zero else "more than 0 s"
-        raise BadInput(f"{name} {value!r} is not a duration of {bound}", hint)
+        raise BadInput(f"{subject} is not a duration of {bound}", hint)
     if seconds > MAX_SECONDS:
-        raise BadInput(f"{name} {value!r} is longer than {MAX_SECONDS / 86400:g} days", hint)
+        raise BadInput(f"{subject} is longer than {MAX_SECONDS / 86400:g} days", hint)
     return seconds
 
 
 def parse_count(
-    value: object, name: str, *, minimum: int = 0, example: int = 3, hint: str | None = None
+    value: object,
+    name: str,
+    *,
+    minimum: int = 0,
+    example: int = 3,
+    hint: str | None = None,
+    shown: str | None = None,
 ) -> int:
     """`value` (text or int) as a whole number of at least `minimum`; BadInput naming `name` otherwise."""
     hint = hint or f"give e.g. {name} {example}"
+    subject = shown or f"{name} {str(value)!r}"
     text = str(value).strip()
     if isinstance(value, bool) or not re.fullmatch(r"[+-]?[0-9]+", text):
-        raise BadInput(f"{name} {str(value)!r} is not a whole number", hint)
-    number = int(text)
-    if number < minimum:
-        raise BadInput(f"{name} {number} is less than {minimum}", hint)
-    return number
+        raise BadInput(f"{subject} is not a whole number", hint)
+    if int(text) < minimum:
+        raise BadInput(f"{subject} is less than {minimum}", hint)
+    return int(text)
