@@ -115,7 +115,7 @@ class Target:
 
 
 def _closest(key: str, known: Iterable[str]) -> str:
-    """', closest known key: X' when one is near `key` (difflib), else ''."""
+    """ "; did you mean 'X'?" when a known key is near `key` (difflib), else ""."""
     close = difflib.get_close_matches(key, list(known), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -168,7 +168,8 @@ def _as_dict(value: Any, where: str = "config") -> dict[str, Any]:
         return {}
     if not hasattr(value, "keys"):
         raise BadInput(
-            f"{where} is a {type(value).__name__} ({value!r}), not a mapping of keys to values",
+            # The value is not shown: a `headers:` written as one string may hold a literal token.
+            f"{where} is a {type(value).__name__}, not a mapping of keys to values",
             "write it as `key: value` lines indented under its name (see docs/config.md)",
         )
     return {k: value[k] for k in value}
