@@ -392,7 +392,7 @@ def test_lock_wait_that_is_not_a_number_is_bad_input(run_invoke) -> None:  # typ
         env={"DATABASE_URL": "postgresql://a@127.0.0.1/x"},
     )
     assert result.code == 2
-    assert "--lock-wait 'soon' is not a number of seconds" in result.stderr
+    assert "--lock-wait 'soon' is not a duration" in result.stderr
 
 
 def _imported(importtime_log: str) -> set[str]:

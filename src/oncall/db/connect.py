@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
 
 from oncall.db.pgbin import bin_dir
 from oncall.errors import BadInput, Unreachable
@@ -169,11 +169,13 @@ def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
             f"{source} has no user name (host {host})",
             "put the role before the host: postgresql://USER:PASSWORD@HOST/DB",
         )
+    _check_escapes(parts, source)
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
     params = dict(parse_qsl(parts.query))
     for secret_key in ("password",):
         if secret_key in params:
             register_secret(params[secret_key])
+    _check_params(params, source)
     return DatabaseURL(
         raw=raw,
         scheme=parts.scheme,
@@ -185,6 +187,52 @@ def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
         params=params,
         source=source,
     )
+
+
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# libpq refuses a '%' not followed by two hex digits ("invalid percent-encoded token"); Python keeps it.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Settings whose value PostgreSQL reads as a duration; a bad one in `options` fails the connection
+# in a way libpq reports as a timeout or a generic failure, so it is checked here.
+_TIME_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+_PG_DURATION = re.compile(r"^[0-9]+(?:\.[0-9]+)?\s*(?:us|ms|s|min|h|d)?$")
+_OPTION = re.compile(r"(?:-c\s*|--)(?P<name>[A-Za-z_.]+)=(?P<value>\S*)")
+
+
+def _check_escapes(parts: SplitResult, source: str) -> None:
+    """A bad %-escape is BadInput naming the part of the URL; the password itself is never shown."""
+    user_info, _, host_part = parts.netloc.rpartition("@")
+    user, _, password = user_info.partition(":")
+    for part, text in (
+        ("user name", user),
+        ("password", password),
+        ("host", host_part),
+        ("database name", parts.path),
+        ("query", parts.query),
+    ):
+        if _BAD_ESCAPE.search(text):
+            shown = "" if part == "password" else f" ({text!r})"
+            raise BadInput(
+                f"{source} has a bad %-escape in its {part}{shown}",
+                "write a literal % as %25; other special characters as %XX (e.g. @ as %40)",
+            )
+
+
+def _check_params(params: Mapping[str, str], source: str) -> None:
+    """Query parameters libpq would reject at connect time, named here as bad input instead."""
+    sslmode = params.get("sslmode")
+    if sslmode is not None and sslmode not in SSLMODES:
+        raise BadInput(
+            f"{source} has sslmode={sslmode!r}, which libpq does not know",
+            f"use one of: {', '.join(SSLMODES)}",
+        )
+    for match in _OPTION.finditer(params.get("options", "")):
+        name, value = match["name"], match["value"]
+        if name in _TIME_SETTINGS and not _PG_DURATION.match(value):
+            raise BadInput(
+                f"{source} has options={params['options']!r}: {name}={value!r} is not a duration",
+                f"write {name} as a number with a unit PostgreSQL knows, e.g. -c {name}=5s",
+            )
 
 
 # psycopg/libpq wrap the reason in "connection failed: connection to server at "h" (addr), port N failed: "

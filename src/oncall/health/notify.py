@@ -84,7 +84,15 @@ def webhook_url(environ: Mapping[str, str] | None = None) -> str:
             f"export {WEBHOOK_ENV}=https://hooks.slack.com/services/... (Slack-compatible incoming webhook)",
         )
     register_secret(raw)
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # a port that is not a number raises here, not later inside the post
+    except ValueError as exc:
+        # The URL itself is a secret (its path carries the channel token): name the variable only.
+        raise BadInput(
+            f"{WEBHOOK_ENV} is not a valid URL ({exc})",
+            "use the incoming-webhook URL exactly as the chat tool shows it (an IPv6 host goes in [ ])",
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput(
             f"{WEBHOOK_ENV} is not an http(s) URL",

@@ -41,6 +41,7 @@ File headers (SQL comments anywhere in the file, one per line):
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -127,6 +128,25 @@ def _name_of(stem: str) -> str:
     return rest if head.isdigit() and rest else stem
 
 
+def _read_migration(path: Path) -> bytes:
+    """The bytes of one migration file; BadInput naming the path when it is not a readable file.
+
+    Checked before opening: a directory or dangling symlink named *.sql would fail with a traceback,
+    and opening a FIFO would block the run forever waiting for a writer.
+    """
+    hint = "make it a regular, readable .sql file, or move it out of the migrations folder"
+    if path.is_symlink() and not path.exists():
+        raise BadInput(f"migration {path} is a symlink to {os.readlink(path)}, which does not exist", hint)
+    if path.is_dir():
+        raise BadInput(f"migration {path} is a directory, not a file", hint)
+    if not path.is_file():
+        raise BadInput(f"migration {path} is not a regular file (a FIFO, socket or device?)", hint)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"migration {path} cannot be read: {exc.strerror or exc}", hint) from None
+
+
 def discover(target: Target) -> list[Migration]:
     """The target's migration files in name order, parsed, with Alembic revisions chained."""
     folder = target.migrations_dir
@@ -138,7 +158,7 @@ def discover(target: Target) -> list[Migration]:
     migrations: list[Migration] = []
     previous: str | None = None
     for path in sorted(folder.glob("*.sql")):
-        data = path.read_bytes()
+        data = _read_migration(path)
         try:
             sql = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -215,6 +215,12 @@ def parse_status(spec: Any, where: str) -> StatusCondition:
             ranges.append((base, base + 99))
         elif "-" in token and all(p.strip().isdigit() for p in token.split("-", 1)):
             lo, hi = (int(p) for p in token.split("-", 1))
+            if not 100 <= lo <= hi <= 599:
+                # A reversed range ("200-100") matches nothing: every probe would fail for no reason.
+                raise BadInput(
+                    f"{where}: status range {raw!r} is not low-high within 100-599",
+                    "write the lower status first, e.g. 200-299",
+                )
             ranges.append((lo, hi))
         elif token.isdigit() and 100 <= int(token) <= 599:
             ranges.append((int(token), int(token)))

@@ -48,7 +48,7 @@ import os
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from oncall.config import Target
 from oncall.errors import BadInput
@@ -80,8 +80,27 @@ DEFAULT_CONCURRENCY = 50
 # ---------------------------------------------------------------- building checks from config
 
 
+_URL_HINT = "write an absolute URL like https://example.com/health, or a path like /health"
+
+
+def _split(url: str, where: str) -> SplitResult:
+    """urlsplit, with BadInput for what it rejects (a bad IPv6 literal) and what it lets through.
+
+    Whitespace and control characters (CR/LF) cannot be sent in a request line, so they are refused
+    here, naming the URL, rather than failing later inside the HTTP client.
+    """
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise BadInput(f"{where}: {url!r} contains whitespace or control characters", _URL_HINT)
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise BadInput(f"{where}: {url!r} is not a valid URL ({exc})", _URL_HINT) from None
+
+
 def _resolve_url(url: str, base: str | None, where: str, target_name: str | None) -> str:
-    parts = urlsplit(url)
+    parts = _split(url, where)
+    if not parts.scheme and not url.startswith("/"):
+        raise BadInput(f"{where}: {url!r} is neither an http(s) URL nor a path starting with /", _URL_HINT)
     if not parts.scheme:
         if base is None:
             raise BadInput(
@@ -89,12 +108,9 @@ def _resolve_url(url: str, base: str | None, where: str, target_name: str | None
                 "set base_url (or base_url_env) on the target, or give an absolute https:// URL",
             )
         url = base.rstrip("/") + "/" + url.lstrip("/")
-        parts = urlsplit(url)
+        parts = _split(url, where)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(
-            f"{where}: {url!r} is not an http(s) URL with a host",
-            "write an absolute URL like https://example.com/health, or a path like /health",
-        )
+        raise BadInput(f"{where}: {url!r} is not an http(s) URL with a host", _URL_HINT)
     try:
         _ = parts.port
     except ValueError:
@@ -111,7 +127,7 @@ def checks_for(
     tname = target.name if target is not None else None
     if urls:
         default = tuple(parse_conditions(None, "--url"))
-        resolved = [_resolve_url(u, base, f"--url {u}", tname) for u in urls]
+        resolved = [_resolve_url(u, base, "--url", tname) for u in urls]
         # Name a --url check by its path, which is what differs between pages of one site.
         names = [urlsplit(u).path or "/" for u in resolved]
         if len(set(names)) < len(names):

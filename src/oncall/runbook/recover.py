@@ -277,6 +277,8 @@ def recover(
     """Run the runbook's steps from `start_at`, stopping at the first failure (module docstring)."""
     if start_at not in STEPS:
         raise BadInput(f"--from {start_at!r} is not a step", f"choose one of: {', '.join(STEPS)}")
+    if report is not None:
+        check_report_path(report)
     url, database = _database_where(target)
     service = target.render_service
     todo = STEPS[STEPS.index(start_at) :]
@@ -481,6 +483,21 @@ def _pending_before(snapshot: dict[str, Any] | None) -> list[str]:
         if check["name"] == "schema":
             return [str(p) for p in check.get("details", {}).get("pending", [])]
     return []
+
+
+def check_report_path(path: Path) -> None:
+    """BadInput naming `path` when the report could not be written there; checked before recovering.
+
+    A report that fails after migrate and restart ran would turn a recovery into an error at the end.
+    """
+    hint = "pass --report a path in a writable directory, or leave it out for the default"
+    if path.is_dir():
+        raise BadInput(f"--report {path} is a directory", hint)
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise BadInput(f"--report {path} cannot be written: {existing} is a file, not a directory", hint)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"--report {path} cannot be written: {existing} is not writable", hint)
 
 
 def write_report(result: RecoverResult, path: Path) -> Path:

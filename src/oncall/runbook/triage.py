@@ -23,14 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oncall.config import Target
-from oncall.errors import BadInput, OncallError
+from oncall.durations import parse_duration
+from oncall.errors import OncallError
 from oncall.migrations.files import discover
 from oncall.migrations.run import status
 from oncall.render.client import RenderClient, parse_time, service_ref
 from oncall.render.ops import client_for, service_of
-
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _COLUMN = re.compile(r'column "(?P<column>[^"]+)" of relation "(?P<relation>[^"]+)" does not exist')
 _RELATION = re.compile(r'relation "(?P<relation>[^"]+)" does not exist')
@@ -52,14 +50,8 @@ _PORT = re.compile(
 
 
 def parse_since(text: str) -> _dt.timedelta:
-    """'30m', '2h', '90s', '1d' -> timedelta; anything else is BadInput."""
-    match = _SINCE.match(text or "")
-    if not match:
-        raise BadInput(f"--since {text!r} is not a duration", "pass a number and a unit: 90s, 30m, 2h, 1d")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise BadInput(f"--since {text!r} is not positive", "pass a positive duration, e.g. --since 30m")
-    return _dt.timedelta(seconds=seconds)
+    """'30m', '2h', '90s', '1d' -> timedelta; nan, 0, negative or absurd (99999999999d) is BadInput."""
+    return _dt.timedelta(seconds=parse_duration(text, "--since", allow_zero=False, example="30m"))
 
 
 @dataclass

@@ -96,7 +96,16 @@ def sandbox_dir(root: Path, environ: Mapping[str, str] | None = None) -> Path:
     """`ONCALL_SANDBOX_DIR` when set (tests use a temporary one), else `.sandbox/` in the project root."""
     env = os.environ if environ is None else environ
     chosen = env.get(SANDBOX_DIR_ENV)
-    return Path(chosen).resolve() if chosen else (root / ".sandbox").resolve()
+    directory = Path(chosen).resolve() if chosen else (root / ".sandbox").resolve()
+    # The nearest part of the path that exists must be a directory, or every write below fails.
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():
+        source = SANDBOX_DIR_ENV if chosen else "the sandbox directory"
+        raise BadInput(
+            f"{source} {directory} is not a directory: {existing} is a file",
+            f"point {SANDBOX_DIR_ENV} at a directory (or a path to create), or unset it",
+        )
+    return directory
 
 
 @dataclass

@@ -95,3 +95,24 @@ def exit_with(code: int, message: str | None = None) -> None:
 
     if code:
         raise Exit(redact(message or ""), code)
+
+
+DURATION_WORDS = "a duration: 30s, 5m, 1h, 500ms; a bare number is seconds"
+
+
+def seconds_flag(value: str | float, flag: str, *, allow_zero: bool = True, example: str = "30s") -> float:
+    """A duration flag as seconds, through the one parser (oncall.durations); BadInput names the flag.
+
+    Duration flags are declared with text defaults so that Invoke hands `5m` over as text instead
+    of failing its own int()/float() cast.
+    """
+    from oncall.durations import parse_duration
+
+    return parse_duration(value, flag, allow_zero=allow_zero, example=example)
+
+
+def count_flag(value: str | int, flag: str, *, minimum: int = 0, example: int = 3) -> int:
+    """A whole-number flag, taken as text for the same reason as `seconds_flag`."""
+    from oncall.durations import parse_count
+
+    return parse_count(value, flag, minimum=minimum, example=example)

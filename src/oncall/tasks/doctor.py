@@ -15,6 +15,7 @@ from oncall.tasks._common import (
     oncall_config,
     output_for,
     project_root,
+    seconds_flag,
     target_for,
 )
 
@@ -72,17 +73,9 @@ TIMEOUT_HELP = "seconds each network step may take (default: oncall.connect_time
 
 
 def _timeout(raw: str | float | None, default: float) -> float:
-    from oncall.errors import BadInput
-
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadInput(f"--connect-timeout {raw!r} is not a number", "give seconds, e.g. 5") from None
-    if value <= 0:
-        raise BadInput(f"--connect-timeout {raw!r} must be above 0", "give seconds, e.g. 5")
-    return value
+    return seconds_flag(raw, "--connect-timeout", allow_zero=False, example="5s")
 
 
 @task(

@@ -17,26 +17,12 @@ from oncall.tasks._common import (
     boundary,
     exit_with,
     output_for,
+    seconds_flag,
     target_for,
 )
 
 DRY_RUN_HELP = "show exactly what would run and change nothing"
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
-
-
-def _seconds(value: Any, flag: str) -> float | None:
-    """A flag's value as seconds; Invoke hands flags without a typed default over as text."""
-    from oncall.errors import BadInput
-
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise BadInput(f"{flag} {value!r} is not a number of seconds", f"for example {flag} 30") from None
-    if seconds < 0:
-        raise BadInput(f"{flag} {value!r} is negative", f"for example {flag} 30")
-    return seconds
 
 
 def _summary(out: Any, rows: Sequence[Sequence[Any]], columns: tuple[str, ...], title: str) -> None:
@@ -136,7 +122,7 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
     dry_run: bool = False,
     yes: bool = False,
     to: str | None = None,
-    lock_wait: float | None = None,
+    lock_wait: str | None = None,
     on_render: str | None = None,
     debug: bool = False,
 ) -> None:
@@ -160,7 +146,7 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
             dry_run=dry_run,
             yes=yes,
             to=to,
-            lock_wait=_seconds(lock_wait, "--lock-wait"),
+            lock_wait=seconds_flag(lock_wait, "--lock-wait") if lock_wait is not None else None,
         )
         if result.applied:
             rows = [

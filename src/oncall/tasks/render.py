@@ -12,11 +12,13 @@ from invoke import Context, task
 
 from oncall.tasks._common import (
     DEBUG_HELP,
+    DURATION_WORDS,
     JSON_HELP,
     TARGET_HELP,
     boundary,
     exit_with,
     output_for,
+    seconds_flag,
     target_for,
 )
 
@@ -54,7 +56,7 @@ def _deploy_table(out: Output, deploys: list[dict[str, Any]]) -> None:
         "target": TARGET_HELP,
         "yes": YES_HELP,
         "wait": "after the restart, run the smoke checks until the service answers (default on)",
-        "wait_timeout": "seconds to wait for the service to answer again (default 300)",
+        "wait_timeout": f"how long to wait for the service to answer again, {DURATION_WORDS} (default 5m)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -64,7 +66,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
     target: str | None = None,
     yes: bool = False,
     wait: bool = True,
-    wait_timeout: int = 300,
+    wait_timeout: str = "5m",
     json: bool = False,
     debug: bool = False,
 ) -> None:
@@ -73,8 +75,10 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
 
     out = output_for(json)
     with boundary(out, task="restart", debug=debug):
+        # Checked before the target: a bad flag must stop the run before anything restarts.
+        wait_seconds = seconds_flag(wait_timeout, "--wait-timeout", allow_zero=False, example="5m")
         chosen = target_for(ctx, target)
-        result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=float(wait_timeout))
+        result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=wait_seconds)
         out.print(f"API calls: {result.api_calls}")
         out.emit({"task": "restart", **result.as_dict()})
         exit_with(result.code, "restart: the service did not answer the smoke checks healthy in time")
@@ -86,7 +90,8 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         "clear_cache": "clear Render's build cache first (the dashboard's 'Clear build cache & deploy')",
         "commit": "deploy this Git commit SHA instead of the branch's latest",
         "yes": YES_HELP,
-        "timeout": "seconds to wait for the deploy to end (default 1800); it keeps running after",
+        "timeout": f"how long to wait for the deploy to end, {DURATION_WORDS} (default 30m); "
+        "the deploy keeps running after",
         "force": "trigger a new deploy even when one is in progress (Render queues it)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
@@ -98,7 +103,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     clear_cache: bool = False,
     commit: str | None = None,
     yes: bool = False,
-    timeout: int = 1800,
+    timeout: str = "30m",
     force: bool = False,
     json: bool = False,
     debug: bool = False,
@@ -108,9 +113,10 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
 
     out = output_for(json)
     with boundary(out, task="deploy", debug=debug):
+        seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="30m")
         chosen = target_for(ctx, target)
         result = do_deploy(
-            chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=float(timeout), force=force
+            chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=seconds, force=force
         )
         if result.ok:
             out.print(result.message)
