@@ -267,7 +267,11 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         lock_timeout=_pg_duration(pick("lock_timeout"), "lock_timeout", name),
         statement_timeout=_pg_duration(pick("statement_timeout"), "statement_timeout", name),
         lock_retries=parse_count(pick("lock_retries"), "lock_retries:", hint="write e.g. lock_retries: 5"),
-        table_lock_wait=seconds("table_lock_wait"),
+        table_lock_wait=parse_duration(
+            pick("table_lock_wait"),
+            "table_lock_wait:",
+            hint="write e.g. table_lock_wait: 60s (0 turns the wait off)",
+        ),
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
         raw=raw,
