@@ -1,0 +1,189 @@
+"""Exactly once under faults: killed clients, lost lock sessions, racing runs (real invoke and PostgreSQL).
+
+Each test counts the rows a migration inserts into `audit_log`: the proof that its file ran once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import INVOKE, REPO, clean_env
+from migrate_support import make_set, write_config
+
+AUDITED = {
+    "001_audit.sql": "CREATE TABLE IF NOT EXISTS audit_log (id serial PRIMARY KEY, note text);",
+    "002_data.sql": "SELECT pg_sleep(2);\nINSERT INTO audit_log (note) VALUES ('002 ran');",
+}
+SLEEPING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'oncall migrate' "
+    "AND wait_event = 'PgSleep'"
+)
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> None:
+    """Poll until `predicate` is true (a generous bound that only guards against a hung test)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.02)
+
+
+class Project:
+    """A migration set, its `-f` config and the environment to run `invoke migrate` on `pg`."""
+
+    def __init__(self, pg: Any, tmp_path: Path, files: dict[str, str], **settings: Any) -> None:
+        self.folder = make_set(tmp_path / "set", files)
+        entry = {"migrations": str(self.folder), **settings}
+        self.config = write_config(tmp_path / "c.yaml", {"mine": entry})
+        self.home = tmp_path / "home"
+        self.home.mkdir(exist_ok=True)
+        self.env = clean_env(self.home, {"DATABASE_URL": pg.url})
+
+    def args(self, *extra: str) -> list[str]:
+        return [
+            str(INVOKE),
+            "-f",
+            str(self.config),
+            "migrate",
+            "--target",
+            "mine",
+            "--lock-wait",
+            "60",
+            *extra,
+        ]
+
+    def start(self, *extra: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.args(*extra),
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            self.args(*extra),
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        print(f"rerun: exit {done.returncode}\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def runs(self) -> list[dict[str, Any]]:
+        lines = (self.home / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines]
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    stdout, stderr = proc.communicate(timeout=120)
+    print(f"exit {proc.returncode}\n{stdout}\n{stderr}")
+    return stdout, stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGHUP, 130), (signal.SIGTERM, 130), (signal.SIGKILL, -signal.SIGKILL)],
+    ids=["SIGHUP (ssh dropped)", "SIGTERM", "SIGKILL (kill -9)"],
+)
+def test_killed_client_then_rerun_applies_the_file_exactly_once(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path, secret_scan, sig: signal.Signals, code: int
+) -> None:
+    """Kill `invoke migrate` while its file sleeps, rerun at once: one audit row, never two."""
+    secret_scan.add(pg.password)
+    project = Project(pg, tmp_path, AUDITED)
+    proc = project.start()
+    wait_until(lambda: pg.scalar(SLEEPING), "the migration to reach pg_sleep")
+    proc.send_signal(sig)
+    _, stderr = finish(proc)
+    assert proc.returncode == code
+    rerun = project.run()
+    assert rerun.returncode == 0
+    assert pg.scalar("SELECT count(*) FROM audit_log") == 1
+    assert pg.scalar("SELECT count(*) FROM oncall_migrations WHERE version = '002_data'") == 1
+    if sig != signal.SIGKILL:
+        assert "interrupted" in stderr
+        first = project.runs()[0]
+        assert (first["outcome"], first["code"]) == ("interrupted", 130)
+        assert "applied  002_data" in rerun.stdout  # it was rolled back, so the rerun applies it
+    assert pg.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+
+
+@pytest.mark.slow
+def test_lock_session_terminated_mid_migration_second_run_does_not_apply_again(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path, secret_scan
+) -> None:
+    """pg_terminate_backend of the lock session, then a second migrate: one apply, one skip."""
+    secret_scan.add(pg.password)
+    project = Project(pg, tmp_path, AUDITED)
+    first = project.start()
+    wait_until(lambda: pg.scalar(SLEEPING), "the first run to reach pg_sleep")
+    pg.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'oncall migrate (lock)'"
+    )
+    second = project.start()
+    out_first, _ = finish(first)
+    out_second, _ = finish(second)
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert pg.scalar("SELECT count(*) FROM audit_log") == 1
+    said_applied = [out for out in (out_first, out_second) if "applied  002_data" in out]
+    assert len(said_applied) == 1
+    assert "skipped  002_data: another run applied it" in out_second
+
+
+@pytest.mark.slow
+def test_two_runs_racing_while_a_pooler_drops_lock_sessions_apply_once(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path, secret_scan
+) -> None:
+    """Two runs at once while every lock session that gets the lock is dropped: one apply in total."""
+    secret_scan.add(pg.password)
+    project = Project(pg, tmp_path, AUDITED)
+    runs = [project.start("--json"), project.start("--json")]
+    holders = (
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'oncall migrate (lock)'"
+    )
+    while any(p.poll() is None for p in runs):
+        pg.execute(holders)  # what a pooler or idle_session_timeout does to an idle session
+        time.sleep(0.02)
+    outputs = [finish(p) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0]
+    applied = [a["version"] for stdout, _ in outputs for a in json.loads(stdout)["applied"]]
+    assert applied.count("002_data") == 1
+    assert pg.scalar("SELECT count(*) FROM audit_log") == 1
+    assert pg.scalar("SELECT count(*) FROM oncall_migrations") == 2
+
+
+def test_a_ledger_that_records_a_version_twice_is_drift(pg, tmp_path: Path, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Two ledger rows for one version (a second apply) exit 5 for migrate and status --check."""
+    secret_scan.add(pg.password)
+    project = Project(pg, tmp_path, {"001_audit.sql": AUDITED["001_audit.sql"]})
+    assert project.run().returncode == 0
+    make_set(project.folder, {"002_more.sql": "CREATE TABLE IF NOT EXISTS more (id int);"})
+    pg.execute(
+        "ALTER TABLE oncall_migrations DROP CONSTRAINT oncall_migrations_pkey; "
+        "INSERT INTO oncall_migrations SELECT * FROM oncall_migrations"
+    )
+    migrate = run_invoke(*project.args()[1:], env={"DATABASE_URL": pg.url})
+    assert migrate.code == 5
+    assert "records 001_audit more than once" in migrate.stderr
+    assert pg.scalar("SELECT to_regclass('more')") is None
+    check = run_invoke(
+        "-f", str(project.config), "status", "--target", "mine", "--check", env={"DATABASE_URL": pg.url}
+    )
+    assert check.code == 5
