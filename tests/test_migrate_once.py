@@ -20,7 +20,7 @@ from migrate_support import make_set, write_config
 
 AUDITED = {
     "001_audit.sql": "CREATE TABLE IF NOT EXISTS audit_log (id serial PRIMARY KEY, note text);",
-    "002_data.sql": "SELECT pg_sleep(2);\nINSERT INTO audit_log (note) VALUES ('002 ran');",
+    "002_data.sql": "SELECT pg_sleep(3);\nINSERT INTO audit_log (note) VALUES ('002 ran');",
 }
 SLEEPING = (
     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'oncall migrate' "
