@@ -64,7 +64,14 @@ def output_for(json_: bool) -> Output:
     return Output(json_mode=json_)
 
 
+_CAUGHT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
+    # The first one starts the cleanup (cancel, rollback, unlock, run record); a SIGTERM that
+    # follows a SIGHUP, as when a terminal closes, must not cut that cleanup short.
+    for sig in _CAUGHT_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -79,8 +86,7 @@ def signals_as_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught = (signal.SIGHUP, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in caught}
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in _CAUGHT_SIGNALS}
     try:
         yield
     finally:
