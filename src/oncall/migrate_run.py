@@ -4,16 +4,24 @@
 the same plan the user would), take the advisory lock (oncall.migration_lock), read the state
 again under it, then apply each pending file:
 
-- transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL lock_timeout; SET LOCAL
-  statement_timeout; <the file>; <ledger row>; <alembic_version move>; COMMIT` goes to the server
-  as one simple-protocol query, so the number of round trips does not grow with the file.
+- transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL statement_timeout; <apply
+  lock + ledger re-check>; SET LOCAL lock_timeout; <the file>; <ledger row>; <alembic_version
+  move>; COMMIT` goes to the server as one simple-protocol query, so the number of round trips
+  does not grow with the file.
+- exactly once: the session lock above only reports and refuses early. What makes a second apply
+  impossible is the server: each migration's transaction takes `pg_advisory_xact_lock` on the
+  schema's apply key and re-reads its ledger row before the file (ledger.apply_guard_sql), so a
+  second runner (whose client or lock session died, or that raced) waits for the first one's
+  COMMIT, sees the row and stops (OC002: skipped). The ledger row is a plain INSERT, never merged.
   PostgreSQL runs a multi-statement query with explicit BEGIN/COMMIT as that one transaction and
   stops at the first error. SQLSTATE 55P03 (lock_timeout) rolls back and retries the whole file
   with exponential backoff and full jitter, `lock_retries` times, then Refused (exit 4) names the
   sessions holding locks on the tables the file touches.
-- no-transaction mode (header or a statement that cannot run in a transaction): statement by
-  statement, the ledger row records progress (`partial`, statements_done) after each one, so a
-  rerun resumes after the last statement that finished. Before (re)running a CREATE INDEX
+- no-transaction mode (header, a statement that cannot run in a transaction, a DO block that
+  COMMITs, an enum value used in the file that adds it): statement by statement, holding the
+  apply lock at session level; the ledger row records progress (`partial`, statements_done) after
+  each one, so a rerun resumes after the last statement that finished, even if a later statement
+  was edited meanwhile (the committed statements' digest is recorded). Before (re)running a CREATE INDEX
   CONCURRENTLY, an INVALID index of that name (what a failed concurrent build leaves) is dropped.
 
 Errors name the file and line: the server's error position maps back into the file; when the
