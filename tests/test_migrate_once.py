@@ -156,10 +156,11 @@ def test_two_runs_racing_while_a_pooler_drops_lock_sessions_apply_once(  # type:
     runs = [project.start("--json"), project.start("--json")]
     holders = (
         "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'oncall migrate (lock)'"
+        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'oncall migrate (lock)' "
+        "AND a.state = 'idle'"
     )
     while any(p.poll() is None for p in runs):
-        pg.execute(holders)  # what a pooler or idle_session_timeout does to an idle session
+        pg.execute(holders)  # what a pooler or idle_session_timeout does to an idle session holding it
         time.sleep(0.02)
     outputs = [finish(p) for p in runs]
     assert [p.returncode for p in runs] == [0, 0]
