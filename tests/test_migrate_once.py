@@ -188,3 +188,44 @@ def test_a_ledger_that_records_a_version_twice_is_drift(pg, tmp_path: Path, run_
         "-f", str(project.config), "status", "--target", "mine", "--check", env={"DATABASE_URL": pg.url}
     )
     assert check.code == 5
+
+
+def test_apply_lock_held_past_lock_wait_refuses_naming_the_holder(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A session holding the apply lock (a run whose lock session was lost): exit 4 after --lock-wait."""
+    import psycopg
+
+    from migrate_support import quiet, target
+    from oncall.errors import Refused
+    from oncall.migration_lock import apply_key
+    from oncall.migrations import migrate
+
+    folder = make_set(tmp_path / "set", {"001_a.sql": "CREATE TABLE IF NOT EXISTS a (id int);"})
+    with psycopg.connect(pg.url, autocommit=True, application_name="orphaned run") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (apply_key("public"),))
+        with pytest.raises(Refused) as caught:
+            migrate(target(folder, tmp_path), pg.url, quiet(), lock_wait=0.3)
+        pid = other.info.backend_pid
+    assert caught.value.code == 4
+    assert "held the apply lock" in caught.value.cause
+    assert f"pid {pid} (orphaned run" in caught.value.cause
+    assert pg.scalar("SELECT to_regclass('a')") is None
+
+
+def test_a_claim_that_committed_nothing_gives_way_when_the_file_runs_in_a_transaction(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path
+) -> None:
+    """A no-transaction file that failed at its first statement, rewritten as transactional, applies."""
+    from migrate_support import quiet, target
+    from oncall.errors import CheckFailed
+    from oncall.migrations import migrate
+
+    folder = make_set(tmp_path / "set", {"001_ix.sql": "CREATE INDEX CONCURRENTLY ix ON missing (id);"})
+    t = target(folder, tmp_path)
+    with pytest.raises(CheckFailed):
+        migrate(t, pg.url, quiet())
+    assert pg.execute("SELECT outcome, statements_done FROM oncall_migrations") == [("partial", 0)]
+    make_set(folder, {"001_ix.sql": "CREATE TABLE missing (id int);"})
+    assert migrate(t, pg.url, quiet()).ok
+    assert pg.execute("SELECT outcome, transaction_mode FROM oncall_migrations") == [
+        ("applied", "transaction")
+    ]

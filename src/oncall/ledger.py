@@ -251,6 +251,14 @@ def progress_sql(schema: str, version: str, *, done: int, checksum: str, duratio
     )
 
 
+def delete_claim_sql(schema: str, version: str) -> str:
+    """Remove a `partial` row that records no statement done (a claim, nothing committed)."""
+    return (
+        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
+        "AND outcome = 'partial' AND statements_done = 0"
+    )
+
+
 def finish_sql(schema: str, migration: Recordable, *, statements: int, duration_ms: int) -> str:
     """Turn the partial row of a no-transaction file into its applied row."""
     return (

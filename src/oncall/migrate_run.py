@@ -49,6 +49,7 @@ from oncall.ledger import (
     LedgerRow,
     apply_guard_sql,
     create_ledger_sql,
+    delete_claim_sql,
     finish_sql,
     insert_row_sql,
     partial_checksum,
@@ -292,6 +293,13 @@ def build_plan(
         resume = 0
         if row is not None and row.outcome == "partial":
             resume = resume_point(row, migration, where)
+            if resume and not reasons:
+                raise Drift(
+                    f"{migration.path.name} committed {resume} statement(s) on {where} as a no-transaction "
+                    "file, but now runs in one transaction, which would run them again",
+                    f"restore its no-transaction header, or after checking the database: invoke resolve "
+                    f"{migration.version} --rolled-back",
+                )
         alembic_sql = None
         if target.is_alembic and migration.revision:
             alembic_sql = _alembic_sql(target.schema, alembic_current, migration)
@@ -683,6 +691,9 @@ def _run_transactional(
 
     migration = step.migration
     suffix_parts = [
+        # The claim of a no-transaction run that committed nothing (the file has run in one
+        # transaction since): it records no work, so it gives way to the applied row.
+        delete_claim_sql(plan.schema, migration.version),
         insert_row_sql(
             plan.schema,
             migration,
@@ -690,7 +701,7 @@ def _run_transactional(
             transaction_mode="transaction",
             outcome="applied",
             statements_done=len(migration.statements),
-        )
+        ),
     ]
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
