@@ -106,17 +106,18 @@ def test_killed_client_then_rerun_applies_the_file_exactly_once(  # type: ignore
     """Kill `invoke migrate` while its file sleeps, rerun at once: one audit row, never two."""
     secret_scan.add(pg.password)
     project = Project(pg, tmp_path, AUDITED)
-    proc = project.start()
+    proc = project.start("--json")
     wait_until(lambda: pg.scalar(SLEEPING), "the migration to reach pg_sleep")
     proc.send_signal(sig)
-    _, stderr = finish(proc)
+    stdout, stderr = finish(proc)
     assert proc.returncode == code
     rerun = project.run()
     assert rerun.returncode == 0
     assert pg.scalar("SELECT count(*) FROM audit_log") == 1
     assert pg.scalar("SELECT count(*) FROM oncall_migrations WHERE version = '002_data'") == 1
     if sig != signal.SIGKILL:
-        assert "interrupted" in stderr
+        assert f"interrupted ({sig.name})" in stderr
+        assert json.loads(stdout)["code"] == 130
         first = project.runs()[0]
         assert (first["outcome"], first["code"]) == ("interrupted", 130)
         assert "applied  002_data" in rerun.stdout  # it was rolled back, so the rerun applies it

@@ -109,8 +109,11 @@ def boundary(out: Output, *, debug: bool = False, task: str = "") -> Iterator[No
     except Exit:
         raise
     except KeyboardInterrupt as exc:
-        how = f" ({exc.args[0]})" if exc.args else ""
-        raise Exit(f"interrupted{how}", ExitCode.INTERRUPTED) from None
+        message = "interrupted" + (f" ({exc.args[0]})" if exc.args else "")
+        if out.json_mode and not out.emitted:
+            error = {"type": "Interrupted", "cause": message}
+            out.emit({"ok": False, "code": int(ExitCode.INTERRUPTED), "task": task, "error": error})
+        raise Exit(message, ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - the one place unknown errors become a clean exit
         if debug:
             traceback.print_exc()
