@@ -5,6 +5,7 @@
     version          text PRIMARY KEY   the file stem, e.g. 20251116_add_ai_usage_and_events
     name             text               the stem without its leading number
     checksum         text               sha256 hex of the file's bytes when it was applied
+                                        (partial: that, '/', the committed statements' sha256)
     applied_at       timestamptz        server time of the commit
     applied_by       text               OS user running oncall, and the database role
     host             text               machine oncall ran on
@@ -16,6 +17,10 @@
 `alembic_version` is created exactly as Alembic creates it (`version_num varchar(32) not null`,
 primary key `alembic_version_pkc`) and moved exactly as `alembic upgrade` moves it: one UPDATE from
 the down-revision to the revision, inside the migration's transaction.
+
+The runner writes an applied row with a plain INSERT (never merged: a second apply is an error,
+and two rows for one version are drift), under the apply lock (`apply_guard_sql`); only the
+deliberate repairs (baseline, resolve) replace a row (`upsert_row_sql`).
 
 Readers here only SELECT and never create anything, so they work in a READ ONLY transaction.
 """
