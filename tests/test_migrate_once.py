@@ -148,6 +148,41 @@ def test_lock_session_terminated_mid_migration_second_run_does_not_apply_again( 
 
 
 @pytest.mark.slow
+def test_a_no_transaction_file_is_not_rerun_by_a_second_run_after_the_lock_session_is_lost(  # type: ignore[no-untyped-def]
+    pg, tmp_path: Path, secret_scan
+) -> None:
+    """Statement by statement: the second run waits for the apply lock, reads the progress, skips."""
+    secret_scan.add(pg.password)
+    project = Project(
+        pg,
+        tmp_path,
+        {
+            "001_audit.sql": AUDITED["001_audit.sql"],
+            "002_data.sql": "-- oncall:no-transaction\nSELECT pg_sleep(3);\n"
+            "INSERT INTO audit_log (note) VALUES ('002 ran');\n"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_note ON audit_log (note);\n",
+        },
+    )
+    first = project.start()
+    wait_until(lambda: pg.scalar(SLEEPING), "the first run to reach pg_sleep")
+    pg.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'oncall migrate (lock)'"
+    )
+    second = project.start()
+    out_first, _ = finish(first)
+    out_second, _ = finish(second)
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert pg.scalar("SELECT count(*) FROM audit_log") == 1
+    assert "applied  002_data" in out_first
+    assert "waiting for the apply lock held by pid" in out_second
+    assert "skipped  002_data: another run applied it" in out_second
+    assert pg.execute(
+        "SELECT outcome, statements_done FROM oncall_migrations WHERE version = '002_data'"
+    ) == [("applied", 3)]
+
+
+@pytest.mark.slow
 def test_two_runs_racing_while_a_pooler_drops_lock_sessions_apply_once(  # type: ignore[no-untyped-def]
     pg, tmp_path: Path, secret_scan
 ) -> None:

@@ -825,8 +825,13 @@ def _run_statementwise(
     The lock makes a second runner (whose session lock was lost, or whose client died) wait for
     this file, then read the progress in the ledger and start after it: no statement runs twice.
     """
+
+    def waiting(holder: LockHolder | None, left: float) -> None:
+        who = holder.describe() if holder else "another session"
+        say(out, f"  waiting for the apply lock held by {who}; giving up in {left:.0f} s")
+
     counter.count += 1
-    hold_apply_lock(conn, db, plan.schema, wait=plan.lock_wait)
+    hold_apply_lock(conn, db, plan.schema, wait=plan.lock_wait, on_wait=waiting)
     try:
         resume = _claim(conn, plan, step, counter)
         counter.send(conn, _timeouts(plan, local=False))
