@@ -124,26 +124,59 @@ def test_killed_client_then_rerun_applies_the_file_exactly_once(  # type: ignore
     assert pg.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
 
 
+GATE = 4242  # an advisory lock the test holds: the first run's file waits on it until released
+WAITING_ON_ADVISORY = (
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'oncall migrate' "
+    "AND wait_event = 'advisory'"
+)
+POLLING_APPLY_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'oncall migrate' "
+    "AND query LIKE 'SELECT pg_try_advisory_lock%'"
+)
+DROP_LOCK_SESSIONS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'oncall migrate (lock)'"
+)
+
+
+def gated_runs(pg: Any, project: Project, second_waits: str) -> tuple[str, str, int, int]:
+    """Run 1 waits at the gate; its lock session is dropped; run 2 starts and waits; the gate opens.
+
+    Every step waits for an event, so run 2 always overlaps run 1 (never a race won by timing).
+    """
+    import psycopg
+
+    with psycopg.connect(pg.admin_url, autocommit=True) as gate:
+        gate.execute("SELECT pg_advisory_lock(%s)", (GATE,))
+        first = project.start()
+        wait_until(lambda: pg.scalar(WAITING_ON_ADVISORY) == 1, "the first run to wait at the gate")
+        pg.execute(DROP_LOCK_SESSIONS)
+        second = project.start()
+        wait_until(lambda: pg.scalar(second_waits), "the second run to wait for the first")
+        gate.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
+    out_first, _ = finish(first)
+    out_second, _ = finish(second)
+    return out_first, out_second, first.returncode, second.returncode
+
+
 @pytest.mark.slow
 def test_lock_session_terminated_mid_migration_second_run_does_not_apply_again(  # type: ignore[no-untyped-def]
     pg, tmp_path: Path, secret_scan
 ) -> None:
     """pg_terminate_backend of the lock session, then a second migrate: one apply, one skip."""
     secret_scan.add(pg.password)
-    project = Project(pg, tmp_path, AUDITED)
-    first = project.start()
-    wait_until(lambda: pg.scalar(SLEEPING), "the first run to reach pg_sleep")
-    pg.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'oncall migrate (lock)'"
-    )
-    second = project.start()
-    out_first, _ = finish(first)
-    out_second, _ = finish(second)
-    assert (first.returncode, second.returncode) == (0, 0)
+    files = {
+        "001_audit.sql": AUDITED["001_audit.sql"],
+        "002_data.sql": f"SELECT pg_advisory_xact_lock_shared({GATE});\n"
+        "INSERT INTO audit_log (note) VALUES ('002 ran');",
+    }
+    project = Project(pg, tmp_path, files, lock_timeout="60s")
+    assert project.run("--to", "001_audit").returncode == 0
+    waits = WAITING_ON_ADVISORY.replace("count(*)", "count(*) = 2")
+    out_first, out_second, code_first, code_second = gated_runs(pg, project, waits)
+    assert (code_first, code_second) == (0, 0)
     assert pg.scalar("SELECT count(*) FROM audit_log") == 1
-    said_applied = [out for out in (out_first, out_second) if "applied  002_data" in out]
-    assert len(said_applied) == 1
+    assert "applied  002_data" in out_first
+    assert "applied  002_data" not in out_second
     assert "skipped  002_data: another run applied it" in out_second
 
 
@@ -153,26 +186,16 @@ def test_a_no_transaction_file_is_not_rerun_by_a_second_run_after_the_lock_sessi
 ) -> None:
     """Statement by statement: the second run waits for the apply lock, reads the progress, skips."""
     secret_scan.add(pg.password)
-    project = Project(
-        pg,
-        tmp_path,
-        {
-            "001_audit.sql": AUDITED["001_audit.sql"],
-            "002_data.sql": "-- oncall:no-transaction\nSELECT pg_sleep(3);\n"
-            "INSERT INTO audit_log (note) VALUES ('002 ran');\n"
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_note ON audit_log (note);\n",
-        },
-    )
-    first = project.start()
-    wait_until(lambda: pg.scalar(SLEEPING), "the first run to reach pg_sleep")
-    pg.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'oncall migrate (lock)'"
-    )
-    second = project.start()
-    out_first, _ = finish(first)
-    out_second, _ = finish(second)
-    assert (first.returncode, second.returncode) == (0, 0)
+    files = {
+        "001_audit.sql": AUDITED["001_audit.sql"],
+        "002_data.sql": f"-- oncall:no-transaction\nSELECT pg_advisory_lock_shared({GATE});\n"
+        "INSERT INTO audit_log (note) VALUES ('002 ran');\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS audit_note ON audit_log (note);\n",
+    }
+    project = Project(pg, tmp_path, files, lock_timeout="60s")
+    assert project.run("--to", "001_audit").returncode == 0
+    out_first, out_second, code_first, code_second = gated_runs(pg, project, POLLING_APPLY_LOCK)
+    assert (code_first, code_second) == (0, 0)
     assert pg.scalar("SELECT count(*) FROM audit_log") == 1
     assert "applied  002_data" in out_first
     assert "waiting for the apply lock held by pid" in out_second
