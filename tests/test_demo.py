@@ -86,7 +86,7 @@ def test_a_failing_step_stops_the_demo_with_its_code_and_still_tears_down(run_in
 
 
 def test_ctrl_c_during_the_demo_tears_the_sandbox_down(tmp_path: Path, sbx: Path) -> None:
-    """SIGINT while the runbook runs: the demo stops every sandbox process and exits 1."""
+    """SIGINT while the runbook runs: the demo stops every sandbox process and exits 130."""
     home = tmp_path / "home"
     home.mkdir()
     proc = subprocess.Popen(
@@ -108,7 +108,7 @@ def test_ctrl_c_during_the_demo_tears_the_sandbox_down(tmp_path: Path, sbx: Path
         if proc.poll() is None:
             proc.kill()
     print(stderr)
-    assert proc.returncode == 1
+    assert proc.returncode == 130
     assert not any(procs.alive(pid) for pid in pids)
     assert not (sbx / "state.json").exists()
 

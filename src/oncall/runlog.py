@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from oncall.output import json_default
 from oncall.redact import redact_obj
@@ -68,6 +68,18 @@ def append_run(
     finally:
         os.close(fd)
     return record
+
+
+def append_run_or_warn(path: Path, warn_to: IO[str], **fields: Any) -> dict[str, Any] | None:
+    """`append_run`, except that a run log that cannot be written (read-only, full, not a directory)
+    only prints a warning naming the path on `warn_to`: the run's own result decides its exit code."""
+    try:
+        return append_run(path, **fields)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        warn_to.write(f"warning: could not write the run record to {path}: {reason}\n")
+        warn_to.flush()
+        return None
 
 
 def _parse_line(raw: bytes) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ Stable API (other modules rely on these names):
         (list[str], or None when the table is absent or the target is not Alembic-managed),
         `.unknown` (LedgerRow list: ledger rows without a file), `.problems` (drift found, as
         Drift errors whose details["kind"] is alembic-heads, alembic-unknown, alembic-behind,
-        edited or unknown-file), `.as_dict()`.
+        edited, unknown-file or recorded-twice), `.as_dict()`.
 
     plan(target, url, *, to=None) -> Plan                              (oncall.migrations.run)
     migrate(target, url, out, *, dry_run=False, yes=False, to=None,
@@ -52,7 +52,7 @@ from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.migrations.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
 from oncall.migrations.parse_cache import load_or_build
-from oncall.migrations.statements import Statement, split_cached
+from oncall.migrations.statements import Statement, enum_value_uses, split_cached
 
 if TYPE_CHECKING:
     import psycopg
@@ -88,6 +88,8 @@ class Migration:
             why = statement.no_transaction_reason(server_version_num)
             if why:
                 reasons.append(f"{why} at line {statement.line}")
+        if server_version_num >= 120000:  # before 12, ADD VALUE itself is a reason (above)
+            reasons.extend(enum_value_uses(self.statements))
         return reasons
 
     @property
@@ -120,6 +122,20 @@ def _headers(sql: str, path: Path) -> dict[str, str | None]:
             )
         found[key] = match.group(2)
     return found
+
+
+def _refuse_nul(path: Path, data: bytes) -> None:
+    """A NUL byte cannot reach the server: libpq ends the query there, so the rest of the file (its
+    ledger row, its COMMIT) would silently not run. Refused before anything is sent."""
+    offset = data.find(b"\0")
+    if offset >= 0:
+        raise BadInput(
+            f"{path} contains a NUL byte at byte offset {offset}",
+            "remove it (often a file saved as UTF-16, or a copy-paste from a binary); nothing was sent "
+            "to the database",
+            file=str(path),
+            offset=offset,
+        )
 
 
 def _name_of(stem: str) -> str:
@@ -159,6 +175,7 @@ def discover(target: Target) -> list[Migration]:
     previous: str | None = None
     for path in sorted(folder.glob("*.sql")):
         data = _read_migration(path)
+        _refuse_nul(path, data)
         try:
             sql = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -321,6 +338,17 @@ def alembic_problems(migrations: list[Migration], versions: list[str], where: st
     return problems
 
 
+def _recorded_twice(rows: list[LedgerRow]) -> list[str]:
+    """Versions with more than one ledger row (the primary key forbids it; a ledger without one may not)."""
+    seen: set[str] = set()
+    twice: list[str] = []
+    for row in rows:
+        if row.version in seen and row.version not in twice:
+            twice.append(row.version)
+        seen.add(row.version)
+    return twice
+
+
 def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[Migration]) -> LedgerState:
     """Compare the files with the ledger (and alembic_version); SELECTs only, creates nothing."""
     ledger_exists, alembic_exists = existing(conn, target.schema)
@@ -331,6 +359,18 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
         state.alembic_versions = read_alembic(conn, target.schema, exists=alembic_exists)
     info = conn.info
     where = f"{info.host}/{info.dbname}"
+    twice = _recorded_twice(rows or [])
+    if twice:
+        state.problems.append(
+            Drift(
+                f"the ledger on {where} records {', '.join(twice)} more than once: a migration was applied "
+                "twice (or the ledger lost its primary key)",
+                "check what the second apply changed, delete the extra row by hand, and restore the primary "
+                "key on oncall_migrations.version; oncall never merges two applies",
+                kind="recorded-twice",
+                versions=twice,
+            )
+        )
 
     alembic_applied: set[str] = set()
     if state.alembic_versions:

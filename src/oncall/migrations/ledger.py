@@ -5,6 +5,7 @@
     version          text PRIMARY KEY   the file stem, e.g. 20251116_add_ai_usage_and_events
     name             text               the stem without its leading number
     checksum         text               sha256 hex of the file's bytes when it was applied
+                                        (partial: that, '/', the committed statements' sha256)
     applied_at       timestamptz        server time of the commit
     applied_by       text               OS user running oncall, and the database role
     host             text               machine oncall ran on
@@ -17,6 +18,10 @@
 primary key `alembic_version_pkc`) and moved exactly as `alembic upgrade` moves it: one UPDATE from
 the down-revision to the revision, inside the migration's transaction.
 
+The runner writes an applied row with a plain INSERT (never merged: a second apply is an error,
+and two rows for one version are drift), under the apply lock (`apply_guard_sql`); only the
+deliberate repairs (baseline, resolve) replace a row (`upsert_row_sql`).
+
 Readers here only SELECT and never create anything, so they work in a READ ONLY transaction.
 """
 
@@ -24,8 +29,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import hashlib
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -134,7 +141,7 @@ class Recordable(Protocol):
     def checksum(self) -> str: ...
 
 
-def upsert_row_sql(
+def insert_row_sql(
     schema: str,
     migration: Recordable,
     *,
@@ -142,11 +149,14 @@ def upsert_row_sql(
     transaction_mode: str,
     outcome: str,
     statements_done: int = 0,
+    checksum: str | None = None,
 ) -> str:
-    """One INSERT ... ON CONFLICT that records `migration`; `applied_by` adds the database role.
+    """One plain INSERT that records `migration`; `applied_by` adds the database role.
 
+    A second row for the same version fails on the primary key: the runner never merges two applies.
     `duration_ms=-1` measures inside the transaction: clock_timestamp() - now() is the time since
     BEGIN, i.e. how long the migration's own statements took, without another round trip.
+    `checksum` defaults to the file's (a partial row records `partial_checksum` instead).
     """
     if duration_ms == -1:
         duration = "round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
@@ -157,13 +167,112 @@ def upsert_row_sql(
         "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
         "outcome, statements_done) VALUES ("
         f"{quote_literal(migration.version)}, {quote_literal(migration.name)}, "
-        f"{quote_literal(migration.checksum)}, now(), "
+        f"{quote_literal(checksum or migration.checksum)}, now(), "
         f"{quote_literal(who())} || ' as ' || current_user, {quote_literal(socket.gethostname())}, "
-        f"{duration}, {quote_literal(transaction_mode)}, {quote_literal(outcome)}, {int(statements_done)}) "
-        "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+        f"{duration}, {quote_literal(transaction_mode)}, {quote_literal(outcome)}, {int(statements_done)})"
+    )
+
+
+def upsert_row_sql(
+    schema: str,
+    migration: Recordable,
+    *,
+    duration_ms: int | None,
+    transaction_mode: str,
+    outcome: str,
+    statements_done: int = 0,
+) -> str:
+    """`insert_row_sql` that replaces an existing row: only for deliberate repairs (baseline, resolve)."""
+    return (
+        insert_row_sql(
+            schema,
+            migration,
+            duration_ms=duration_ms,
+            transaction_mode=transaction_mode,
+            outcome=outcome,
+            statements_done=statements_done,
+        )
+        + " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
         "applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, host = EXCLUDED.host, "
         "duration_ms = EXCLUDED.duration_ms, transaction_mode = EXCLUDED.transaction_mode, "
         "outcome = EXCLUDED.outcome, statements_done = EXCLUDED.statements_done"
+    )
+
+
+# --- exactly once -----------------------------------------------------------------------------
+# Custom SQLSTATEs the runner's guards raise inside a migration's transaction (OC001 is Alembic's).
+APPLIED_ELSEWHERE = "OC002"  # the ledger already records this version with this content
+APPLY_LOCK_TIMEOUT = "OC003"  # another run held the apply lock for longer than lock_wait
+LEDGER_CONFLICT = "OC004"  # the ledger records this version twice, or with other content
+
+
+def statements_digest(texts: Sequence[str]) -> str:
+    """sha256 of the statements that committed in a partial apply (each text, NUL-separated)."""
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()
+
+
+def partial_checksum(file_checksum: str, done_texts: Sequence[str]) -> str:
+    """The checksum column of a `partial` row: the file's, then `/` and the committed statements'.
+
+    The second half lets a rerun accept a file whose failed statement was fixed, as long as every
+    statement that already committed is byte-identical.
+    """
+    return f"{file_checksum}/{statements_digest(done_texts)}"
+
+
+def apply_guard_sql(schema: str, migration: Recordable, *, key: int, wait_s: float) -> str:
+    """Take the transaction-level apply lock, then fail the transaction if the ledger already has it.
+
+    Every writer of a migration's ledger row holds this lock (or its session-level twin around a
+    no-transaction file) while it reads and writes the row: a second runner waits here for the
+    first one's COMMIT, then reads the row (READ COMMITTED: a fresh snapshot per statement) and stops
+    before running the file. The SQLSTATEs: OC002 applied once with this content (another run did
+    it: nothing to do), OC004 recorded twice or with other content (drift), OC003 the lock was not
+    granted within `wait_s` (its own lock_timeout; the caller sets the migration's after this).
+    Compact on purpose: pg_stat_activity shows only the first 1024 bytes of the round trip.
+    """
+    table = qualified(schema, LEDGER_TABLE)
+    wait_ms = max(1, round(wait_s * 1000))
+    return (
+        "DO $oncall_guard$DECLARE c text[];BEGIN "
+        f"PERFORM set_config('lock_timeout','{wait_ms}ms',true);PERFORM pg_advisory_xact_lock({int(key)});"
+        f"IF to_regclass({quote_literal(table)}) IS NULL THEN RETURN;END IF;"
+        f"SELECT array_agg(checksum)INTO c FROM {table} WHERE version={quote_literal(migration.version)} "
+        "AND outcome<>'partial';"
+        f"IF cardinality(c)=1 AND c[1]={quote_literal(migration.checksum)} THEN RAISE SQLSTATE "
+        f"'{APPLIED_ELSEWHERE}';ELSIF c IS NOT NULL THEN RAISE SQLSTATE '{LEDGER_CONFLICT}' USING "
+        "MESSAGE='recorded as applied with sha256 '||array_to_string(c,', ');END IF;"
+        f"EXCEPTION WHEN lock_not_available THEN RAISE SQLSTATE '{APPLY_LOCK_TIMEOUT}';END$oncall_guard$"
+    )
+
+
+def progress_sql(schema: str, version: str, *, done: int, checksum: str, duration_ms: int) -> str:
+    """Advance a partial row from `done - 1` to `done` statements (0 rows updated: someone else moved it)."""
+    return (
+        f"UPDATE {qualified(schema, LEDGER_TABLE)} SET statements_done = {int(done)}, "
+        f"checksum = {quote_literal(checksum)}, duration_ms = {int(duration_ms)}, applied_at = now() "
+        f"WHERE version = {quote_literal(version)} AND outcome = 'partial' "
+        f"AND statements_done = {int(done) - 1}"
+    )
+
+
+def delete_claim_sql(schema: str, version: str) -> str:
+    """Remove a `partial` row that records no statement done (a claim, nothing committed)."""
+    return (
+        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
+        "AND outcome = 'partial' AND statements_done = 0"
+    )
+
+
+def finish_sql(schema: str, migration: Recordable, *, statements: int, duration_ms: int) -> str:
+    """Turn the partial row of a no-transaction file into its applied row."""
+    return (
+        f"UPDATE {qualified(schema, LEDGER_TABLE)} SET outcome = 'applied', "
+        f"checksum = {quote_literal(migration.checksum)}, statements_done = {int(statements)}, "
+        f"duration_ms = {int(duration_ms)}, applied_at = now(), "
+        f"applied_by = {quote_literal(who())} || ' as ' || current_user, "
+        f"host = {quote_literal(socket.gethostname())} "
+        f"WHERE version = {quote_literal(migration.version)} AND outcome = 'partial'"
     )
 
 

@@ -32,10 +32,42 @@ if TYPE_CHECKING:
 LOCK_APPLICATION_NAME = "oncall migrate (lock)"
 
 
-def lock_key(schema: str) -> int:
+def lock_key(schema: str, purpose: str = "migrate") -> int:
     """A stable signed 64-bit key per schema, so two schemas of one database migrate independently."""
-    digest = hashlib.sha256(f"oncall-migrate:{schema}".encode()).digest()
+    digest = hashlib.sha256(f"oncall-{purpose}:{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def apply_key(schema: str) -> int:
+    """The key of the apply lock: taken by the work connection around each ledger write.
+
+    Not the session lock's key: the run that holds the session lock on its lock connection must be
+    able to take this one on its work connection. The session lock says who is migrating and
+    refuses early; this one is what makes a second apply impossible (see oncall.migrate_run).
+    """
+    return lock_key(schema, "apply")
+
+
+def hold_apply_lock(
+    conn: psycopg.Connection[Any],
+    url: DatabaseURL,
+    schema: str,
+    *,
+    wait: float,
+    on_wait: Callable[[LockHolder | None, float], None] | None = None,
+) -> None:
+    """Take the apply lock at session level on `conn` (polled: no snapshot held while waiting, which a
+    CREATE INDEX CONCURRENTLY of the holder would otherwise wait for); Refused after `wait` s."""
+    _poll(conn, url, apply_key(schema), wait=wait, on_wait=on_wait, report_every=5.0)
+
+
+def release_apply_lock(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Give the session-level apply lock back (a lost connection has already released it)."""
+    import psycopg
+
+    with suppress(psycopg.Error):
+        if not conn.closed and not conn.broken:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (apply_key(schema),))
 
 
 @dataclass(frozen=True)

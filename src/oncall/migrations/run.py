@@ -4,17 +4,25 @@
 the same plan the user would), take the advisory lock (oncall.migrations.lock), read the state
 again under it, then apply each pending file:
 
-- transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL lock_timeout; SET LOCAL
-  statement_timeout; <the file>; <ledger row>; <alembic_version move>; COMMIT` goes to the server
-  as one simple-protocol query, so the number of round trips does not grow with the file.
+- transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL statement_timeout; <apply
+  lock + ledger re-check>; SET LOCAL lock_timeout; <the file>; <ledger row>; <alembic_version
+  move>; COMMIT` goes to the server as one simple-protocol query, so the number of round trips
+  does not grow with the file.
+- exactly once: the session lock above only reports and refuses early. What makes a second apply
+  impossible is the server: each migration's transaction takes `pg_advisory_xact_lock` on the
+  schema's apply key and re-reads its ledger row before the file (ledger.apply_guard_sql), so a
+  second runner (whose client or lock session died, or that raced) waits for the first one's
+  COMMIT, sees the row and stops (OC002: skipped). The ledger row is a plain INSERT, never merged.
   PostgreSQL runs a multi-statement query with explicit BEGIN/COMMIT as that one transaction and
   stops at the first error. Before each attempt, oncall.migrations.lock_wait waits without queuing until no
   other session holds a conflicting lock on the file's tables (bounded by `table_lock_wait`).
   SQLSTATE 55P03 (lock_timeout, the backstop) rolls back and retries the whole file, `lock_retries`
   times, then Refused (exit 4) names the sessions holding locks on the tables the file touches.
-- no-transaction mode (header or a statement that cannot run in a transaction): statement by
-  statement, the ledger row records progress (`partial`, statements_done) after each one, so a
-  rerun resumes after the last statement that finished. Before (re)running a CREATE INDEX
+- no-transaction mode (header, a statement that cannot run in a transaction, a DO block that
+  COMMITs, an enum value used in the file that adds it): statement by statement, holding the
+  apply lock at session level; the ledger row records progress (`partial`, statements_done) after
+  each one, so a rerun resumes after the last statement that finished, even if a later statement
+  was edited meanwhile (the committed statements' digest is recorded). Before (re)running a CREATE INDEX
   CONCURRENTLY, an INVALID index of that name (what a failed concurrent build leaves) is dropped.
 
 Errors name the file and line: the server's error position maps back into the file; when the
@@ -32,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect
-from oncall.errors import BadInput, CheckFailed, Drift, OncallError, Refused, Unreachable
+from oncall.errors import BadInput, CheckFailed, Drift, ExitCode, OncallError, Refused, Unreachable
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
     database_error,
@@ -44,19 +52,39 @@ from oncall.migrations.common import (
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import (
+    APPLIED_ELSEWHERE,
+    APPLIED_OUTCOMES,
+    APPLY_LOCK_TIMEOUT,
+    LEDGER_CONFLICT,
+    LEDGER_TABLE,
+    LedgerRow,
     alembic_move_sql,
+    apply_guard_sql,
     create_ledger_sql,
+    delete_claim_sql,
+    finish_sql,
+    insert_row_sql,
+    partial_checksum,
+    progress_sql,
     qualified,
     quote_literal,
-    upsert_row_sql,
+    statements_digest,
 )
 from oncall.migrations.lint import LintFinding, lint
-from oncall.migrations.lock import LockHolder, discard, migration_lock, open_lock_connection
+from oncall.migrations.lock import (
+    LockHolder,
+    apply_key,
+    discard,
+    hold_apply_lock,
+    lock_holder,
+    migration_lock,
+    open_lock_connection,
+    release_apply_lock,
+)
 from oncall.migrations.lock_wait import LockWaiter, check_budget
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
 from oncall.redact import redact
-from oncall.runlog import append_run
 from oncall.safety import guard_production
 
 if TYPE_CHECKING:
@@ -111,6 +139,8 @@ class Plan:
     state: LedgerState
     create_ledger: bool = False
     table_lock_wait: float = 0.0
+    # How long a run waits for another run's apply lock (the target's lock_wait, or --lock-wait).
+    lock_wait: float = 30.0
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -139,6 +169,9 @@ class MigrateResult:
     lock_wait_s: float = 0.0
     duration_s: float = 0.0
     delegated: dict[str, Any] | None = None
+    # Versions another run applied while this one waited for the apply lock (found, not run).
+    skipped: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +181,7 @@ class MigrateResult:
             "where": self.where,
             "dry_run": self.dry_run,
             "applied": self.applied,
+            "skipped": self.skipped,
             "planned": [s.migration.version for s in self.plan.steps] if self.plan else [],
             "plan": self.plan.as_dict(with_sql=self.dry_run) if self.plan else None,
             "lock_wait_s": round(self.lock_wait_s, 3),
@@ -220,14 +254,14 @@ def build_plan(
         row = state.rows.get(migration.version)
         resume = 0
         if row is not None and row.outcome == "partial":
-            if row.checksum != migration.checksum:
+            resume = resume_point(row, migration, where)
+            if resume and not reasons:
                 raise Drift(
-                    f"{migration.path.name} was edited after a partial apply ({row.statements_done} "
-                    f"statements ran on {where})",
-                    f"restore the file as it was, or after checking the database: invoke resolve "
+                    f"{migration.path.name} committed {resume} statement(s) on {where} as a no-transaction "
+                    "file, but now runs in one transaction, which would run them again",
+                    f"restore its no-transaction header, or after checking the database: invoke resolve "
                     f"{migration.version} --rolled-back",
                 )
-            resume = row.statements_done
         alembic_sql = None
         if target.is_alembic and migration.revision:
             alembic_sql = _alembic_sql(target.schema, alembic_current, migration)
@@ -254,6 +288,31 @@ def build_plan(
         state=state,
         table_lock_wait=table_lock_wait,
     )
+
+
+def resume_point(row: LedgerRow, migration: Migration, where: str) -> int:
+    """Where a partial apply resumes: after the statements that committed, if they are unchanged.
+
+    The file may have been edited since (the usual fix of the statement that failed); that is
+    fine as long as every statement that already committed is byte-identical. Drift otherwise.
+    """
+    done = row.statements_done
+    recorded_file, _, recorded_done = row.checksum.partition("/")
+    if recorded_file == migration.checksum:
+        return done
+    committed = [s.text for s in migration.statements[:done]]
+    if recorded_done and len(committed) == done and statements_digest(committed) == recorded_done:
+        return done
+    raise Drift(
+        f"{migration.path.name} was edited after a partial apply: of the {done} statement(s) that "
+        f"committed on {where}, at least one changed",
+        f"restore statements 1-{done} as they were (only later ones may change), or after checking "
+        f"the database: invoke resolve {migration.version} --rolled-back",
+    )
+
+
+class _AppliedElsewhere(Exception):
+    """The ledger, read under the apply lock, already records this migration: nothing to run."""
 
 
 def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -> str:
@@ -407,12 +466,25 @@ def migrate(
         ):
             result.lock_wait_s = time.monotonic() - lock_started
             _apply_locked(
-                conn, target, db, out, migrations=migrations, result=result, to=to, retry_base=retry_base
+                conn,
+                target,
+                db,
+                out,
+                migrations=migrations,
+                result=result,
+                to=to,
+                retry_base=retry_base,
+                lock_wait=wait,
             )
         result.ok, result.code = True, 0
         return result
     except OncallError as exc:
         result.code = int(exc.code)
+        raise
+    except KeyboardInterrupt:
+        # Ctrl-C, SIGHUP or SIGTERM (oncall.tasks._common): psycopg cancelled the running query,
+        # so its transaction rolls back; the connections close below.
+        result.code, result.interrupted = int(ExitCode.INTERRUPTED), True
         raise
     finally:
         if opened is not None:
@@ -421,16 +493,29 @@ def migrate(
             conn.close()
         result.duration_s = time.monotonic() - started
         if write_run_log and not dry_run:
-            append_run(
-                target.run_log,
-                task="migrate",
-                target=target.name,
-                args=args,
-                outcome="ok" if result.ok else "failed",
-                code=result.code,
-                durations={"total_s": result.duration_s, "lock_wait_s": result.lock_wait_s},
-                details={"applied": [a["version"] for a in result.applied], "where": where},
-            )
+            _record_run(target, out, result, args)
+
+
+def _record_run(target: Target, out: Output, result: MigrateResult, args: dict[str, Any]) -> None:
+    """The run's record in the run log; one that cannot be written is a warning, not the run's result."""
+    from oncall.runlog import append_run_or_warn
+
+    outcome = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
+    append_run_or_warn(
+        target.run_log,
+        out.stderr,
+        task="migrate",
+        target=target.name,
+        args=args,
+        outcome=outcome,
+        code=result.code,
+        durations={"total_s": result.duration_s, "lock_wait_s": result.lock_wait_s},
+        details={
+            "applied": [a["version"] for a in result.applied],
+            "skipped": result.skipped,
+            "where": result.where,
+        },
+    )
 
 
 def _apply_locked(
@@ -443,6 +528,7 @@ def _apply_locked(
     result: MigrateResult,
     to: str | None,
     retry_base: float,
+    lock_wait: float,
 ) -> None:
     import psycopg
 
@@ -450,6 +536,7 @@ def _apply_locked(
     the_plan = build_plan(
         target, state, migrations, where=result.where, server_version=conn.info.server_version, to=to
     )
+    the_plan.lock_wait = lock_wait
     result.plan = the_plan
     if not the_plan.steps:
         say(out, f"{target.name}: nothing to apply on {result.where} (another run applied it)")
@@ -469,14 +556,19 @@ def _apply_locked(
         counter = _Counter()
         begun = time.monotonic()
         waiter = LockWaiter(conn, the_plan.table_lock_wait, lambda text: say(out, text))
-        if step.mode == "transaction":
-            attempts = _run_transactional(
-                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
-            )
-        else:
-            attempts = _run_statementwise(
-                conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
-            )
+        try:
+            if step.mode == "transaction":
+                attempts = _run_transactional(
+                    conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
+                )
+            else:
+                attempts = _run_statementwise(
+                    conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
+                )
+        except _AppliedElsewhere:
+            say(out, f"skipped  {step.migration.version}: another run applied it meanwhile (not run twice)")
+            result.skipped.append(step.migration.version)
+            continue
         # DDL time apart from the time spent waiting for other sessions' table locks.
         wait_ms = round(waiter.waited_s * 1000)
         ms = max(0, round((time.monotonic() - begun) * 1000) - wait_ms)
@@ -531,6 +623,26 @@ def _pause_to_retry(
     waiter.lost_attempt(pause)
 
 
+def _transaction_prefix(plan: Plan, migration: Migration) -> str:
+    """Everything the one round trip sends before the file: BEGIN, the apply lock, the re-check.
+
+    The apply lock is taken before the ledger is created or read, so a second runner waits here
+    for the first one's COMMIT, then re-reads the ledger (READ COMMITTED: a fresh snapshot per
+    statement) and stops with OC002 instead of running the file again. This holds whatever
+    happened to either client or to its session lock: the server enforces it.
+    """
+    prefix = (
+        "BEGIN ISOLATION LEVEL READ COMMITTED;\n"
+        f"SET LOCAL statement_timeout = {quote_literal(plan.statement_timeout)};\n"
+        + apply_guard_sql(plan.schema, migration, key=apply_key(plan.schema), wait_s=plan.lock_wait)
+        + ";\n"
+        f"SET LOCAL lock_timeout = {quote_literal(plan.lock_timeout)};\n"
+    )
+    if plan.create_ledger:
+        prefix += create_ledger_sql(plan.schema) + ";\n"
+    return prefix
+
+
 def _run_transactional(
     conn: psycopg.Connection[Any],
     db: DatabaseURL,
@@ -545,23 +657,24 @@ def _run_transactional(
     import psycopg
 
     migration = step.migration
-    prefix = "BEGIN;\n" + _timeouts(plan, local=True)
-    if plan.create_ledger:
-        prefix += create_ledger_sql(plan.schema) + ";\n"
     suffix_parts = [
-        upsert_row_sql(
+        # The claim of a no-transaction run that committed nothing (the file has run in one
+        # transaction since): it records no work, so it gives way to the applied row.
+        delete_claim_sql(plan.schema, migration.version),
+        insert_row_sql(
             plan.schema,
             migration,
             duration_ms=-1,
             transaction_mode="transaction",
             outcome="applied",
             statements_done=len(migration.statements),
-        )
+        ),
     ]
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
     for attempt in range(plan.lock_retries + 1):
         waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
+        prefix = _transaction_prefix(plan, migration)
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
         try:
@@ -570,6 +683,8 @@ def _run_transactional(
             return attempt + 1
         except psycopg.Error as exc:
             rollback(conn)
+            if exc.sqlstate == APPLIED_ELSEWHERE:
+                raise _AppliedElsewhere(migration.version) from exc
             if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
                 waiter.lost_attempt(time.monotonic() - began)
                 where = f"in {migration.version}; rolled back"
@@ -607,12 +722,104 @@ def _drop_invalid_index(
             counter.send(conn, f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
+def _claim(conn: psycopg.Connection[Any], plan: Plan, step: Step, counter: _Counter) -> int:
+    """Under the apply lock: re-read the file's ledger row and return where to start.
+
+    No row: insert a `partial` row with 0 statements done (a plain INSERT: a row that appeared
+    meanwhile makes it fail instead of being overwritten). Applied: _AppliedElsewhere, or Drift
+    if with other content. Partial: resume after the statements it records (maybe another run's).
+    """
+    migration = step.migration
+    table = qualified(plan.schema, LEDGER_TABLE)
+    counter.count += 1
+    rows = conn.execute(
+        f"SELECT version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+        f"outcome, statements_done FROM {table} WHERE version = %s",
+        (migration.version,),
+    ).fetchall()
+    recorded = [LedgerRow(*row) for row in rows]
+    if not recorded:
+        counter.send(
+            conn,
+            insert_row_sql(
+                plan.schema,
+                migration,
+                duration_ms=0,
+                transaction_mode="none",
+                outcome="partial",
+                checksum=partial_checksum(migration.checksum, []),
+            ),
+        )
+        return 0
+    applied = [r for r in recorded if r.outcome in APPLIED_OUTCOMES]
+    if len(recorded) == 1 and applied and applied[0].checksum == migration.checksum:
+        raise _AppliedElsewhere(migration.version)
+    if len(recorded) > 1 or applied:
+        raise _ledger_conflict(plan, migration.version, [r.checksum for r in recorded])
+    return resume_point(recorded[0], migration, plan.where)
+
+
+def _ledger_conflict(plan: Plan, version: str, checksums: list[str]) -> Drift:
+    return Drift(
+        f"the ledger on {plan.where} records {version} {len(checksums)} time(s) "
+        f"(sha256 {', '.join(c[:12] for c in checksums)}), not once with this file's content",
+        "a migration must be recorded once: check the database by hand, keep one row, then "
+        f"invoke resolve {version} --applied (or --rolled-back)",
+        kind="ledger-conflict",
+        version=version,
+    )
+
+
 def _run_statementwise(
     conn: psycopg.Connection[Any],
     db: DatabaseURL,
     plan: Plan,
     step: Step,
     *,
+    counter: _Counter,
+    out: Output,
+    retry_base: float,
+    waiter: LockWaiter,
+) -> int:
+    """Statement by statement, holding the apply lock at session level for the whole file.
+
+    The lock makes a second runner (whose session lock was lost, or whose client died) wait for
+    this file, then read the progress in the ledger and start after it: no statement runs twice.
+    """
+
+    def waiting(holder: LockHolder | None, left: float) -> None:
+        who = holder.describe() if holder else "another session"
+        say(out, f"  waiting for the apply lock held by {who}; giving up in {left:.0f} s")
+
+    counter.count += 1
+    hold_apply_lock(conn, db, plan.schema, wait=plan.lock_wait, on_wait=waiting)
+    try:
+        resume = _claim(conn, plan, step, counter)
+        counter.send(conn, _timeouts(plan, local=False))
+        return _run_statements(
+            conn,
+            db,
+            plan,
+            step,
+            resume=resume,
+            counter=counter,
+            out=out,
+            retry_base=retry_base,
+            waiter=waiter,
+        )
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.execute(b"RESET lock_timeout; RESET statement_timeout")
+        release_apply_lock(conn, plan.schema)
+
+
+def _run_statements(
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    plan: Plan,
+    step: Step,
+    *,
+    resume: int,
     counter: _Counter,
     out: Output,
     retry_base: float,
@@ -625,67 +832,59 @@ def _run_statementwise(
     statements = migration.statements
     started = time.monotonic()
     attempts_total = 1
-    counter.send(conn, _timeouts(plan, local=False))
-    try:
-        if step.resume_from:
-            say(out, f"  resuming after statement {step.resume_from} of {len(statements)}")
-        for index in range(step.resume_from, len(statements)):
-            statement = statements[index]
-            for attempt in range(plan.lock_retries + 1):
-                waiter.wait_until_clear([statement], f"{migration.path.name}:{statement.line}")
-                began = time.monotonic()
-                if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
-                    _drop_invalid_index(conn, schema, statement, counter, out)
-                try:
-                    counter.send(conn, statement.text)
-                    break
-                except psycopg.Error as exc:
-                    if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
-                        attempts_total += 1
-                        waiter.lost_attempt(time.monotonic() - began)
-                        where = f"at {migration.path.name}:{statement.line}"
-                        _pause_to_retry(
-                            out, plan, attempt, retry_base, where, waiter=waiter, statements=[statement]
-                        )
-                        continue
-                    raise _statement_error(
-                        exc, conn, db, plan, step, statement=statement, attempts=attempt + 1
-                    ) from exc
-            say(out, f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
-            if index + 1 < len(statements):
-                # Progress, so that a rerun resumes after this statement; the last one is recorded
-                # as applied below, together with the alembic_version move.
-                counter.send(
-                    conn,
-                    upsert_row_sql(
-                        schema,
-                        migration,
-                        duration_ms=round((time.monotonic() - started) * 1000),
-                        transaction_mode="none",
-                        outcome="partial",
-                        statements_done=index + 1,
-                    ),
-                )
-        finish = [
-            upsert_row_sql(
+    if resume:
+        say(out, f"  resuming after statement {resume} of {len(statements)}")
+    for index in range(resume, len(statements)):
+        statement = statements[index]
+        for attempt in range(plan.lock_retries + 1):
+            waiter.wait_until_clear([statement], f"{migration.path.name}:{statement.line}")
+            began = time.monotonic()
+            if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
+                _drop_invalid_index(conn, schema, statement, counter, out)
+            try:
+                counter.send(conn, statement.text)
+                break
+            except psycopg.Error as exc:
+                if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
+                    attempts_total += 1
+                    waiter.lost_attempt(time.monotonic() - began)
+                    where = f"at {migration.path.name}:{statement.line}"
+                    _pause_to_retry(
+                        out, plan, attempt, retry_base, where, waiter=waiter, statements=[statement]
+                    )
+                    continue
+                raise _statement_error(
+                    exc, conn, db, plan, step, statement=statement, attempts=attempt + 1, committed=index
+                ) from exc
+        say(out, f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
+        done_texts = [s.text for s in statements[: index + 1]]
+        moved = counter.send(
+            conn,
+            progress_sql(
                 schema,
-                migration,
+                migration.version,
+                done=index + 1,
+                checksum=partial_checksum(migration.checksum, done_texts),
                 duration_ms=round((time.monotonic() - started) * 1000),
-                transaction_mode="none",
-                outcome="applied",
-                statements_done=len(statements),
-            )
-        ]
-        if step.alembic_sql:
-            finish.append(step.alembic_sql)
-        try:
-            counter.send(conn, "BEGIN;\n" + ";\n".join(finish) + ";\nCOMMIT;")
-        except psycopg.Error as exc:
-            rollback(conn)
-            raise database_error(exc, db, f"recording {migration.version} in the ledger") from exc
-    finally:
-        if not conn.closed and not conn.broken:
-            conn.execute(b"RESET lock_timeout; RESET statement_timeout")
+            ),
+        )
+        if moved.rowcount != 1:
+            raise _ledger_conflict(plan, migration.version, [migration.checksum])
+    finish = [
+        finish_sql(
+            schema,
+            migration,
+            statements=len(statements),
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+    ]
+    if step.alembic_sql:
+        finish.append(step.alembic_sql)
+    try:
+        counter.send(conn, "BEGIN;\n" + ";\n".join(finish) + ";\nCOMMIT;")
+    except psycopg.Error as exc:
+        rollback(conn)
+        raise database_error(exc, db, f"recording {migration.version} in the ledger") from exc
     return attempts_total
 
 
@@ -774,6 +973,25 @@ def _migration_error(
     relations = sorted({r for s in migration.statements for r in s.relations})
     if sqlstate == "55P03":
         return _lock_refusal(conn, plan, migration.path.name, relations, attempts)
+    if sqlstate == APPLY_LOCK_TIMEOUT:
+        holder = lock_holder(conn, apply_key(plan.schema)) if not (conn.closed or conn.broken) else None
+        who = holder.describe() if holder else "a session that has since ended"
+        return Refused(
+            f"{migration.path.name}: another migrate run held the apply lock on {plan.where} for over "
+            f"{plan.lock_wait:g} s ({who}); nothing of the file ran",
+            "wait for that run and rerun migrate (it skips what the other run applied), or raise --lock-wait",
+            holder=holder.as_dict() if holder else None,
+        )
+    if sqlstate == LEDGER_CONFLICT or (
+        sqlstate == "23505" and getattr(getattr(exc, "diag", None), "table_name", None) == LEDGER_TABLE
+    ):
+        return Drift(
+            f"{migration.path.name}: the ledger on {plan.where} already records {migration.version} "
+            f"({_server_message(exc)}); rolled back, nothing ran twice",
+            "a migration is recorded once: check the database by hand, keep one row, then "
+            f"invoke resolve {migration.version} --applied (or --rolled-back)",
+            sqlstate=sqlstate,
+        )
     if sqlstate == "OC001":
         return Drift(
             f"alembic_version on {plan.where} changed while {migration.version} ran; rolled back",
@@ -790,7 +1008,8 @@ def _migration_error(
     # was quick, and never after statement_timeout (it would wait that long again).
     statement = _locate(conn, plan, step, exc, offset, replay=replayable and sqlstate != "57014")
     where = f"{migration.path.name}:{statement.line}" if statement else migration.path.name
-    return _statement_failure(exc, plan, where, statement, sqlstate)
+    fix = "fix the SQL in that file and rerun; its transaction was rolled back, nothing of it was committed"
+    return _statement_failure(exc, plan, where, statement, sqlstate, fix=fix)
 
 
 def _statement_error(
@@ -802,6 +1021,7 @@ def _statement_error(
     *,
     statement: Statement,
     attempts: int,
+    committed: int,
 ) -> OncallError:
     migration = step.migration
     sqlstate = getattr(exc, "sqlstate", None)
@@ -816,11 +1036,24 @@ def _statement_error(
             "statements before it are recorded in the ledger; rerun invoke migrate to resume",
             sqlstate=sqlstate,
         )
-    return _statement_failure(exc, plan, f"{migration.path.name}:{statement.line}", statement, sqlstate)
+    where = f"{migration.path.name}:{statement.line}"
+    fix = _committed_so_far(migration, committed, where)
+    return _statement_failure(exc, plan, where, statement, sqlstate, fix=fix)
+
+
+def _committed_so_far(migration: Migration, committed: int, where: str) -> str:
+    """What of a no-transaction file committed before the failing statement, and how a rerun goes on."""
+    total = len(migration.statements)
+    failing = committed + 1
+    if committed == 0:
+        return f"no statement of the file committed; fix statement 1 ({where}) and rerun"
+    done = "statement 1" if committed == 1 else f"statements 1-{committed}"
+    verb = "committed and is recorded" if committed == 1 else "committed and are recorded"
+    return f"{done} of {total} {verb}; fix statement {failing} ({where}) and rerun: it resumes there"
 
 
 def _statement_failure(
-    exc: Exception, plan: Plan, where: str, statement: Statement | None, sqlstate: str | None
+    exc: Exception, plan: Plan, where: str, statement: Statement | None, sqlstate: str | None, *, fix: str
 ) -> OncallError:
     message = _server_message(exc)
     if sqlstate == "57014":
@@ -829,13 +1062,11 @@ def _statement_failure(
             "raise INVOKE_ONCALL_STATEMENT_TIMEOUT for this run, or make the statement cheaper",
             sqlstate=sqlstate,
         )
-    hint = "fix the SQL in that file and rerun; nothing of the file was committed"
+    hint = fix
     if sqlstate == "42501":
-        hint = "the role lacks a privilege: migrate as the owner of the tables (Supabase: postgres)"
+        hint = "the role lacks a privilege: migrate as the owner of the tables (Supabase: postgres); " + fix
     if sqlstate == "42P01":
-        hint = (
-            "a table it references does not exist: apply the migration that creates it first (invoke status)"
-        )
+        hint = "a table it references does not exist: apply the migration that creates it first; " + fix
     return CheckFailed(
         f"{where}: {message} [SQLSTATE {sqlstate}]",
         hint,

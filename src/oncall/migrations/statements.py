@@ -18,12 +18,16 @@ Classification answers the questions the runner and the linter ask:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from oncall.errors import BadInput
 from oncall.migrations.parse_cache import load_or_build
+
+# A cheap look at a DO body before parsing it: most DO blocks never mention COMMIT or ROLLBACK.
+_TRANSACTION_WORD = re.compile(r"\b(commit|rollback)\b", re.IGNORECASE)
 
 # Objects whose presence `baseline` can check in the catalog, by the parse node that creates them.
 _CREATED_RELATION_KIND = {
@@ -87,7 +91,41 @@ class Statement:
             return "CREATE/DROP DATABASE"
         if kind == "AlterSystemStmt":
             return "ALTER SYSTEM"
+        if kind == "DoStmt" and self.commits_inside:
+            return "DO block that COMMITs"
         return None
+
+    @property
+    def commits_inside(self) -> bool:
+        """A PL/pgSQL DO block with COMMIT or ROLLBACK in its body (a batched backfill).
+
+        Such a block runs only outside a transaction block, sent on its own (as psql -f sends it);
+        inside ours it fails with "invalid transaction termination".
+        """
+        if self.kind != "DoStmt":
+            return False
+        args = {a.get("defname"): (a.get("arg") or {}).get("sval") for a in self.node.get("args") or ()}
+        body, language = args.get("as"), (args.get("language") or "plpgsql").lower()
+        if language != "plpgsql" or not isinstance(body, str) or not _TRANSACTION_WORD.search(body):
+            return False
+        from pglast import parser
+
+        try:
+            tree = json.loads(parser.parse_plpgsql_json(self.text))
+        except parser.ParseError:
+            return False  # the server reports a broken body better than we can
+        return bool(_walk_keys(tree, ("PLpgSQL_stmt_commit", "PLpgSQL_stmt_rollback")))
+
+    @property
+    def added_enum_value(self) -> str | None:
+        """The value an `ALTER TYPE ... ADD VALUE 'x'` adds, or None."""
+        if self.kind == "AlterEnumStmt" and self.node.get("newVal") and not self.node.get("oldVal"):
+            return str(self.node["newVal"])
+        return None
+
+    def uses_string(self, value: str) -> bool:
+        """Whether the statement has the string constant `value` (e.g. 'meh' or 'meh'::mood)."""
+        return any((c.get("sval") or {}).get("sval") == value for c in _walk(self.node, "A_Const"))
 
     @property
     def relations(self) -> list[str]:
@@ -126,6 +164,40 @@ class Statement:
         """The statement's first line, shortened, for progress and error messages."""
         head = self.text.strip().splitlines()[0] if self.text.strip() else ""
         return head if len(head) <= width else head[: width - 1] + "…"
+
+
+def enum_value_uses(statements: list[Statement]) -> list[str]:
+    """`ALTER TYPE ... ADD VALUE 'x'` followed, in the same file, by a statement that uses 'x'.
+
+    PostgreSQL 12+ runs ADD VALUE inside a transaction, but the new value cannot be used until that
+    transaction commits ("unsafe use of new value"); psql -f commits each statement, so the file
+    runs there. Returned as reasons to run the file statement by statement.
+    """
+    reasons: list[str] = []
+    for index, statement in enumerate(statements):
+        value = statement.added_enum_value
+        if value is None:
+            continue
+        user = next((later for later in statements[index + 1 :] if later.uses_string(value)), None)
+        if user is not None:
+            reasons.append(
+                f"ALTER TYPE ... ADD VALUE '{value}' at line {statement.line} is used at line {user.line}"
+            )
+    return reasons
+
+
+def _walk_keys(value: Any, keys: tuple[str, ...]) -> list[Any]:
+    """Every value under one of `keys` in a raw (not normalised) JSON tree, such as PL/pgSQL's."""
+    found: list[Any] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.extend(v for k, v in item.items() if k in keys)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _walk(value: Any, tag: str) -> list[dict[str, Any]]:

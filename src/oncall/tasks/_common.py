@@ -7,6 +7,8 @@ the exit code from DESIGN.md, redacted, and under --json also as one JSON docume
 
 from __future__ import annotations
 
+import signal
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,21 +64,56 @@ def output_for(json_: bool) -> Output:
     return Output(json_mode=json_)
 
 
+_CAUGHT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    # The first one starts the cleanup (cancel, rollback, unlock, run record); a SIGTERM that
+    # follows a SIGHUP, as when a terminal closes, must not cut that cleanup short.
+    for sig in _CAUGHT_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """SIGHUP (the SSH session dropped) and SIGTERM end the task the way Ctrl-C does.
+
+    Python's default for both is to die on the spot: no rollback sent, no lock released, no run
+    record. As KeyboardInterrupt they take the Ctrl-C path instead: psycopg cancels the running
+    query, every `finally` closes its connection, and the run is recorded as interrupted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in _CAUGHT_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @contextmanager
 def boundary(out: Output, *, debug: bool = False, task: str = "") -> Iterator[None]:
     """Turn OncallError into Exit(message, code); never let a traceback reach the user unless --debug."""
     from oncall.redact import redact
 
     try:
-        yield
+        with signals_as_interrupts():
+            yield
     except OncallError as exc:
         if out.json_mode and not out.emitted:
             out.emit({"ok": False, "code": int(exc.code), "task": task, "error": exc.as_dict()})
         raise Exit(redact(exc.message()), int(exc.code)) from None
     except Exit:
         raise
-    except KeyboardInterrupt:
-        raise Exit("interrupted", ExitCode.CHECK_FAILED) from None
+    except KeyboardInterrupt as exc:
+        message = "interrupted" + (f" ({exc.args[0]})" if exc.args else "")
+        if out.json_mode and not out.emitted:
+            error = {"type": "Interrupted", "cause": message}
+            out.emit({"ok": False, "code": int(ExitCode.INTERRUPTED), "task": task, "error": error})
+        raise Exit(message, ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - the one place unknown errors become a clean exit
         if debug:
             traceback.print_exc()
