@@ -40,6 +40,8 @@ from oncall.ledger import (
 )
 from oncall.lint import Finding, lint
 from oncall.migration_lock import LockHolder, discard, migration_lock, open_lock_connection
+from oncall.migration_sources import Layout, survey
+from oncall.migration_sources.ledgers import ledger_for
 from oncall.migrations import LedgerState, Migration, discover, find, read_state
 from oncall.redact import redact
 from oncall.report import Output
@@ -65,6 +67,8 @@ class Step:
     findings: list[Finding]
     alembic_sql: str | None = None
     resume_from: int = 0
+    # The row of the format's own ledger (prisma, flyway, ...), written in the same transaction.
+    tool_sql: str | None = None
 
     def as_dict(self, *, with_sql: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -77,6 +81,7 @@ class Step:
             "resume_from": self.resume_from,
             "lint": [f.as_dict() for f in self.findings],
             "alembic_sql": self.alembic_sql,
+            "tool_sql": self.tool_sql,
         }
         if with_sql:
             doc["sql"] = self.migration.sql
@@ -146,9 +151,13 @@ class StatusResult:
     code: int
     where: str
     state: LedgerState
+    layout: Layout | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "code": self.code, "where": self.where, **self.state.as_dict()}
+        doc = {"ok": self.ok, "code": self.code, "where": self.where, **self.state.as_dict()}
+        if self.layout is not None:
+            doc["layout"] = self.layout.as_dict()
+        return doc
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -242,6 +251,10 @@ def build_plan(
     steps: list[Step] = []
     created: set[str] = set()
     alembic_current = state.alembic_versions
+    tool_ledger = (
+        ledger_for(migrations[0].tool.format, target.schema) if migrations and migrations[0].tool else None
+    )
+    create_tool_ledger = not state.tool_ledger_exists
     for migration in _pending_until(state, migrations, to):
         reasons = migration.no_transaction_reasons(server_version)
         findings = lint(migration.statements, created_before=created)
@@ -277,8 +290,12 @@ def build_plan(
                 findings=findings,
                 alembic_sql=alembic_sql,
                 resume_from=resume,
+                tool_sql=tool_ledger.record_sql(migration, create=create_tool_ledger)
+                if tool_ledger
+                else None,
             )
         )
+        create_tool_ledger = False
     return Plan(
         target=target.name,
         schema=target.schema,
@@ -356,6 +373,8 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             say(out, m.sql.rstrip())
             if step.alembic_sql:
                 say(out, step.alembic_sql + ";")
+            if step.tool_sql:
+                say(out, step.tool_sql + ";")
     if not plan.steps:
         say(out, "nothing to apply: the database is up to date")
 
@@ -381,7 +400,8 @@ def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False
     code = 0
     if check:
         code = 5 if state.problems else (1 if state.pending else 0)
-    return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state)
+    layout = survey(target.migrations_dir, target.format)
+    return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state, layout=layout)
 
 
 # --- migrate ---------------------------------------------------------------------------------
@@ -593,6 +613,8 @@ def _run_transactional(
     ]
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
+    if step.tool_sql:
+        suffix_parts.append(step.tool_sql)
     for attempt in range(plan.lock_retries + 1):
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
@@ -712,6 +734,8 @@ def _run_statementwise(
         ]
         if step.alembic_sql:
             finish.append(step.alembic_sql)
+        if step.tool_sql:
+            finish.append(step.tool_sql)
         try:
             counter.send(conn, "BEGIN;\n" + ";\n".join(finish) + ";\nCOMMIT;")
         except psycopg.Error as exc:

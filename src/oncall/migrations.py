@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Any
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
+from oncall.migration_sources import SourceFile, ToolFacts, survey
+from oncall.migration_sources.ledgers import ledger_for
 from oncall.parse_cache import load_or_build
 from oncall.statements import Statement, split_cached
 
@@ -75,6 +77,11 @@ class Migration:
     no_transaction_header: bool = False
     # Where parsed statements are cached by content (oncall.parse_cache); None parses every time.
     state_dir: Path | None = field(default=None, compare=False, repr=False)
+    # Other formats (oncall.migration_sources): the down SQL, what the tool's own ledger records,
+    # and what switched the transaction off (dbmate transaction:false, diesel metadata.toml, ...).
+    down_sql: str | None = field(default=None, compare=False, repr=False)
+    tool: ToolFacts | None = None
+    no_transaction_why: str = "header -- oncall:no-transaction"
 
     @cached_property
     def statements(self) -> list[Statement]:
@@ -82,7 +89,7 @@ class Migration:
 
     def no_transaction_reasons(self, server_version_num: int = 160000) -> list[str]:
         """Why the file must run outside a transaction: the header, and each statement that says so."""
-        reasons = ["header -- oncall:no-transaction"] if self.no_transaction_header else []
+        reasons = [self.no_transaction_why] if self.no_transaction_header else []
         for statement in self.statements:
             why = statement.no_transaction_reason(server_version_num)
             if why:
@@ -128,13 +135,21 @@ def _name_of(stem: str) -> str:
 
 
 def discover(target: Target) -> list[Migration]:
-    """The target's migration files in name order, parsed, with Alembic revisions chained."""
+    """The target's migrations in the order of its format, parsed, with Alembic revisions chained."""
     folder = target.migrations_dir
     if not folder.is_dir():
         raise BadInput(
             f"migrations directory {folder} does not exist (target {target.name})",
             "set migrations: to a folder of .sql files in invoke.yaml",
         )
+    layout = survey(folder, target.format)
+    if layout.format != "oncall":
+        if target.is_alembic:
+            raise BadInput(
+                f"target {target.name} has ledger: alembic but its migrations are in {layout.format} format",
+                "ledger: alembic goes with format: oncall; a tool's own ledger is kept by its format",
+            )
+        return [_from_source(source, target) for source in layout.files]
     migrations: list[Migration] = []
     previous: str | None = None
     for path in sorted(folder.glob("*.sql")):
@@ -171,6 +186,26 @@ def discover(target: Target) -> list[Migration]:
     return migrations
 
 
+def _from_source(source: SourceFile, target: Target) -> Migration:
+    """A migration of another format, parsed now so that a syntax error surfaces before any write."""
+    migration = Migration(
+        version=source.version,
+        name=source.name,
+        path=source.path,
+        checksum=source.checksum,
+        sql=source.sql,
+        revision=None,
+        down_revision=None,
+        no_transaction_header=source.no_transaction_why is not None,
+        state_dir=target.state_dir,
+        down_sql=source.down_sql,
+        tool=source.tool,
+        no_transaction_why=source.no_transaction_why or "",
+    )
+    load_or_build(target.state_dir, "parses", source.sql, lambda m=migration: len(m.statements))  # type: ignore[misc]
+    return migration
+
+
 def _check_alembic_chain(migrations: list[Migration]) -> None:
     """Alembic sets must form one line: each file's down_revision is the previous file's revision."""
     previous: str | None = None
@@ -194,7 +229,8 @@ def _check_alembic_chain(migrations: list[Migration]) -> None:
 def find(migrations: list[Migration], version: str) -> Migration:
     """The migration named by file stem, revision, or file name; BadInput listing the known ones."""
     for migration in migrations:
-        if version in (migration.version, migration.revision, migration.path.name):
+        tool_version = migration.tool.version if migration.tool else None
+        if version in (migration.version, migration.revision, migration.path.name, tool_version):
             return migration
     known = ", ".join(m.version for m in migrations) or "(none)"
     raise BadInput(f"no migration {version!r}", f"known versions: {known}")
@@ -216,6 +252,11 @@ class LedgerState:
     rows: dict[str, LedgerRow] = field(default_factory=dict)
     applied_by_alembic: list[str] = field(default_factory=list)
     problems: list[Drift] = field(default_factory=list)
+    # The format's own ledger (oncall.migration_sources.ledgers): its name, whether it exists, and
+    # the migrations it alone records as applied.
+    tool_ledger: str | None = None
+    tool_ledger_exists: bool = False
+    applied_by_tool: list[str] = field(default_factory=list)
 
     def status_of(self, migration: Migration) -> str:
         if migration in self.edited:
@@ -239,9 +280,7 @@ class LedgerState:
                     "duration_ms": row.duration_ms if row else None,
                     "recorded_checksum": row.checksum if row else None,
                     "statements_done": row.statements_done if row else 0,
-                    "source": "alembic_version"
-                    if migration.version in self.applied_by_alembic and not row
-                    else ("ledger" if row else None),
+                    "source": self._source_of(migration, row),
                 }
             )
         return {
@@ -254,8 +293,18 @@ class LedgerState:
             "unknown": [r.as_dict() for r in self.unknown],
             "alembic_versions": self.alembic_versions,
             "ledger_exists": self.ledger_exists,
+            "tool_ledger": self.tool_ledger,
             "problems": [p.as_dict() for p in self.problems],
         }
+
+    def _source_of(self, migration: Migration, row: LedgerRow | None) -> str | None:
+        if row:
+            return "ledger"
+        if migration.version in self.applied_by_alembic:
+            return "alembic_version"
+        if migration.version in self.applied_by_tool:
+            return self.tool_ledger
+        return None
 
 
 def _ancestors(migrations: list[Migration], revision: str) -> list[str]:
@@ -319,6 +368,8 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
         for version in state.alembic_versions:
             alembic_applied.update(_ancestors(migrations, version) if version in known else [])
 
+    tool_applied = _read_tool_ledger(conn, target, migrations, state, where)
+
     files = {m.version for m in migrations}
     state.unknown = [row for version, row in state.rows.items() if version not in files]
     if state.unknown:
@@ -343,6 +394,9 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
         elif by_alembic:
             state.applied.append(migration)
             state.applied_by_alembic.append(migration.version)
+        elif migration.version in tool_applied:
+            state.applied.append(migration)
+            state.applied_by_tool.append(migration.version)
         else:
             if row is not None and row.outcome == "partial":
                 state.partial.append(migration)
@@ -379,6 +433,21 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 )
             )
     return state
+
+
+def _read_tool_ledger(
+    conn: psycopg.Connection[Any], target: Target, migrations: list[Migration], state: LedgerState, where: str
+) -> set[str]:
+    """The versions the format's own ledger records as applied (its drift goes to state.problems)."""
+    fmt = migrations[0].tool.format if migrations and migrations[0].tool else "oncall"
+    adapter = ledger_for(fmt, target.schema)
+    if adapter is None:
+        return set()
+    tool_state = adapter.read(conn, migrations, where)
+    state.tool_ledger = tool_state.table
+    state.tool_ledger_exists = tool_state.exists
+    state.problems.extend(tool_state.problems)
+    return tool_state.applied
 
 
 def __getattr__(name: str) -> Any:

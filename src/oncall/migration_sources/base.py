@@ -1,0 +1,120 @@
+"""The records every reader yields, and helpers they share (decoding, ordering warnings)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oncall.errors import BadInput
+
+FORMATS = ("oncall", "prisma", "diesel", "golang-migrate", "dbmate", "flyway", "supabase", "drizzle")
+FORMAT_CHOICES = ("auto", *FORMATS)
+
+_NUMERIC_PREFIX = re.compile(r"^[A-Za-z]?(\d+)")
+
+
+@dataclass(frozen=True)
+class ToolFacts:
+    """What the format's own tool records about a migration in its ledger table.
+
+    `version` is the key the tool stores (prisma: the folder name; golang-migrate: the number;
+    flyway: "1.1"); `checksum` is the tool's own (prisma sha256 hex of migration.sql, flyway CRC32
+    as a signed int, drizzle sha256 hex of the file); `when_ms` is drizzle's journal timestamp.
+    """
+
+    format: str
+    version: str
+    description: str = ""
+    script: str = ""
+    checksum: str = ""
+    when_ms: int = 0
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One migration as its format defines it; oncall.migrations.discover makes it a Migration."""
+
+    version: str
+    name: str
+    path: Path
+    sql: str
+    checksum: str
+    tool: ToolFacts
+    down_sql: str | None = None
+    down_path: Path | None = None
+    no_transaction_why: str | None = None
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A file in the folder that the format does not run, and why."""
+
+    path: Path
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+@dataclass
+class Layout:
+    """A folder read as one format: its migrations in the tool's order, what it ignores, warnings."""
+
+    folder: Path
+    format: str
+    detected: bool
+    files: list[SourceFile] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "format": self.format,
+            "detected": self.detected,
+            "ignored": [i.as_dict() for i in self.ignored],
+            "warnings": self.warnings,
+        }
+
+
+def read_text(path: Path) -> tuple[str, bytes]:
+    """The file's text and bytes; BadInput when it is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8"), data
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not UTF-8 text", "save the migration as UTF-8") from exc
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def name_after_prefix(stem: str) -> str:
+    """20251116_add_usage -> add_usage; a stem without a numeric prefix is its own name."""
+    head, _, rest = stem.partition("_")
+    return rest if head.isdigit() and rest else stem
+
+
+def mixed_width_warning(names: list[str], applied_in: str) -> str | None:
+    """A warning when numeric prefixes of different widths sort differently as text and as numbers.
+
+    `00010-x` sorts before `0002-y` as text but after it as a number; tools disagree on which one
+    they follow, so whichever `applied_in` is, a reader of the folder can be misled.
+    """
+    numbered = [(n, int(m.group(1)), len(m.group(1))) for n in names if (m := _NUMERIC_PREFIX.match(n))]
+    if len({width for _, _, width in numbered}) < 2:
+        return None
+    as_text = [n for n, _, _ in sorted(numbered, key=lambda item: item[0])]
+    as_number = [n for n, _, _ in sorted(numbered, key=lambda item: (item[1], item[0]))]
+    if as_text == as_number:
+        return None
+    first = next(i for i, (a, b) in enumerate(zip(as_text, as_number, strict=True)) if a != b)
+    return (
+        f"names sort differently as text and as numbers: {as_text[first]} comes before "
+        f"{as_number[first]} as text, after it as a number; applied in {applied_in} order "
+        "(give the prefixes one width to remove the doubt)"
+    )
