@@ -96,7 +96,20 @@ def status(
                 out.print(f"alembic_version: {', '.join(state.alembic_versions) or '(empty)'}")
             for problem in state.problems:
                 out.print(f"DRIFT: {problem.cause}\n  hint: {problem.hint}", markup=False)
+            _print_layout(out, result.layout)
         exit_with(result.code, "status --check: " + ("drift" if result.code == 5 else "pending migrations"))
+
+
+def _print_layout(out: Any, layout: Any) -> None:
+    """The folder's format, the files it does not run (and why), and ordering warnings."""
+    if layout is None:
+        return
+    how = "detected" if layout.detected else "configured"
+    out.print(f"format: {layout.format} ({how}) in {layout.folder}", markup=False)
+    for item in layout.ignored:
+        out.print(f"ignored: {item.path.name}: {item.reason}", markup=False)
+    for warning in layout.warnings:
+        out.print(f"WARNING: {warning}", markup=False)
 
 
 @task(
