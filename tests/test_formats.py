@@ -13,12 +13,14 @@ from formats_support import (
     TABLES,
     TOOL_FORMATS,
     UPS,
+    WITH_DOWNS,
     WRITERS,
     tool_applied_first,
     tool_pending,
 )
 from migrate_support import make_set, quiet, target, write_config
 from oncall.errors import BadInput, Drift
+from oncall.migrate_rollback import rollback_migration
 from oncall.migration_sources import detect, survey
 from oncall.migrations import discover, migrate, status
 
@@ -246,3 +248,47 @@ def test_migrations_path_relative_to_the_config_file(pg, run_invoke, tmp_path: P
     done = run_invoke("migrate", env={"DATABASE_URL": pg.url}, cwd=project)
     assert done.code == 0, done.output
     assert tool_pending(pg.url, "prisma", tmp_path / "app" / "prisma" / "migrations") == []
+
+
+@pytest.mark.parametrize("fmt", WITH_DOWNS)
+def test_rollback_runs_downs_newest_first_and_moves_both_ledgers(fmt: str, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without --to only the last is undone; --to FIRST undoes the rest; the tool then sees them pending."""
+    folder = WRITERS[fmt](tmp_path)
+    t = target(folder, tmp_path)
+    migrations = discover(t)
+    migrate(t, pg.url, quiet())
+    last = rollback_migration(t, pg.url, quiet())
+    assert [r["version"] for r in last.rolled_back] == [migrations[2].version]
+    assert not _exists(pg, "orders_widget_idx")
+    assert _exists(pg, "orders")
+    rest = rollback_migration(t, pg.url, quiet(), to=migrations[0].version)
+    assert [r["version"] for r in rest.rolled_back] == [migrations[1].version]
+    assert not _exists(pg, "orders")
+    assert _exists(pg, "widgets")
+    assert [r[0] for r in pg.execute("SELECT version FROM oncall_migrations")] == [migrations[0].version]
+    assert len(tool_pending(pg.url, fmt, folder)) == 2
+    assert len(migrate(t, pg.url, quiet()).applied) == 2
+    assert tool_pending(pg.url, fmt, folder) == []
+
+
+def test_rollback_dry_run_prints_the_sql_and_changes_nothing(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = WRITERS["golang-migrate"](tmp_path)
+    migrate(target(folder, tmp_path), pg.url, quiet())
+    config = write_config(tmp_path / "c.yaml", {"g": {"migrations": str(folder)}}, target="g")
+    done = run_invoke("-f", str(config), "rollback-migration", "--dry-run", env={"DATABASE_URL": pg.url})
+    assert done.code == 0, done.output
+    assert "DROP INDEX orders_widget_idx;" in done.stdout
+    assert 'INSERT INTO "public"."schema_migrations" (version, dirty) VALUES (2, false)' in done.stdout
+    assert "would roll back: 000003_index_orders" in done.stdout
+    assert _exists(pg, "orders_widget_idx")
+    assert pg.scalar("SELECT version FROM schema_migrations") == 3
+
+
+def test_rollback_of_a_format_without_downs_is_exit_2(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = WRITERS["prisma"](tmp_path)
+    migrate(target(folder, tmp_path), pg.url, quiet())
+    config = write_config(tmp_path / "c.yaml", {"p": {"migrations": str(folder)}}, target="p")
+    done = run_invoke("-f", str(config), "rollback-migration", env={"DATABASE_URL": pg.url})
+    assert done.code == 2, done.output
+    assert f"format prisma has no down migrations ({folder}): nothing to roll back with" in done.stderr
+    assert _exists(pg, "orders_widget_idx")

@@ -264,3 +264,40 @@ def resolve(  # noqa: PLR0917 - one parameter per CLI flag
         chosen = target_for(ctx, target)
         result = run_resolve(chosen, None, out, version, applied=applied, dry_run=dry_run, yes=yes)
         out.emit({"task": "resolve", **result.as_dict()})
+
+
+@task(
+    help={
+        "to": "the last migration to keep; every applied one after it is undone (default: only the last)",
+        "target": TARGET_HELP,
+        "dry_run": DRY_RUN_HELP,
+        "yes": YES_HELP,
+        "lock_wait": "seconds to wait for another run's migration lock (default oncall.lock_wait, 30)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def rollback_migration(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    to: str | None = None,
+    target: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    lock_wait: float | None = None,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Run the down SQL of the last applied migrations, newest first (diesel, golang-migrate, dbmate)."""
+    from oncall.migrate_rollback import rollback_migration as run_rollback
+
+    out = output_for(json)
+    with boundary(out, task="rollback-migration", debug=debug):
+        chosen = target_for(ctx, target)
+        result = run_rollback(
+            chosen, None, out, to=to, dry_run=dry_run, yes=yes, lock_wait=_seconds(lock_wait, "--lock-wait")
+        )
+        verb = "would roll back" if dry_run else "rolled back"
+        out.print(
+            f"{verb}: {', '.join(s.migration.version for s in result.steps) or '(nothing)'}", markup=False
+        )
+        out.emit({"task": "rollback-migration", **result.as_dict()})
