@@ -35,6 +35,7 @@ from oncall.errors import BadInput, CheckFailed, Drift, OncallError, Refused, Un
 from oncall.ledger import (
     create_ledger_sql,
     qualified,
+    quote_ident,
     quote_literal,
     upsert_row_sql,
 )
@@ -102,6 +103,9 @@ class Plan:
     steps: list[Step]
     state: LedgerState
     create_ledger: bool = False
+    # The target's schema does not exist yet (a later migration may create it): the ledger's DDL
+    # creates it first, so the ledger never fails because of where it lives.
+    create_schema: bool = False
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -529,8 +533,9 @@ def _apply_locked(
         # A transactional first step creates the ledger inside its own transaction (no extra
         # round trip, and nothing left behind if it fails); otherwise it is created here.
         first_in_transaction = the_plan.steps[0].mode == "transaction"
+        the_plan.create_schema = not state.ledger_exists and not _schema_exists(conn, target.schema)
         if not state.ledger_exists and not first_in_transaction:
-            conn.execute(create_ledger_sql(target.schema).encode())
+            conn.execute(_ledger_ddl(the_plan).encode())
         the_plan.create_ledger = not state.ledger_exists and first_in_transaction
     except psycopg.Error as exc:
         raise database_error(exc, db, f"creating the ledger table {target.schema}.oncall_migrations") from exc
@@ -599,8 +604,6 @@ def _run_transactional(
 
     migration = step.migration
     prefix = "BEGIN;\n" + _timeouts(plan, local=True)
-    if plan.create_ledger:
-        prefix += create_ledger_sql(plan.schema) + ";\n"
     suffix_parts = [
         upsert_row_sql(
             plan.schema,
@@ -615,6 +618,9 @@ def _run_transactional(
         suffix_parts.append(step.alembic_sql)
     if step.tool_sql:
         suffix_parts.append(step.tool_sql)
+    if plan.create_ledger:
+        # After the file, not before it: the file may create the schema the ledger lives in.
+        suffix_parts.insert(0, _ledger_ddl(plan))
     for attempt in range(plan.lock_retries + 1):
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
@@ -638,6 +644,19 @@ def _run_transactional(
                 replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
             ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (quote_ident(schema),)).fetchone()
+    return bool(row and row[0])
+
+
+def _ledger_ddl(plan: Plan) -> str:
+    """CREATE TABLE of the ledger, preceded by CREATE SCHEMA IF NOT EXISTS when its schema is missing."""
+    ddl = create_ledger_sql(plan.schema)
+    if plan.create_schema:
+        ddl = f"CREATE SCHEMA IF NOT EXISTS {quote_ident(plan.schema)};\n" + ddl
+    return ddl
 
 
 def rollback(conn: psycopg.Connection[Any]) -> None:
@@ -800,6 +819,12 @@ def _locate(
         rollback(conn)
 
 
+def _after_the_file(exc: Exception, offset: int, migration: Migration) -> bool:
+    """Whether the server's error position lies in the ledger SQL sent after the file's own SQL."""
+    position = getattr(getattr(exc, "diag", None), "statement_position", None)
+    return position is not None and int(position) - 1 - offset >= len(migration.sql)
+
+
 def _server_message(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
@@ -833,6 +858,14 @@ def _migration_error(
             f"lost the connection to {db.host}:{db.port} while applying {migration.path.name}: "
             f"{_server_message(exc)}",
             "the server rolled the migration back (no table, no ledger row); rerun invoke migrate",
+            sqlstate=sqlstate,
+        )
+    if _after_the_file(exc, offset, migration):
+        return CheckFailed(
+            f"recording {migration.version} in the ledger failed on {plan.where}: {_server_message(exc)} "
+            f"[SQLSTATE {sqlstate}]; the migration ran and was rolled back with it",
+            f"the migration file is not at fault: check the ledger tables in schema {plan.schema} "
+            "(invoke doctor shows the role's rights), then rerun",
             sqlstate=sqlstate,
         )
     # Replaying to find the failing statement costs what the failed attempt cost: only when that
