@@ -292,3 +292,15 @@ def test_rollback_of_a_format_without_downs_is_exit_2(pg, run_invoke, tmp_path: 
     assert done.code == 2, done.output
     assert f"format prisma has no down migrations ({folder}): nothing to roll back with" in done.stderr
     assert _exists(pg, "orders_widget_idx")
+
+
+@pytest.mark.parametrize("fmt", ["dbmate", "drizzle"])
+def test_migrate_then_verify_on_a_tool_layout(fmt: str, pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`invoke migrate verify` over a tool's folder: the up SQL only is expected (the down never replays)."""
+    folder = WRITERS[fmt](tmp_path)
+    tool_applied_first(pg.url, fmt, folder)
+    config = write_config(tmp_path / "c.yaml", {"f": {"migrations": str(folder)}}, target="f")
+    done = run_invoke("-f", str(config), "migrate", "verify", env={"DATABASE_URL": pg.url})
+    assert done.code == 0, done.output
+    assert "verify f: OK" in done.stdout
+    assert "orders_widget_idx" in done.stdout
