@@ -25,7 +25,7 @@ from migrate_support import make_set, quiet, target, write_config
 from oncall.errors import BadInput, Drift
 from oncall.migrate_rollback import rollback_migration
 from oncall.migration_sources import detect, survey
-from oncall.migrations import discover, migrate, status
+from oncall.migrations import baseline, discover, migrate, resolve, status
 
 
 def _exists(pg, name: str) -> bool:  # type: ignore[no-untyped-def]
@@ -331,3 +331,52 @@ def test_the_real_dbmate_finds_nothing_to_do_after_oncall(pg, tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Pending: 0" in done.stdout
+
+
+def test_tool_rollback_behind_oncalls_back_is_drift_until_resolved(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """dbmate rolled the last one back: oncall's row disagrees with the tool's table; exit 5 and the fix."""
+    folder = WRITERS["dbmate"](tmp_path)
+    t = target(folder, tmp_path)
+    migrate(t, pg.url, quiet())
+    with psycopg.connect(pg.url, autocommit=True) as conn:  # what `dbmate rollback` does
+        conn.execute(
+            b"DROP INDEX orders_widget_idx; DELETE FROM schema_migrations WHERE version = '20250103120000'"
+        )
+    result = status(t, pg.url, check=True)
+    assert result.code == 5
+    problem = result.state.problems[0]
+    assert problem.details["kind"] == "tool-behind"
+    assert (
+        "records 20250103120000_index_orders as applied but public.schema_migrations does not"
+        in problem.cause
+    )
+    assert "invoke resolve 20250103120000_index_orders --applied" in (problem.hint or "")
+    resolve(t, pg.url, quiet(), "20250103120000_index_orders", applied=False)
+    assert [a["version"] for a in migrate(t, pg.url, quiet()).applied] == ["20250103120000_index_orders"]
+    assert tool_pending(pg.url, "dbmate", folder) == []
+
+
+@pytest.mark.parametrize("fmt", ["prisma", "flyway", "golang-migrate"])
+def test_baseline_records_in_the_tools_ledger_too(fmt: str, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Tables made by hand, no ledger at all: baseline records every migration in both ledgers."""
+    folder = WRITERS[fmt](tmp_path)
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute("".join(UPS).encode())
+    t = target(folder, tmp_path)
+    last = discover(t)[-1].version
+    result = baseline(t, pg.url, quiet(), to=last)
+    assert len(result.versions) == 3
+    assert tool_pending(pg.url, fmt, folder) == []
+    assert status(t, pg.url, check=True).code == 0
+
+
+def test_resolve_applied_records_the_row_the_tool_reads(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """resolve V1 --applied on a flyway set writes oncall's row and flyway's own (checksum and all)."""
+    folder = WRITERS["flyway"](tmp_path)
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(UPS[0].encode())
+    t = target(folder, tmp_path)
+    resolve(t, pg.url, quiet(), "V1__Create_widgets", applied=True)
+    assert tool_pending(pg.url, "flyway", folder) == ["V2__Create_orders.sql", "V3__Index_orders.sql"]
+    assert len(migrate(t, pg.url, quiet()).applied) == 2
+    assert tool_pending(pg.url, "flyway", folder) == []

@@ -257,6 +257,7 @@ class LedgerState:
     tool_ledger: str | None = None
     tool_ledger_exists: bool = False
     applied_by_tool: list[str] = field(default_factory=list)
+    applied_in_tool: set[str] = field(default_factory=set)
 
     def status_of(self, migration: Migration) -> str:
         if migration in self.edited:
@@ -402,6 +403,7 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 state.partial.append(migration)
             state.pending.append(migration)
 
+    _tool_behind(state, target, tool_applied, where)
     if state.edited:
         first = state.edited[0]
         state.problems.append(
@@ -447,7 +449,29 @@ def _read_tool_ledger(
     state.tool_ledger = tool_state.table
     state.tool_ledger_exists = tool_state.exists
     state.problems.extend(tool_state.problems)
+    state.applied_in_tool = set(tool_state.applied)
     return tool_state.applied
+
+
+def _tool_behind(state: LedgerState, target: Target, tool_applied: set[str], where: str) -> None:
+    """Drift: oncall's ledger records a migration that the tool's own ledger does not (yet, or any more).
+
+    The team's tool would run it again (or its rollback undid it behind oncall's back).
+    """
+    if state.tool_ledger is None:
+        return
+    behind = [m.version for m in state.applied if m.version in state.rows and m.version not in tool_applied]
+    if behind:
+        state.problems.append(
+            Drift(
+                f"oncall_migrations on {where} records {', '.join(behind)} as applied but "
+                f"{state.tool_ledger} does not (the team's tool would run it again)",
+                f"check the schema (invoke verify), then invoke resolve {behind[-1]} --applied to record it "
+                f"in {state.tool_ledger}, or --rolled-back if the tool undid it",
+                kind="tool-behind",
+                behind=behind,
+            )
+        )
 
 
 def __getattr__(name: str) -> Any:
