@@ -248,9 +248,20 @@ def test_migrations_path_relative_to_the_config_file(pg, run_invoke, tmp_path: P
         "oncall:\n  target: app\n  targets:\n    app:\n      migrations: ../app/prisma/migrations\n"
         "      format: prisma\n"
     )
+    planned = run_invoke("plan", env={"DATABASE_URL": pg.url}, cwd=project)
+    assert planned.code == 0, planned.output
+    assert (
+        'INSERT INTO "public"."_prisma_migrations" (id, checksum, finished_at, migration_name'
+        in planned.stdout
+    )
     done = run_invoke("migrate", env={"DATABASE_URL": pg.url}, cwd=project)
     assert done.code == 0, done.output
     assert tool_pending(pg.url, "prisma", tmp_path / "app" / "prisma" / "migrations") == []
+    doc = run_invoke("status", "--json", env={"DATABASE_URL": pg.url}, cwd=project).json()
+    assert doc["layout"]["format"] == "prisma"
+    assert doc["layout"]["detected"] is False
+    assert [Path(i["path"]).name for i in doc["layout"]["ignored"]] == ["migration_lock.toml"]
+    assert {m["status"] for m in doc["migrations"]} == {"applied"}
 
 
 @pytest.mark.parametrize("fmt", WITH_DOWNS)
