@@ -22,7 +22,7 @@ from formats_support import (
     tool_pending,
 )
 from migrate_support import make_set, quiet, target, write_config
-from oncall.errors import BadInput, Drift
+from oncall.errors import BadInput, Drift, Refused
 from oncall.migrate_rollback import rollback_migration
 from oncall.migration_sources import detect, survey
 from oncall.migrations import baseline, discover, migrate, resolve, status
@@ -391,3 +391,20 @@ def test_resolve_applied_records_the_row_the_tool_reads(pg, tmp_path: Path) -> N
     assert tool_pending(pg.url, "flyway", folder) == ["V2__Create_orders.sql", "V3__Index_orders.sql"]
     assert len(migrate(t, pg.url, quiet()).applied) == 2
     assert tool_pending(pg.url, "flyway", folder) == []
+
+
+def test_rollback_retries_lock_timeouts_then_refuses(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A session holding a lock on orders: lock_timeout, retried, then Refused (exit 4); nothing undone."""
+    folder = WRITERS["golang-migrate"](tmp_path)
+    t = target(folder, tmp_path, lock_timeout="50ms", lock_retries=1)
+    migrate(t, pg.url, quiet())
+    out = quiet()
+    with psycopg.connect(pg.url) as holder:
+        holder.execute("LOCK TABLE orders IN ACCESS SHARE MODE")
+        with pytest.raises(Refused) as caught:
+            rollback_migration(t, pg.url, out)
+    assert caught.value.code == 4
+    assert "lock_timeout (50ms) hit 2 times" in caught.value.cause
+    assert "lock_timeout (50ms) hit; retry 1" in out.stdout.getvalue()  # type: ignore[attr-defined]
+    assert _exists(pg, "orders_widget_idx")
+    assert pg.scalar("SELECT version FROM schema_migrations") == 3

@@ -11,15 +11,24 @@ as migrate apply; `--dry-run` prints exactly that SQL and changes nothing.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.db import DatabaseURL, connect
-from oncall.errors import BadInput, OncallError
+from oncall.errors import BadInput, OncallError, Refused
 from oncall.ledger import delete_row_sql, quote_literal
-from oncall.migrate_run import database_error, read_only_state, rollback, say, url_of
+from oncall.migrate_run import (
+    RETRY_BASE_SECONDS,
+    RETRY_CAP_SECONDS,
+    database_error,
+    read_only_state,
+    rollback,
+    say,
+    url_of,
+)
 from oncall.migration_lock import LockHolder, migration_lock
 from oncall.migration_sources.ledgers import ToolLedger, ledger_for
 from oncall.migrations import LedgerState, Migration, discover, find
@@ -198,8 +207,34 @@ def rollback_migration(
             )
 
 
-def _run(target: Target, db: DatabaseURL, out: Output, result: RollbackResult) -> None:
+def _send_with_retries(
+    conn: psycopg.Connection[Any], target: Target, db: DatabaseURL, out: Output, step: RollbackStep
+) -> None:
+    """Send the step's transaction; on lock_timeout (55P03) retry with jittered backoff, as migrate does."""
     import psycopg
+
+    for attempt in range(target.lock_retries + 1):
+        try:
+            conn.execute(step.sql.encode())
+            return
+        except psycopg.Error as exc:
+            rollback(conn)
+            if exc.sqlstate != "55P03":
+                raise database_error(exc, db, f"rolling back {step.migration.version} (rolled back)") from exc
+            if attempt == target.lock_retries:
+                raise Refused(
+                    f"rolling back {step.migration.version}: lock_timeout ({target.lock_timeout}) hit "
+                    f"{attempt + 1} times on {db.host}/{db.dbname}; nothing of it was committed",
+                    "a session holds locks on the tables its down SQL touches (see pg_locks and "
+                    "pg_stat_activity): wait for it to finish or end it, then rerun",
+                    attempts=attempt + 1,
+                ) from exc
+            pause = random.uniform(0, min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))  # noqa: S311
+            say(out, f"  lock_timeout ({target.lock_timeout}) hit; retry {attempt + 1} in {pause:.1f} s")
+            time.sleep(pause)
+
+
+def _run(target: Target, db: DatabaseURL, out: Output, result: RollbackResult) -> None:
 
     conn: psycopg.Connection[Any] = connect(
         db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME
@@ -208,13 +243,7 @@ def _run(target: Target, db: DatabaseURL, out: Output, result: RollbackResult) -
         for step in result.steps:
             say(out, f"rolling back {step.migration.version} ...")
             begun = time.monotonic()
-            try:
-                conn.execute(step.sql.encode())
-            except psycopg.Error as exc:
-                rollback(conn)
-                raise database_error(
-                    exc, db, f"rolling back {step.migration.version} (its down SQL, rolled back)"
-                ) from exc
+            _send_with_retries(conn, target, db, out, step)
             ms = round((time.monotonic() - begun) * 1000)
             say(out, f"rolled back {step.migration.version} in {ms} ms")
             result.rolled_back.append({"version": step.migration.version, "duration_ms": ms})
