@@ -408,3 +408,25 @@ def test_rollback_retries_lock_timeouts_then_refuses(pg, tmp_path: Path) -> None
     assert "lock_timeout (50ms) hit; retry 1" in out.stdout.getvalue()  # type: ignore[attr-defined]
     assert _exists(pg, "orders_widget_idx")
     assert pg.scalar("SELECT version FROM schema_migrations") == 3
+
+
+def test_golang_migrate_version_without_a_file_is_drift(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """schema_migrations at 7 with files 1..3: the database is ahead of the code (golang-migrate stops)."""
+    folder = WRITERS["golang-migrate"](tmp_path)
+    tool_applied_first(pg.url, "golang-migrate", folder)
+    pg.execute("UPDATE schema_migrations SET version = 7")
+    result = status(target(folder, tmp_path), pg.url, check=True)
+    assert result.code == 5
+    problem = result.state.problems[0]
+    assert "is at version 7, which no .up.sql file has" in problem.cause
+    assert (problem.hint or "").endswith("force 3")
+
+
+def test_supabase_folder_with_a_stray_file_is_still_supabase(tmp_path: Path) -> None:
+    folder = WRITERS["supabase"](tmp_path)
+    (folder / "notes.sql").write_text("-- scratch\n")
+    layout = survey(folder)
+    assert layout.format == "supabase"
+    assert [(i.path.name, i.reason) for i in layout.ignored] == [
+        ("notes.sql", "supabase skips files not named <timestamp>_<name>.sql")
+    ]

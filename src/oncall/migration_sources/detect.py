@@ -59,7 +59,7 @@ def evidence(folder: Path) -> dict[str, str]:
     rest = [p for p in plain if p not in dbmate]
     if rest and "drizzle" not in found:
         if folder.parent.name == "supabase" and folder.name == "migrations":
-            if all(_TIMESTAMPED.match(p.name) for p in rest):
+            if any(_TIMESTAMPED.match(p.name) for p in rest):
                 found["supabase"] = (
                     _plural(len(rest), "<timestamp>_<name>.sql file") + " in supabase/migrations"
                 )

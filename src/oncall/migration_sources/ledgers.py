@@ -260,6 +260,20 @@ class GolangMigrateLedger(ToolLedger):
             return
         version, dirty = int(row[0]), bool(row[1])
         numbers = [int(_facts(m).version) for m in migrations]
+        if version not in numbers:
+            # golang-migrate itself stops here: "no migration found for version N".
+            below = max((n for n in numbers if n < version), default=0)
+            state.problems.append(
+                Drift(
+                    f"schema_migrations on {where} is at version {version}, which no .up.sql file has "
+                    "(the database is ahead of this code, or the file was removed)",
+                    "deploy the code that has that migration, or after checking the schema: "
+                    f"migrate -path DIR -database URL force {below}",
+                    kind="tool-unknown",
+                    tool="golang-migrate",
+                    version=version,
+                )
+            )
         if dirty:
             before = max((n for n in numbers if n < version), default=None)
             force = f"migrate force {before}" if before is not None else "migrate drop"
