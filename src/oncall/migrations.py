@@ -40,7 +40,6 @@ File headers (SQL comments anywhere in the file, one per line):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -152,12 +151,9 @@ def discover(target: Target) -> list[Migration]:
         return [_from_source(source, target) for source in layout.files]
     migrations: list[Migration] = []
     previous: str | None = None
-    for path in sorted(folder.glob("*.sql")):
-        data = path.read_bytes()
-        try:
-            sql = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"{path} is not UTF-8 text", "save the migration as UTF-8") from exc
+    # The flat *.sql files in name order, already read (and checked to be UTF-8) by the survey.
+    for source in layout.files:
+        path, sql = source.path, source.sql
         headers = _headers(sql, path)
         revision = headers.get("revision") or (path.stem if target.is_alembic else None)
         if "down_revision" in headers:
@@ -169,7 +165,7 @@ def discover(target: Target) -> list[Migration]:
             version=path.stem,
             name=_name_of(path.stem),
             path=path,
-            checksum=hashlib.sha256(data).hexdigest(),
+            checksum=source.checksum,
             sql=sql,
             revision=revision,
             down_revision=down,
