@@ -430,3 +430,16 @@ def test_supabase_folder_with_a_stray_file_is_still_supabase(tmp_path: Path) -> 
     assert [(i.path.name, i.reason) for i in layout.ignored] == [
         ("notes.sql", "supabase skips files not named <timestamp>_<name>.sql")
     ]
+
+
+def test_unknown_format_and_alembic_ledger_on_a_tool_format_are_bad_input(tmp_path: Path) -> None:
+    folder = WRITERS["prisma"](tmp_path)
+    with pytest.raises(BadInput) as unknown:
+        discover(target(folder, tmp_path, format="liquibase"))
+    assert unknown.value.cause == "unknown migrations format 'liquibase'"
+    assert "auto, oncall, prisma, diesel, golang-migrate, dbmate, flyway, supabase, drizzle" in (
+        unknown.value.hint or ""
+    )
+    with pytest.raises(BadInput) as alembic:
+        discover(target(folder, tmp_path, ledger="alembic"))
+    assert "has ledger: alembic but its migrations are in prisma format" in alembic.value.cause
