@@ -120,7 +120,7 @@ WITH_DOWNS = ["diesel", "golang-migrate", "dbmate"]
 # --- the tools' own ledger writes (what each tool runs after applying the first migration) ------
 
 
-def _flyway_crc(text: str) -> int:
+def flyway_crc(text: str) -> int:
     crc = 0
     for line in re.split(r"\r\n|\r|\n", text):
         crc = zlib.crc32(line.encode(), crc)
@@ -158,7 +158,7 @@ def _first_ledger_sql(fmt: str, folder: Path) -> str:
             "INSERT INTO schema_migrations (version) VALUES ('20250101120000')"
         )
     if fmt == "flyway":
-        crc = _flyway_crc((folder / "V1__Create_widgets.sql").read_text())
+        crc = flyway_crc((folder / "V1__Create_widgets.sql").read_text())
         return (
             "CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL, version VARCHAR(50), "
             "description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, "
@@ -238,9 +238,7 @@ def tool_pending(url: str, fmt: str, folder: Path) -> list[str]:
             assert all(r[4] == "SQL" and r[5] is True for r in rows), rows
             done = {r[2]: r[3] for r in rows}
             return [
-                p.name
-                for p in sorted(folder.glob("V*.sql"))
-                if done.get(p.name) != _flyway_crc(p.read_text())
+                p.name for p in sorted(folder.glob("V*.sql")) if done.get(p.name) != flyway_crc(p.read_text())
             ]
         if fmt == "supabase":
             done = {r[0] for r in conn.execute("SELECT version FROM supabase_migrations.schema_migrations")}

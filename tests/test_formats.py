@@ -18,6 +18,7 @@ from formats_support import (
     UPS,
     WITH_DOWNS,
     WRITERS,
+    flyway_crc,
     tool_applied_first,
     tool_pending,
 )
@@ -463,3 +464,24 @@ def test_the_real_dbmate_reads_the_table_oncall_created(pg, tmp_path: Path) -> N
     up = subprocess.run([*args, "up"], check=False, env=env, capture_output=True, text=True, timeout=60)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Applying" not in up.stdout
+
+
+def test_flyway_repeatables_run_after_versions_and_again_when_changed(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """R__ scripts run after every V script, and again (not drift) when their content changes."""
+    folder = WRITERS["flyway"](tmp_path)
+    view = folder / "R__Widget_names.sql"
+    view.write_text("CREATE OR REPLACE VIEW widget_names AS SELECT name FROM widgets;\n")
+    t = target(folder, tmp_path)
+    first = migrate(t, pg.url, quiet())
+    assert [a["version"] for a in first.applied][-1] == "R__Widget_names"
+    assert migrate(t, pg.url, quiet()).applied == []
+    view.write_text("CREATE OR REPLACE VIEW widget_names AS SELECT name, id FROM widgets;\n")
+    assert [m.version for m in status(t, pg.url, check=True).state.pending] == ["R__Widget_names"]
+    assert [a["version"] for a in migrate(t, pg.url, quiet()).applied] == ["R__Widget_names"]
+    rows = pg.execute(
+        "SELECT version, description, script, checksum FROM flyway_schema_history WHERE version IS NULL "
+        "ORDER BY installed_rank"
+    )
+    assert [(r[0], r[1], r[2]) for r in rows] == [(None, "Widget names", "R__Widget_names.sql")] * 2
+    assert rows[1][3] == flyway_crc(view.read_text())
+    assert status(t, pg.url, check=True).code == 0

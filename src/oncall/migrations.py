@@ -384,7 +384,9 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
     for migration in migrations:
         row = state.rows.get(migration.version)
         by_alembic = migration.revision in alembic_applied
-        if row is not None and row.is_applied:
+        if row is not None and row.is_applied and _changed_repeatable(migration, row):
+            state.pending.append(migration)  # a Flyway R__ script runs again when it changes
+        elif row is not None and row.is_applied:
             state.applied.append(migration)
             if row.checksum != migration.checksum:
                 state.edited.append(migration)
@@ -431,6 +433,10 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 )
             )
     return state
+
+
+def _changed_repeatable(migration: Migration, row: LedgerRow) -> bool:
+    return bool(migration.tool and migration.tool.repeatable and row.checksum != migration.checksum)
 
 
 def _read_tool_ledger(

@@ -31,6 +31,8 @@ class ToolFacts:
     script: str = ""
     checksum: str = ""
     when_ms: int = 0
+    # Flyway's R__ scripts: no version, run again (after the versioned ones) whenever they change.
+    repeatable: bool = False
 
 
 @dataclass(frozen=True)

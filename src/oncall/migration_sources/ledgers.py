@@ -342,22 +342,30 @@ class FlywayLedger(ToolLedger):
         where: str,
     ) -> None:
         rows = conn.execute(
-            f"SELECT version, type, success, script FROM {self.table} "
-            "WHERE version IS NOT NULL ORDER BY installed_rank"
+            f"SELECT version, type, success, script, checksum FROM {self.table} ORDER BY installed_rank"
         ).fetchall()
         applied: set[tuple[int, ...]] = set()
         baseline: tuple[int, ...] | None = None
         failed: list[str] = []
-        for version, kind, success, script in rows:
-            key = flyway_version_key(str(version))
+        # A repeatable counts as applied when its latest successful run had today's checksum.
+        repeatable: dict[str, str] = {}
+        for version, kind, success, script, checksum in rows:
             if not success:
-                failed.append(f"{version} ({script})")
+                failed.append(f"{version or 'repeatable'} ({script})")
+            elif version is None:
+                repeatable[str(script)] = str(checksum)
             elif kind == "BASELINE":
+                key = flyway_version_key(str(version))
                 baseline = max(baseline or key, key)
             elif kind != "UNDO_SQL":
-                applied.add(key)
+                applied.add(flyway_version_key(str(version)))
         for migration in migrations:
-            key = flyway_version_key(_facts(migration).version)
+            facts = _facts(migration)
+            if facts.repeatable:
+                if repeatable.get(facts.script) == facts.checksum:
+                    state.applied.add(migration.version)
+                continue
+            key = flyway_version_key(facts.version)
             if key in applied or (baseline is not None and key <= baseline):
                 state.applied.add(migration.version)
         if failed:
@@ -376,7 +384,7 @@ class FlywayLedger(ToolLedger):
         return (
             f"INSERT INTO {self.table} (installed_rank, version, description, type, script, checksum, "
             "installed_by, installed_on, execution_time, success) SELECT "
-            f"coalesce(max(installed_rank), 0) + 1, {quote_literal(facts.version)}, "
+            f"coalesce(max(installed_rank), 0) + 1, {quote_literal(facts.version or None)}, "
             f"{quote_literal(facts.description[:200])}, 'SQL', {quote_literal(facts.script)}, "
             f"{int(facts.checksum)}, current_user, now(), {_ELAPSED_MS}, true FROM {self.table}"
         )

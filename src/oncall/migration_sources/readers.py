@@ -262,48 +262,32 @@ def flyway_checksum(text: str) -> int:
 
 
 def read_flyway(folder: Path) -> Read:
-    """V<version>__<description>.sql anywhere under the folder, ordered by version as numbers."""
-    files: list[SourceFile] = []
+    """V<version>__<desc>.sql by version as numbers, then R__<desc>.sql repeatables by description.
+
+    Files anywhere under the folder count, as flyway scans its locations recursively.
+    """
+    versioned: list[SourceFile] = []
+    repeatable: list[SourceFile] = []
     ignored: list[Ignored] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         match = _FLYWAY.match(path.name)
-        if not match:
-            if path.name.endswith(".sql.conf"):
-                continue  # read with its script below
-            why = "flyway reads V<version>__<description>.sql"
-            other = _FLYWAY_OTHER.match(path.name)
-            if other and other.group(1) == "R":
-                why = "repeatable migration: oncall does not run repeatables (flyway migrate does)"
-            elif other:
-                why = "undo migration (Flyway Teams): oncall runs no undo scripts"
-            ignored.append(Ignored(path, why))
-            continue
-        text, data = read_text(path)
-        version = match.group(1).replace("_", ".")
-        conf = path.with_name(path.name + ".conf")
-        no_tx = None
-        if conf.is_file() and _FLYWAY_NO_TX.search(read_text(conf)[0]):
-            no_tx = f"flyway {conf.name} executeInTransaction=false"
-        files.append(
-            SourceFile(
-                version=path.stem,
-                name=match.group(2),
-                path=path,
-                sql=text,
-                checksum=sha256_hex(data),
-                tool=ToolFacts(
-                    "flyway",
-                    version,
-                    description=match.group(2).replace("_", " "),
-                    script=path.relative_to(folder).as_posix(),
-                    checksum=str(flyway_checksum(text)),
-                ),
-                no_transaction_why=no_tx,
+        other = _FLYWAY_OTHER.match(path.name)
+        if match:
+            version, description = match.group(1).replace("_", "."), match.group(2)
+            versioned.append(_flyway_file(folder, path, version, description))
+        elif other and other.group(1) == "R" and not other.group(2):
+            repeatable.append(_flyway_file(folder, path, "", path.stem.removeprefix("R__")))
+        elif path.name.endswith(".sql.conf"):
+            continue  # read with its script
+        elif other:
+            ignored.append(Ignored(path, "undo migration (Flyway Teams): oncall runs no undo scripts"))
+        else:
+            ignored.append(
+                Ignored(path, "flyway reads V<version>__<description>.sql and R__<description>.sql")
             )
-        )
-    files.sort(key=lambda f: flyway_version_key(f.tool.version))
+    versioned.sort(key=lambda f: flyway_version_key(f.tool.version))
     seen: dict[tuple[int, ...], SourceFile] = {}
-    for item in files:
+    for item in versioned:
         key = flyway_version_key(item.tool.version)
         if key in seen:
             raise BadInput(
@@ -312,7 +296,33 @@ def read_flyway(folder: Path) -> Read:
                 "give every versioned migration its own version (flyway refuses this too)",
             )
         seen[key] = item
-    return files, ignored
+    repeatable.sort(key=lambda f: f.tool.description)
+    return versioned + repeatable, ignored
+
+
+def _flyway_file(folder: Path, path: Path, version: str, description: str) -> SourceFile:
+    """One flyway script; `version` "" makes it a repeatable (run again whenever its checksum changes)."""
+    text, data = read_text(path)
+    conf = path.with_name(path.name + ".conf")
+    no_tx = None
+    if conf.is_file() and _FLYWAY_NO_TX.search(read_text(conf)[0]):
+        no_tx = f"flyway {conf.name} executeInTransaction=false"
+    return SourceFile(
+        version=path.stem,
+        name=description,
+        path=path,
+        sql=text,
+        checksum=sha256_hex(data),
+        tool=ToolFacts(
+            "flyway",
+            version,
+            description=description.replace("_", " "),
+            script=path.relative_to(folder).as_posix(),
+            checksum=str(flyway_checksum(text)),
+            repeatable=not version,
+        ),
+        no_transaction_why=no_tx,
+    )
 
 
 # --- supabase ----------------------------------------------------------------------------------
