@@ -136,10 +136,8 @@ def survey(folder: Path, fmt: str = "auto") -> Layout:
             (f"{would} would read it" if would else _nothing_hint(folder)),
         )
     layout = Layout(folder=folder, format=chosen, detected=detected, files=files, ignored=ignored)
-    names = [
-        f.path.name if chosen in ("golang-migrate", "flyway", "dbmate", "supabase", "oncall") else f.version
-        for f in files
-    ]
+    # Folder formats (prisma, diesel) and drizzle's tags are named by their version; the rest by file.
+    names = [f.version if chosen in ("prisma", "diesel", "drizzle") else f.path.name for f in files]
     warning = mixed_width_warning(names, _ORDER_WORDS[chosen])
     if warning:
         layout.warnings.append(warning)
