@@ -31,6 +31,7 @@ LEDGERS = ("oncall", "alembic")
 # such as `productoin: true` must not leave a production target unguarded.
 TARGET_KEYS = (
     "system",
+    "format",
     "migrations",
     "ledger",
     "database_url_env",
@@ -70,6 +71,8 @@ class Target:
     system: str
     migrations_dir: Path
     ledger: str = "oncall"
+    # How the migrations folder is laid out (oncall.migrations.sources): auto, oncall, prisma, ...
+    format: str = "auto"
     database_url_env: str = "DATABASE_URL"
     production: bool = False
     schema: str = "public"
@@ -254,6 +257,7 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         system=str(raw.get("system", name)),
         migrations_dir=(root / str(migrations)).resolve(),
         ledger=ledger,
+        format=str(raw.get("format") or "auto"),
         database_url_env=str(raw.get("database_url_env", "DATABASE_URL")),
         production=bool(raw.get("production", False)),
         schema=str(raw.get("schema", "public")),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from oncall.db.pgbin import bin_dir
 from oncall.errors import BadInput, Unreachable
@@ -114,7 +114,7 @@ class DatabaseURL:
             params["sslmode"] = "require"
         params.update(overrides)
         base = self.raw.split("?", 1)[0]
-        return base + ("?" + urlencode(params) if params else "")
+        return base + ("?" + _libpq_query(params) if params else "")
 
     def libpq_env(self) -> dict[str, str]:
         """PG* variables for a child process such as psql: the password never goes on a command line."""
@@ -132,6 +132,25 @@ class DatabaseURL:
             if key in self.params:
                 env[var] = self.params[key]
         return env
+
+
+def _libpq_params(query: str) -> dict[str, str]:
+    """Query parameters decoded as libpq decodes them: %XX only; a '+' stays a '+' (not a space)."""
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        if pair:
+            key, _, value = pair.partition("=")
+            params[unquote(key)] = unquote(value)
+    return params
+
+
+def _libpq_query(params: dict[str, str]) -> str:
+    """The query string libpq reads back as `params`: every special character as %XX, never '+'.
+
+    urlencode would write a space as '+', which libpq keeps: `options=-c search_path=...` then
+    reached the server as the parameter "+search_path".
+    """
+    return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in params.items())
 
 
 def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
@@ -171,7 +190,7 @@ def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
         )
     _check_escapes(parts, source)
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
-    params = dict(parse_qsl(parts.query))
+    params = _libpq_params(parts.query)
     for secret_key in ("password",):
         if secret_key in params:
             register_secret(params[secret_key])

@@ -37,6 +37,7 @@ from oncall.migrations.ledger import (
     upsert_row_sql,
 )
 from oncall.migrations.lock import migration_lock
+from oncall.migrations.sources.ledgers import ledger_for
 from oncall.output import Output
 from oncall.runlog import append_run
 from oncall.safety import guard_production
@@ -171,6 +172,7 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
             )
         if target.is_alembic and todo and last.revision:
             statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
+        statements.extend(_tool_rows(target, state, todo))
         if not todo:
             say(out, f"nothing to baseline: everything up to {last.version} is already recorded")
         return _admin_run(
@@ -267,6 +269,7 @@ def _resolve(
                 statements.append(delete_row_sql(target.schema, m.version))
             if target.is_alembic and m.revision:
                 statements += _alembic_resolve(target, state, migrations, m, applied=applied)
+            statements += _tool_resolve(target, state, migrations, m, applied=applied)
         return _admin_run(
             target,
             db,
@@ -306,6 +309,30 @@ def _logged_admin(
                 durations={"total_s": time.monotonic() - started},
                 details={"where": where},
             )
+
+
+def _tool_rows(target: Target, state: LedgerState, todo: list[Migration]) -> list[str]:
+    """The format's own ledger rows for `todo`, written as its tool writes them (none for oncall)."""
+    adapter = ledger_for(todo[0].tool.format, target.schema) if todo and todo[0].tool else None
+    if adapter is None:
+        return []
+    return [adapter.record_sql(m, create=i == 0 and not state.tool_ledger_exists) for i, m in enumerate(todo)]
+
+
+def _tool_resolve(
+    target: Target, state: LedgerState, migrations: list[Migration], m: Migration, *, applied: bool
+) -> list[str]:
+    """Bring the tool's own ledger in line with the resolution, when it says otherwise."""
+    adapter = ledger_for(m.tool.format, target.schema) if m.tool else None
+    if adapter is None:
+        return []
+    recorded = m.version in state.applied_in_tool
+    if applied and not recorded:
+        return [adapter.record_sql(m, create=not state.tool_ledger_exists)]
+    if not applied and recorded:
+        index = migrations.index(m)
+        return [adapter.forget_sql(m, migrations[index - 1] if index else None)]
+    return []
 
 
 def _alembic_resolve(

@@ -40,8 +40,6 @@ File headers (SQL comments anywhere in the file, one per line):
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -52,6 +50,8 @@ from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.migrations.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
 from oncall.migrations.parse_cache import load_or_build
+from oncall.migrations.sources import SourceFile, ToolFacts, survey
+from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, enum_value_uses, split_cached
 
 if TYPE_CHECKING:
@@ -76,6 +76,11 @@ class Migration:
     no_transaction_header: bool = False
     # Where parsed statements are cached by content (oncall.migrations.parse_cache); None parses every time.
     state_dir: Path | None = field(default=None, compare=False, repr=False)
+    # Other formats (oncall.migrations.sources): the down SQL, what the tool's own ledger records,
+    # and what switched the transaction off (dbmate transaction:false, diesel metadata.toml, ...).
+    down_sql: str | None = field(default=None, compare=False, repr=False)
+    tool: ToolFacts | None = None
+    no_transaction_why: str = "header -- oncall:no-transaction"
 
     @cached_property
     def statements(self) -> list[Statement]:
@@ -83,7 +88,7 @@ class Migration:
 
     def no_transaction_reasons(self, server_version_num: int = 160000) -> list[str]:
         """Why the file must run outside a transaction: the header, and each statement that says so."""
-        reasons = ["header -- oncall:no-transaction"] if self.no_transaction_header else []
+        reasons = [self.no_transaction_why] if self.no_transaction_header else []
         for statement in self.statements:
             why = statement.no_transaction_reason(server_version_num)
             if why:
@@ -124,62 +129,33 @@ def _headers(sql: str, path: Path) -> dict[str, str | None]:
     return found
 
 
-def _refuse_nul(path: Path, data: bytes) -> None:
-    """A NUL byte cannot reach the server: libpq ends the query there, so the rest of the file (its
-    ledger row, its COMMIT) would silently not run. Refused before anything is sent."""
-    offset = data.find(b"\0")
-    if offset >= 0:
-        raise BadInput(
-            f"{path} contains a NUL byte at byte offset {offset}",
-            "remove it (often a file saved as UTF-16, or a copy-paste from a binary); nothing was sent "
-            "to the database",
-            file=str(path),
-            offset=offset,
-        )
-
-
 def _name_of(stem: str) -> str:
     """20251116_add_ai_usage_and_events -> add_ai_usage_and_events (the stem if it has no number)."""
     head, _, rest = stem.partition("_")
     return rest if head.isdigit() and rest else stem
 
 
-def _read_migration(path: Path) -> bytes:
-    """The bytes of one migration file; BadInput naming the path when it is not a readable file.
-
-    Checked before opening: a directory or dangling symlink named *.sql would fail with a traceback,
-    and opening a FIFO would block the run forever waiting for a writer.
-    """
-    hint = "make it a regular, readable .sql file, or move it out of the migrations folder"
-    if path.is_symlink() and not path.exists():
-        raise BadInput(f"migration {path} is a symlink to {os.readlink(path)}, which does not exist", hint)
-    if path.is_dir():
-        raise BadInput(f"migration {path} is a directory, not a file", hint)
-    if not path.is_file():
-        raise BadInput(f"migration {path} is not a regular file (a FIFO, socket or device?)", hint)
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"migration {path} cannot be read: {exc.strerror or exc}", hint) from None
-
-
 def discover(target: Target) -> list[Migration]:
-    """The target's migration files in name order, parsed, with Alembic revisions chained."""
+    """The target's migrations in the order of its format, parsed, with Alembic revisions chained."""
     folder = target.migrations_dir
     if not folder.is_dir():
         raise BadInput(
             f"migrations directory {folder} does not exist (target {target.name})",
             "set migrations: to a folder of .sql files in invoke.yaml",
         )
+    layout = survey(folder, target.format)
+    if layout.format != "oncall":
+        if target.is_alembic:
+            raise BadInput(
+                f"target {target.name} has ledger: alembic but its migrations are in {layout.format} format",
+                "ledger: alembic goes with format: oncall; a tool's own ledger is kept by its format",
+            )
+        return [_from_source(source, target) for source in layout.files]
     migrations: list[Migration] = []
     previous: str | None = None
-    for path in sorted(folder.glob("*.sql")):
-        data = _read_migration(path)
-        _refuse_nul(path, data)
-        try:
-            sql = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"{path} is not UTF-8 text", "save the migration as UTF-8") from exc
+    # The flat *.sql files in name order, already read (and checked to be UTF-8) by the survey.
+    for source in layout.files:
+        path, sql = source.path, source.sql
         headers = _headers(sql, path)
         revision = headers.get("revision") or (path.stem if target.is_alembic else None)
         if "down_revision" in headers:
@@ -191,7 +167,7 @@ def discover(target: Target) -> list[Migration]:
             version=path.stem,
             name=_name_of(path.stem),
             path=path,
-            checksum=hashlib.sha256(data).hexdigest(),
+            checksum=source.checksum,
             sql=sql,
             revision=revision,
             down_revision=down,
@@ -206,6 +182,26 @@ def discover(target: Target) -> list[Migration]:
     if target.is_alembic:
         _check_alembic_chain(migrations)
     return migrations
+
+
+def _from_source(source: SourceFile, target: Target) -> Migration:
+    """A migration of another format, parsed now so that a syntax error surfaces before any write."""
+    migration = Migration(
+        version=source.version,
+        name=source.name,
+        path=source.path,
+        checksum=source.checksum,
+        sql=source.sql,
+        revision=None,
+        down_revision=None,
+        no_transaction_header=source.no_transaction_why is not None,
+        state_dir=target.state_dir,
+        down_sql=source.down_sql,
+        tool=source.tool,
+        no_transaction_why=source.no_transaction_why or "",
+    )
+    load_or_build(target.state_dir, "parses", source.sql, lambda m=migration: len(m.statements))  # type: ignore[misc]
+    return migration
 
 
 def _check_alembic_chain(migrations: list[Migration]) -> None:
@@ -231,7 +227,8 @@ def _check_alembic_chain(migrations: list[Migration]) -> None:
 def find(migrations: list[Migration], version: str) -> Migration:
     """The migration named by file stem, revision, or file name; BadInput listing the known ones."""
     for migration in migrations:
-        if version in (migration.version, migration.revision, migration.path.name):
+        tool_version = migration.tool.version if migration.tool else None
+        if version in (migration.version, migration.revision, migration.path.name, tool_version):
             return migration
     known = ", ".join(m.version for m in migrations) or "(none)"
     raise BadInput(f"no migration {version!r}", f"known versions: {known}")
@@ -253,6 +250,12 @@ class LedgerState:
     rows: dict[str, LedgerRow] = field(default_factory=dict)
     applied_by_alembic: list[str] = field(default_factory=list)
     problems: list[Drift] = field(default_factory=list)
+    # The format's own ledger (oncall.migrations.sources.ledgers): its name, whether it exists, and
+    # the migrations it alone records as applied.
+    tool_ledger: str | None = None
+    tool_ledger_exists: bool = False
+    applied_by_tool: list[str] = field(default_factory=list)
+    applied_in_tool: set[str] = field(default_factory=set)
 
     def status_of(self, migration: Migration) -> str:
         if migration in self.edited:
@@ -276,9 +279,7 @@ class LedgerState:
                     "duration_ms": row.duration_ms if row else None,
                     "recorded_checksum": row.checksum if row else None,
                     "statements_done": row.statements_done if row else 0,
-                    "source": "alembic_version"
-                    if migration.version in self.applied_by_alembic and not row
-                    else ("ledger" if row else None),
+                    "source": self._source_of(migration, row),
                 }
             )
         return {
@@ -291,8 +292,18 @@ class LedgerState:
             "unknown": [r.as_dict() for r in self.unknown],
             "alembic_versions": self.alembic_versions,
             "ledger_exists": self.ledger_exists,
+            "tool_ledger": self.tool_ledger,
             "problems": [p.as_dict() for p in self.problems],
         }
+
+    def _source_of(self, migration: Migration, row: LedgerRow | None) -> str | None:
+        if row:
+            return "ledger"
+        if migration.version in self.applied_by_alembic:
+            return "alembic_version"
+        if migration.version in self.applied_by_tool:
+            return self.tool_ledger
+        return None
 
 
 def _ancestors(migrations: list[Migration], revision: str) -> list[str]:
@@ -379,6 +390,8 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
         for version in state.alembic_versions:
             alembic_applied.update(_ancestors(migrations, version) if version in known else [])
 
+    tool_applied = _read_tool_ledger(conn, target, migrations, state, where)
+
     files = {m.version for m in migrations}
     state.unknown = [row for version, row in state.rows.items() if version not in files]
     if state.unknown:
@@ -396,18 +409,24 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
     for migration in migrations:
         row = state.rows.get(migration.version)
         by_alembic = migration.revision in alembic_applied
-        if row is not None and row.is_applied:
+        if row is not None and row.is_applied and _changed_repeatable(migration, row):
+            state.pending.append(migration)  # a Flyway R__ script runs again when it changes
+        elif row is not None and row.is_applied:
             state.applied.append(migration)
             if row.checksum != migration.checksum:
                 state.edited.append(migration)
         elif by_alembic:
             state.applied.append(migration)
             state.applied_by_alembic.append(migration.version)
+        elif migration.version in tool_applied:
+            state.applied.append(migration)
+            state.applied_by_tool.append(migration.version)
         else:
             if row is not None and row.outcome == "partial":
                 state.partial.append(migration)
             state.pending.append(migration)
 
+    _tool_behind(state, target, tool_applied, where)
     if state.edited:
         first = state.edited[0]
         state.problems.append(
@@ -439,3 +458,44 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 )
             )
     return state
+
+
+def _changed_repeatable(migration: Migration, row: LedgerRow) -> bool:
+    return bool(migration.tool and migration.tool.repeatable and row.checksum != migration.checksum)
+
+
+def _read_tool_ledger(
+    conn: psycopg.Connection[Any], target: Target, migrations: list[Migration], state: LedgerState, where: str
+) -> set[str]:
+    """The versions the format's own ledger records as applied (its drift goes to state.problems)."""
+    fmt = migrations[0].tool.format if migrations and migrations[0].tool else "oncall"
+    adapter = ledger_for(fmt, target.schema)
+    if adapter is None:
+        return set()
+    tool_state = adapter.read(conn, migrations, where)
+    state.tool_ledger = tool_state.table
+    state.tool_ledger_exists = tool_state.exists
+    state.problems.extend(tool_state.problems)
+    state.applied_in_tool = set(tool_state.applied)
+    return tool_state.applied
+
+
+def _tool_behind(state: LedgerState, target: Target, tool_applied: set[str], where: str) -> None:
+    """Drift: oncall's ledger records a migration that the tool's own ledger does not (yet, or any more).
+
+    The team's tool would run it again (or its rollback undid it behind oncall's back).
+    """
+    if state.tool_ledger is None:
+        return
+    behind = [m.version for m in state.applied if m.version in state.rows and m.version not in tool_applied]
+    if behind:
+        state.problems.append(
+            Drift(
+                f"oncall_migrations on {where} records {', '.join(behind)} as applied but "
+                f"{state.tool_ledger} does not (the team's tool would run it again)",
+                f"check the schema (invoke verify), then invoke resolve {behind[-1]} --applied to record it "
+                f"in {state.tool_ledger}, or --rolled-back if the tool undid it",
+                kind="tool-behind",
+                behind=behind,
+            )
+        )

@@ -67,6 +67,7 @@ from oncall.migrations.ledger import (
     partial_checksum,
     progress_sql,
     qualified,
+    quote_ident,
     quote_literal,
     statements_digest,
 )
@@ -82,6 +83,8 @@ from oncall.migrations.lock import (
     release_apply_lock,
 )
 from oncall.migrations.lock_wait import LockWaiter, check_budget
+from oncall.migrations.sources import Layout, survey
+from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
 from oncall.redact import redact
@@ -106,6 +109,8 @@ class Step:
     findings: list[LintFinding]
     alembic_sql: str | None = None
     resume_from: int = 0
+    # The row of the format's own ledger (prisma, flyway, ...), written in the same transaction.
+    tool_sql: str | None = None
 
     def as_dict(self, *, with_sql: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -118,6 +123,7 @@ class Step:
             "resume_from": self.resume_from,
             "lint": [f.as_dict() for f in self.findings],
             "alembic_sql": self.alembic_sql,
+            "tool_sql": self.tool_sql,
         }
         if with_sql:
             doc["sql"] = self.migration.sql
@@ -141,6 +147,9 @@ class Plan:
     table_lock_wait: float = 0.0
     # How long a run waits for another run's apply lock (the target's lock_wait, or --lock-wait).
     lock_wait: float = 30.0
+    # The target's schema does not exist yet (a later migration may create it): the ledger's DDL
+    # creates it first, so the ledger never fails because of where it lives.
+    create_schema: bool = False
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -195,9 +204,13 @@ class StatusResult:
     code: int
     where: str
     state: LedgerState
+    layout: Layout | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "code": self.code, "where": self.where, **self.state.as_dict()}
+        doc = {"ok": self.ok, "code": self.code, "where": self.where, **self.state.as_dict()}
+        if self.layout is not None:
+            doc["layout"] = self.layout.as_dict()
+        return doc
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -239,6 +252,10 @@ def build_plan(
     steps: list[Step] = []
     created: set[str] = set()
     alembic_current = state.alembic_versions
+    tool_ledger = (
+        ledger_for(migrations[0].tool.format, target.schema) if migrations and migrations[0].tool else None
+    )
+    create_tool_ledger = not state.tool_ledger_exists
     for migration in _pending_until(state, migrations, to):
         reasons = migration.no_transaction_reasons(server_version)
         findings = lint(migration.statements, created_before=created)
@@ -274,8 +291,12 @@ def build_plan(
                 findings=findings,
                 alembic_sql=alembic_sql,
                 resume_from=resume,
+                tool_sql=tool_ledger.record_sql(migration, create=create_tool_ledger)
+                if tool_ledger
+                else None,
             )
         )
+        create_tool_ledger = False
     return Plan(
         target=target.name,
         schema=target.schema,
@@ -367,6 +388,8 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             say(out, m.sql.rstrip())
             if step.alembic_sql:
                 say(out, step.alembic_sql + ";")
+            if step.tool_sql:
+                say(out, step.tool_sql + ";")
     if not plan.steps:
         say(out, "nothing to apply: the database is up to date")
 
@@ -392,7 +415,8 @@ def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False
     code = 0
     if check:
         code = 5 if state.problems else (1 if state.pending else 0)
-    return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state)
+    layout = survey(target.migrations_dir, target.format)
+    return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state, layout=layout)
 
 
 # --- migrate ---------------------------------------------------------------------------------
@@ -545,8 +569,9 @@ def _apply_locked(
         # A transactional first step creates the ledger inside its own transaction (no extra
         # round trip, and nothing left behind if it fails); otherwise it is created here.
         first_in_transaction = the_plan.steps[0].mode == "transaction"
+        the_plan.create_schema = not state.ledger_exists and not _schema_exists(conn, target.schema)
         if not state.ledger_exists and not first_in_transaction:
-            conn.execute(create_ledger_sql(target.schema).encode())
+            conn.execute(_ledger_ddl(the_plan).encode())
         the_plan.create_ledger = not state.ledger_exists and first_in_transaction
     except psycopg.Error as exc:
         raise database_error(exc, db, f"creating the ledger table {target.schema}.oncall_migrations") from exc
@@ -631,16 +656,13 @@ def _transaction_prefix(plan: Plan, migration: Migration) -> str:
     statement) and stops with OC002 instead of running the file again. This holds whatever
     happened to either client or to its session lock: the server enforces it.
     """
-    prefix = (
+    return (
         "BEGIN ISOLATION LEVEL READ COMMITTED;\n"
         f"SET LOCAL statement_timeout = {quote_literal(plan.statement_timeout)};\n"
         + apply_guard_sql(plan.schema, migration, key=apply_key(plan.schema), wait_s=plan.lock_wait)
         + ";\n"
         f"SET LOCAL lock_timeout = {quote_literal(plan.lock_timeout)};\n"
     )
-    if plan.create_ledger:
-        prefix += create_ledger_sql(plan.schema) + ";\n"
-    return prefix
 
 
 def _run_transactional(
@@ -672,6 +694,11 @@ def _run_transactional(
     ]
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
+    if step.tool_sql:
+        suffix_parts.append(step.tool_sql)
+    if plan.create_ledger:
+        # After the file, not before it: the file may create the schema the ledger lives in.
+        suffix_parts.insert(0, _ledger_ddl(plan))
     for attempt in range(plan.lock_retries + 1):
         waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
         prefix = _transaction_prefix(plan, migration)
@@ -703,6 +730,19 @@ def _run_transactional(
                 replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
             ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (quote_ident(schema),)).fetchone()
+    return bool(row and row[0])
+
+
+def _ledger_ddl(plan: Plan) -> str:
+    """CREATE TABLE of the ledger, preceded by CREATE SCHEMA IF NOT EXISTS when its schema is missing."""
+    ddl = create_ledger_sql(plan.schema)
+    if plan.create_schema:
+        ddl = f"CREATE SCHEMA IF NOT EXISTS {quote_ident(plan.schema)};\n" + ddl
+    return ddl
 
 
 def _drop_invalid_index(
@@ -880,6 +920,8 @@ def _run_statements(
     ]
     if step.alembic_sql:
         finish.append(step.alembic_sql)
+    if step.tool_sql:
+        finish.append(step.tool_sql)
     try:
         counter.send(conn, "BEGIN;\n" + ";\n".join(finish) + ";\nCOMMIT;")
     except psycopg.Error as exc:
@@ -950,6 +992,12 @@ def _locate(
         rollback(conn)
 
 
+def _after_the_file(exc: Exception, offset: int, migration: Migration) -> bool:
+    """Whether the server's error position lies in the ledger SQL sent after the file's own SQL."""
+    position = getattr(getattr(exc, "diag", None), "statement_position", None)
+    return position is not None and int(position) - 1 - offset >= len(migration.sql)
+
+
 def _server_message(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) or str(exc).strip().splitlines()[0]
@@ -1002,6 +1050,14 @@ def _migration_error(
             f"lost the connection to {db.host}:{db.port} while applying {migration.path.name}: "
             f"{_server_message(exc)}",
             "the server rolled the migration back (no table, no ledger row); rerun invoke migrate",
+            sqlstate=sqlstate,
+        )
+    if _after_the_file(exc, offset, migration):
+        return CheckFailed(
+            f"recording {migration.version} in the ledger failed on {plan.where}: {_server_message(exc)} "
+            f"[SQLSTATE {sqlstate}]; the migration ran and was rolled back with it",
+            f"the migration file is not at fault: check the ledger tables in schema {plan.schema} "
+            "(invoke doctor shows the role's rights), then rerun",
             sqlstate=sqlstate,
         )
     # Replaying to find the failing statement costs what the failed attempt cost: only when that

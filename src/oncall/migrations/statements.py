@@ -241,6 +241,35 @@ def line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, max(0, offset)) + 1
 
 
+_PSQL_META = re.compile(r"^[ \t]*(\\[A-Za-z!?][A-Za-z]*)", re.MULTILINE)
+_COPY_FROM_STDIN = re.compile(r"^[ \t]*COPY\b[^;]*?\bFROM\s+STDIN\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _psql_only(source: str | Path, line: int, what: str) -> BadInput:
+    return BadInput(
+        f"{source}:{line}: {what}: oncall runs SQL, not psql scripts",
+        "inline what the meta-command does (or load the rows with INSERT ... VALUES), "
+        "or run this file with psql -v ON_ERROR_STOP=1 -f",
+        file=str(source),
+        line=line,
+    )
+
+
+def psql_script_error(sql: str, source: str | Path) -> BadInput | None:
+    """A psql meta-command (\\i, \\set, ...) or COPY ... FROM stdin in a file the parser rejected."""
+    found = []
+    meta = _PSQL_META.search(sql)
+    if meta:
+        found.append((line_of(sql, meta.start()), f"psql meta-command {meta.group(1)}"))
+    copy = _COPY_FROM_STDIN.search(sql)
+    if copy:
+        found.append((line_of(sql, copy.start()), "COPY ... FROM stdin (psql sends its rows)"))
+    if not found:
+        return None
+    line, what = min(found)
+    return _psql_only(source, line, what)
+
+
 def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
     """Parse `sql` and return its statements in order; BadInput names file:line on a syntax error."""
     from pglast import parser
@@ -251,6 +280,9 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
     except parser.ParseError as exc:
         message = str(exc.args[0]) if exc.args else str(exc)
         offset = int(exc.args[1]) if len(exc.args) > 1 else 0
+        psql = psql_script_error(sql, source)
+        if psql is not None:
+            raise psql from exc
         raise BadInput(
             f"syntax error in {source}:{line_of(sql, offset)}: {message}",
             "fix the SQL in that file; nothing was sent to the database",
@@ -258,6 +290,13 @@ def split(sql: str, *, source: str | Path = "<sql>") -> list[Statement]:
             line=line_of(sql, offset),
             server_message=message,
         ) from exc
+    for item in tree.get("stmts", []):
+        copy = item.get("stmt", {}).get("CopyStmt")
+        if copy and copy.get("is_from") and not copy.get("filename"):
+            start = len(
+                sql.encode("utf-8")[: int(item.get("stmt_location", 0))].decode("utf-8", errors="ignore")
+            )
+            raise _psql_only(source, line_of(sql, start), "COPY ... FROM stdin (psql sends its rows)")
     # libpg_query's locations count bytes; ours count characters (as the server's error positions do).
     data = sql.encode("utf-8")
     ascii_only = len(data) == len(sql)

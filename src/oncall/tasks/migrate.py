@@ -82,7 +82,20 @@ def status(
                 out.print(f"alembic_version: {', '.join(state.alembic_versions) or '(empty)'}")
             for problem in state.problems:
                 out.print(f"DRIFT: {problem.cause}\n  hint: {problem.hint}", markup=False)
+            _print_layout(out, result.layout)
         exit_with(result.code, "status --check: " + ("drift" if result.code == 5 else "pending migrations"))
+
+
+def _print_layout(out: Any, layout: Any) -> None:
+    """The folder's format, the files it does not run (and why), and ordering warnings."""
+    if layout is None:
+        return
+    how = "detected" if layout.detected else "configured"
+    out.print(f"format: {layout.format} ({how}) in {layout.folder}", markup=False)
+    for item in layout.ignored:
+        out.print(f"ignored: {item.path.name}: {item.reason}", markup=False)
+    for warning in layout.warnings:
+        out.print(f"WARNING: {warning}", markup=False)
 
 
 @task(
@@ -237,3 +250,46 @@ def resolve(  # noqa: PLR0917 - one parameter per CLI flag
         chosen = target_for(ctx, target)
         result = run_resolve(chosen, None, out, version, applied=applied, dry_run=dry_run, yes=yes)
         out.emit({"task": "resolve", **result.as_dict()})
+
+
+@task(
+    help={
+        "to": "the last migration to keep; every applied one after it is undone (default: only the last)",
+        "target": TARGET_HELP,
+        "dry_run": DRY_RUN_HELP,
+        "yes": YES_HELP,
+        "lock_wait": "seconds to wait for another run's migration lock (default oncall.lock_wait, 30)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def rollback_migration(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    to: str | None = None,
+    target: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    lock_wait: float | None = None,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Run the down SQL of the last applied migrations, newest first (diesel, golang-migrate, dbmate)."""
+    from oncall.migrations.downgrade import rollback_migration as run_rollback
+
+    out = output_for(json)
+    with boundary(out, task="rollback-migration", debug=debug):
+        chosen = target_for(ctx, target)
+        result = run_rollback(
+            chosen,
+            None,
+            out,
+            to=to,
+            dry_run=dry_run,
+            yes=yes,
+            lock_wait=seconds_flag(lock_wait, "--lock-wait") if lock_wait is not None else None,
+        )
+        verb = "would roll back" if dry_run else "rolled back"
+        out.print(
+            f"{verb}: {', '.join(s.migration.version for s in result.steps) or '(nothing)'}", markup=False
+        )
+        out.emit({"task": "rollback-migration", **result.as_dict()})
