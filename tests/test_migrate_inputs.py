@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrate_support import make_set, quiet, target
-from oncall.db import connect, parse_database_url
+from oncall.db.connect import connect, parse_database_url
 from oncall.errors import BadInput, CheckFailed
 from oncall.migrations import discover, migrate, status
 

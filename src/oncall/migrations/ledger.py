@@ -220,7 +220,9 @@ def partial_checksum(file_checksum: str, done_texts: Sequence[str]) -> str:
     return f"{file_checksum}/{statements_digest(done_texts)}"
 
 
-def apply_guard_sql(schema: str, migration: Recordable, *, key: int, wait_s: float) -> str:
+def apply_guard_sql(
+    schema: str, migration: Recordable, *, key: int, wait_s: float, repeatable: bool = False
+) -> str:
     """Take the transaction-level apply lock, then fail the transaction if the ledger already has it.
 
     Every writer of a migration's ledger row holds this lock (or its session-level twin around a
@@ -229,10 +231,13 @@ def apply_guard_sql(schema: str, migration: Recordable, *, key: int, wait_s: flo
     before running the file. The SQLSTATEs: OC002 applied once with this content (another run did
     it: nothing to do), OC004 recorded twice or with other content (drift), OC003 the lock was not
     granted within `wait_s` (its own lock_timeout; the caller sets the migration's after this).
+    A `repeatable` migration (Flyway's R__) runs again whenever its content changes: a row with
+    other content is its previous run, which `replace_repeatable_sql` removes in the same transaction.
     Compact on purpose: pg_stat_activity shows only the first 1024 bytes of the round trip.
     """
     table = qualified(schema, LEDGER_TABLE)
     wait_ms = max(1, round(wait_s * 1000))
+    other_content = "false" if repeatable else "c IS NOT NULL"
     return (
         "DO $oncall_guard$DECLARE c text[];BEGIN "
         f"PERFORM set_config('lock_timeout','{wait_ms}ms',true);PERFORM pg_advisory_xact_lock({int(key)});"
@@ -240,9 +245,17 @@ def apply_guard_sql(schema: str, migration: Recordable, *, key: int, wait_s: flo
         f"SELECT array_agg(checksum)INTO c FROM {table} WHERE version={quote_literal(migration.version)} "
         "AND outcome<>'partial';"
         f"IF cardinality(c)=1 AND c[1]={quote_literal(migration.checksum)} THEN RAISE SQLSTATE "
-        f"'{APPLIED_ELSEWHERE}';ELSIF c IS NOT NULL THEN RAISE SQLSTATE '{LEDGER_CONFLICT}' USING "
+        f"'{APPLIED_ELSEWHERE}';ELSIF {other_content} THEN RAISE SQLSTATE '{LEDGER_CONFLICT}' USING "
         "MESSAGE='recorded as applied with sha256 '||array_to_string(c,', ');END IF;"
         f"EXCEPTION WHEN lock_not_available THEN RAISE SQLSTATE '{APPLY_LOCK_TIMEOUT}';END$oncall_guard$"
+    )
+
+
+def replace_repeatable_sql(schema: str, version: str) -> str:
+    """Remove the previous run's row of a repeatable migration, so that its new run records one row."""
+    return (
+        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
+        "AND outcome <> 'partial'"
     )
 
 

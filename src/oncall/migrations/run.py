@@ -69,6 +69,7 @@ from oncall.migrations.ledger import (
     qualified,
     quote_ident,
     quote_literal,
+    replace_repeatable_sql,
     statements_digest,
 )
 from oncall.migrations.lint import LintFinding, lint
@@ -659,10 +660,20 @@ def _transaction_prefix(plan: Plan, migration: Migration) -> str:
     return (
         "BEGIN ISOLATION LEVEL READ COMMITTED;\n"
         f"SET LOCAL statement_timeout = {quote_literal(plan.statement_timeout)};\n"
-        + apply_guard_sql(plan.schema, migration, key=apply_key(plan.schema), wait_s=plan.lock_wait)
+        + apply_guard_sql(
+            plan.schema,
+            migration,
+            key=apply_key(plan.schema),
+            wait_s=plan.lock_wait,
+            repeatable=_is_repeatable(migration),
+        )
         + ";\n"
         f"SET LOCAL lock_timeout = {quote_literal(plan.lock_timeout)};\n"
     )
+
+
+def _is_repeatable(migration: Migration) -> bool:
+    return bool(migration.tool and migration.tool.repeatable)
 
 
 def _run_transactional(
@@ -692,6 +703,8 @@ def _run_transactional(
             statements_done=len(migration.statements),
         ),
     ]
+    if _is_repeatable(migration):
+        suffix_parts.insert(0, replace_repeatable_sql(plan.schema, migration.version))
     if step.alembic_sql:
         suffix_parts.append(step.alembic_sql)
     if step.tool_sql:

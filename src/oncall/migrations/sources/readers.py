@@ -46,7 +46,8 @@ def read_oncall(folder: Path) -> Read:
     files: list[SourceFile] = []
     ignored: list[Ignored] = []
     for path in _entries(folder):
-        if path.is_file() and path.suffix == ".sql":
+        # Not only regular files: read_text names a directory, dangling symlink or FIFO called *.sql.
+        if path.suffix == ".sql":
             text, data = read_text(path)
             files.append(
                 SourceFile(
