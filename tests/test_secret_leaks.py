@@ -1,0 +1,131 @@
+"""Secrets that leaked through side doors (issue 12, section 5): each case, every output channel.
+
+The `secret_scan` fixture reads the test's captured output (run_invoke prints what each command
+wrote); files and posts that are not captured output are checked with `secret_scan.check`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from health_support import migrate_target, scratch_project, target_entry, webhook_receiver
+from oncall.config import SmokeCheckConfig, Target
+from oncall.errors import BadInput, ExitCode
+from oncall.probe import checks_for
+from oncall.redact import redact, register_secret
+from render_support import SERVICE
+from smoke_support import SmokeServer
+
+
+def _target(*smoke: SmokeCheckConfig) -> Target:
+    return Target(name="t", system="x", migrations_dir=Path("sql"), base_url="https://x.example", smoke=smoke)
+
+
+ECHO_CHECK = {
+    "name": "page",
+    "url": "/echo-auth",
+    "header_env": {"Authorization": "ADMIN_AUTH"},
+    # The page echoes the header back, and the failing condition quotes the body around it.
+    "conditions": {"body_not_contains": "token="},
+}
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["a trailing LF", "a trailing CRLF"])
+def test_a_header_env_value_loses_its_trailing_line_break(line_end: str, secret_scan: Any) -> None:
+    """`export X="$(cat file)"` habits: the value is sent without the line break that ends it."""
+    token = "Token " + secrets.token_hex(12)
+    secret_scan.add(token)
+    cfg = SmokeCheckConfig(name="admin", url="/a", header_env={"Authorization": "ADMIN_AUTH"})
+    (built,) = checks_for(_target(cfg), environ={"ADMIN_AUTH": token + line_end})
+    assert built.headers == {"Authorization": token}
+
+
+@pytest.mark.parametrize(
+    "inner", ["\n", "\r\n", "\r", "\x00", "\x1b"], ids=["LF", "CRLF", "CR", "NUL", "ESC"]
+)
+def test_a_header_env_value_with_a_control_character_inside_is_bad_input(
+    inner: str, secret_scan: Any
+) -> None:
+    """A line break inside the value is exit 2 naming the variable and the header, never the value."""
+    first, second = secrets.token_hex(10), secrets.token_hex(10)
+    secret_scan.add(first, second)
+    cfg = SmokeCheckConfig(name="admin", url="/a", header_env={"Authorization": "ADMIN_AUTH"})
+    with pytest.raises(BadInput) as caught:
+        checks_for(
+            _target(cfg),
+            environ={"ADMIN_AUTH": f"Token {first}{inner}{second}"},
+        )
+    assert caught.value.code == ExitCode.BAD_INPUT
+    assert "ADMIN_AUTH" in caught.value.cause
+    assert "Authorization" in caught.value.cause
+    print(caught.value.cause, caught.value.hint)  # the scan reads it
+
+
+def test_an_exception_quoting_a_registered_value_is_redacted(secret_scan: Any) -> None:
+    """httpx quotes a bad header value through repr (`b'Token ...\\n'`); that form is masked too."""
+    value = "Token " + secrets.token_hex(12) + "\r\n"
+    secret_scan.add(value.strip())
+    register_secret(value)
+    message = f"LocalProtocolError: Illegal header value {value.encode()!r}"
+    print(redact(message))
+    assert redact(message) == "LocalProtocolError: Illegal header value b'***'"
+    assert redact(repr(value)) == "'***'"
+
+
+def test_a_header_env_value_with_a_trailing_line_break_leaks_through_no_channel(
+    run_invoke: Any, pg: Any, api: Any, tmp_path: Path, secret_scan: Any
+) -> None:
+    """stdout, stderr, JSON, JUnit, runs.jsonl, the webhook post and the incident report: none shows it.
+
+    The page echoes the header, so every channel carries text around the value (and before the fix,
+    httpx's `Illegal header value b'Token ...\\r\\n'`); the check runs, fails on the echo, and is masked.
+    """
+    secret = secrets.token_hex(12)
+    header = f"Token {secret}"
+    secret_scan.add(secret, header)
+    entry = target_entry(render_service=SERVICE)
+    entry["smoke"] = [ECHO_CHECK]
+    project = scratch_project(tmp_path / "project", {"svc": entry})
+    migrate_target(project, "svc", pg.url)
+    junit = tmp_path / "junit.xml"
+    report = tmp_path / "incident.md"
+    with webhook_receiver() as hook, SmokeServer() as page:
+        secret_scan.add(hook.url)
+        env = {
+            "DATABASE_URL": pg.url,
+            "APP_URL": page.url(""),
+            "RENDER_API_KEY": api.api_key,
+            "RENDER_API_URL": api.base_url,
+            "ONCALL_WEBHOOK_URL": hook.url,
+            "ADMIN_AUTH": header + "\r\n",
+        }
+        human = run_invoke("smoke", "--junit", str(junit), "--total-timeout", "5", cwd=project, env=env)
+        machine = run_invoke("smoke", "--json", "--total-timeout", "5", cwd=project, env=env)
+        health = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        recover = run_invoke(
+            "recover", "--json", "--wait", "1", "--report", str(report), cwd=project, env=env, timeout=180
+        )
+        posts = json.dumps(hook.posts)
+    # The header reached the page without its line break, and the echo was masked.
+    (check,) = machine.json()["checks"]
+    assert (machine.code, check["status"]) == (1, 200)
+    assert check["failed"][0]["observed"] == "found at character 0: 'token=***'"
+    assert (human.code, health.code, recover.code) == (1, 1, 1)
+    assert "page" in human.stdout
+    assert "body_not_contains" in junit.read_text()
+    assert hook.count == 1
+    assert "token=***" in posts
+    runs = Path(machine.env["INVOKE_ONCALL_RUN_LOG"]).read_text()
+    assert {json.loads(line)["task"] for line in runs.splitlines()} >= {"health", "recover"}
+    for where, text in (
+        ("JUnit", junit.read_text()),
+        ("runs.jsonl", runs),
+        ("the webhook post", posts),
+        ("the incident report", report.read_text()),
+    ):
+        secret_scan.check(text, where)
