@@ -17,6 +17,7 @@ from health_support import migrate_target, scratch_project, target_entry, webhoo
 from oncall.config import SmokeCheckConfig, Target
 from oncall.errors import BadInput, ExitCode
 from oncall.probe import checks_for
+from oncall.probe_conditions import Observation, parse_conditions
 from oncall.redact import redact, register_secret
 from render_support import SERVICE
 from smoke_support import SmokeServer
@@ -129,3 +130,30 @@ def test_a_header_env_value_with_a_trailing_line_break_leaks_through_no_channel(
         ("the incident report", report.read_text()),
     ):
         secret_scan.check(text, where)
+
+
+def _answer(body: str) -> Observation:
+    return Observation(status=200, latency_ms=5.0, body=body, body_truncated=False, scheme="https", cert=None)
+
+
+def test_the_body_excerpt_is_redacted_before_it_is_cut(secret_scan: Any) -> None:
+    """A page that echoes a 56-character token: the excerpt masks it whole, no leading part shows."""
+    token = secrets.token_hex(28)
+    secret_scan.add(token[:8], token[-8:])
+    register_secret(token)
+    (_, condition) = parse_conditions({"body_not_contains": "token="}, "x")
+    result = condition.evaluate(_answer(f"<p>Signed in. Your token={token} expires soon.</p>"))
+    print(result.describe())
+    assert not result.ok
+    assert result.observed == "found at character 19: '<p>Signed in. Your token=*** expires soon.</p>'"
+
+
+def test_a_needle_inside_a_secret_is_reported_without_an_excerpt(secret_scan: Any) -> None:
+    """When the text looked for is part of a secret, where it was found is all that is shown."""
+    token = "tok_" + secrets.token_hex(20)
+    secret_scan.add(token[4:12])
+    register_secret(token)
+    (_, condition) = parse_conditions({"body_not_contains": token[:10]}, "x")
+    result = condition.evaluate(_answer(f"echo {token}"))
+    print(result.describe())
+    assert result.observed == "found at character 5: '(inside a secret, not shown)'"
