@@ -19,7 +19,8 @@ from oncall.errors import BadInput, ExitCode
 from oncall.probe import checks_for
 from oncall.probe_conditions import Observation, parse_conditions
 from oncall.redact import redact, register_secret
-from render_support import SERVICE
+from oncall.render import RenderClient
+from render_support import SERVICE, new_key
 from smoke_support import SmokeServer
 
 
@@ -157,3 +158,58 @@ def test_a_needle_inside_a_secret_is_reported_without_an_excerpt(secret_scan: An
     result = condition.evaluate(_answer(f"echo {token}"))
     print(result.describe())
     assert result.observed == "found at character 5: '(inside a secret, not shown)'"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.attacker.example/v1",
+        "http://127.0.0.1.attacker.example/v1",
+        "http://localhost.attacker.example/v1",
+        "http://127.1/v1",
+        "http://[::ffff:7f00:1]/v1",
+    ],
+    ids=[
+        "a DNS name starting with 127.",
+        "a DNS name starting with 127.0.0.1",
+        "a DNS name starting with localhost",
+        "a shorthand that is not an IP literal",
+        "an IPv4-mapped IPv6 address",
+    ],
+)
+def test_plain_http_to_a_name_that_only_looks_local_is_refused(url: str, secret_scan: Any) -> None:
+    """Plain http carries the key in clear text: only a loopback IP literal or `localhost` may have it."""
+    key = new_key()
+    secret_scan.add(key)
+    with pytest.raises(BadInput) as caught:
+        RenderClient.from_env({"RENDER_API_KEY": key, "RENDER_API_URL": url})
+    print(caught.value.cause, caught.value.hint)
+    assert "uses plain http" in caught.value.cause
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/v1", "http://127.42.0.7:9/v1", "http://[::1]:9/v1", "http://localhost:9/v1"],
+    ids=["127.0.0.1", "another address in 127.0.0.0/8", "::1", "localhost"],
+)
+def test_plain_http_to_loopback_is_allowed(url: str) -> None:
+    """The stand-in runs on loopback over plain http; those URLs are accepted as they are."""
+    with RenderClient.from_env({"RENDER_API_KEY": new_key(), "RENDER_API_URL": url}) as client:
+        assert client.base_url == url.removesuffix("/")
+
+
+def test_render_status_refuses_a_lookalike_loopback_host_before_connecting(
+    run_invoke: Any, secret_scan: Any
+) -> None:
+    """`http://127.attacker.example` is exit 2 naming RENDER_API_URL; a connection attempt would have
+    failed its DNS lookup first (exit 3), so the refusal came before anything was sent."""
+    key = new_key()
+    secret_scan.add(key)
+    env = {"RENDER_API_KEY": key, "RENDER_API_URL": "http://127.attacker.example/v1"}
+    result = run_invoke("render-status", "--json", env=env)
+    assert result.code == 2
+    cause = result.json()["error"]["cause"]
+    assert (
+        cause
+        == "RENDER_API_URL uses plain http to 127.attacker.example: the API key would travel unencrypted"
+    )
