@@ -20,7 +20,8 @@ from oncall.probe import checks_for
 from oncall.probe_conditions import Observation, parse_conditions
 from oncall.redact import redact, register_secret
 from oncall.render import RenderClient
-from render_support import SERVICE, new_key
+from oncall.sandbox.render_api import RenderStandIn
+from render_support import SERVICE, invoke_env, new_key, service_id
 from smoke_support import SmokeServer
 
 
@@ -213,3 +214,50 @@ def test_render_status_refuses_a_lookalike_loopback_host_before_connecting(
         cause
         == "RENDER_API_URL uses plain http to 127.attacker.example: the API key would travel unencrypted"
     )
+
+
+MARKUP_CRASH = 'error: relation "x[/]" does not exist at character 15'
+COLOURED_CRASH = (
+    '\x1b[31merror:\x1b[0m relation "ai_usage_logs" does not exist\x1b]0;pwned\x07\rat character 15\x1b[2K'
+)
+
+
+def test_rich_markup_in_a_log_line_is_printed_as_text(
+    api: RenderStandIn, run_invoke: Any, secret_scan: Any
+) -> None:
+    """`relation "x[/]" does not exist` is a finding about table x[/], not a MarkupError."""
+    api.add_log(service_id(api), MARKUP_CRASH)
+    result = run_invoke("triage", "--target", "sandbox", env=invoke_env(api, api.base_url))
+    assert result.code == 1, result.stderr
+    assert 'the backend queries table "x[/]", which does not exist' in result.stdout
+    assert f"log: {MARKUP_CRASH}" in result.stdout
+
+
+def test_escape_sequences_in_a_log_line_never_reach_the_terminal_or_the_json(
+    api: RenderStandIn, run_invoke: Any, secret_scan: Any
+) -> None:
+    """Colours, a window title and a carriage return in a log line: removed or shown, never obeyed."""
+    api.add_log(service_id(api), COLOURED_CRASH)
+    env = invoke_env(api, api.base_url)
+    human = run_invoke("triage", "--target", "sandbox", env=env)
+    machine = run_invoke("triage", "--target", "sandbox", "--json", env=env)
+    assert human.code == machine.code == 1
+    clean = 'error: relation "ai_usage_logs" does not exist\\x0dat character 15'
+    assert f"log: {clean}" in human.stdout
+    [finding] = machine.json()["findings"]
+    assert (finding["object"], finding["sample"]) == ("ai_usage_logs", clean)
+    for text in (human.stdout, human.stderr, machine.stdout, machine.stderr):
+        assert "\x1b" not in text
+        assert "\\u001b" not in text
+
+
+def test_rich_markup_in_a_log_line_does_not_block_recover(
+    api: RenderStandIn, run_invoke: Any, pg: Any, secret_scan: Any
+) -> None:
+    """recover prints triage's cause before it starts; a bracket in a table name must not stop it."""
+    api.add_log(service_id(api), MARKUP_CRASH)
+    env = invoke_env(api, api.base_url, DATABASE_URL=pg.url)
+    result = run_invoke("recover", "--target", "sandbox", "--dry-run", env=env)
+    assert 'triage: the backend queries table "x[/]", which does not exist' in result.stdout
+    assert "MarkupError" not in result.output
+    assert result.code == 0, result.stderr
