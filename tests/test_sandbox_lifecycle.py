@@ -11,17 +11,26 @@ from pathlib import Path
 import pytest
 
 from oncall.sandbox import procs
-from sandbox_support import force_down, get, read_env_file, read_state, sandbox_env, sandbox_pids, wait_for
+from sandbox_support import (
+    force_down,
+    get,
+    read_env_file,
+    read_state,
+    sandbox_env,
+    sandbox_pids,
+    server_dir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sbx(tmp_path: Path) -> Iterator[Path]:
+def sbx() -> Iterator[Path]:
     """A sandbox directory of the test's own; whatever runs in it is stopped afterwards."""
-    directory = tmp_path / "sandbox"
-    yield directory
-    force_down(directory)
+    with server_dir("sandbox") as directory:
+        yield directory
+        force_down(directory)
 
 
 def _register(secret_scan, directory: Path) -> dict[str, str]:
