@@ -12,7 +12,16 @@ import pytest
 
 from conftest import INVOKE, REPO, clean_env
 from oncall.sandbox import procs
-from sandbox_support import force_down, get, read_env_file, read_state, sandbox_env, sandbox_pids, wait_for
+from sandbox_support import (
+    force_down,
+    get,
+    read_env_file,
+    read_state,
+    sandbox_env,
+    sandbox_pids,
+    server_dir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +29,10 @@ STEPS = ["sandbox.up", "page before", "triage", "migrate", "verify", "restart", 
 
 
 @pytest.fixture
-def sbx(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "sandbox"
-    yield directory
-    force_down(directory)
+def sbx() -> Iterator[Path]:
+    with server_dir("sandbox") as directory:
+        yield directory
+        force_down(directory)
 
 
 @pytest.mark.parametrize("system", ["turbo-response", "trdrhub"], ids=["turbo-response", "trdrhub"])

@@ -24,6 +24,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from oncall.errors import BadInput
+from oncall.redact import redact
 
 DEFAULT_STATUS = "2xx|3xx"
 KNOWN = ("status", "max_ms", "body_contains", "body_not_contains", "json", "cert_days")
@@ -132,9 +133,23 @@ class MaxMsCondition:
         )
 
 
+# How far around an excerpt redaction looks: a secret that reaches into the excerpt must be seen
+# whole to be recognised, so it is redacted within this margin before the excerpt is cut.
+_REDACT_MARGIN = 8192
+
+
 def _snippet(body: str, at: int, needle: str, width: int = 40) -> str:
-    start, end = max(0, at - width), min(len(body), at + len(needle) + width)
-    return " ".join(body[start:end].split())
+    """The body around `needle` (first found at `at`), redacted *before* it is cut.
+
+    Cut first, a secret the page echoes would be cut too, and its visible part would no longer
+    match the registered value: 38 of 56 characters of a token leaked that way.
+    """
+    start = max(0, at - width - _REDACT_MARGIN)
+    masked = redact(body[start : at + len(needle) + width + _REDACT_MARGIN])
+    found = masked.find(needle)
+    if found < 0:
+        return "(inside a secret, not shown)"
+    return " ".join(masked[max(0, found - width) : found + len(needle) + width].split())
 
 
 @dataclass(frozen=True)

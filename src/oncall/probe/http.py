@@ -82,6 +82,7 @@ class Attempt:
     redirects: tuple[Redirect, ...]
     final_url: str
     tries: int
+    timeout_s: float | None = None  # the whole-try timeout of the last try, after any deadline cut
 
     @property
     def answered(self) -> bool:
@@ -111,6 +112,36 @@ class Limits:
     network_retries: int = 2
     retry_backoff: float = 0.25
     max_body_bytes: int = MAX_BODY_BYTES
+    cut_to_deadline: bool = False  # the timeouts were shortened to the time left before a deadline
+
+    def within(self, left: float) -> Limits:
+        """These limits, no timeout longer than the `left` seconds before a deadline.
+
+        A wait that ends at its deadline cannot let a request run its full timeout past it: a slow
+        page held `smoke --wait 5` for 20 s. A try always gets MIN_TRY_S, so the last poll before
+        the deadline is still a real request.
+        """
+        cap = max(left, MIN_TRY_S)
+        if cap >= max(self.connect_timeout, self.read_timeout, self.total_timeout):
+            return self
+        return replace(
+            self,
+            connect_timeout=min(self.connect_timeout, cap),
+            read_timeout=min(self.read_timeout, cap),
+            total_timeout=min(self.total_timeout, cap),
+            cut_to_deadline=True,
+        )
+
+    def request_timeouts(self, timeouts: Mapping[str, float | None]) -> dict[str, float | None]:
+        """httpx's per-request timeouts, none longer than this try's whole-try timeout."""
+        return {
+            name: min(value, self.total_timeout) if value is not None else None
+            for name, value in timeouts.items()
+        }
+
+
+# The shortest try a deadline leaves a request: less would fail every page that is merely not instant.
+MIN_TRY_S = 0.5
 
 
 # OpenSSL X509_V_ERR_* codes a smoke check meets, in words for the person reading the report.
@@ -138,6 +169,11 @@ def _root_causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _seconds(value: float) -> str:
+    """A timeout for a message: 15 as '15', a deadline's 0.99734 as '0.99'."""
+    return f"{round(value, 2):g}"
+
+
 def network_error(exc: BaseException, url: str, limits: Limits) -> NetworkError:
     """Translate an httpx transport error (or our total timeout) into words: the one boundary."""
     import httpx
@@ -145,23 +181,29 @@ def network_error(exc: BaseException, url: str, limits: Limits) -> NetworkError:
     where = _host_port(url)
     causes = _root_causes(exc)
     if isinstance(exc, TimeoutError):
+        seconds = _seconds(limits.total_timeout)
+        which = (
+            f"the {seconds} s left before the deadline"
+            if limits.cut_to_deadline
+            else f"the total timeout of {seconds} s"
+        )
         return NetworkError(
             "total_timeout",
-            f"no complete answer from {url} within the total timeout of {limits.total_timeout:g} s",
+            f"no complete answer from {url} within {which}",
             "the app is up but slow or stuck; raise --total-timeout only if this page is slow by design",
             retryable=False,
         )
     if isinstance(exc, httpx.ConnectTimeout):
         return NetworkError(
             "connect_timeout",
-            f"connecting to {where} timed out after {limits.connect_timeout:g} s",
+            f"connecting to {where} timed out after {_seconds(limits.connect_timeout)} s",
             "check the host name and that the service is running; a firewall can drop packets silently",
             retryable=True,
         )
     if isinstance(exc, httpx.TimeoutException):
         return NetworkError(
             "read_timeout",
-            f"{where} accepted the connection but sent no answer within {limits.read_timeout:g} s",
+            f"{where} accepted the connection but sent no answer within {_seconds(limits.read_timeout)} s",
             "the app hangs: look for a blocked worker or a long query; restart if it stays stuck",
             retryable=False,
         )
@@ -377,23 +419,36 @@ async def probe_once(
     check: Check,
     limits: Limits,
     timeouts: Mapping[str, float | None],
+    *,
+    deadline: float | None = None,
 ) -> Attempt:
-    """One attempt: a request (and its redirects), retried only on network errors before an answer."""
+    """One attempt: a request (and its redirects), retried only on network errors before an answer.
+
+    With a `deadline` (event-loop time), no try runs past it: each try's timeouts are cut to the
+    time left (`Limits.within`), and no retry starts once its pause would reach it.
+    """
     import httpx
 
+    loop = asyncio.get_running_loop()
     tries = 0
     while True:
         tries += 1
+        this_try = limits if deadline is None else limits.within(deadline - loop.time())
         try:
-            async with gate, asyncio.timeout(limits.total_timeout):
-                attempt = await _fetch(sender, check, limits, timeouts)
-            return replace(attempt, tries=tries)
+            async with gate, asyncio.timeout(this_try.total_timeout):
+                attempt = await _fetch(sender, check, this_try, this_try.request_timeouts(timeouts))
+            return replace(attempt, tries=tries, timeout_s=this_try.total_timeout)
         except (httpx.TransportError, TimeoutError) as exc:
-            err = network_error(exc, check.url, limits)
-            if err.retryable and tries <= limits.network_retries:
-                await asyncio.sleep(limits.retry_backoff * 2 ** (tries - 1))
+            err = network_error(exc, check.url, this_try)
+            pause = limits.retry_backoff * 2 ** (tries - 1)
+            if err.retryable and tries <= limits.network_retries and _before(deadline, loop.time() + pause):
+                await asyncio.sleep(pause)
                 continue
-            return Attempt(None, None, (), err, (), check.url, tries)
+            return Attempt(None, None, (), err, (), check.url, tries, this_try.total_timeout)
+
+
+def _before(deadline: float | None, moment: float) -> bool:
+    return deadline is None or moment < deadline
 
 
 def ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:

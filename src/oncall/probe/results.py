@@ -106,6 +106,7 @@ class CheckResult:
             "status": self.status,
             "status_text": status_text(self.status) if self.status is not None else None,
             "latency_ms": round(self.latency_ms, 1) if self.latency_ms is not None else None,
+            "timeout_s": round(last.timeout_s, 3) if last and last.timeout_s is not None else None,
             "attempts": self.attempts,
             "retries": self.retries,
             "passes_in_a_row": self.passes_in_a_row,
@@ -151,11 +152,17 @@ class SmokeResult:
         healthy = sum(c.verdict == "healthy" for c in self.checks)
         total = len(self.checks)
         how = f"within {self.wait:g} s" if self.wait is not None else "in one pass"
+        # The time it really took, not only the deadline it was given.
+        took = (
+            f"{self.elapsed_s:.1f} s"
+            if self.wait is None or self.ok
+            else f"gave up after {self.elapsed_s:.1f} s"
+        )
         if self.ok:
-            return f"smoke: all {total} check(s) healthy {how} ({self.elapsed_s:.1f} s)"
+            return f"smoke: all {total} check(s) healthy {how} ({took})"
         if self.code == 3:
-            return f"smoke: no check got an HTTP answer {how}; {total} unreachable"
-        return f"smoke: {healthy} of {total} check(s) healthy {how}"
+            return f"smoke: no check got an HTTP answer {how}; {total} unreachable ({took})"
+        return f"smoke: {healthy} of {total} check(s) healthy {how} ({took})"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,27 @@ def _resolve_url(url: str, base: str | None, where: str, target_name: str | None
     return url
 
 
+# What an HTTP header value may hold (RFC 9110 field-vchar, space and tab): printable ASCII.
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
+
+
+def _header_value(raw: str, var: str, name: str, where: str) -> str:
+    """The header value read from `var`, without the line break that `echo`/`$(cat file)` leaves.
+
+    Anything still not sendable (a line break inside, a control character) is BadInput naming the
+    variable, never the value: it is a secret, and httpx would quote it whole in its error.
+    """
+    value = raw.strip(" \t\r\n")
+    if not value or not _HEADER_VALUE.fullmatch(value):
+        register_secret(raw)
+        raise BadInput(
+            f"{var} holds a value that cannot be sent as the {name} header ({where}): "
+            "a line break or another control or non-ASCII character inside it",
+            f"set {var} to the header's value on one line, e.g. export {var}='Bearer <token>'",
+        )
+    return value
+
+
 def checks_for(
     target: Target | None, urls: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> list[Check]:
@@ -154,6 +176,7 @@ def checks_for(
                     f"{var} {state} ({where} sends it as the {name} header)",
                     f"export {var}='...' with the header's value (for example 'Bearer <token>')",
                 )
+            value = _header_value(value, str(var), str(name), where)
             register_secret(value)
             headers[str(name)] = value
         checks.append(
@@ -225,7 +248,7 @@ async def smoke_async(
         sender = transport(verify, pool)
         async with sender:
             while True:
-                attempt = await probe_once(sender, gate, result.check, limits, timeouts)
+                attempt = await probe_once(sender, gate, result.check, limits, timeouts, deadline=deadline)
                 result.record(attempt)
                 if reporter is not None:
                     reporter.update(result, loop.time() - start)

@@ -28,6 +28,7 @@ considers sending the POST again.
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import os
 import random
 import re
@@ -111,7 +112,17 @@ class DeployTrigger:
     recovered: bool = False  # the answer was lost and the deploy was found by listing
 
 
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+def _is_loopback(host: str) -> bool:
+    """An IP literal in 127.0.0.0/8 or ::1, or exactly `localhost`: names that never leave the machine.
+
+    Not a prefix test: `127.attacker.example` is a DNS name that can point anywhere.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _checked_base_url(raw: str) -> str:
@@ -126,7 +137,7 @@ def _checked_base_url(raw: str) -> str:
         raise BadInput(
             f"{URL_ENV} is not a URL: {exc}", f"unset {URL_ENV}, or set it like {DEFAULT_BASE_URL}"
         ) from None
-    loopback = parts.host in _LOOPBACK_HOSTS or parts.host.startswith("127.")
+    loopback = _is_loopback(parts.host)
     if parts.scheme not in ("https", "http") or not parts.host:
         raise BadInput(
             f"{URL_ENV} must be an https:// URL with a host, got scheme {parts.scheme or '(none)'!r}",

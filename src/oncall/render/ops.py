@@ -189,8 +189,8 @@ def restart(
             message = f"{service.get('name')} answers again {elapsed:.1f} s after the restart"
         else:
             message = (
-                f"{service.get('name')} did not answer healthy within {wait_timeout:g} s of the restart: "
-                f"{smoke.summary()}"
+                f"{service.get('name')} did not answer healthy in the {elapsed:.1f} s after the restart "
+                f"(--wait-timeout {wait_timeout:g} s): {smoke.summary()}"
             )
         out.print(message)
         run.code = 0 if smoke.ok else 1

@@ -298,7 +298,10 @@ def recover(
     out.print("before: " + _one_line(result.before))
     result.triage = _triage(target)
     for finding in (result.triage or {}).get("findings", []):
-        out.print(f"triage: {finding['cause']} (seen {finding['count']}x in the service's logs)")
+        # The cause quotes a table name from the service's logs: data, never markup.
+        out.print(
+            f"triage: {finding['cause']} (seen {finding['count']}x in the service's logs)", markup=False
+        )
     bodies: dict[str, Callable[[StepRecord], None]] = {
         "migrate": lambda r: _step_migrate(target, url, out, dry_run, r),
         "verify": lambda r: _skip_in_dry_run(r) if dry_run else _step_verify(target, url, r),

@@ -48,6 +48,22 @@ _PORT = re.compile(
     r"|EADDRINUSE)"
 )
 
+# Terminal escape sequences a log line may carry (colours, cursor moves, window titles): CSI, OSC
+# (ended by BEL or by ESC and a backslash), and the two-byte ESC forms.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+# Every other control character but tab: C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def log_text(message: str) -> str:
+    """A log line as plain data: escape sequences removed, other control characters made visible.
+
+    The service writes its logs; a line must not colour, move or retitle the on-call engineer's
+    terminal, nor hide what comes before it (a carriage return). Rich markup in it is escaped where
+    it is printed, not here: JSON and the report keep the text as the service wrote it.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _ANSI.sub("", message))
+
 
 def parse_since(text: str) -> _dt.timedelta:
     """'30m', '2h', '90s', '1d' -> timedelta; nan, 0, negative or absurd (99999999999d) is BadInput."""
@@ -235,7 +251,7 @@ def triage(
     findings: dict[tuple[str, str], Finding] = {}
     # Oldest first, so first_seen/last_seen read naturally.
     for entry in sorted(entries, key=lambda e: parse_time(e.get("timestamp")) or end):
-        message = str(entry.get("message", ""))
+        message = log_text(str(entry.get("message", "")))
         hit = classify(message)
         if hit is None:
             continue

@@ -45,6 +45,9 @@ READY_TIMEOUT = 45.0
 # Preferred ports, so a sandbox keeps the same URLs from one day to the next; a taken port is
 # replaced by a free one. 10000 is the PORT Render gives a web service by default.
 PREFERRED_PORTS = {"postgres": 55432, "render_api": 18081, "edge": 18080, "backend": 10000}
+# Other preferred ports, e.g. `edge=28080,render_api=28081`: for a second sandbox on one machine,
+# and for tests, which must not depend on ports that any other process may hold or let go of.
+PORTS_ENV = "ONCALL_SANDBOX_PORTS"
 
 ENV_NAMES = ("DATABASE_URL", "RENDER_API_KEY", "RENDER_API_URL", "ONCALL_SANDBOX_URL", "INVOKE_ONCALL_TARGET")
 
@@ -90,6 +93,23 @@ def system_spec(name: str) -> SystemSpec:
     if name not in SYSTEMS:
         raise BadInput(f"unknown sandbox system {name!r}", f"choose one of: {', '.join(SYSTEMS)}")
     return SYSTEMS[name]
+
+
+def preferred_ports(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """PREFERRED_PORTS, with those that `ONCALL_SANDBOX_PORTS` names replaced; BadInput when malformed."""
+    env = os.environ if environ is None else environ
+    ports = dict(PREFERRED_PORTS)
+    for item in (part.strip() for part in env.get(PORTS_ENV, "").split(",")):
+        if not item:
+            continue
+        name, _, value = (half.strip() for half in item.partition("="))
+        if name not in ports or not value.isdigit() or not 0 < int(value) < 65536:
+            raise BadInput(
+                f"{PORTS_ENV} entry {item!r} is not NAME=PORT with NAME one of {', '.join(ports)}",
+                f"for example: export {PORTS_ENV}=edge=28080,render_api=28081",
+            )
+        ports[name] = int(value)
+    return ports
 
 
 def sandbox_dir(root: Path, environ: Mapping[str, str] | None = None) -> Path:
@@ -302,7 +322,7 @@ def up(
             _remove_owned(directory)
             progress(f"cleaned a stale sandbox in {directory} (stopped: {', '.join(cleaned) or 'nothing'})")
         try:
-            result = _start(root, spec, directory, progress)
+            result = _start(root, spec, directory, progress, preferred_ports(environ))
         except BaseException:
             _stop_all(directory, read_state(directory))
             _remove_owned(directory)
@@ -312,13 +332,15 @@ def up(
         return result
 
 
-def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) -> UpResult:
+def _start(
+    root: Path, spec: SystemSpec, directory: Path, progress: Progress, ports: Mapping[str, int]
+) -> UpResult:
     from oncall.sandbox.database import provision
 
     state = SandboxState(
         system=spec.name, target=spec.target, service=spec.service, root=str(root), started_at=_now()
     )
-    server = _start_postgres(directory, progress)
+    server = _start_postgres(directory, progress, ports["postgres"])
     state.pg_pid, state.pg_port = server.pid(), server.port
     _write_json(directory / "state.json", asdict(state))
     db = provision(server, spec.name, root / spec.migrations, alembic=spec.alembic)
@@ -328,10 +350,10 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
 
     api_key = "rnd_" + secrets.token_hex(16)
     register_secret(api_key)
-    state.api_port = procs.pick_port(PREFERRED_PORTS["render_api"])
-    state.edge_port = procs.pick_port(PREFERRED_PORTS["edge"])
-    if state.edge_port == state.api_port:
-        state.edge_port = procs.pick_port(0)
+    # The preferred ports, as wishes: the sandbox process binds each one, or a port the kernel picks
+    # when it is taken, and reports what it got (read back below). Picking a free port here to hand
+    # over would leave it unbound while that process starts, for anyone else to take.
+    state.api_port, state.edge_port = ports["render_api"], ports["edge"]
     env = {
         "DATABASE_URL": server.url(db.name, db.user, db.password),
         "RENDER_API_KEY": api_key,
@@ -358,7 +380,7 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
         "--edge-port",
         str(state.edge_port),
         "--backend-port",
-        str(procs.pick_port(PREFERRED_PORTS["backend"])),
+        str(procs.pick_port(ports["backend"])),
     ]
     (directory / "backend.log").write_text("")  # a new sandbox starts new logs
     with (directory / "run.log").open("wb") as log:
@@ -381,11 +403,12 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
     return UpResult(state, directory, env, backend=run)
 
 
-def _start_postgres(directory: Path, progress: Progress, attempts: int = 3) -> EmbeddedPostgres:
+def _start_postgres(
+    directory: Path, progress: Progress, preferred: int, attempts: int = 3
+) -> EmbeddedPostgres:
     """Start the cluster; a port taken between picking and listening (another sandbox) is replaced."""
     server = _pg_for(directory)
     register_secret(server.password)
-    preferred = PREFERRED_PORTS["postgres"]
     for attempt in range(1, attempts + 1):
         server.port = procs.pick_port(preferred)
         progress(f"starting PostgreSQL 16 on 127.0.0.1:{server.port}")

@@ -162,6 +162,8 @@ def triage(
     ctx: Context, target: str | None = None, since: str = "30m", json: bool = False, debug: bool = False
 ) -> None:
     """Read the service's recent Render logs and name the cause of a crash, with the fix."""
+    from rich.markup import escape
+
     from oncall.runbook.triage import triage as do_triage
 
     out = output_for(json)
@@ -174,8 +176,9 @@ def triage(
             name = result.service.get("name")
             out.print(f"read {result.lines} log line(s) of {name} from the last {since}")
             for finding in result.findings:
+                # The cause quotes a table name from the logs: data, so its brackets are not markup.
                 seen = f"{finding.count}x, last {finding.last_seen}"
-                out.print(f"[bold]{finding.signature}[/bold] ({seen}): {finding.cause}")
+                out.print(f"[bold]{finding.signature}[/bold] {escape(f'({seen}): {finding.cause}')}")
                 out.print(f"  log: {finding.sample}", markup=False)
                 if finding.migration:
                     state = finding.migration_state
