@@ -36,6 +36,7 @@ TARGET_KEYS = (
     "ledger",
     "database_url_env",
     "production",
+    "sandbox",
     "schema",
     "render",
     "render_yaml",
@@ -61,6 +62,15 @@ class SmokeCheckConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     header_env: Mapping[str, str] = field(default_factory=dict)
     conditions: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProductionPeer:
+    """What a `production: true` target touches, kept on every Target for the guard (oncall.safety)."""
+
+    name: str
+    database_url_env: str
+    render_service: str | None
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,15 @@ class Target:
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # `sandbox: true|false`; unset means "the name starts with sandbox" (see `sandbox`).
+    sandbox_key: bool | None = None
+    # Every production target of the config (this one included when it is one).
+    production_peers: tuple[ProductionPeer, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def sandbox(self) -> bool:
+        """A sandbox target touches only this machine (oncall.safety.refuse_outside_sandbox)."""
+        return self.name.startswith("sandbox") if self.sandbox_key is None else self.sandbox_key
 
     @property
     def is_alembic(self) -> bool:
@@ -228,9 +247,34 @@ def _target_keys(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
     return entry
 
 
+def _flag(raw: Mapping[str, Any], key: str, name: str) -> bool | None:
+    """A yes/no key as a bool; `production: "false"` as text must not read as true."""
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise BadInput(
+        f"{key} of target {name} is {value!r}, not true or false",
+        f"write {key}: true or {key}: false (no quotes)",
+    )
+
+
+def production_peers(merged: Mapping[str, Any]) -> tuple[ProductionPeer, ...]:
+    """The database variable and Render service of every `production: true` target."""
+    peers = []
+    for name, entry in merged["targets"].items():
+        raw = _as_dict(entry, f"target {name}")
+        if raw.get("production") is True:
+            render = _as_dict(raw.get("render"), f"render of target {name}")
+            service = str(render["service"]) if render.get("service") else None
+            peers.append(ProductionPeer(str(name), str(raw.get("database_url_env", "DATABASE_URL")), service))
+    return tuple(peers)
+
+
 def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], root: Path) -> Target:
     """Build a Target from its config entry; per-target keys beat the global `oncall.*` ones."""
     raw = _target_keys(raw, name)
+    production = bool(_flag(raw, "production", name))
+    sandbox_key = _flag(raw, "sandbox", name)
 
     def pick(key: str) -> Any:
         return raw[key] if raw.get(key) is not None else merged.get(key, DEFAULTS[key])
@@ -259,7 +303,7 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         ledger=ledger,
         format=str(raw.get("format") or "auto"),
         database_url_env=str(raw.get("database_url_env", "DATABASE_URL")),
-        production=bool(raw.get("production", False)),
+        production=production,
         schema=str(raw.get("schema", "public")),
         render_service=str(render["service"]) if render.get("service") else None,
         render_yaml=(root / str(render_yaml)).resolve() if render_yaml else None,
@@ -279,6 +323,8 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
         raw=raw,
+        sandbox_key=sandbox_key,
+        production_peers=production_peers(merged),
     )
 
 

@@ -1,12 +1,116 @@
-"""The production guard shared by every task that writes (migrate, restart, deploy, recover)."""
+"""The production guard shared by every task that writes (migrate, restart, deploy, recover).
+
+Production is a property of what a command touches, not of the target's name: a database
+(host, port, dbname) or a Render service that any `production: true` target resolves to is
+production, whichever target reached it (a renamed copy of a production target, or the sandbox
+target reading the same DATABASE_URL). A target marked `production: true` itself always asks: the
+mark is the user's own statement about it. A loopback database, and a Render service reached
+through a loopback RENDER_API_URL, are local: a non-production target touching them never asks,
+so the sandbox flows stay prompt-free.
+
+Sandbox targets (a name starting with `sandbox`, or `sandbox: true`) go further: they refuse any
+database or Render API that is not on this machine, before a connection is made.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import IO
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from oncall.config import Target
 from oncall.errors import Refused
+
+# The Render API address variable and its default, as oncall.render.client reads them (this module
+# sits below the Render package, so the names are repeated here rather than imported).
+RENDER_URL_ENV = "RENDER_API_URL"
+RENDER_DEFAULT_URL = "https://api.render.com/v1"
+DEFAULT_PORT = 5432
+
+
+@dataclass(frozen=True)
+class Database:
+    """Which database a URL names: enough to tell whether two targets reach the same one."""
+
+    host: str
+    port: int
+    dbname: str
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}/{self.dbname}"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """127.0.0.0/8, ::1, localhost, or a Unix socket directory: this machine."""
+    name = (host or "").strip().lower().strip("[]")
+    return name in ("localhost", "::1") or name.startswith(("127.", "/"))
+
+
+def database_of(url: str | None) -> Database | None:
+    """The (host, port, dbname) a postgresql:// URL names; None when unset or not a URL."""
+    if not url or "://" not in url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        return None
+    host = unquote(parts.hostname or "localhost")
+    dbname = unquote(parts.path.lstrip("/")) or unquote(parts.username or "")
+    return Database(host, port, dbname)
+
+
+def render_api_is_loopback(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    url = (env.get(RENDER_URL_ENV) or "").strip() or RENDER_DEFAULT_URL
+    try:
+        return is_loopback_host(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def target_database(target: Target, environ: Mapping[str, str] | None = None) -> Database | None:
+    env = os.environ if environ is None else environ
+    return database_of(env.get(target.database_url_env))
+
+
+def production_reason(
+    target: Target,
+    *,
+    database: Database | None = None,
+    service: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why touching `database` / `service` through `target` is production work, or None.
+
+    `service` is the Render service as the API returned it (its id and name are both compared
+    with the `render.service` of every production target) or as configured ({"id": ref}).
+    """
+    if target.production:
+        return f"target {target.name} is production"
+    env = os.environ if environ is None else environ
+    if database is not None and not database.is_loopback:
+        for peer in target.production_peers:
+            if database_of(env.get(peer.database_url_env)) == database:
+                return f"database {database} is production (target {peer.name} reads it)"
+    if service is not None and not render_api_is_loopback(env):
+        refs = {str(service[key]) for key in ("id", "name") if service.get(key)}
+        for peer in target.production_peers:
+            if peer.render_service and peer.render_service in refs:
+                return f"Render service {peer.render_service} is production (target {peer.name} names it)"
+    return None
+
+
+def _interactive(stream: IO[str]) -> bool:
+    return bool(hasattr(stream, "isatty") and stream.isatty())
 
 
 def guard_production(
@@ -18,25 +122,99 @@ def guard_production(
     dry_run: bool = False,
     stdin: IO[str] | None = None,
     prompt_out: IO[str] | None = None,
+    database: Database | None = None,
+    service: Mapping[str, Any] | None = None,
 ) -> None:
-    """Ask before writing to a production target; refuse (exit 4) without --yes when nobody can answer.
+    """Ask before writing to production; refuse (exit 4) without --yes when nobody can answer.
 
     `where` names what will be touched (host and database, or the Render service) so that the
-    person confirming sees exactly that, not just the target's nickname.
+    person confirming sees exactly that, not just the target's nickname. `database` and `service`
+    say what is touched, so that a non-production target reaching a production resource asks too.
     """
-    if not target.production or yes or dry_run:
+    reason = production_reason(target, database=database, service=service)
+    if reason is None or yes or dry_run:
         return
     stream = sys.stdin if stdin is None else stdin
     out = sys.stderr if prompt_out is None else prompt_out
-    if not (hasattr(stream, "isatty") and stream.isatty()):
+    if not _interactive(stream):
         raise Refused(
-            f"target {target.name} is production ({where}); refusing to {action} without --yes",
+            f"{reason} ({where}); refusing to {action} without --yes",
             f"rerun with --yes to {action} on {where}, or --dry-run to see what would happen",
         )
-    out.write(f"{target.name} is PRODUCTION. {action} on {where}? Type 'yes' to continue: ")
+    out.write(f"{reason}: PRODUCTION. {action} on {where}? Type 'yes' to continue: ")
     out.flush()
     answer = stream.readline().strip().lower()
     if answer != "yes":
         raise Refused(
             f"not confirmed: did not {action} on {where}", "type 'yes' at the prompt, or pass --yes"
         )
+
+
+def refuse_unattended(
+    target: Target,
+    *,
+    action: str,
+    where: str,
+    yes: bool,
+    dry_run: bool = False,
+    stdin: IO[str] | None = None,
+    database: Database | None = None,
+    service: Mapping[str, Any] | None = None,
+) -> None:
+    """Refuse production work without --yes off a terminal *before* connecting anywhere.
+
+    The prompt itself comes later, once the plan is known; this only spares an unattended run the
+    connection to a production database or API that it would be refused anyway.
+    """
+    if yes or dry_run or _interactive(sys.stdin if stdin is None else stdin):
+        return
+    guard_production(
+        target, action=action, where=where, yes=False, stdin=stdin, database=database, service=service
+    )
+
+
+def refuse_outside_sandbox(target: Target, environ: Mapping[str, str] | None = None) -> None:
+    """A sandbox target touches only this machine: refuse a non-loopback database URL (exit 4)."""
+    if not target.sandbox:
+        return
+    database = target_database(target, environ)
+    if database is not None and not database.is_loopback:
+        raise Refused(
+            f"target {target.name} is a sandbox target but {target.database_url_env} points at "
+            f"{database}, not at this machine",
+            f"source the sandbox's env file (invoke sandbox.up prints it), or pick the real target "
+            f"with --target; `unset {target.database_url_env}` to stop reaching {database.host}",
+        )
+
+
+def refuse_remote_render_api(target: Target, api_url: str) -> None:
+    """A sandbox target talks only to a Render stand-in on this machine, never to api.render.com."""
+    try:
+        local = is_loopback_host(urlsplit(api_url).hostname)
+    except ValueError:
+        local = False
+    if target.sandbox and not local:
+        raise Refused(
+            f"target {target.name} is a sandbox target but the Render API is {api_url} "
+            f"({RENDER_URL_ENV}), not this machine",
+            "source the sandbox's env file (it sets RENDER_API_URL to the stand-in), "
+            "or pick the real target with --target",
+        )
+
+
+def shared_resources(targets: Iterable[Target], environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per pair of targets that reach the same database or the same Render service."""
+    env = os.environ if environ is None else environ
+    listed = list(targets)
+    warnings = []
+    for index, first in enumerate(listed):
+        for second in listed[index + 1 :]:
+            pair = f"targets {first.name} and {second.name}"
+            db_first, db_second = target_database(first, env), target_database(second, env)
+            if db_first is not None and db_first == db_second:
+                warnings.append(f"{pair} reach the same database {db_first}")
+            elif first.database_url_env == second.database_url_env:
+                warnings.append(f"{pair} read their database URL from the same {first.database_url_env}")
+            if first.render_service and first.render_service == second.render_service:
+                warnings.append(f"{pair} name the same Render service {first.render_service}")
+    return warnings

@@ -15,6 +15,8 @@ the checks after it are skipped, because their answers would only repeat the fir
     render api        RENDER_API_KEY is accepted                          fail: 3 (skip without a key)
     render service    the target's service resolves by exact name or id  not found / ambiguous: 2
     render.yaml       no postDeployCommand (not a Render key)            fail: 1 (skip without a file)
+    smoke             base URL resolves, every header_env variable set    fail: 2 (skip without checks)
+    shared            no other target reaches the same database/service  warn
 
 A transaction pooler fails (exit 2) rather than warns: the URL doctor checks is the one `migrate`
 uses, and a migration through it silently loses its advisory lock, its SET lock_timeout and its
@@ -31,7 +33,7 @@ import errno
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,9 @@ from oncall.config import Target
 from oncall.db import connect as db
 from oncall.errors import ExitCode, OncallError
 from oncall.output import Output
+from oncall.probe import run as probe
 from oncall.render.client import RenderClient
+from oncall.safety import shared_resources
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _SERVICE_ID = re.compile(r"^(srv|crn)-[a-z0-9]+$")
@@ -284,7 +288,7 @@ def render_checks(
     env = os.environ if environ is None else environ
     rows = _Rows()
     if not (env.get("RENDER_API_KEY") or "").strip():
-        rows.skip("render api", "RENDER_API_KEY not set")
+        rows.skip("render api", "RENDER_API_KEY not set").hint = KEY_HINT
         rows.skip("render service", "RENDER_API_KEY not set")
         return rows.checks
 
@@ -314,6 +318,50 @@ def render_checks(
                     row.detail += ", suspended"
                     row.hint = "resume it in the Render dashboard before restarting or deploying"
     return rows.checks
+
+
+KEY_HINT = (
+    "restart, deploy, triage and render-status need it: export RENDER_API_KEY=rnd_... "
+    "(Render dashboard -> Account settings -> API keys)"
+)
+
+
+def smoke_check(target: Target, environ: Mapping[str, str] | None = None) -> DoctorRow:
+    """The smoke checks restart, deploy and smoke will run: base URL resolved, header_env variables set."""
+    if not target.smoke:
+        return DoctorRow("smoke", SKIP, f"target {target.name} has no smoke checks")
+    row = DoctorRow("smoke")
+    started = time.monotonic()
+    try:
+        checks = probe.checks_for(target, environ=environ)
+    except OncallError as exc:
+        row.result, row.detail, row.hint, row.code = FAIL, exc.cause, exc.hint, int(exc.code)
+    else:
+        headers = sorted({str(var) for cfg in target.smoke for var in cfg.header_env.values()})
+        row.detail = f"{len(checks)} check(s): {', '.join(c.url for c in checks)}"
+        if headers:
+            row.detail += f"; header variables set: {', '.join(headers)}"
+    row.duration = time.monotonic() - started
+    return row
+
+
+def sharing_check(
+    target: Target, others: Sequence[Target], environ: Mapping[str, str] | None = None
+) -> DoctorRow:
+    """Warn when another target reaches this target's database or Render service."""
+    peers = [t for t in others if t.name != target.name]
+    found = [w for w in shared_resources([target, *peers], environ) if f" {target.name} " in f" {w} "]
+    if not peers:
+        return DoctorRow("shared", SKIP, "no other target configured")
+    if not found:
+        return DoctorRow("shared", OK, "no other target reaches its database or Render service")
+    return DoctorRow(
+        "shared",
+        WARN,
+        "; ".join(found),
+        "a production guard follows the resource, but give each target its own variable and "
+        "service unless they are meant to be the same (see docs/config.md)",
+    )
 
 
 def _bounded_render(fn: Callable[[], Any], timeout: float) -> Any:
@@ -373,14 +421,20 @@ def run_doctor(
     connect_timeout: float,
     environ: Mapping[str, str] | None = None,
     database_only: bool = False,
+    others: Sequence[Target] = (),
 ) -> DoctorReport:
-    """Every check for `target` (only the database chain when `database_only`), timed."""
+    """Every check for `target` (only the database chain when `database_only`), timed.
+
+    `others` are the rest of the configured targets, for the "shared" check.
+    """
     started = time.monotonic()
     report = DoctorReport(target.name)
     report.checks.extend(database_checks(target, connect_timeout=connect_timeout, environ=environ))
     if not database_only:
         report.checks.extend(render_checks(target, timeout=connect_timeout, environ=environ))
         report.checks.append(render_yaml_check(target, root))
+        report.checks.append(smoke_check(target, environ))
+        report.checks.append(sharing_check(target, others, environ))
     report.total = time.monotonic() - started
     return report
 

@@ -24,6 +24,7 @@ from oncall.migrations.common import (
     read_only_state,
     rollback,
     say,
+    touched,
     url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
@@ -291,7 +292,7 @@ def _logged_admin(
     where = f"{db.host}/{db.dbname}"
     code = 1
     try:
-        guard_production(target, action=task, where=where, yes=yes, dry_run=dry_run)
+        guard_production(target, action=task, where=where, yes=yes, dry_run=dry_run, database=touched(db))
         yield
         code = 0
     except OncallError as exc:

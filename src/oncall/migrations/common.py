@@ -15,6 +15,7 @@ from oncall.errors import CheckFailed, OncallError, Unreachable
 from oncall.migrations.files import LedgerState, Migration, read_state
 from oncall.output import Output
 from oncall.redact import redact
+from oncall.safety import Database
 
 if TYPE_CHECKING:
     import psycopg
@@ -28,6 +29,11 @@ def url_of(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
         return url
     raw = url if url is not None else target.database_url()
     return parse_database_url(raw, source=target.database_url_env)
+
+
+def touched(url: DatabaseURL) -> Database:
+    """The database a URL names, as the production guard compares it (oncall.safety)."""
+    return Database(url.host, url.port, url.dbname)
 
 
 def read_only_state(url: DatabaseURL, target: Target, migrations: list[Migration]) -> tuple[LedgerState, int]:

@@ -24,6 +24,7 @@ from oncall.migrations.common import (
     read_only_state,
     rollback,
     say,
+    touched,
     url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
@@ -169,6 +170,7 @@ def rollback_migration(
             where=where,
             yes=yes,
             dry_run=dry_run,
+            database=touched(db),
         )
 
         def waiting(holder: LockHolder | None, left: float) -> None:

@@ -48,6 +48,7 @@ from oncall.migrations.common import (
     read_state_on,
     rollback,
     say,
+    touched,
     url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
@@ -89,7 +90,7 @@ from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
 from oncall.redact import redact
-from oncall.safety import guard_production
+from oncall.safety import guard_production, refuse_unattended
 
 if TYPE_CHECKING:
     import psycopg
@@ -453,6 +454,7 @@ def migrate(
     where = f"{db.host}/{db.dbname}"
     result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
+    refuse_unattended(target, action="migrate", where=where, yes=yes, dry_run=dry_run, database=touched(db))
     conn: psycopg.Connection[Any] | None = None
     opened: Future[psycopg.Connection[Any]] | None = None
     try:
@@ -471,7 +473,12 @@ def migrate(
             result.ok, result.code = True, 0
             return result
         guard_production(
-            target, action=f"apply {len(preview.steps)} migration(s)", where=where, yes=yes, dry_run=dry_run
+            target,
+            action=f"apply {len(preview.steps)} migration(s)",
+            where=where,
+            yes=yes,
+            dry_run=dry_run,
+            database=touched(db),
         )
         wait = target.lock_wait if lock_wait is None else lock_wait
 

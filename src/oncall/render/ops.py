@@ -37,7 +37,7 @@ from oncall.render.client import (
 )
 from oncall.render.wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.runlog import append_run
-from oncall.safety import guard_production
+from oncall.safety import guard_production, refuse_remote_render_api, refuse_unattended
 
 
 @contextmanager
@@ -97,7 +97,16 @@ def service_of(target: Target, client: RenderClient) -> dict[str, Any]:
             f"target {target.name} names no Render service",
             f"set render: {{service: NAME-or-srv-id}} for {target.name} in invoke.yaml",
         )
+    refuse_remote_render_api(target, client.base_url)
     return client.find_service(target.render_service)
+
+
+def _refuse_unattended(target: Target, action: str, *, yes: bool, stdin: IO[str] | None) -> None:
+    """Refuse an unattended production restart/deploy before the first API call (oncall.safety)."""
+    if target.render_service:
+        service = {"id": target.render_service}
+        where_ = f"Render service {target.render_service}"
+        refuse_unattended(target, action=action, where=where_, yes=yes, stdin=stdin, service=service)
 
 
 def where(service: dict[str, Any]) -> str:
@@ -160,6 +169,7 @@ def restart(
             raise BadInput(exc.cause, f"{exc.hint}; or pass --no-wait to restart without waiting") from exc
     args = {"yes": yes, "wait": wait, "wait_timeout": wait_timeout}
     with _recorded(target, "restart", args) as run, client_for(client) as api:
+        _refuse_unattended(target, "restart", yes=yes, stdin=stdin)
         service = service_of(target, api)
         run.details["service"] = service.get("id")
         if service.get("type") == "cron_job":
@@ -168,7 +178,9 @@ def restart(
                 "a cron job runs on its schedule; trigger a run from the dashboard, or pick the web service",
             )
         _refuse_suspended(service, "a restart")
-        guard_production(target, action="restart", where=where(service), yes=yes, stdin=stdin)
+        guard_production(
+            target, action="restart", where=where(service), yes=yes, stdin=stdin, service=service
+        )
         started = time.monotonic()
         api.restart_service(str(service["id"]))
         out.print(f"restart requested for {where(service)}")
@@ -385,6 +397,7 @@ def deploy(
         )
     args = {"clear_cache": clear_cache, "commit": commit, "yes": yes, "timeout": timeout, "force": force}
     with _recorded(target, "deploy", args) as run, client_for(client) as api:
+        _refuse_unattended(target, "deploy", yes=yes, stdin=stdin)
         service = service_of(target, api)
         sid = str(service["id"])
         run.details["service"] = sid
@@ -401,7 +414,9 @@ def deploy(
                 "(--force queues a new one)"
             )
         else:
-            guard_production(target, action="deploy", where=where(service), yes=yes, stdin=stdin)
+            guard_production(
+                target, action="deploy", where=where(service), yes=yes, stdin=stdin, service=service
+            )
             known = [str(d.get("id")) for d in recent]
             trigger = api.trigger_deploy(sid, clear_cache=clear_cache, commit_id=commit, known_ids=known)
             if trigger.deploy is None:
@@ -552,7 +567,12 @@ def run_job(
             )
         _refuse_suspended(service, "a one-off job")
         guard_production(
-            target, action=f"run `{command}` as a one-off job", where=where(service), yes=yes, stdin=stdin
+            target,
+            action=f"run `{command}` as a one-off job",
+            where=where(service),
+            yes=yes,
+            stdin=stdin,
+            service=service,
         )
         job = api.create_job(sid, command)
         job_id = str(job["id"])

@@ -48,7 +48,7 @@ from oncall.render import ops as render_ops
 from oncall.render.client import RenderClient
 from oncall.runbook.triage import triage
 from oncall.runlog import append_run
-from oncall.safety import guard_production
+from oncall.safety import Database, guard_production
 from oncall.schema.verify import verify
 
 STEPS = ("migrate", "verify", "restart", "smoke")
@@ -285,8 +285,15 @@ def recover(
     writes = [s for s in todo if s in ("migrate", "restart")]
     if writes:
         where = database + (f" and Render service {service}" if service and "restart" in writes else "")
+        touches = {"id": service} if service and "restart" in writes else None
         guard_production(
-            target, action=f"recover ({' + '.join(writes)})", where=where, yes=yes, dry_run=dry_run
+            target,
+            action=f"recover ({' + '.join(writes)})",
+            where=where,
+            yes=yes,
+            dry_run=dry_run,
+            database=Database(url.host, url.port, url.dbname) if "migrate" in writes else None,
+            service=touches,
         )
     started = _dt.datetime.now(_dt.UTC)
     clock = time.monotonic()

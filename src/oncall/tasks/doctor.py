@@ -29,13 +29,17 @@ def targets(ctx: Context, json: bool = False) -> None:
 
     out = output_for(json)
     with boundary(out, task="targets"):
+        from oncall.safety import shared_resources
+
         built, active = list_targets(oncall_config(ctx), root=project_root(ctx))
+        warnings = shared_resources(built)
         if json:
             out.emit(
                 {
                     "ok": True,
                     "code": 0,
                     "active": active,
+                    "warnings": warnings,
                     "targets": [
                         {
                             "name": t.name,
@@ -43,6 +47,7 @@ def targets(ctx: Context, json: bool = False) -> None:
                             "ledger": t.ledger,
                             "database_url_env": t.database_url_env,
                             "production": t.production,
+                            "sandbox": t.sandbox,
                             "render_service": t.render_service,
                             "migrations": str(t.migrations_dir),
                             "active": t.name == active,
@@ -67,6 +72,9 @@ def targets(ctx: Context, json: bool = False) -> None:
             )
         out.print(table)
         out.print(f"active target: {active or '(none)'}  (change with --target or INVOKE_ONCALL_TARGET)")
+        for warning in warnings:
+            # A production guard follows the resource either way; the warning makes the overlap visible.
+            out.print(f"warning: {warning}", markup=False)
 
 
 TIMEOUT_HELP = "seconds each network step may take (default: oncall.connect_timeout, 5)"
@@ -169,12 +177,18 @@ def _run_checks(
 ) -> None:
     out = output_for(json)
     with boundary(out, task=name, debug=debug):
+        from oncall.config import list_targets
         from oncall.doctor.checks import failure_message, run_doctor, show
 
         chosen = target_for(ctx, target)
         timeout = _timeout(connect_timeout, chosen.connect_timeout)
+        others, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
         report = run_doctor(
-            chosen, root=project_root(ctx), connect_timeout=timeout, database_only=database_only
+            chosen,
+            root=project_root(ctx),
+            connect_timeout=timeout,
+            database_only=database_only,
+            others=others,
         )
         show(out, report, title=f"{name}: target {chosen.name}")
         out.emit({"task": name, "connect_timeout": timeout, **report.as_dict()})

@@ -59,8 +59,12 @@ def status(ctx: Context, json: bool = False, debug: bool = False) -> None:
 
 @task(help={"json": JSON_HELP, "debug": DEBUG_HELP})
 def down(ctx: Context, json: bool = False, debug: bool = False) -> None:
-    """Stop every sandbox process by pid and delete its database (exit 0 when nothing runs)."""
+    """Stop every sandbox process by pid and delete its database (exit 0 when nothing runs).
+
+    Then names the variables to unset in shells that sourced the sandbox's env file.
+    """
     from oncall.sandbox import manager
+    from oncall.sandbox.manager import ENV_NAMES
 
     out = output_for(json)
     with boundary(out, task="sandbox.down", debug=debug):
@@ -71,6 +75,9 @@ def down(ctx: Context, json: bool = False, debug: bool = False) -> None:
             out.print(f"sandbox files removed from {result.directory} (no process was left running)")
         else:
             out.print(f"no sandbox running in {result.directory}; nothing to stop")
+        # A shell that sourced the env file still points at the dead sandbox (and at the default
+        # target); unsetting them lets the real targets read their own variables again.
+        out.print(f"in every shell that sourced its env file:  unset {' '.join(ENV_NAMES)}")
         out.emit(
             {
                 "ok": True,
@@ -78,6 +85,7 @@ def down(ctx: Context, json: bool = False, debug: bool = False) -> None:
                 "directory": str(result.directory),
                 "was_running": result.was_running,
                 "stopped": result.stopped,
+                "unset": list(ENV_NAMES),
             }
         )
 
@@ -139,5 +147,6 @@ def _print_up(out: Output, result: UpResult, health: SandboxStatus) -> None:
     for name in ENV_NAMES:
         out.print(f"  export {name}={result.env.get(name, '')}")
     out.print(f"\nuse it in this shell:  source {result.directory / 'env'}")
+    out.print(f"  (re-source it in any shell that sourced an earlier sandbox: it sets {', '.join(ENV_NAMES)})")
     out.print("then:                  invoke triage      (names the cause; exits 1 while there is one)")
     out.print("                       invoke migrate verify restart smoke")
