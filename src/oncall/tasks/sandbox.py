@@ -147,6 +147,7 @@ def _print_up(out: Output, result: UpResult, health: SandboxStatus) -> None:
     for name in ENV_NAMES:
         out.print(f"  export {name}={result.env.get(name, '')}")
     out.print(f"\nuse it in this shell:  source {result.directory / 'env'}")
-    out.print(f"  (re-source it in any shell that sourced an earlier sandbox: it sets {', '.join(ENV_NAMES)})")
+    names = ", ".join(ENV_NAMES)
+    out.print(f"  (re-source it in any shell that sourced an earlier sandbox: it sets {names})")
     out.print("then:                  invoke triage      (names the cause; exits 1 while there is one)")
     out.print("                       invoke migrate verify restart smoke")
