@@ -34,7 +34,7 @@ from oncall.migrations.run import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
 from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
 from oncall.output import Output
 from oncall.runlog import append_run
-from oncall.safety import guard_production
+from oncall.safety import guard_production, refuse_unattended
 
 if TYPE_CHECKING:
     import psycopg
@@ -152,6 +152,9 @@ def rollback_migration(
     db = url_of(target, url)
     where = f"{db.host}/{db.dbname}"
     result = RollbackResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
+    refuse_unattended(
+        target, action="roll back migrations", where=where, yes=yes, dry_run=dry_run, database=touched(db)
+    )
     try:
         migrations = discover(target)
         adapter = tool_ledger_with_downs(target, migrations)
