@@ -12,7 +12,19 @@ from types import ModuleType
 from invoke import Collection, Task
 
 from oncall.config_defaults import DEFAULTS
-from oncall.tasks import _cli, bench, demo, doctor, migrate, render, runbook, sandbox, smoke, verify
+from oncall.tasks import (
+    _cli,
+    _exitcodes,
+    bench,
+    demo,
+    doctor,
+    migrate,
+    render,
+    runbook,
+    sandbox,
+    smoke,
+    verify,
+)
 
 
 def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
@@ -30,4 +42,6 @@ for _module in (doctor, migrate, verify, smoke, render, runbook, demo, bench):
     for _task in _tasks_of(_module):
         ns.add_task(_task)
 ns.add_collection(Collection("sandbox", *_tasks_of(sandbox)))
+for _name in ns.task_names:
+    _exitcodes.add_exit_codes(ns[_name], _name)
 ns.configure({"oncall": DEFAULTS, "tasks": {"auto_dash_names": True}})

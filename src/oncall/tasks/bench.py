@@ -9,7 +9,7 @@ from oncall.tasks._common import DEBUG_HELP, boundary, exit_with, output_for, pr
 
 @task(
     help={
-        "only": "run one benchmark, by name (startup) or file (bench/bench_startup.py)",
+        "only": "run one benchmark, by name (startup) or file (bench/bench_startup.py) (default: all)",
         "timeout": "how long each benchmark may run before it is stopped: 300s, 10m (default 300s)",
         "debug": DEBUG_HELP,
     }

@@ -12,6 +12,7 @@ from invoke import Context, task
 
 from oncall.tasks._common import (
     DEBUG_HELP,
+    DURATION_WORDS,
     JSON_HELP,
     TARGET_HELP,
     boundary,
@@ -36,6 +37,11 @@ def _summary(out: Any, rows: Sequence[Sequence[Any]], columns: tuple[str, ...], 
     for row in rows:
         table.add_row(*(Text(str(cell)) for cell in row))
     out.print(table)
+
+
+LOCK_WAIT_HELP = (
+    f"how long to wait for another run's migration lock, {DURATION_WORDS} (default oncall.lock_wait, 30s)"
+)
 
 
 @task(
@@ -99,7 +105,12 @@ def _print_layout(out: Any, layout: Any) -> None:
 
 
 @task(
-    help={"target": TARGET_HELP, "json": JSON_HELP, "to": "plan only up to this version", "debug": DEBUG_HELP}
+    help={
+        "target": TARGET_HELP,
+        "json": JSON_HELP,
+        "to": "plan only up to this version (default: all pending)",
+        "debug": DEBUG_HELP,
+    }
 )
 def plan(
     ctx: Context, target: str | None = None, json: bool = False, to: str | None = None, debug: bool = False
@@ -122,9 +133,9 @@ def plan(
         "json": JSON_HELP,
         "dry_run": DRY_RUN_HELP,
         "yes": YES_HELP,
-        "to": "apply only up to and including this version",
-        "lock_wait": "seconds to wait for another run's migration lock (default oncall.lock_wait, 30)",
-        "on_render": "run CMD as a Render one-off job instead of applying locally",
+        "to": "apply only up to and including this version (default: all pending)",
+        "lock_wait": LOCK_WAIT_HELP,
+        "on_render": "run CMD as a Render one-off job instead of applying locally (default: apply locally)",
         "debug": DEBUG_HELP,
     }
 )
@@ -185,7 +196,7 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
 @task(
     help={
         "target": TARGET_HELP,
-        "to": "last version to record as applied (its objects must exist)",
+        "to": "last version to record as applied (its objects must exist); required",
         "dry_run": DRY_RUN_HELP,
         "yes": YES_HELP,
         "json": JSON_HELP,
@@ -215,7 +226,7 @@ def baseline(  # noqa: PLR0917 - one parameter per CLI flag
 
 @task(
     help={
-        "version": "the migration (file stem or revision) to repair",
+        "version": "the migration (file stem or revision) to repair; required",
         "applied": "record it as applied with the file's current checksum",
         "rolled_back": "forget it: delete its ledger row (and move alembic_version back)",
         "target": TARGET_HELP,
@@ -258,7 +269,7 @@ def resolve(  # noqa: PLR0917 - one parameter per CLI flag
         "target": TARGET_HELP,
         "dry_run": DRY_RUN_HELP,
         "yes": YES_HELP,
-        "lock_wait": "seconds to wait for another run's migration lock (default oncall.lock_wait, 30)",
+        "lock_wait": LOCK_WAIT_HELP,
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -269,7 +280,7 @@ def rollback_migration(  # noqa: PLR0917 - one parameter per CLI flag
     target: str | None = None,
     dry_run: bool = False,
     yes: bool = False,
-    lock_wait: float | None = None,
+    lock_wait: str | None = None,
     json: bool = False,
     debug: bool = False,
 ) -> None:

@@ -88,7 +88,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
     help={
         "target": TARGET_HELP,
         "clear_cache": "clear Render's build cache first (the dashboard's 'Clear build cache & deploy')",
-        "commit": "deploy this Git commit SHA instead of the branch's latest",
+        "commit": "deploy this Git commit SHA (default: the branch's latest)",
         "yes": YES_HELP,
         "timeout": f"how long to wait for the deploy to end, {DURATION_WORDS} (default 30m); "
         "the deploy keeps running after",

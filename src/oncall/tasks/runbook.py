@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 @task(
     help={
         "last": "how many of the newest records to show (default 10; 0 shows all)",
-        "task": "only runs of this task, e.g. health or migrate",
-        "target": "only runs against this target (and read that target's run log)",
+        "task": "only runs of this task, e.g. health or migrate (default: every task)",
+        "target": "only runs against this target, read from its run log (default: every target)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -107,7 +107,8 @@ def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
         "all": "check every configured target concurrently (one result per target)",
         "json": JSON_HELP,
         "notify": "post to the webhook in ONCALL_WEBHOOK_URL when the state changes (failing/recovered)",
-        "metrics_file": "write Prometheus text metrics to this file (atomically), for node-exporter",
+        "metrics_file": "write Prometheus text metrics to this file (atomically), for node-exporter "
+        "(default: none)",
         "timeout": f"how long each check may take before it counts as failed, {DURATION_WORDS} (default 20s)",
         "debug": DEBUG_HELP,
     }

@@ -29,8 +29,9 @@ from oncall.tasks._common import (
         "interval": "time between polls of a check under --wait (default 1s)",
         "total_timeout": "how long one request may take in all, redirects and body included (default 15s)",
         "concurrency": "most requests in flight at once (default 50)",
-        "ca_file": "PEM file of extra CA certificates to trust (a private CA); SSL_CERT_FILE also works",
-        "junit": "also write the result as JUnit XML to this file (for CI)",
+        "ca_file": "PEM file of extra CA certificates to trust (a private CA); SSL_CERT_FILE also works "
+        "(default: the system's CAs)",
+        "junit": "also write the result as JUnit XML to this file, for CI (default: none)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     },

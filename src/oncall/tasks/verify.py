@@ -20,7 +20,8 @@ from oncall.tasks._common import (
     help={
         "target": TARGET_HELP,
         "json": JSON_HELP,
-        "only": "check only this table (repeatable, or comma-separated: --only a,b); ledger checks still run",
+        "only": "check only this table (repeatable, or comma-separated: --only a,b); ledger checks "
+        "still run (default: every table)",
         "debug": DEBUG_HELP,
     },
 )
