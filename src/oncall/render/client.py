@@ -151,6 +151,14 @@ def _checked_base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def deploy_body(*, clear_cache: bool, commit_id: str | None) -> dict[str, Any]:
+    """The JSON body of POST /services/{id}/deploys (also shown by `deploy --dry-run`)."""
+    body: dict[str, Any] = {"clearCache": "clear" if clear_cache else "do_not_clear"}
+    if commit_id:
+        body["commitId"] = commit_id
+    return body
+
+
 class RenderClient:
     """A small synchronous client for the endpoints the runbook uses; counts every call it makes."""
 
@@ -432,9 +440,7 @@ class RenderClient:
         `known_ids` are deploys that existed before (they are never adopted). `settle` is how long
         the client keeps looking for a deploy the lost POST may have created.
         """
-        body: dict[str, Any] = {"clearCache": "clear" if clear_cache else "do_not_clear"}
-        if commit_id:
-            body["commitId"] = commit_id
+        body = deploy_body(clear_cache=clear_cache, commit_id=commit_id)
         path = f"/services/{service_id}/deploys"
         what = f"deploy of {service_id}"
         known = set(known_ids)

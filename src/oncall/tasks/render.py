@@ -23,9 +23,30 @@ from oncall.tasks._common import (
 )
 
 if TYPE_CHECKING:
+    from oncall.config import Target
     from oncall.output import Output
+    from oncall.render.preview import PlannedCall
 
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
+DRY_RUN_HELP = "print the exact API call (method, URL, body; never the key) and send nothing"
+
+
+# -- --dry-run of restart and deploy (issue 17) ---------------------------------------------------
+
+
+def _planned(target: Target, task: str, *, clear_cache: bool, commit: str | None) -> PlannedCall:
+    from oncall.render.preview import planned_deploy, planned_restart
+
+    if task == "restart":
+        return planned_restart(target)
+    return planned_deploy(target, clear_cache=clear_cache, commit=commit)
+
+
+def _print_planned(out: Output, task: str, call: PlannedCall) -> None:
+    doc = call.as_dict()
+    out.print(doc["message"], markup=False)
+    out.print(f"dry run: nothing sent ({call.api_calls} read-only API call(s) to find the service)")
+    out.emit({"task": task, **doc})
 
 
 def _when(stamp: str | None) -> str:
@@ -57,6 +78,7 @@ def _deploy_table(out: Output, deploys: list[dict[str, Any]]) -> None:
         "yes": YES_HELP,
         "wait": "after the restart, run the smoke checks until the service answers (default on)",
         "wait_timeout": f"how long to wait for the service to answer again, {DURATION_WORDS} (default 5m)",
+        "dry_run": DRY_RUN_HELP,
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -67,6 +89,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
     yes: bool = False,
     wait: bool = True,
     wait_timeout: str = "5m",
+    dry_run: bool = False,
     json: bool = False,
     debug: bool = False,
 ) -> None:
@@ -78,6 +101,9 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         # Checked before the target: a bad flag must stop the run before anything restarts.
         wait_seconds = seconds_flag(wait_timeout, "--wait-timeout", allow_zero=False, example="5m")
         chosen = target_for(ctx, target)
+        if dry_run:
+            _print_planned(out, "restart", _planned(chosen, "restart", clear_cache=False, commit=None))
+            return
         result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=wait_seconds)
         out.print(f"API calls: {result.api_calls}")
         out.emit({"task": "restart", **result.as_dict()})
@@ -93,6 +119,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         "timeout": f"how long to wait for the deploy to end, {DURATION_WORDS} (default 30m); "
         "the deploy keeps running after",
         "force": "trigger a new deploy even when one is in progress (Render queues it)",
+        "dry_run": DRY_RUN_HELP,
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -105,6 +132,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     yes: bool = False,
     timeout: str = "30m",
     force: bool = False,
+    dry_run: bool = False,
     json: bool = False,
     debug: bool = False,
 ) -> None:
@@ -115,6 +143,9 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     with boundary(out, task="deploy", debug=debug):
         seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="30m")
         chosen = target_for(ctx, target)
+        if dry_run:
+            _print_planned(out, "deploy", _planned(chosen, "deploy", clear_cache=clear_cache, commit=commit))
+            return
         result = do_deploy(
             chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=seconds, force=force
         )
