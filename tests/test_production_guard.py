@@ -43,10 +43,10 @@ def test_sandbox_target_with_a_production_database_url_is_refused(run_invoke: An
     assert "sandbox target" in result.stderr
     assert "db.prod.example.invalid:5432/app" in result.stderr
     assert "unset DATABASE_URL" in result.stderr
-    # Read-only tasks are refused as well: the sandbox target never reaches a remote database.
-    status = run_invoke("status", "--json", env={"DATABASE_URL": _remote_db(secret_scan)})
-    assert status.code == 4
-    assert status.json()["error"]["type"] == "Refused"
+    # --yes does not lift it, and --json carries the refusal.
+    again = run_invoke("migrate", "--yes", "--json", env={"DATABASE_URL": _remote_db(secret_scan)})
+    assert again.code == 4
+    assert again.json()["error"]["type"] == "Refused"
 
 
 def test_renamed_target_reaching_a_production_database_is_refused(
@@ -146,3 +146,19 @@ def test_targets_and_doctor_warn_about_shared_resources(
         in rows["shared"]["detail"]
     )
     assert "same Render service turbo-response-backend" in rows["shared"]["detail"]
+
+
+def test_doctor_looks_at_smoke_headers_and_hints_at_the_render_key(
+    run_invoke: Any, pg: Any, secret_scan: Any
+) -> None:
+    """The production target's admin page needs TURBO_ADMIN_AUTH: doctor says so before restart would."""
+    secret_scan.add(pg.password)
+    result = run_invoke(
+        "doctor", "--target", "turbo-response-backend", "--json", env={"DATABASE_URL": pg.url}
+    )
+    rows = {row["check"]: row for row in result.json()["checks"]}
+    assert rows["smoke"]["result"] == "warn"
+    assert "TURBO_ADMIN_AUTH is not set" in rows["smoke"]["detail"]
+    assert "export TURBO_ADMIN_AUTH=" in rows["smoke"]["hint"]
+    assert rows["render api"]["result"] == "skip"
+    assert "export RENDER_API_KEY=" in rows["render api"]["hint"]

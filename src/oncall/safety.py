@@ -8,8 +8,10 @@ mark is the user's own statement about it. A loopback database, and a Render ser
 through a loopback RENDER_API_URL, are local: a non-production target touching them never asks,
 so the sandbox flows stay prompt-free.
 
-Sandbox targets (a name starting with `sandbox`, or `sandbox: true`) go further: they refuse any
-database or Render API that is not on this machine, before a connection is made.
+Sandbox targets (a name starting with `sandbox`, or `sandbox: true`) go further: every write
+through one refuses a database that is not on this machine before connecting to it, and every
+Render call through one refuses an API that is not on this machine, whatever --yes says.
+Read-only database tasks (status, doctor, verify) still read: they change nothing.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def guard_production(
     person confirming sees exactly that, not just the target's nickname. `database` and `service`
     say what is touched, so that a non-production target reaching a production resource asks too.
     """
+    refuse_outside_sandbox(target, database)
     reason = production_reason(target, database=database, service=service)
     if reason is None or yes or dry_run:
         return
@@ -166,6 +169,7 @@ def refuse_unattended(
     The prompt itself comes later, once the plan is known; this only spares an unattended run the
     connection to a production database or API that it would be refused anyway.
     """
+    refuse_outside_sandbox(target, database)
     if yes or dry_run or _interactive(sys.stdin if stdin is None else stdin):
         return
     guard_production(
@@ -173,18 +177,20 @@ def refuse_unattended(
     )
 
 
-def refuse_outside_sandbox(target: Target, environ: Mapping[str, str] | None = None) -> None:
-    """A sandbox target touches only this machine: refuse a non-loopback database URL (exit 4)."""
-    if not target.sandbox:
+def refuse_outside_sandbox(target: Target, database: Database | None) -> None:
+    """A sandbox target writes only to this machine: refuse a non-loopback database (exit 4).
+
+    --yes does not lift it: the sandbox target reaching a remote database is a shell that kept a
+    production DATABASE_URL, not a decision.
+    """
+    if not target.sandbox or database is None or database.is_loopback:
         return
-    database = target_database(target, environ)
-    if database is not None and not database.is_loopback:
-        raise Refused(
-            f"target {target.name} is a sandbox target but {target.database_url_env} points at "
-            f"{database}, not at this machine",
-            f"source the sandbox's env file (invoke sandbox.up prints it), or pick the real target "
-            f"with --target; `unset {target.database_url_env}` to stop reaching {database.host}",
-        )
+    raise Refused(
+        f"target {target.name} is a sandbox target but {target.database_url_env} points at "
+        f"{database}, not at this machine",
+        f"source the sandbox's env file (invoke sandbox.up prints it), or pick the real target "
+        f"with --target; `unset {target.database_url_env}` to stop reaching {database.host}",
+    )
 
 
 def refuse_remote_render_api(target: Target, api_url: str) -> None:

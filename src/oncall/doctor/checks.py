@@ -15,7 +15,7 @@ the checks after it are skipped, because their answers would only repeat the fir
     render api        RENDER_API_KEY is accepted                          fail: 3 (skip without a key)
     render service    the target's service resolves by exact name or id  not found / ambiguous: 2
     render.yaml       no postDeployCommand (not a Render key)            fail: 1 (skip without a file)
-    smoke             base URL resolves, every header_env variable set    fail: 2 (skip without checks)
+    smoke             base URL resolves, every header_env variable set    warn (skip without checks)
     shared            no other target reaches the same database/service  warn
 
 A transaction pooler fails (exit 2) rather than warns: the URL doctor checks is the one `migrate`
@@ -335,7 +335,10 @@ def smoke_check(target: Target, environ: Mapping[str, str] | None = None) -> Doc
     try:
         checks = probe.checks_for(target, environ=environ)
     except OncallError as exc:
-        row.result, row.detail, row.hint, row.code = FAIL, exc.cause, exc.hint, int(exc.code)
+        # A warning, not a failure: a database-only target is healthy without a site to probe,
+        # but restart, deploy and smoke will stop on exactly this.
+        row.result, row.detail = WARN, f"{exc.cause}; restart, deploy and smoke will stop here"
+        row.hint = exc.hint
     else:
         headers = sorted({str(var) for cfg in target.smoke for var in cfg.header_env.values()})
         row.detail = f"{len(checks)} check(s): {', '.join(c.url for c in checks)}"

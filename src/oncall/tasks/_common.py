@@ -47,18 +47,12 @@ _chain_target: str | None = None
 
 
 def target_for(ctx: Context, name: str | None) -> Target:
-    """Resolve the target: this task's --target, else the chain's, else config/env.
-
-    A sandbox target whose database URL is not on this machine is refused here (exit 4).
-    """
+    """Resolve the target: this task's --target, else the chain's, else config/env."""
     global _chain_target  # noqa: PLW0603 - per-process chain state is the point
     chosen = name or _chain_target
     from oncall.config import resolve_target
-    from oncall.safety import refuse_outside_sandbox
 
     target = resolve_target(oncall_config(ctx), chosen, root=project_root(ctx))
-    # Before any task connects anywhere: a sandbox target never reaches a remote database.
-    refuse_outside_sandbox(target)
     if name:
         _chain_target = name
     return target
