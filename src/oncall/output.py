@@ -1,7 +1,12 @@
 """Human output (rich) and machine output (--json), both through `oncall.redact`.
 
 One `Output` is made per task run and passed down. In `--json` mode stdout carries exactly one
-JSON document (`emit`) and all human text goes to stderr, so a scheduler can parse stdout.
+JSON document (`emit`) and human text goes to stderr, so a scheduler can parse stdout.
+
+Every document has the same envelope (issue 17): `schema_version`, `task`, `target`, `ok`, `code`
+and `duration_s` (the task's wall time), then the task's details; docs/schemas/<task>.json holds
+each task's schema. Under --json, stderr gets only lines of text (progress and the verdict):
+tables and other rich renderables are for people at a terminal and would only fill cron mail.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -97,6 +103,9 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+SCHEMA_VERSION = 1
+
+
 @dataclass
 class Output:
     """Where a task's words go: a rich console for people, one JSON document for machines."""
@@ -106,6 +115,10 @@ class Output:
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     _console: Console | None = None
     emitted: bool = False
+    # The envelope of the JSON document: set by the task layer (boundary, target_for).
+    task: str = ""
+    target: str | None = None
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def console(self) -> Console:
@@ -124,13 +137,31 @@ class Output:
         return self._console
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.json_mode and not all(isinstance(o, str) for o in objects):
+            return  # a table on stderr under --json is noise in a scheduler's mail; stdout has it all
         self.console.print(*objects, **kwargs)
+
+    def envelope(self, document: dict[str, Any]) -> dict[str, Any]:
+        """The document with the common keys first; a detail's own `target` or `ok` wins."""
+        code = document.get("code")
+        if code is None:
+            code = 0 if document.get("ok", True) else 1
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "task": document.get("task") or self.task,
+            "target": document.get("target", self.target),
+            "ok": bool(document.get("ok", code == 0)),
+            "code": int(code),
+            "duration_s": round(time.monotonic() - self.started, 3),
+            **{k: v for k, v in document.items() if k not in ("schema_version", "task", "ok", "code")},
+        }
 
     def emit(self, document: dict[str, Any]) -> None:
         """Write the run's one JSON document to stdout (only in --json mode; at most once)."""
         if not self.json_mode or self.emitted:
             return
         self.emitted = True
-        text = json.dumps(redact_obj(document), default=json_default, indent=2, sort_keys=False)
+        document = redact_obj(self.envelope(document))
+        text = json.dumps(document, default=json_default, indent=2, sort_keys=False)
         self.stdout.write(text + "\n")
         self.stdout.flush()

@@ -44,6 +44,8 @@ def oncall_config(ctx: Context) -> Any:
 # One `invoke a b c` is one process: a --target given to one task of a chain carries on to the
 # tasks after it, so `invoke migrate --target x verify restart smoke` uses x for every step.
 _chain_target: str | None = None
+# The Output of the task running now, so that target_for can name the target in its JSON envelope.
+_active_output: Output | None = None
 
 
 def target_for(ctx: Context, name: str | None) -> Target:
@@ -53,6 +55,8 @@ def target_for(ctx: Context, name: str | None) -> Target:
     from oncall.config import resolve_target
 
     target = resolve_target(oncall_config(ctx), chosen, root=project_root(ctx))
+    if _active_output is not None:
+        _active_output.target = target.name
     if name:
         _chain_target = name
     return target
@@ -99,6 +103,9 @@ def boundary(out: Output, *, debug: bool = False, task: str = "") -> Iterator[No
     """Turn OncallError into Exit(message, code); never let a traceback reach the user unless --debug."""
     from oncall.redact import redact
 
+    global _active_output  # noqa: PLW0603 - one task runs at a time in a process
+    out.task = task or out.task
+    _active_output = out
     try:
         with signals_as_interrupts():
             yield
