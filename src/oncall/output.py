@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+_TRAILING_BLANKS = re.compile(r"[ \t]+\n")
+
+
 class RedactingWriter:
     """A text stream wrapper that redacts everything written through it."""
 
@@ -31,7 +35,11 @@ class RedactingWriter:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(redact(text))
+        masked = redact(text)
+        if not self.isatty():
+            # rich pads every line of a table to the table's width; in a pipe that is only noise.
+            masked = _TRAILING_BLANKS.sub("\n", masked)
+        self._stream.write(masked)
         return len(text)
 
     def flush(self) -> None:
@@ -60,11 +68,43 @@ def _redact_cell(cell: Any) -> Any:
     return cell
 
 
-def _redacting_hook() -> Any:
+# Columns whose values people type back (a target, a migration version, a deploy or service id):
+# never cut, never folded. Every other column folds first when the terminal is narrow.
+IDENTIFIER_COLUMNS = frozenset(
+    {"target", "name", "version", "migration", "deploy", "deploy id", "service", "id", "render service"}
+)
+
+
+def _cell_width(cell: Any) -> int:
+    from rich.text import Text
+
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def _fit_table(table: Any, *, terminal: bool) -> None:
+    """Keep identifiers whole at any width; off a terminal, plain lines without borders."""
+    for column in table.columns:
+        header = str(column.header).strip().lower()
+        if header in IDENTIFIER_COLUMNS:
+            widest = max((_cell_width(c) for c in column._cells), default=0)
+            column.min_width = max(widest, _cell_width(column.header))
+            column.no_wrap, column.overflow = True, "ignore"
+        else:
+            column.no_wrap, column.overflow = False, "fold"
+    if not terminal:
+        table.box = None
+        table.show_edge = False
+        table.show_lines = False
+        table.pad_edge = False
+
+
+def _redacting_hook(terminal: bool = True) -> Any:
     """A rich render hook that masks secrets in strings, Text and table cells *before* layout.
 
     The RedactingWriter alone would mask after rich has measured the columns, so a masked cell
-    would be shorter than its column and the table's borders would no longer line up.
+    would be shorter than its column and the table's borders would no longer line up. Tables are
+    also fitted here (`_fit_table`), after their cells are final.
     """
     from rich.console import RenderHook
     from rich.table import Table
@@ -78,6 +118,7 @@ def _redacting_hook() -> Any:
                         column._cells = [_redact_cell(c) for c in column._cells]
                     renderable.title = _redact_cell(renderable.title)
                     renderable.caption = _redact_cell(renderable.caption)
+                    _fit_table(renderable, terminal=terminal)
                     processed.append(renderable)
                 else:
                     processed.append(_redact_cell(renderable))
@@ -104,6 +145,13 @@ def json_default(value: Any) -> Any:
 
 
 SCHEMA_VERSION = 1
+# "No width limit" off a terminal: wide enough for any line we print, small enough for rich's layout.
+UNLIMITED_WIDTH = 4000
+
+
+def _pipe_width() -> int:
+    raw = os.environ.get("COLUMNS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else UNLIMITED_WIDTH
 
 
 @dataclass
@@ -127,13 +175,14 @@ class Output:
             from rich.console import Console
 
             stream = self.stderr if self.json_mode else self.stdout
-            # Off a terminal (CI logs, cron mail, tests) rich would wrap at 80 columns; tables of
-            # URLs and hints read better wider, and COLUMNS still wins when set.
-            width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+            terminal = stream.isatty()
+            # Off a terminal (a pipe, CI logs, cron mail) lines are as long as they need to be, or
+            # COLUMNS when set: no fixed width that folds a URL for no reader.
+            width = None if terminal else _pipe_width()
             self._console = Console(
                 file=cast("IO[str]", RedactingWriter(stream)), highlight=False, soft_wrap=False, width=width
             )
-            self._console.push_render_hook(_redacting_hook())
+            self._console.push_render_hook(_redacting_hook(terminal))
         return self._console
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
