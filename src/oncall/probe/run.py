@@ -260,10 +260,33 @@ async def smoke_async(
         if reporter is not None:
             reporter.start()
         await _start_staggered([poll(r) for r in results])
+    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+        # Ctrl-C cancels this task (asyncio.run's SIGINT handler); what each check showed last
+        # goes up with the interrupt so the caller can print it instead of a bare "interrupted".
+        seen = SmokeResult(results, wait, consecutive, loop.time() - start)
+        raise SmokeInterrupted(seen, *(exc.args if isinstance(exc, KeyboardInterrupt) else ())) from None
     finally:
         if reporter is not None:
             reporter.stop()
     return SmokeResult(results, wait, consecutive, loop.time() - start)
+
+
+class SmokeInterrupted(KeyboardInterrupt):
+    """A smoke run stopped by Ctrl-C (or SIGTERM/SIGHUP), carrying every check's last state."""
+
+    def __init__(self, seen: SmokeResult, *args: object) -> None:
+        super().__init__(*args)
+        self.seen = seen
+
+
+def last_seen(result: SmokeResult) -> list[str]:
+    """One redacted line per check: its last answer, or that it was healthy."""
+    return [f"{c.name}: healthy" if c.verdict == "healthy" else describe_failure(c) for c in result.checks]
+
+
+def next_command(target: str | None) -> str:
+    """What to run after a wait that ended unhealthy: the logs name the cause."""
+    return f"next: invoke triage --target {target}" if target else "next: invoke triage --target TARGET"
 
 
 async def _start_staggered(polls: list[Coroutine[Any, Any, None]]) -> None:

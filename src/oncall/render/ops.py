@@ -205,6 +205,11 @@ def restart(
                 f"(--wait-timeout {wait_timeout:g} s): {smoke.summary()}"
             )
         out.print(message)
+        if not smoke.ok:
+            # The live table is gone by now: say what each check showed last, and what to run next.
+            for line in probe.last_seen(smoke):
+                out.print(f"  {line}", markup=False)
+            out.print(probe.next_command(target.name), markup=False)
         run.code = 0 if smoke.ok else 1
         run.details["answering_after_s"] = round(elapsed, 3)
         return RestartResult(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke import Context, task
 
 from oncall.tasks._common import (
@@ -16,6 +18,10 @@ from oncall.tasks._common import (
     seconds_flag,
     target_for,
 )
+
+if TYPE_CHECKING:
+    from oncall.output import Output
+    from oncall.probe.results import SmokeResult
 
 
 @task(
@@ -61,7 +67,7 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
     from oncall.errors import BadInput
     from oncall.probe.junit import write_smoke_junit
     from oncall.probe.report import result_table
-    from oncall.probe.run import checks_for, describe_failure
+    from oncall.probe.run import SmokeInterrupted, checks_for, describe_failure, next_command
     from oncall.probe.run import smoke as run_smoke
 
     out = output_for(json)
@@ -81,7 +87,12 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
                 raise
             resolved = None
         checks = checks_for(resolved, url or None)
-        result = run_smoke(checks, **options, ca_file=ca_file, out=out)
+        name = resolved.name if resolved else None
+        try:
+            result = run_smoke(checks, **options, ca_file=ca_file, out=out)
+        except SmokeInterrupted as stop:
+            _print_last_seen(out, stop.seen, name, interrupted=True)
+            raise
         if junit:
             write_smoke_junit(result, Path(junit))
         out.print(result_table(result.checks))
@@ -90,10 +101,23 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
             out.print(result.summary(), markup=False)
         if junit:
             out.print(f"JUnit report: {junit}", markup=False)
-        name = resolved.name if resolved else None
         out.emit({"task": "smoke", "target": name, **result.as_dict(), "junit": junit})
         bad = [c for c in result.checks if c.verdict != "healthy"]
         lines = [result.summary(), *(describe_failure(c) for c in bad)]
         hints = list(dict.fromkeys(c.hint for c in bad if c.hint))
         lines += [f"  hint: {h}" for h in hints[:2]]
+        if options["wait"] is not None:
+            lines.append(next_command(name))
         exit_with(result.code, "\n".join(lines))
+
+
+def _print_last_seen(out: Output, seen: SmokeResult, target: str | None, *, interrupted: bool) -> None:
+    """What every check showed last and what to run next, before the task exits 130."""
+    from oncall.probe.run import last_seen, next_command
+
+    out.print(f"interrupted after {seen.elapsed_s:.1f} s; last seen:", markup=False)
+    for line in last_seen(seen):
+        out.print(f"  {line}", markup=False)
+    out.print(next_command(target), markup=False)
+    doc = {"task": "smoke", "target": target, **seen.as_dict(), "ok": False, "code": 130}
+    out.emit({**doc, "interrupted": interrupted})
