@@ -52,6 +52,13 @@ def test_a_skipped_check_has_no_success_sample_but_a_skipped_one(tmp_path: Path)
     assert _value(samples, "oncall_health_check_skipped", target="a", check="database") == 0
 
 
+def test_target_success_names_its_skipped_checks(tmp_path: Path) -> None:
+    """oncall_health_success does not count a skipped check as passing: a `skipped` label names it."""
+    _, samples = parse_prometheus_text(render([_health("a"), _health("b", render_status="pass")]))
+    assert _value(samples, "oncall_health_success", target="a", skipped="render") == 1
+    assert _value(samples, "oncall_health_success", target="b", skipped="") == 1
+
+
 def test_label_values_are_escaped() -> None:
     """Backslash, double quote and newline in a label value are escaped as the format requires."""
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'

@@ -2,7 +2,9 @@
 
 The names follow blackbox_exporter's `probe_success` / `probe_duration_seconds` vocabulary under
 our own prefix, one series per (target, check). A skipped check has no success or duration sample
-(it did not run) but a `..._skipped 1`, so "absent" is never confused with "failing". All samples of
+(it did not run) but a `..._skipped 1`, so "absent" is never confused with "failing"; the target's
+`oncall_health_success` carries a `skipped` label naming the checks that did not run, so a target
+whose Render check was skipped is never counted as fully checked. All samples of
 one family are written together, as the format requires, even with several targets. The file is
 replaced in one rename (`oncall.atomicfile`), so the collector never reads half a file.
 
@@ -24,7 +26,7 @@ _FAMILIES: tuple[tuple[str, str], ...] = (
     ("check_success", "1 if the health check passed, 0 if it failed (absent when skipped)."),
     ("check_duration_seconds", "Seconds the health check took (absent when skipped)."),
     ("check_skipped", "1 if the health check could not run for this target and was skipped."),
-    ("success", "1 if every health check of the target passed or was skipped."),
+    ("success", "1 if no health check of the target failed; label skipped names those that did not run."),
     ("exit_code", "Exit code of the health run for the target (0 healthy; see DESIGN.md)."),
     ("duration_seconds", "Seconds the whole health run for the target took."),
     ("last_run_timestamp_seconds", "Unix time at which the health run for the target finished."),
@@ -57,7 +59,10 @@ def render(results: Sequence[TargetHealth]) -> str:
                 samples["check_duration_seconds"].append(f"{labels} {_number(round(check.duration, 6))}")
             samples["check_skipped"].append(f"{labels} {0 if ran else 1}")
         target = _labels(target=health.target)
-        samples["success"].append(f"{target} {1 if health.ok else 0}")
+        # A skipped check is not a passing one: the series says which did not run (issue 17).
+        skipped = ",".join(c.name for c in health.checks if c.status == "skip")
+        success = _labels(target=health.target, skipped=skipped)
+        samples["success"].append(f"{success} {1 if health.ok else 0}")
         samples["exit_code"].append(f"{target} {int(health.code)}")
         samples["duration_seconds"].append(f"{target} {_number(round(health.duration, 6))}")
         samples["last_run_timestamp_seconds"].append(f"{target} {_number(round(health.finished_ts, 3))}")
