@@ -261,7 +261,8 @@ def _flag(raw: Mapping[str, Any], key: str, name: str) -> bool | None:
 def production_peers(merged: Mapping[str, Any]) -> tuple[ProductionPeer, ...]:
     """The database variable and Render service of every `production: true` target."""
     peers = []
-    for name, entry in merged["targets"].items():
+    # build_target is public: a caller may hand it settings without the other targets.
+    for name, entry in _as_dict(merged.get("targets"), "oncall.targets").items():
         raw = _as_dict(entry, f"target {name}")
         if raw.get("production") is True:
             render = _as_dict(raw.get("render"), f"render of target {name}")

@@ -186,8 +186,11 @@ class Output:
         return self._console
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        if self.json_mode and not all(isinstance(o, str) for o in objects):
-            return  # a table on stderr under --json is noise in a scheduler's mail; stdout has it all
+        if self.json_mode:
+            from rich.text import Text
+
+            if not all(isinstance(o, str | Text) for o in objects):
+                return  # a table on stderr under --json is noise in a scheduler's mail; stdout has it all
         self.console.print(*objects, **kwargs)
 
     def envelope(self, document: dict[str, Any]) -> dict[str, Any]:
