@@ -80,13 +80,22 @@ def test_human_output_is_a_table_with_total_time(pg, run_invoke) -> None:  # typ
     assert "total " in result.stdout
     # The two warnings: the sandbox target has no smoke base URL here, and shares DATABASE_URL.
     assert " s: 9 ok, 2 warn, 0 fail, 3 skip" in result.stdout
+    # The nine passing rows collapse into one line; --verbose shows each.
+    assert (
+        "9 ok: database url, pooler, dns, tcp, login, tls, server version, current user, create privilege"
+        in (result.stdout)
+    )
+    verbose = run_invoke("doctor", "--verbose", env={"DATABASE_URL": pg.url})
+    assert [line.split()[0] for line in verbose.stdout.splitlines() if line.startswith("login ")] == ["login"]
+    assert "9 ok:" not in verbose.stdout
 
 
 def test_json_mode_prints_exactly_one_document(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
-    """--json: stdout parses as one JSON document; the table goes to stderr."""
+    """--json: stdout parses as one JSON document; no table on stderr (issue 17)."""
     result = run_invoke("doctor", "--json", env={"DATABASE_URL": pg.url})
     json.loads(result.stdout)
-    assert "database url" in result.stderr
+    assert "detail" not in result.stderr  # the table's header: the table stays off stderr
+    assert "total " in result.stderr  # the one-line verdict stays
 
 
 def test_missing_variable_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]

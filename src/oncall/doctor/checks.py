@@ -445,14 +445,20 @@ def run_doctor(
 _STYLE = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
-def show(out: Output, report: DoctorReport, *, title: str) -> None:
-    """The table of rows (check, result, detail, hint, time) and the total time, for people."""
+def show(out: Output, report: DoctorReport, *, title: str, verbose: bool = False) -> None:
+    """The table of rows (check, result, detail, hint, time) and the total time, for people.
+
+    Passing rows collapse into one line naming them (what needs a look stays in the table);
+    `verbose` shows every row.
+    """
     from rich.table import Table
 
+    shown = report.checks if verbose else [row for row in report.checks if row.result != OK]
+    passed = [row.check for row in report.checks if row.result == OK]
     table = Table(title=title, title_justify="left")
     for column in ("check", "result", "detail", "hint", "time"):
         table.add_column(column, overflow="fold", no_wrap=column in ("check", "result", "time"))
-    for row in report.checks:
+    for row in shown:
         style = _STYLE[row.result]
         table.add_row(
             row.check,
@@ -461,7 +467,12 @@ def show(out: Output, report: DoctorReport, *, title: str) -> None:
             row.hint or "",
             f"{row.duration * 1000:.0f} ms" if row.result != SKIP else "",
         )
-    out.print(table)
+    if shown:
+        out.print(table)
+    else:
+        out.print(title, markup=False)
+    if passed and not verbose:
+        out.print(f"{len(passed)} ok: {', '.join(passed)}  (--verbose shows every row)", markup=False)
     counts = ", ".join(
         f"{sum(c.result == kind for c in report.checks)} {kind}" for kind in (OK, WARN, FAIL, SKIP)
     )

@@ -77,6 +77,7 @@ def targets(ctx: Context, json: bool = False) -> None:
             out.print(f"warning: {warning}", markup=False)
 
 
+VERBOSE_HELP = "show every row; by default passing checks collapse into one line"
 TIMEOUT_HELP = "seconds each network step may take (default: oncall.connect_timeout, 5)"
 
 
@@ -91,14 +92,16 @@ def _timeout(raw: str | float | None, default: float) -> float:
         "target": TARGET_HELP,
         "json": JSON_HELP,
         "connect_timeout": TIMEOUT_HELP,
+        "verbose": VERBOSE_HELP,
         "debug": DEBUG_HELP,
     }
 )
-def doctor(
+def doctor(  # noqa: PLR0917 - a task's parameters are its CLI flags
     ctx: Context,
     target: str | None = None,
     json: bool = False,
     connect_timeout: str | None = None,
+    verbose: bool = False,
     debug: bool = False,
 ) -> None:
     """Diagnose the target: database URL, DNS, TCP, TLS, login, rights, Render key and service.
@@ -113,6 +116,7 @@ def doctor(
         connect_timeout=connect_timeout,
         debug=debug,
         database_only=False,
+        verbose=verbose,
     )
 
 
@@ -174,6 +178,7 @@ def _run_checks(
     connect_timeout: str | None,
     debug: bool,
     database_only: bool,
+    verbose: bool = False,
 ) -> None:
     out = output_for(json)
     with boundary(out, task=name, debug=debug):
@@ -190,6 +195,6 @@ def _run_checks(
             database_only=database_only,
             others=others,
         )
-        show(out, report, title=f"{name}: target {chosen.name}")
+        show(out, report, title=f"{name}: target {chosen.name}", verbose=verbose)
         out.emit({"task": name, "connect_timeout": timeout, **report.as_dict()})
         exit_with(report.code, failure_message(report))
