@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from oncall.sandbox.pg import EmbeddedPostgres
+from oncall.schema_shadow import SHADOW_URL_ENV
 
 if TYPE_CHECKING:
     from oncall.sandbox.render_api import RenderStandIn
@@ -105,7 +106,15 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     TEST_SECRETS.add(app_password)
     server.create_role("app", app_password)
     server.app_password = app_password  # type: ignore[attr-defined]
+    # verify replays the applied migrations into a shadow database: this server is the shadow for
+    # every test (a throw-away database per replay), so no test starts a server of its own for it.
+    previous = os.environ.get(SHADOW_URL_ENV)
+    os.environ[SHADOW_URL_ENV] = server.url()
     yield server
+    if previous is None:
+        os.environ.pop(SHADOW_URL_ENV, None)
+    else:
+        os.environ[SHADOW_URL_ENV] = previous
     server.destroy()
 
 
@@ -150,6 +159,7 @@ def clean_env(tmp_home: Path, extra: Mapping[str, str] | None = None) -> dict[st
         for k, v in os.environ.items()
         if not k.startswith(("INVOKE_", "RENDER_", "DATABASE_URL", "DIRECT_DATABASE_URL", "PG"))
     }
+    # The session's shadow server (set by pg_server), so that `invoke verify` replays there too.
     env.update(
         {
             "HOME": str(tmp_home),

@@ -552,7 +552,7 @@ def psql_search_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     if PSQL_DIRS_ENV in env:
         return [Path(d) for d in env[PSQL_DIRS_ENV].split(os.pathsep) if d]
     dirs = [Path(d) for d in env.get("PATH", "").split(os.pathsep) if d]
-    from oncall.sandbox.pg import bin_dir
+    from oncall.embedded_pg import bin_dir
 
     # The wheel is optional for this purpose; PATH may still have psql.
     with contextlib.suppress(RuntimeError):
