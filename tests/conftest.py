@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from oncall.sandbox.pg import EmbeddedPostgres
-from oncall.schema_shadow import SHADOW_URL_ENV
+from oncall.schema_shadow import SHADOW_URL_ENV, stop_shadow
 
 if TYPE_CHECKING:
     from oncall.sandbox.render_api import RenderStandIn
@@ -203,7 +203,10 @@ def run_invoke(tmp_path: Path):  # type: ignore[no-untyped-def]
         print(f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
         return InvokeResult(list(args), proc.returncode, proc.stdout, proc.stderr, full_env)
 
-    return _run
+    yield _run
+    # A verify without the session's shadow server (a test that runs no `pg`) starts the embedded
+    # shadow under the run's state dir and leaves it running for the next run: stop it.
+    stop_shadow(home / "state")
 
 
 @pytest.fixture

@@ -243,8 +243,9 @@ def _shadow_check(
         return None
     live_version = conn.info.server_version
     expected = cached_snapshot(target, applied, live_version // 10000)
-    result.expected_from = "shadow replay (cached)"
-    if expected is None:
+    if expected is not None:
+        result.expected_from = "shadow replay (cached)"
+    else:
         url = shadow_url(target)
         roles = [] if url is not None else [r for (r,) in conn.execute(_ROLES_SQL).fetchall()]
         result.queries += 0 if url is not None else 1
@@ -322,8 +323,7 @@ def _static_check(
     result.queries += catalog.queries
     result.notes.extend(exp.notes)
     if applied:
-        if not result.expected_from:
-            result.expected_from = "static model"
+        result.expected_from = result.expected_from or "static model"
         result.unchecked = unchecked_by_static_model(applied)
     return compare(exp, catalog)
 
