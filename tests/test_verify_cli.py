@@ -26,7 +26,7 @@ def runtime_config(tmp_path: Path, folder: Path, ledger: str = "oncall") -> Path
 
 
 def test_verify_passes_on_the_sandbox_target(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
-    """Seed 001 applied: `invoke verify --target sandbox` exits 0 with the verdict; --verbose adds the table."""
+    """Seed 001 applied: `invoke verify --target sandbox --verbose` exits 0 with the table and the verdict."""
     secret_scan.add(pg.password)
     apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
     result = run_invoke("verify", "--target", "sandbox", "--verbose", env={"DATABASE_URL": pg.url})
@@ -42,7 +42,8 @@ def test_a_passing_verify_prints_one_verdict_line(pg, run_invoke, secret_scan) -
     human = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
     assert human.code == 0
     [line] = human.stdout.strip().splitlines()
-    assert line.startswith("verify sandbox: OK, ") and "objects" in line
+    assert line.startswith("verify sandbox: OK, ")
+    assert "objects" in line
     machine = run_invoke("verify", "--target", "sandbox", "--json", env={"DATABASE_URL": pg.url})
     assert machine.code == 0
     assert machine.stderr.strip().splitlines() == [machine.json()["verdict"]]

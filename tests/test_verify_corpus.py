@@ -25,8 +25,10 @@ FALSE_ALARMS = {
         "ALTER TABLE copied RENAME COLUMN actor_id TO ap_id;",
     ],
     "RENAME COLUMN inside an expression index": [
-        "CREATE TABLE acts (id int PRIMARY KEY, actor_id text); CREATE INDEX acts_lower ON acts (lower(actor_id));",
-        "ALTER TABLE acts RENAME COLUMN actor_id TO ap_id; ALTER TABLE acts ALTER COLUMN ap_id TYPE varchar(80);",
+        "CREATE TABLE acts (id int PRIMARY KEY, actor_id text);"
+        " CREATE INDEX acts_lower ON acts (lower(actor_id));",
+        "ALTER TABLE acts RENAME COLUMN actor_id TO ap_id;"
+        " ALTER TABLE acts ALTER COLUMN ap_id TYPE varchar(80);",
     ],
     "DROP MATERIALIZED VIEW drops its indexes": [
         "CREATE TABLE src (id int); CREATE MATERIALIZED VIEW mv AS SELECT id FROM src;"
@@ -38,13 +40,16 @@ FALSE_ALARMS = {
         "ALTER TYPE mood RENAME VALUE 'ok' TO 'fine';",
     ],
     "interval default '12 months' is '1 year'": [
-        "CREATE TABLE plans (id int, period interval NOT NULL DEFAULT '12 months', grace interval DEFAULT '36 hours');",
+        "CREATE TABLE plans (id int, period interval NOT NULL DEFAULT '12 months',"
+        " grace interval DEFAULT '36 hours');",
     ],
     "index key with COLLATE C": [
-        'CREATE TABLE tags (name text); CREATE INDEX tags_name_c ON tags (name COLLATE "C" text_pattern_ops);',
+        "CREATE TABLE tags (name text);"
+        ' CREATE INDEX tags_name_c ON tags (name COLLATE "C" text_pattern_ops);',
     ],
     "renames and drops inside DO blocks": [
-        "CREATE TABLE t (id int, a text, gone int); CREATE INDEX t_gone ON t (gone); CREATE INDEX t_a ON t (a);",
+        "CREATE TABLE t (id int, a text, gone int);"
+        " CREATE INDEX t_gone ON t (gone); CREATE INDEX t_a ON t (a);",
         "DO $$ BEGIN ALTER TABLE t RENAME COLUMN a TO b; DROP INDEX t_gone; ALTER TABLE t DROP COLUMN gone;"
         " EXECUTE 'CREATE TABLE made_in_do (x int PRIMARY KEY)'; END $$;",
     ],
@@ -111,7 +116,8 @@ CORPUS = {
     ALTER TABLE profiles ENABLE ROW LEVEL SECURITY;
     CREATE POLICY "profiles are readable" ON profiles FOR SELECT TO authenticated, anon USING (true);
     CREATE POLICY own_profile ON profiles FOR UPDATE TO authenticated
-        USING (owner = current_setting('app.uid')::uuid) WITH CHECK (owner = current_setting('app.uid')::uuid);
+        USING (owner = current_setting('app.uid')::uuid)
+        WITH CHECK (owner = current_setting('app.uid')::uuid);
     GRANT SELECT ON profiles TO anon;
     CREATE TABLE audit (id int);
     CREATE TABLE settings (key text PRIMARY KEY, value text, updated_at timestamptz DEFAULT now());
@@ -184,7 +190,8 @@ DAMAGE = [
     ),
     ("DROP MATERIALIZED VIEW billing.line_counts", "materialized view", "billing.line_counts"),
     (
-        "CREATE OR REPLACE FUNCTION billing.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+        "CREATE OR REPLACE FUNCTION billing.touch() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RETURN NULL; END $$",
         "function",
         "billing.touch()",
     ),
@@ -214,7 +221,7 @@ def corpus(pg, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_the_corpus_verifies_clean(pg, corpus) -> None:  # type: ignore[no-untyped-def]
-    """Every construct of the corpus, renamed, dropped and changed by the second file: exit 0, nothing extra."""
+    """Every construct of the corpus, renamed, dropped and changed by the second file: exit 0, no warning."""
     result = verify(corpus, pg.url)
     assert [(r.kind, r.name, r.detail) for r in result.failures + result.warnings] == []
     assert result.code == 0
@@ -240,7 +247,8 @@ def test_damage_to_every_object_kind_is_named(pg, corpus) -> None:  # type: igno
     period = by_name['billing."Invoice".period']
     assert period.detail == "default: expected '1 year'::interval, found '1 day'::interval"
     assert by_name["billing.status"].detail == (
-        "labels: expected ['draft', 'issued', 'paid', 'void'], found ['draft', 'issued', 'paid', 'void', 'extra']"
+        "labels: expected ['draft', 'issued', 'paid', 'void'], "
+        "found ['draft', 'issued', 'paid', 'void', 'extra']"
     )
     assert by_name["audit"].result == "missing"
     assert "row level security" in by_name["profiles"].detail

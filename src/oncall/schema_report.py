@@ -13,7 +13,8 @@ printed once.
 from __future__ import annotations
 
 from oncall.report import Output
-from oncall.schema import VerifyResult, VerifyRow
+from oncall.schema import VerifyResult
+from oncall.schema_result import VerifyRow
 
 _STYLE = {
     "ok": "green",

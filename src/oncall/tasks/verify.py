@@ -26,7 +26,7 @@ from oncall.tasks._common import (
         "debug": DEBUG_HELP,
     },
 )
-def verify(
+def verify(  # noqa: PLR0917 - one parameter per CLI flag
     ctx: Context,
     target: str | None = None,
     json: bool = False,
