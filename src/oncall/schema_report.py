@@ -12,6 +12,7 @@ printed once.
 
 from __future__ import annotations
 
+from oncall.redact import redact
 from oncall.report import Output
 from oncall.schema import VerifyResult
 from oncall.schema_result import VerifyRow
@@ -29,25 +30,33 @@ _STYLE = {
 def render(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
     if out.json_mode:
         if result.ok:
-            out.print(result.verdict(), markup=False)
+            _say(out, result.verdict())
         return
     if verbose:
         _table(out, result)
     for row in result.failures + result.warnings:
-        out.print(_problem_line(row), markup=False)
+        _say(out, _problem_line(row))
     for note in result.notes:
-        out.print(f"  note: {note}", markup=False)
+        _say(out, f"  note: {note}")
     for name in result.unchecked:
-        out.print(f"  not checkable: {name}", markup=False)
+        _say(out, f"  not checkable: {name}")
     if verbose:
-        out.print(
+        _say(
+            out,
             f"  {len(result.applied)} applied migration(s), {len(result.pending)} pending; expected schema "
             f"from {result.expected_from or 'nothing'}; {result.queries} catalog queries, "
             f"{result.elapsed_ms:.0f} ms",
-            markup=False,
         )
     if result.ok:
-        out.print(result.verdict(), markup=False)
+        _say(out, result.verdict())
+
+
+def _say(out: Output, text: str) -> None:
+    """One plain line, redacted: a run without --verbose never imports rich (its import is most of
+    what drawing cost), and object names with brackets are not read as markup."""
+    stream = out.stderr if out.json_mode else out.stdout
+    stream.write(redact(text) + "\n")
+    stream.flush()
 
 
 def _problem_line(row: VerifyRow) -> str:

@@ -61,6 +61,8 @@ WITH ext AS MATERIALIZED (
      AND NOT (c.relname = ANY (%(ledgers)s::text[]))
      AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
 )
+SELECT coalesce(json_agg(json_build_array(o.kind, o.schema, o.name, o.tbl, o.def)), '[]')
+  FROM (
 SELECT 'schema' AS kind, nspname AS schema, nspname AS name, NULL::text AS tbl, '{}'::jsonb AS def FROM ns
 UNION ALL
 SELECT 'extension', n.nspname::text, e.extname::text, NULL, jsonb_build_object('version', e.extversion)
@@ -149,8 +151,9 @@ SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 
        END
   FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
  WHERE t.typtype IN ('e', 'd', 'r', 'c')
-   AND (t.typtype <> 'c' OR EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
+   AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE t.typtype = 'c' AND c.oid = t.typrelid AND c.relkind <> 'c')
    AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_type'::regclass AND ext.objid = t.oid)
+) AS o
 """
 
 # The fields that make two objects of a kind the same; others (a column's position, an extension's
@@ -264,8 +267,9 @@ def read_snapshot(
 ) -> Snapshot:
     """Every object in `schemas` (all user schemas when None), in one statement."""
     snapshot = Snapshot(server_version=conn.info.server_version)
-    rows = conn.execute(SNAPSHOT_SQL, {"schemas": schemas, "ledgers": list(ledgers)}).fetchall()
-    for kind, schema, name, table, definition in rows:
+    # One JSON document rather than a row per object: one json.loads in C instead of one per row.
+    row = conn.execute(SNAPSHOT_SQL, {"schemas": schemas, "ledgers": list(ledgers)}).fetchone()
+    for kind, schema, name, table, definition in row[0] if row else []:
         snapshot.add(CatalogObject(kind, schema, name, table, definition or {}))
     return snapshot
 
