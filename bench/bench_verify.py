@@ -9,7 +9,8 @@ state dir (as on a user's machine: no SHADOW_DATABASE_URL), started once before 
 Figures, each run interleaved with its baseline so that machine noise hits both alike:
 - statements verify sends at 2 tables and at 50 (catalog queries constant in object count);
 - the whole `invoke verify` command, warm cache, default output, against `pg_dump --schema-only` of
-  the same database (the wheel's pg_dump): target <= 3.0x;
+  the same database (the wheel's pg_dump): target <= 3.0x. Run as installed, with bytecode caches
+  (PYTHONDONTWRITEBYTECODE is dropped from its environment);
 - the library check `oncall.schema.verify(target, url)` in this process, warm, against the same
   pg_dump: target <= 0.5x;
 - the first run after a migration, cold (the cached snapshot removed, so the files are replayed
@@ -160,7 +161,10 @@ def main() -> int:
                 subprocess.run(dump, env=env, check=True, capture_output=True)
 
             config = invoke_config(root, target)
+            # As installed: with bytecode caches (this machine's shell sets PYTHONDONTWRITEBYTECODE, which
+            # would make every run compile the package from source, a cost no installed copy pays).
             cli_env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "160"}
+            cli_env.pop("PYTHONDONTWRITEBYTECODE", None)
 
             def cli() -> None:
                 done = subprocess.run(

@@ -26,6 +26,7 @@ _CONSTRAINT_KINDS = {
     "x": "exclusion",
     "t": "constraint trigger",
 }
+_TRIGGER_STATES = {"O": "enabled", "D": "disabled", "R": "enabled on replicas only", "A": "enabled always"}
 # Extras of these kinds are not worth a warning: a live database has schemas and extensions of its
 # platform (Supabase's auth, graphql, ...) that no migration of the team made.
 _NO_EXTRA_WARNING = ("schema", "extension", "row")
@@ -143,19 +144,25 @@ def _field_problem(kind: str, name: str, expected: Any, found: Any) -> str:
         return f"validity: expected {shown[bool(expected)]}, found {shown[bool(found)]}"
     if name == "def" and kind in ("function", "procedure", "view", "materialized view"):
         return _first_difference(str(expected or ""), str(found or ""))
+    if name == "enabled":
+        expected, found = _TRIGGER_STATES.get(expected, expected), _TRIGGER_STATES.get(found, found)
     label = {"def": "definition", "rls": "row level security", "force_rls": "forced row level security"}
     shown_expected = "none" if expected is None else expected
     shown_found = "none" if found is None else found
     return f"{label.get(name, name)}: expected {shown_expected}, found {shown_found}"
 
 
-def _first_difference(expected: str, found: str) -> str:
-    """Where two multi-line definitions part: the first line that differs, both ways."""
-    exp_lines, found_lines = expected.splitlines(), found.splitlines()
-    for number, (a, b) in enumerate(zip(exp_lines, found_lines, strict=False), 1):
-        if a != b:
-            return f"definition differs at line {number}: expected {a.strip()!r}, found {b.strip()!r}"
-    return f"definition differs: expected {len(exp_lines)} lines, found {len(found_lines)}"
+def _first_difference(expected: str, found: str, context: int = 30) -> str:
+    """Where two definitions part (whitespace-insensitive): a little of each from that point."""
+    a, b = " ".join(expected.split()), " ".join(found.split())
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    start = max(at - 10, 0)
+
+    def piece(text: str) -> str:
+        cut = text[start : at + context]
+        return ("..." if start else "") + cut + ("..." if at + context < len(text) else "")
+
+    return f"definition differs: expected {piece(a)!r}, found {piece(b)!r}"
 
 
 def source_of(name: str, files: Sequence[tuple[str, str]]) -> str | None:
@@ -220,6 +227,9 @@ def _object_row(
         if obj.kind in _TABLE_LEVEL and (obj.schema, obj.table) not in live_tables:
             return VerifyRow(kind, name, expected, "table missing", MISSING)
         return VerifyRow(kind, name, expected, "missing", MISSING, hint=_recreate_hint(obj, files))
+    # Identical definitions (the common case) compare as whole dicts, in C, without picking fields.
+    if obj.fields == match.fields:
+        return VerifyRow(kind, name, expected, expected, OK)
     want, have = obj.compared(), match.compared()
     if want == have:
         return VerifyRow(kind, name, expected, expected, OK)
