@@ -240,7 +240,14 @@ def _server(state_dir: Path, major: int) -> EmbeddedPostgres:
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(18))
-    server = EmbeddedPostgres(folder / f"pg{major}", version=major, password=secret.read_text().strip())
+    # TCP only: a Unix socket path under a deep state dir would pass the 107-byte limit of socket
+    # paths, and nothing connects to the shadow but us, over 127.0.0.1.
+    server = EmbeddedPostgres(
+        folder / f"pg{major}",
+        version=major,
+        password=secret.read_text().strip(),
+        settings={"unix_socket_directories": "''"},
+    )
     server.port = _running_port(server) or 0
     return server
 
@@ -277,8 +284,18 @@ def _embedded(state_dir: Path, live_major: int) -> EmbeddedPostgres:
             return server.start()
         except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
             raise ShadowUnavailable(
-                f"cannot start the embedded shadow PostgreSQL: {_first_line(exc)}"
+                f"cannot start the embedded shadow PostgreSQL {server.version} in {server.datadir}: "
+                f"{_last_log_line(server) or _first_line(exc)}"
             ) from exc
+
+
+def _last_log_line(server: EmbeddedPostgres) -> str:
+    """The server's own last word on why it did not start (initdb or the postmaster)."""
+    try:
+        lines = [line for line in server.logfile.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return redact(lines[-1]) if lines else ""
 
 
 def stop_shadow(state_dir: Path) -> list[int]:
