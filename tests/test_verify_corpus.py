@@ -106,6 +106,7 @@ CORPUS = {
     );
     CREATE INDEX line_lower_name ON billing.line (lower(old_name));
     CREATE INDEX line_partial ON billing.line (invoice_id) WHERE "Qty" > 1;
+    CREATE INDEX line_name_c ON billing.line (old_name COLLATE "C");
     CREATE VIEW billing.open_invoices AS SELECT id, status FROM billing."Invoice" WHERE status <> 'paid';
     CREATE MATERIALIZED VIEW billing.totals AS SELECT invoice_id, count(*) AS n FROM billing.line GROUP BY 1;
     CREATE UNIQUE INDEX totals_invoice ON billing.totals (invoice_id);
@@ -178,6 +179,11 @@ DAMAGE = [
         "DROP INDEX billing.line_lower_name; CREATE INDEX line_lower_name ON billing.line (upper(name))",
         "index",
         "billing.line_lower_name",
+    ),
+    (
+        'DROP INDEX billing.line_name_c; CREATE INDEX line_name_c ON billing.line (name COLLATE "POSIX")',
+        "index",
+        "billing.line_name_c",
     ),
     ("ALTER TYPE billing.status ADD VALUE 'extra'", "enum", "billing.status"),
     ("ALTER DOMAIN billing.amount DROP CONSTRAINT amount_not_negative", "domain", "billing.amount"),
