@@ -246,9 +246,11 @@ def _shadow_check(
     if expected is not None:
         result.expected_from = "shadow replay (cached)"
     else:
-        url = shadow_url(target)
-        roles = [] if url is not None else [r for (r,) in conn.execute(_ROLES_SQL).fetchall()]
-        result.queries += 0 if url is not None else 1
+        roles: list[str] = []
+        if shadow_url(target) is None:
+            # The embedded shadow gets the live roles, so that GRANTs and policies TO them replay.
+            roles = [r for (r,) in conn.execute(_ROLES_SQL).fetchall()]
+            result.queries += 1
         try:
             expected = expected_snapshot(target, applied, LiveFacts(live_version, roles))
         except ShadowUnavailable as exc:

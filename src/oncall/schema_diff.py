@@ -165,14 +165,18 @@ def _first_difference(expected: str, found: str, context: int = 30) -> str:
     return f"definition differs: expected {piece(a)!r}, found {piece(b)!r}"
 
 
-def source_of(name: str, files: Sequence[tuple[str, str]]) -> str | None:
-    """The last applied file that mentions `name`: where to re-create a missing object from."""
-    needle = name.lower()
-    return next((file for file, text in reversed(files) if needle in text.lower()), None)
+def source_of(names: Sequence[str], files: Sequence[tuple[str, str]]) -> str | None:
+    """The last applied file that mentions all of `names`: where to re-create a missing object from."""
+    needles = [n.split("(")[0].lower() for n in names if n]
+    return next((file for file, text in reversed(files) if all(n in text.lower() for n in needles)), None)
 
 
 def _recreate_hint(obj: CatalogObject, files: Sequence[tuple[str, str]]) -> str:
-    source = source_of(obj.name if obj.kind != "row" else obj.table or "", files)
+    # A column or a row is found by its table and its own name; an index or a key by its name.
+    names = [obj.table or ""] if obj.kind == "row" else [obj.name]
+    if obj.kind == "column":
+        names.append(obj.table or "")
+    source = source_of(names, files)
     if obj.kind == "row":
         return (
             f"re-insert the row: {source} inserts it" if source else "re-insert the row the migrations insert"

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from psycopg import sql
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -317,8 +319,6 @@ def read_seed_rows(conn: psycopg.Connection[Any], snapshot: Snapshot) -> None:
     a serial id or a `DEFAULT now()` differs between a replay and the live database, so it is
     neither a key nor compared.
     """
-    from psycopg import sql
-
     columns = _columns_of(snapshot)
     tables = sorted(t for t in snapshot.tables() if t in columns)
     if not tables:
@@ -370,8 +370,6 @@ def lookup_rows(
     conn: psycopg.Connection[Any], rows: list[CatalogObject]
 ) -> dict[int, dict[str, str | None] | None]:
     """Each expected row looked up by its key in one statement: index -> its values as text, or None."""
-    from psycopg import sql
-
     if not rows:
         return {}
     parts = []
