@@ -16,7 +16,8 @@ Figures, each run interleaved with its baseline so that machine noise hits both 
 - the first run after a migration, cold (the cached snapshot removed, so the files are replayed
   into a new shadow database and read back), against `createdb` + `psql -f` of the applied files
   into a fresh database on the same server: target <= 2.0x;
-- and, without targets, where a cold run's time goes and what starting the shadow costs once.
+- and, without targets, the floor of any invoke task (`invoke --list`, importing psycopg), the warm
+  and the cold-with-the-shadow-stopped times, and what starting the shadow costs once.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def main() -> int:
                 "pg_dump --schema-only",
                 target=3.0,
             )
+            floor(cli_env, config)
             ours, dumped = interleaved_medians(lambda: verify(target, url), pg_dump, RUNS)
             ok &= report("verify library check in-process at ~1,000 objects, warm, vs pg_dump --schema-only",
                          ours, dumped, "pg_dump --schema-only", target=0.5)  # fmt: skip
@@ -192,6 +194,18 @@ def main() -> int:
                 stop_shadow(t.state_dir)
             server.destroy()
     return 0 if ok else 1
+
+
+def floor(env: dict[str, str], config: Path) -> None:
+    """What any invoke task pays before verify's own work: to read the CLI figure above against."""
+    for label, command in (
+        ("invoke --list (Python + invoke + the task collection)", [str(INVOKE), "-f", str(config), "--list"]),
+        ("python -c 'import psycopg' (the driver verify needs)", [sys.executable, "-c", "import psycopg"]),
+    ):
+        seconds = median_of(
+            lambda c=command: subprocess.run(c, env=env, cwd=REPO, check=True, capture_output=True), RUNS
+        )
+        figure(f"floor: {label}", seconds, unit="s")
 
 
 def cold_figures(server: EmbeddedPostgres, target: Target, url: str) -> bool:

@@ -65,19 +65,19 @@ WITH ext AS MATERIALIZED (
 )
 SELECT coalesce(json_agg(json_build_array(o.kind, o.schema, o.name, o.tbl, o.def)), '[]')
   FROM (
-SELECT 'schema' AS kind, nspname AS schema, nspname AS name, NULL::text AS tbl, '{}'::jsonb AS def FROM ns
+SELECT 'schema' AS kind, nspname AS schema, nspname AS name, NULL::text AS tbl, '{}'::json AS def FROM ns
 UNION ALL
-SELECT 'extension', n.nspname::text, e.extname::text, NULL, jsonb_build_object('version', e.extversion)
+SELECT 'extension', n.nspname::text, e.extname::text, NULL, json_build_object('version', e.extversion)
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
  WHERE e.extname <> 'plpgsql'
 UNION ALL
 SELECT 'table', r.nspname, r.relname, NULL,
-       jsonb_build_object('partitioned', r.relkind = 'p', 'foreign', r.relkind = 'f',
+       json_build_object('partitioned', r.relkind = 'p', 'foreign', r.relkind = 'f',
                           'rls', r.relrowsecurity, 'force_rls', r.relforcerowsecurity)
   FROM rel r WHERE r.relkind IN ('r', 'p', 'f')
 UNION ALL
 SELECT 'column', r.nspname, a.attname::text, r.relname,
-       jsonb_build_object(
+       json_build_object(
          'type', format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull,
          'default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, 0) END,
          'generated', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
@@ -92,43 +92,43 @@ SELECT 'column', r.nspname, a.attname::text, r.relname,
  WHERE r.relkind IN ('r', 'p', 'f')
 UNION ALL
 SELECT 'constraint', r.nspname, k.conname::text, r.relname,
-       jsonb_build_object(
+       json_build_object(
          'type', k.contype::text, 'def', pg_get_constraintdef(k.oid, true), 'valid', k.convalidated,
-         'columns', (SELECT jsonb_agg(a.attname ORDER BY u.o) FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
+         'columns', (SELECT json_agg(a.attname ORDER BY u.o) FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
                        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n))
   FROM rel r JOIN pg_constraint k ON k.conrelid = r.oid
  WHERE k.contype <> 'n'
 UNION ALL
 SELECT 'index', r.nspname, ic.relname::text, r.relname,
-       jsonb_build_object('def', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid AND i.indisready)
+       json_build_object('def', pg_get_indexdef(i.indexrelid), 'valid', i.indisvalid AND i.indisready)
   FROM rel r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i.indexrelid
 UNION ALL
 SELECT CASE r.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, r.nspname, r.relname, NULL,
-       jsonb_build_object('def', pg_get_viewdef(r.oid, true))
+       json_build_object('def', pg_get_viewdef(r.oid, true))
   FROM rel r WHERE r.relkind IN ('v', 'm')
 UNION ALL
 SELECT 'sequence', r.nspname, r.relname, NULL,
-       jsonb_build_object('type', format_type(s.seqtypid, NULL), 'start', s.seqstart,
+       json_build_object('type', format_type(s.seqtypid, NULL), 'start', s.seqstart,
                           'increment', s.seqincrement, 'min', s.seqmin, 'max', s.seqmax,
                           'cache', s.seqcache, 'cycle', s.seqcycle)
   FROM rel r JOIN pg_sequence s ON s.seqrelid = r.oid
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
        ns.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', NULL,
-       jsonb_build_object('def', CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,
+       json_build_object('def', CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,
                           'result', pg_get_function_result(p.oid))
   FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
  WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)
 UNION ALL
 SELECT 'trigger', r.nspname, t.tgname::text, r.relname,
-       jsonb_build_object('def', pg_get_triggerdef(t.oid, true), 'enabled', t.tgenabled::text)
+       json_build_object('def', pg_get_triggerdef(t.oid, true), 'enabled', t.tgenabled::text)
   FROM rel r JOIN pg_trigger t ON t.tgrelid = r.oid
  WHERE NOT t.tgisinternal
 UNION ALL
 SELECT 'policy', r.nspname, p.polname::text, r.relname,
-       jsonb_build_object(
+       json_build_object(
          'command', p.polcmd::text, 'permissive', p.polpermissive,
-         'roles', (SELECT jsonb_agg(CASE WHEN o = 0 THEN 'public' ELSE pg_get_userbyid(o)::text END
+         'roles', (SELECT json_agg(CASE WHEN o = 0 THEN 'public' ELSE pg_get_userbyid(o)::text END
                                     ORDER BY 1)
                      FROM unnest(p.polroles) AS o),
          'using', pg_get_expr(p.polqual, p.polrelid, true),
@@ -138,17 +138,17 @@ UNION ALL
 SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range' ELSE 'type' END,
        ns.nspname, t.typname::text, NULL,
        CASE t.typtype
-         WHEN 'e' THEN jsonb_build_object('labels',
-           (SELECT jsonb_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
-         WHEN 'd' THEN jsonb_build_object(
+         WHEN 'e' THEN json_build_object('labels',
+           (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
+         WHEN 'd' THEN json_build_object(
            'base', format_type(t.typbasetype, t.typtypmod), 'not_null', t.typnotnull,
            'default', t.typdefault,
-           'checks', (SELECT jsonb_agg(pg_get_constraintdef(k.oid, true) ORDER BY k.conname)
+           'checks', (SELECT json_agg(pg_get_constraintdef(k.oid, true) ORDER BY k.conname)
                         FROM pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c'))
-         WHEN 'c' THEN jsonb_build_object('attributes',
-           (SELECT jsonb_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+         WHEN 'c' THEN json_build_object('attributes',
+           (SELECT json_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
               FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
-         ELSE jsonb_build_object('subtype',
+         ELSE json_build_object('subtype',
            (SELECT format_type(rg.rngsubtype, NULL) FROM pg_range rg WHERE rg.rngtypid = t.oid))
        END
   FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
