@@ -7,12 +7,15 @@ One run, inside one READ ONLY transaction with a short statement_timeout and loc
 1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
    files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
    equal to the last applied revision;
-2. the expectation (`oncall.schema_expect.expect`) from the files the ledger says are applied, in
-   name order, read from its on-disk cache when those files are unchanged (`oncall.schema_cache`);
-3. the live catalog (`oncall.schema_catalog.read_catalog`) in at most three statements;
-4. the comparison: one `VerifyRow` per expected object (kind, name, expected, found, result),
-   failures first; drift says what was expected and what was found; columns nobody declared on
-   an expected table are warnings; INVALID indexes and NOT VALID constraints fail.
+2. the expected schema: the applied files replayed into a shadow database and its catalog read back
+   (`oncall.schema_shadow`), cached by the files' checksums so that unchanged files never replay;
+   when the shadow cannot be had, one note says why and the static pglast model
+   (`oncall.schema_expect`, `oncall.schema_catalog`) checks what it can, naming what it cannot;
+3. the live catalog, read by the same reader as the shadow (`oncall.schema_snapshot`): one statement
+   for every object kind, one more for seed rows, whatever the number of objects;
+4. the comparison (`oncall.schema_diff`): one `VerifyRow` per expected object (kind, name, expected,
+   found, result), failures first; what differs says what was expected and what was found; objects
+   the migrations did not make are warnings; INVALID indexes and NOT VALID constraints fail.
 
 Exit codes: 0 everything present, 1 something missing or different (or pending), 5 ledger drift.
 Drift wins over a mismatch: when the files no longer say what was applied, the expectation itself
