@@ -328,3 +328,37 @@ def test_embedded_shadow_is_started_once_and_reused(pg, tmp_path: Path, monkeypa
         assert pidfile.read_text().split()[0] == pid
     finally:
         assert stop_shadow(state) == [major]
+
+
+def test_a_replay_that_needs_a_platform_schema_falls_back_and_names_the_policy(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A policy on Supabase's auth.uid(), which the platform made and no migration did: the shadow
+    replay fails, one note says where, the static model checks the rest and names the policy."""
+    pg.execute(
+        "CREATE SCHEMA auth; GRANT USAGE ON SCHEMA auth TO app;"
+        " CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql AS 'SELECT NULL::uuid'"
+    )
+    folder = write_files(
+        tmp_path / "rls",
+        {
+            "001_rls.sql": "CREATE TABLE notes (id uuid PRIMARY KEY, owner uuid);"
+            " ALTER TABLE notes ENABLE ROW LEVEL SECURITY;"
+            " CREATE POLICY own_notes ON notes USING (owner = auth.uid());",
+        },
+    )
+    target = replace(make_target(folder), state_dir=tmp_path / "state")
+    apply(pg.url, target)
+    result = verify(target, pg.url)
+    assert (result.code, result.expected_from) == (0, "static model")
+    [note] = [n for n in result.notes if n.startswith("shadow:")]
+    assert note.startswith("shadow: replay of 001_rls.sql failed: ")
+    assert "auth" in note, note
+    assert [u.split(" (")[0] for u in result.unchecked] == ["policy at 001_rls.sql:1"]
+
+
+def test_verify_shadow_false_uses_the_static_model(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A target with verify_shadow: false is checked by the static model, and says so."""
+    target = replace(make_target(copy_seed("turbo-response", tmp_path)), raw={"verify_shadow": False})
+    apply(pg.url, target)
+    result = verify(target, pg.url)
+    assert (result.code, result.expected_from) == (0, "static model (verify_shadow: false)")
+    assert len(result.unchecked) == 2
