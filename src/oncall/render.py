@@ -407,6 +407,19 @@ class RenderClient:
         data: dict[str, Any] = self._json(response, f"cancel of deploy {deploy_id}")
         return data
 
+    def rollback(self, service_id: str, deploy_id: str) -> dict[str, Any]:
+        """POST /services/{id}/rollback: a new deploy (trigger rollback) of an earlier deploy's build.
+
+        Not retried after a lost answer: a second rollback to the same deploy would only queue the
+        same build again, but the caller is told to look before trying (`Unreachable`).
+        """
+        what = f"rollback of {service_id} to {deploy_id}"
+        response = self._request(
+            "POST", f"/services/{service_id}/rollback", json={"deployId": deploy_id}, what=what
+        )
+        data: dict[str, Any] = self._json(response, what)
+        return data
+
     def trigger_deploy(
         self,
         service_id: str,

@@ -32,6 +32,7 @@ from oncall.render import (
     RenderClient,
     service_ref,
 )
+from oncall.render_rollback import rollback_candidate
 from oncall.render_wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.report import Output
 from oncall.safety import guard_production
@@ -629,6 +630,8 @@ class RenderStatus:
     deploys: list[dict[str, Any]]
     api_calls: int
     problems: list[str] = field(default_factory=list)
+    rollback_to: dict[str, Any] | None = None  # the deploy `invoke rollback` would go back to
+    events: list[dict[str, Any]] = field(default_factory=list)  # the last few, newest first
 
     def as_dict(self) -> dict[str, Any]:
         details = self.service.get("serviceDetails") or {}
@@ -657,6 +660,14 @@ class RenderStatus:
                 }
                 for d in self.deploys
             ],
+            "rollback_to": None
+            if self.rollback_to is None
+            else {
+                "id": self.rollback_to.get("id"),
+                "commit": (self.rollback_to.get("commit") or {}).get("id"),
+                "createdAt": self.rollback_to.get("createdAt"),
+            },
+            "events": self.events,
             "problems": self.problems,
             "api_calls": self.api_calls,
         }
@@ -666,7 +677,9 @@ def render_status(target: Target, *, client: RenderClient | None = None, deploys
     """The service, whether it is suspended, and its last deploys (read-only)."""
     with client_for(client) as api:
         service = service_of(target, api)
-        recent = api.list_deploys(str(service["id"]), limit=deploys)
+        # More history than is shown, so that the rollback candidate is found behind failed deploys.
+        history = api.list_deploys(str(service["id"]), limit=max(deploys, 20))
+        recent = history[:deploys]
         problems = []
         if service.get("suspended") == "suspended":
             problems.append(f"suspended (by: {', '.join(service.get('suspenders') or []) or 'unknown'})")
@@ -676,4 +689,13 @@ def render_status(target: Target, *, client: RenderClient | None = None, deploys
                 f"the last finished deploy {finished[0].get('id')} ended {finished[0].get('status')}"
             )
         ok = not problems
-        return RenderStatus(ok, 0 if ok else 1, service, recent, api.total_calls, problems)
+        candidate = rollback_candidate(history)
+        return RenderStatus(
+            ok,
+            0 if ok else 1,
+            service,
+            recent,
+            api.total_calls,
+            problems,
+            rollback_to=None if candidate is None else dict(candidate),
+        )

@@ -21,6 +21,7 @@ Served (all under /v1, all need `Authorization: Bearer <api_key>`, else 401 {"me
     POST /services/{id}/deploys                  201 deploy, or 202 empty when one is in progress
     GET  /services/{id}/deploys/{deployId}
     POST /services/{id}/deploys/{deployId}/cancel
+    POST /services/{id}/rollback {deployId}      201 deploy (trigger rollback) of a deploy that was live
     GET  /services/{id}/jobs, POST /services/{id}/jobs (201), GET/POST .../jobs/{jobId}[/cancel]
     GET  /services/{id}/events
     GET  /logs?ownerId=&resource=...             Render's {hasMore, nextStartTime, nextEndTime, logs}
@@ -422,6 +423,48 @@ class RenderStandIn:
         with self._lock:
             self._services[service_id].fail_jobs += count
 
+    def add_deploy(
+        self,
+        service_id: str,
+        status: str = "deactivated",
+        *,
+        commit_id: str | None = None,
+        trigger: str = "new_commit",
+    ) -> dict[str, Any]:
+        """Put a finished deploy on top of the service's history (no phases, no events): test setup."""
+        with self._lock:
+            svc = self._services[service_id]
+            now = _now_iso()
+            deploy: dict[str, Any] = {
+                "id": new_id("dep"),
+                "commit": {
+                    "id": commit_id or secrets.token_hex(20),
+                    "message": "sandbox commit",
+                    "createdAt": now,
+                },
+                "status": status,
+                "trigger": trigger,
+                "createdAt": now,
+                "updatedAt": now,
+                "startedAt": now,
+                "finishedAt": now,
+                "_phase_at": self.clock(),
+                "_outcome": None,
+                "_hook": None,
+                "_cursor": self._cursor(),
+            }
+            if status == "live":
+                for other in svc.deploys:
+                    if other["status"] == "live":
+                        other["status"] = "deactivated"
+            svc.deploys.insert(0, deploy)
+            return self._public(deploy)
+
+    def add_event(self, service_id: str, kind: str, details: dict[str, Any] | None = None) -> None:
+        """Record one service event (newest first), e.g. server_failed with its reason."""
+        with self._lock:
+            self._event(self._services[service_id], kind, details or {})
+
     def start_deploy(self, service_id: str, *, trigger: str = "new_commit") -> dict[str, Any]:
         """Begin a deploy as if someone else had (a push, the dashboard)."""
         with self._lock:
@@ -567,7 +610,11 @@ class RenderStandIn:
             status, since = active["status"], active["_phase_at"]
             # An injected pre-deploy failure needs a pre-deploy phase to fail in.
             has_pre = configured_pre or active["_outcome"] == "pre_deploy_failed"
-            if status == "created" and now >= since + t.created:
+            if status == "created" and now >= since + t.created and active.get("_rollback_of"):
+                # A rollback reuses the earlier build: straight to the update, like Render.
+                self._set_status(svc, active, "update_in_progress", since + t.created)
+                self._start_hook(svc, active, self.on_deploy, kind="deploy", on_crash="update_failed")
+            elif status == "created" and now >= since + t.created:
                 self._set_status(svc, active, "build_in_progress", since + t.created)
             elif status == "build_in_progress" and now >= since + t.build:
                 end = since + t.build
@@ -763,6 +810,8 @@ class RenderStandIn:
             return 202, None
         if rest == ["deploys"]:
             return self._deploys(svc, method, query, body)
+        if rest == ["rollback"] and method == "POST":
+            return self._rollback(svc, body)
         if len(rest) >= 2 and rest[0] == "deploys":
             return self._one_deploy(svc, method, rest[1], rest[2:])
         if rest == ["jobs"]:
@@ -770,7 +819,7 @@ class RenderStandIn:
         if len(rest) >= 2 and rest[0] == "jobs":
             return self._one_job(svc, method, rest[1], rest[2:])
         if rest == ["events"] and method == "GET":
-            return 200, self._page(svc.events, "event", query)
+            return 200, self._page(self._events_of(svc, query), "event", query)
         raise _Reply(404, {"message": f"not found: {path}"})
 
     def _page(
@@ -842,6 +891,37 @@ class RenderStandIn:
         if queued:
             return 202, None
         return 201, self._public(deploy)
+
+    def _rollback(self, svc: _Service, body: Any) -> tuple[int, Any]:
+        """A new deploy (trigger rollback) of an earlier deploy's build: no build, no pre-deploy."""
+        if not isinstance(body, dict) or not isinstance(body.get("deployId"), str) or not body["deployId"]:
+            raise _Reply(400, {"message": "deployId is required"})
+        wanted = body["deployId"]
+        earlier = next((d for d in svc.deploys if d["id"] == wanted), None)
+        if earlier is None:
+            raise _Reply(404, {"message": f"not found: deploy {wanted} of service {svc.data['id']}"})
+        if earlier["status"] not in ("live", "deactivated"):
+            never = f"deploy {wanted} is {earlier['status']}; only a deploy that was live can be the target"
+            raise _Reply(400, {"message": never})
+        if svc.data["suspended"] == "suspended":
+            raise _Reply(409, {"message": "service is suspended"})
+        deploy, _ = self._create_deploy(svc, "rollback", {"commitId": earlier["commit"]["id"]})
+        deploy["_rollback_of"] = wanted
+        return 201, self._public(deploy)
+
+    def _events_of(self, svc: _Service, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        types = _many(query, "type")
+        start = _time_param(query, "startTime")
+        end = _time_param(query, "endTime")
+        chosen = []
+        for event in svc.events:
+            at = _parse_iso(event["timestamp"])
+            if types and event["type"] not in types:
+                continue
+            if at is not None and ((start and at < start) or (end and at > end)):
+                continue
+            chosen.append(event)
+        return chosen
 
     def _one_deploy(self, svc: _Service, method: str, deploy_id: str, rest: list[str]) -> tuple[int, Any]:
         deploy = next((d for d in svc.deploys if d["id"] == deploy_id), None)

@@ -139,6 +139,12 @@ def render_status(ctx: Context, target: str | None = None, json: bool = False, d
                 out.print(f"url: {svc['url']}")
             out.print(f"dashboard: {svc['dashboardUrl']}")
             _deploy_table(out, doc["deploys"])
+            back = doc["rollback_to"]
+            if back:
+                commit = str(back["commit"] or "-")[:12]
+                out.print(f"rollback would go back to: {back['id']} ({commit}, {_when(back['createdAt'])})")
+            else:
+                out.print("rollback would go back to: nothing (no earlier deploy that was live)")
             for problem in result.problems:
                 out.print(f"problem: {problem}")
         exit_with(result.code, f"render-status: {len(result.problems)} problem(s) with the service")
