@@ -28,6 +28,10 @@ from oncall.safety import guard_production
 
 # How far back a rollback looks for a deploy that was live (Render lists 100 per page).
 HISTORY = 50
+# Once the rollback's deploy is live Render has already moved traffic to it, so there is no old
+# process left to answer a check by mistake (restart's reason for spacing checks 1 s apart); the
+# three-in-a-row rule still catches a flapping page, at a shorter spacing.
+SMOKE_INTERVAL_AFTER_LIVE = 0.3
 
 
 def deploy_ref(deploy: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -92,7 +96,7 @@ def _named_deploy(
 ) -> Mapping[str, Any]:
     """The deploy --to names, checked: of this service, went live once, not the one live now."""
     sid = str(service["id"])
-    hint = f"pick one of its deploys: `invoke render-status` lists them (rollback to: {sid}'s earlier ones)"
+    hint = f"name a deploy of {service.get('name')} that was live: `invoke render-status` lists them"
     if not deploy_id.startswith("dep-"):
         raise BadInput(f"--to {deploy_id!r} is not a deploy id (dep-...)", hint)
     try:
@@ -212,7 +216,7 @@ def rollback(
             result.ok, result.code = True, 0
             result.message = f"rollback {dep_id} of {service.get('name')} is {status} (smoke checks skipped)"
         else:
-            checked = probe.smoke(checks, wait=wait_timeout, out=out)
+            checked = probe.smoke(checks, wait=wait_timeout, interval=SMOKE_INTERVAL_AFTER_LIVE, out=out)
             result.smoke = checked.as_dict()
             result.ok, result.code = checked.ok, 0 if checked.ok else 1
             if checked.ok:
