@@ -356,11 +356,19 @@ class RenderClient:
         self._request("POST", f"/services/{service_id}/restart", what=f"restart of {service_id}")
 
     def list_events(
-        self, service_id: str, *, limit: int = 20, types: Iterable[str] = ()
+        self,
+        service_id: str,
+        *,
+        limit: int = 20,
+        types: Iterable[str] = (),
+        start: _dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
+        """The service's events, newest first (at most `limit`, since `start` when given)."""
         params: dict[str, Any] = {}
         if types:
             params["type"] = ",".join(types)
+        if start is not None:
+            params["startTime"] = _iso(start)
         return self._list_all(
             f"/services/{service_id}/events",
             "event",
@@ -570,9 +578,12 @@ class RenderClient:
         start: _dt.datetime,
         end: _dt.datetime | None = None,
         max_pages: int = 5,
-        **filters: str,
+        **filters: str | list[str],
     ) -> list[dict[str, Any]]:
-        """Log entries of one resource between start and end, newest first, following hasMore."""
+        """Log entries of one resource between start and end, following hasMore.
+
+        Newest first by default; `direction="forward"` (a filter like the others) reads oldest first.
+        """
         params: dict[str, Any] = {
             "ownerId": owner_id,
             "resource": resource,

@@ -32,6 +32,7 @@ from oncall.render import (
     RenderClient,
     service_ref,
 )
+from oncall.render_events import event_row
 from oncall.render_rollback import rollback_candidate
 from oncall.render_wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.report import Output
@@ -673,8 +674,10 @@ class RenderStatus:
         }
 
 
-def render_status(target: Target, *, client: RenderClient | None = None, deploys: int = 5) -> RenderStatus:
-    """The service, whether it is suspended, and its last deploys (read-only)."""
+def render_status(
+    target: Target, *, client: RenderClient | None = None, deploys: int = 5, events: int = 5
+) -> RenderStatus:
+    """The service, whether it is suspended, its last deploys and events (read-only)."""
     with client_for(client) as api:
         service = service_of(target, api)
         # More history than is shown, so that the rollback candidate is found behind failed deploys.
@@ -690,6 +693,9 @@ def render_status(target: Target, *, client: RenderClient | None = None, deploys
             )
         ok = not problems
         candidate = rollback_candidate(history)
+        last_events = (
+            [event_row(e) for e in api.list_events(str(service["id"]), limit=events)] if events else []
+        )
         return RenderStatus(
             ok,
             0 if ok else 1,
@@ -698,4 +704,5 @@ def render_status(target: Target, *, client: RenderClient | None = None, deploys
             api.total_calls,
             problems,
             rollback_to=None if candidate is None else dict(candidate),
+            events=last_events,
         )

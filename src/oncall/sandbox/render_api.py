@@ -364,8 +364,12 @@ class RenderStandIn:
         type: str = "app",
         at: _dt.datetime | None = None,
         instance: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Add one log line of a service (or job) as Render's log API would return it."""
+        """Add one log line of a service (or job) as Render's log API would return it.
+
+        `labels` adds request-log labels such as statusCode, path and method.
+        """
         moment = at or _dt.datetime.now(_dt.UTC)
         entry = {
             "id": secrets.token_hex(8),
@@ -376,6 +380,7 @@ class RenderStandIn:
                 {"name": "instance", "value": instance or f"{service_id}-abcde"},
                 {"name": "level", "value": level},
                 {"name": "type", "value": type},
+                *({"name": name, "value": value} for name, value in (labels or {}).items()),
             ],
             "_at": moment,
             "_resource": service_id,
@@ -1003,7 +1008,8 @@ class RenderStandIn:
         limit = _limit(query)
         levels = _many(query, "level")
         types = _many(query, "type")
-        text = _one(query, "text")
+        texts = query.get("text", [])  # free text: a comma is part of it, not a separator
+        by_label = {name: _many(query, name) for name in ("statusCode", "path", "method", "instance")}
         chosen = [
             e
             for e in self._logs
@@ -1012,7 +1018,11 @@ class RenderStandIn:
             and start <= e["_at"] <= end
             and (not levels or _label(e, "level") in levels)
             and (not types or _label(e, "type") in types)
-            and (not text or text in e["message"])
+            and (not texts or any(_wildcard(t, e["message"], contains=True) for t in texts))
+            and all(
+                not wanted or any(_wildcard(w, _label(e, name) or "") for w in wanted)
+                for name, wanted in by_label.items()
+            )
         ]
         chosen.sort(key=lambda e: e["_at"], reverse=direction == "backward")
         page, more = chosen[:limit], len(chosen) > limit
@@ -1074,6 +1084,14 @@ def _time_param(query: dict[str, list[str]], name: str) -> _dt.datetime | None:
 
 def _created(item: dict[str, Any]) -> _dt.datetime:
     return _parse_iso(item["createdAt"]) or _dt.datetime.min.replace(tzinfo=_dt.UTC)
+
+
+def _wildcard(pattern: str, value: str, *, contains: bool = False) -> bool:
+    """Render's log filters accept `*` wildcards; text filters match anywhere in the line."""
+    if "*" not in pattern:
+        return pattern in value if contains else pattern == value
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.search(regex, value) is not None if contains else re.fullmatch(regex, value) is not None
 
 
 def _label(entry: dict[str, Any], name: str) -> str | None:

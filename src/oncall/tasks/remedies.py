@@ -64,3 +64,108 @@ def rollback(  # noqa: PLR0917 - one parameter per CLI flag
         out.print(f"API calls: {result.api_calls}")
         out.emit({"task": "rollback", **result.as_dict()})
         exit_with(result.code, result.message)
+
+
+def _listed(values: str | None) -> list[str]:
+    """A comma-separated flag value as a list ('' and None: empty)."""
+    return [v.strip() for v in (values or "").split(",") if v.strip()]
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "limit": "how many events, newest first (default 20)",
+        "type": "only these event types, comma-separated (e.g. server_failed,deploy_ended)",
+        "since": "only events of the last 90s, 30m, 2h, 1d (default: Render's recent events)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def events(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    limit: int = 20,
+    type: str | None = None,
+    since: str | None = None,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Show the Render service's recent events, newest first: failures, deploys, restarts, scaling."""
+    from oncall.render_logs import events as read_events
+
+    out = output_for(json)
+    with boundary(out, task="events", debug=debug):
+        chosen = target_for(ctx, target)
+        result = read_events(chosen, limit=limit, types=_listed(type), since=since)
+        if json:
+            out.emit({"task": "events", **result.as_dict()})
+            return
+        name = result.service.get("name")
+        out.print(f"{len(result.events)} event(s) of {name}, newest first")
+        for event in result.events:
+            when = str(event["timestamp"] or "-")[:19].replace("T", " ")
+            out.print(f"  {when}  {event['type']:<24} {event['summary']}", markup=False)
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "since": "how far back: 90s, 30m (default), 2h, 1d; Render keeps at most 30 days",
+        "follow": "keep printing new lines until Ctrl-C (exit 130)",
+        "level": "only these levels, comma-separated (error, warning, info, debug)",
+        "text": "only lines containing this text (Render's * wildcards work)",
+        "status_code": "only request logs with this status code (e.g. 502, 5*)",
+        "path": "only request logs for this path (e.g. /admin/case/*)",
+        "type": "only this log type: app, request, build",
+        "limit": "at most this many lines of the window, the newest (default 200)",
+        "json": "one JSON object per log line on stdout (not one document: the stream can be followed)",
+        "debug": DEBUG_HELP,
+    }
+)
+def logs(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    since: str = "30m",
+    follow: bool = False,
+    level: str | None = None,
+    text: str | None = None,
+    status_code: str | None = None,
+    path: str | None = None,
+    type: str | None = None,
+    limit: int = 200,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Print the Render service's logs (redacted, escaped); --follow keeps printing until Ctrl-C."""
+    import json as _json
+    import sys
+
+    from oncall.render_logs import LogFilters, LogLine
+    from oncall.render_logs import logs as read_logs
+
+    out = output_for(json)
+
+    def show(line: LogLine) -> None:
+        if json:
+            # One object per line, flushed: a follower (jq, a pipe) sees each line as it arrives.
+            sys.stdout.write(_json.dumps(line.as_dict()) + "\n")
+            sys.stdout.flush()
+        else:
+            # Log text is data: no markup, no emoji codes, control characters already escaped.
+            out.print(line.text(), markup=False, emoji=False, highlight=False)
+
+    filters = LogFilters(
+        level=_listed(level),
+        text=[text] if text else [],
+        status_code=_listed(status_code),
+        path=[path] if path else [],
+        type=_listed(type),
+    )
+    with boundary(out, task="logs", debug=debug):
+        chosen = target_for(ctx, target)
+        result = read_logs(chosen, show, since=since, filters=filters, limit=limit, follow=follow)
+        name = result.service.get("name")
+        # Under --json the console is stderr: stdout stays one object per line.
+        out.print(f"{result.lines} line(s) of {name} from the last {since}; API calls: {result.api_calls}")
+        if result.interrupted:
+            exit_with(130, f"logs: stopped following {name} (Ctrl-C)")

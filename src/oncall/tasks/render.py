@@ -145,6 +145,10 @@ def render_status(ctx: Context, target: str | None = None, json: bool = False, d
                 out.print(f"rollback would go back to: {back['id']} ({commit}, {_when(back['createdAt'])})")
             else:
                 out.print("rollback would go back to: nothing (no earlier deploy that was live)")
+            if doc["events"]:
+                out.print("last events (newest first):")
+            for event in doc["events"]:
+                out.print(f"  {_when(event['timestamp'])}  {event['summary']}", markup=False)
             for problem in result.problems:
                 out.print(f"problem: {problem}")
         exit_with(result.code, f"render-status: {len(result.problems)} problem(s) with the service")
