@@ -154,16 +154,32 @@ def render_status(ctx: Context, target: str | None = None, json: bool = False, d
         exit_with(result.code, f"render-status: {len(result.problems)} problem(s) with the service")
 
 
+def _raw_lines(out: Output, lines: list[dict[str, Any]]) -> None:
+    """The log lines a finding is based on, as data: escaped, never read as markup."""
+    from oncall.render_logs import printable
+
+    for line in lines:
+        out.print(
+            f"    | {_when(line['timestamp'])}  {printable(line['message'])}", markup=False, emoji=False
+        )
+
+
 @task(
     help={
         "target": TARGET_HELP,
         "since": "how far back to read the logs: 90s, 30m (default), 2h, 1d",
+        "max_lines": "read at most this many of the newest lines, 100 per API call (default 2000)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
 )
-def triage(
-    ctx: Context, target: str | None = None, since: str = "30m", json: bool = False, debug: bool = False
+def triage(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    since: str = "30m",
+    max_lines: int = 2000,
+    json: bool = False,
+    debug: bool = False,
 ) -> None:
     """Read the service's recent Render logs and name the cause of a crash, with the fix."""
     from oncall.triage import triage as do_triage
@@ -171,7 +187,7 @@ def triage(
     out = output_for(json)
     with boundary(out, task="triage", debug=debug):
         chosen = target_for(ctx, target)
-        result = do_triage(chosen, since)
+        result = do_triage(chosen, since, max_lines=max_lines)
         if json:
             out.emit({"task": "triage", **result.as_dict()})
         else:
@@ -187,6 +203,9 @@ def triage(
                         state = f"ledger not read: {result.ledger_note or 'database not reachable'}"
                     out.print(f"  migration: {finding.migration} ({state})", markup=False)
                 out.print(f"  fix: {finding.hint}", markup=False)
+                if finding.command:
+                    out.print(f"  next: {finding.command}", markup=False)
+                _raw_lines(out, finding.lines)
             if result.note:
                 out.print(result.note)
         exit_with(result.code, f"triage: {len(result.findings)} known problem(s) in the logs")
