@@ -204,3 +204,145 @@ def test_render_status_shows_what_a_rollback_would_pick(api: RenderStandIn, run_
     assert doc["rollback_to"]["id"] == good["id"]
     human = run_invoke("render-status", "--target", "sandbox", env=env)
     assert f"rollback would go back to: {good['id']}" in human.stdout
+
+
+# -- suspend and resume -----------------------------------------------------------------------
+
+
+def _edge_for(api: RenderStandIn, app: App) -> Any:
+    """The sandbox's edge in front of `app`, answering 503 while the stand-in's service is suspended."""
+    from oncall.sandbox.edge import Edge
+
+    port = int(app.url.rsplit(":", 1)[1])
+    sid = service_id(api)
+    return Edge(lambda: port, suspended=lambda: api.service(sid)["suspended"] == "suspended")
+
+
+def test_suspend_makes_the_edge_answer_503_and_resume_brings_it_back(
+    api: RenderStandIn, run_invoke: Any
+) -> None:
+    """suspend: the edge answers 503; resume: Render's deploy goes live and the smoke checks pass."""
+    import httpx
+
+    sid = service_id(api)
+    api.add_deploy(sid, "live")
+    app = App(healthy=True)
+    with app.serving():
+        edge = _edge_for(api, app).start()
+        try:
+            env = invoke_env(api, api.base_url, ONCALL_SANDBOX_URL=edge.url)
+            suspended = run_invoke("suspend", "--target", "sandbox", "--json", env=env)
+            assert suspended.code == 0, suspended.stderr
+            assert suspended.json()["changed"] is True
+            assert httpx.get(edge.url + "/admin/case/11").status_code == 503
+            status = run_invoke("render-status", "--target", "sandbox", env=env)
+            assert status.code == 1
+            assert "SUSPENDED" in status.stdout
+            resumed = run_invoke("resume", "--target", "sandbox", "--json", env=env)
+            assert resumed.code == 0, resumed.stderr
+            assert httpx.get(edge.url + "/admin/case/11").status_code == 200
+        finally:
+            edge.stop()
+    doc = resumed.json()
+    assert doc["deploy"]["trigger"] == "service_resumed"
+    assert doc["deploy"]["status"] == "live"
+    assert doc["smoke"]["ok"] is True
+    kinds = [e["event"]["type"] for e in _events(api)]
+    assert "service_suspended" in kinds
+    assert "service_resumed" in kinds
+    assert [(r["task"], r["code"]) for r in _runs(resumed)] == [("suspend", 0), ("resume", 0)]
+
+
+def _events(api: RenderStandIn) -> list[dict[str, Any]]:
+    with http_for(api, api.base_url) as http:
+        events: list[dict[str, Any]] = http.get(f"/services/{service_id(api)}/events").json()
+    return events
+
+
+def test_suspend_a_cron_job_exits_2(run_invoke: Any, secret_scan: Any) -> None:
+    """A cron job cannot be suspended through the API: exit 2, nothing sent."""
+    standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE, type="cron_job")])
+    secret_scan.add(standin.api_key)
+    with standin as base_url:
+        result = run_invoke("suspend", "--target", "sandbox", env=invoke_env(standin, base_url))
+        posts = standin.calls("POST")
+    assert result.code == 2
+    assert "cron job" in result.output
+    assert "hint:" in result.output
+    assert posts == 0
+
+
+def test_suspend_production_without_yes_exits_4(api: RenderStandIn, run_invoke: Any) -> None:
+    """The production guard applies to suspend."""
+    result = run_invoke("suspend", "--target", "turbo-response-backend", env=invoke_env(api, api.base_url))
+    assert result.code == 4
+    assert api.calls("POST") == 0
+    assert api.service(service_id(api))["suspended"] == "not_suspended"
+
+
+def test_suspend_and_resume_when_already_there_change_nothing(api: RenderStandIn, run_invoke: Any) -> None:
+    """resume of a running service and suspend of a suspended one: exit 0, nothing sent."""
+    env = invoke_env(api, api.base_url)
+    resumed = run_invoke("resume", "--target", "sandbox", "--no-smoke", env=env)
+    api.set_suspended(service_id(api), True)
+    suspended = run_invoke("suspend", "--target", "sandbox", env=env)
+    assert resumed.code == suspended.code == 0
+    assert "not suspended; nothing to do" in resumed.output
+    assert "already suspended; nothing to do" in suspended.output
+    assert api.calls("POST") == 0
+
+
+def test_standin_suspend_resume_scale_answer_202_empty(api: RenderStandIn) -> None:
+    """suspend, resume and scale answer 202 with no body, as Render's spec says."""
+    sid = service_id(api)
+    with http_for(api, api.base_url) as http:
+        answers = [
+            http.post(f"/services/{sid}/scale", json={"numInstances": 2}),
+            http.post(f"/services/{sid}/suspend"),
+            http.post(f"/services/{sid}/resume"),
+        ]
+    assert [(a.status_code, a.content) for a in answers] == [(202, b"")] * 3
+    assert api.service(sid)["serviceDetails"]["numInstances"] == 2
+
+
+# -- scale ------------------------------------------------------------------------------------
+
+
+def test_scale_changes_the_instance_count(api: RenderStandIn, run_invoke: Any) -> None:
+    """scale 3: Render runs 3 instances; an instance_count_changed event is recorded."""
+    result = run_invoke("scale", "3", "--target", "sandbox", "--json", env=invoke_env(api, api.base_url))
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert (doc["before"], doc["after"]) == (1, 3)
+    assert api.service(service_id(api))["serviceDetails"]["numInstances"] == 3
+    [event] = [e["event"] for e in _events(api) if e["event"]["type"] == "instance_count_changed"]
+    assert event["details"] == {"fromInstances": 1, "toInstances": 3}
+
+
+@pytest.mark.parametrize(
+    ("count", "render_says"),
+    [("0", "at least 1"), ("101", "above the limit of 100")],
+    ids=["zero", "beyond the plan's limit"],
+)
+def test_scale_refused_by_render_shows_its_error(
+    api: RenderStandIn, run_invoke: Any, count: str, render_says: str
+) -> None:
+    """scale 0 / scale 101: Render's own 400 message shown, exit 2, the count unchanged."""
+    result = run_invoke("scale", count, "--target", "sandbox", env=invoke_env(api, api.base_url))
+    assert result.code == 2
+    assert render_says in result.output
+    assert "hint:" in result.output
+    assert api.service(service_id(api))["serviceDetails"]["numInstances"] == 1
+
+
+def test_scale_bad_count_and_production_guard(api: RenderStandIn, run_invoke: Any) -> None:
+    """A count that is not a number: exit 2; production without --yes: exit 4; nothing sent."""
+    env = invoke_env(api, api.base_url)
+    words = run_invoke("scale", "many", "--target", "sandbox", env=env)
+    guarded = run_invoke("scale", "2", "--target", "turbo-response-backend", env=env)
+    dry = run_invoke("scale", "2", "--target", "sandbox", "--dry-run", env=env)
+    assert words.code == 2
+    assert guarded.code == 4
+    assert dry.code == 0
+    assert "would scale" in dry.output
+    assert api.calls("POST") == 0

@@ -355,6 +355,21 @@ class RenderClient:
     def restart_service(self, service_id: str) -> None:
         self._request("POST", f"/services/{service_id}/restart", what=f"restart of {service_id}")
 
+    def suspend_service(self, service_id: str) -> None:
+        self._request("POST", f"/services/{service_id}/suspend", what=f"suspend of {service_id}")
+
+    def resume_service(self, service_id: str) -> None:
+        self._request("POST", f"/services/{service_id}/resume", what=f"resume of {service_id}")
+
+    def scale_service(self, service_id: str, instances: int) -> None:
+        """POST /services/{id}/scale {numInstances}: 202, empty (Render ignores it under autoscaling)."""
+        self._request(
+            "POST",
+            f"/services/{service_id}/scale",
+            json={"numInstances": instances},
+            what=f"scale of {service_id} to {instances} instance(s)",
+        )
+
     def list_events(
         self,
         service_id: str,

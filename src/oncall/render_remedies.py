@@ -1,8 +1,13 @@
-"""The remedies of a bad deploy on Render: rollback (and, further down, suspend, resume, scale).
+"""The remedies of a bad deploy on Render: rollback, suspend, resume, scale.
 
     rollback(target, out, *, to=None, yes, dry_run, timeout, smoke, wait_timeout, ...)
         roll back to the last deploy that was live before the current one (or `to`), follow the
         new deploy until live, then run the target's smoke checks until healthy, like `restart`.
+    suspend(target, out, *, yes, dry_run)      stop serving: Render's edge answers 503
+    resume(target, out, *, yes, dry_run, ...)  serve again: follow the deploy Render starts, smoke
+    scale(target, out, instances, *, yes, dry_run)
+                                               a fixed instance count; Render's own error below 1
+                                               or above the plan's limit
 
 Each returns a result object with `.ok`, `.code` and `.as_dict()`; bad input (nothing to roll back
 to, a deploy of another service, a deploy that never went live) raises BadInput before anything
@@ -18,8 +23,14 @@ from typing import IO, Any
 
 from oncall import probe
 from oncall.config import Target
-from oncall.errors import BadInput
-from oncall.render import DEPLOY_SUCCESS, DEPLOY_TERMINAL, RenderClient, RenderNotFound, service_ref
+from oncall.errors import BadInput, CheckFailed
+from oncall.render import (
+    DEPLOY_SUCCESS,
+    DEPLOY_TERMINAL,
+    RenderClient,
+    RenderNotFound,
+    service_ref,
+)
 from oncall.render_ops import _recorded, _refuse_suspended, _watch, client_for, service_of, where
 from oncall.render_rollback import WENT_LIVE, commit_of, current_live, rollback_candidate
 from oncall.render_wait import PollSchedule, Transition
@@ -234,3 +245,271 @@ def rollback(
         run.code = result.code
         out.print(result.message)
         return result
+
+
+# -- suspend, resume, scale -----------------------------------------------------------------
+
+# How long resume looks for the deploy Render starts when a service is resumed.
+RESUME_DEPLOY_WAIT = 10.0
+
+
+@dataclass
+class ServiceChange:
+    """What suspend, resume or scale did (or, under --dry-run, would do)."""
+
+    ok: bool
+    code: int
+    action: str  # suspend | resume | scale
+    service: dict[str, Any]
+    changed: bool
+    dry_run: bool = False
+    before: Any = None
+    after: Any = None
+    deploy: Mapping[str, Any] | None = None
+    smoke: dict[str, Any] | None = None
+    api_calls: int = 0
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "action": self.action,
+            "service": service_ref(self.service),
+            "changed": self.changed,
+            "dry_run": self.dry_run,
+            "before": self.before,
+            "after": self.after,
+            "deploy": deploy_ref(self.deploy),
+            "smoke": self.smoke,
+            "api_calls": self.api_calls,
+            "message": self.message,
+        }
+
+
+def _suspended(service: Mapping[str, Any]) -> bool:
+    return service.get("suspended") == "suspended"
+
+
+def suspend(
+    target: Target,
+    out: Output,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    client: RenderClient | None = None,
+    stdin: IO[str] | None = None,
+) -> ServiceChange:
+    """Suspend the target's service: it stops serving (Render's edge answers 503) until resumed."""
+    args = {"yes": yes}
+    with _recorded(target, "suspend", args, enabled=not dry_run) as run, client_for(client) as api:
+        service = service_of(target, api)
+        sid = str(service["id"])
+        run.details["service"] = sid
+        if service.get("type") == "cron_job":
+            raise BadInput(
+                f"{where(service)} is a cron job; Render does not suspend cron jobs through the API",
+                "a cron job runs on its schedule: change or clear the schedule in the dashboard instead",
+            )
+        if _suspended(service):
+            run.code = 0
+            message = f"{where(service)} is already suspended; nothing to do"
+            out.print(message)
+            return ServiceChange(True, 0, "suspend", service, False, before=True, after=True, message=message)
+        if dry_run:
+            message = f"would suspend {where(service)}: its URL would answer 503 until `invoke resume`"
+            out.print(message)
+            return ServiceChange(
+                True, 0, "suspend", service, False, dry_run=True, before=False, message=message
+            )
+        guard_production(target, action="suspend", where=where(service), yes=yes, stdin=stdin)
+        api.suspend_service(sid)
+        after = api.get_service(sid)
+        ok = _suspended(after)
+        run.code = 0 if ok else 1
+        message = (
+            f"suspended {where(service)}: Render's edge answers 503 for it until "
+            f"`invoke resume --target {target.name}`"
+            if ok
+            else f"Render accepted the suspend of {where(service)} but it is still {after.get('suspended')}"
+        )
+        out.print(message)
+        return ServiceChange(
+            ok,
+            run.code,
+            "suspend",
+            after,
+            True,
+            before=False,
+            after=ok,
+            api_calls=api.total_calls,
+            message=message,
+        )
+
+
+def _deploy_started_by_resume(
+    api: RenderClient, sid: str, known: set[str], wait: float
+) -> dict[str, Any] | None:
+    """The deploy (trigger service_resumed) Render starts after a resume, if one appears in `wait` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        for deploy in api.list_deploys(sid, limit=5):
+            if deploy.get("id") not in known and deploy.get("trigger") == "service_resumed":
+                return deploy
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def resume(
+    target: Target,
+    out: Output,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    timeout: float = 900.0,
+    smoke: bool = True,
+    wait_timeout: float = 300.0,
+    client: RenderClient | None = None,
+    schedule: PollSchedule | None = None,
+    stdin: IO[str] | None = None,
+) -> ServiceChange:
+    """Resume the target's service, follow the deploy Render starts, then smoke until healthy."""
+    checks = None
+    if smoke and not dry_run:
+        try:
+            checks = probe.checks_for(target)
+        except BadInput as exc:
+            raise BadInput(exc.cause, f"{exc.hint}; or pass --no-smoke to resume without them") from exc
+    args = {"yes": yes, "timeout": timeout, "smoke": smoke}
+    with _recorded(target, "resume", args, enabled=not dry_run) as run, client_for(client) as api:
+        service = service_of(target, api)
+        sid = str(service["id"])
+        run.details["service"] = sid
+        if not _suspended(service):
+            run.code = 0
+            message = f"{where(service)} is not suspended; nothing to do"
+            out.print(message)
+            return ServiceChange(
+                True, 0, "resume", service, False, before=False, after=False, message=message
+            )
+        if dry_run:
+            message = f"would resume {where(service)} (Render deploys it again)"
+            out.print(message)
+            return ServiceChange(
+                True, 0, "resume", service, False, dry_run=True, before=True, message=message
+            )
+        guard_production(target, action="resume", where=where(service), yes=yes, stdin=stdin)
+        known = {str(d.get("id")) for d in api.list_deploys(sid, limit=10)}
+        api.resume_service(sid)
+        out.print(f"resume requested for {where(service)}")
+        change = ServiceChange(False, 1, "resume", service, True, before=True, after=False)
+        deploy = _deploy_started_by_resume(api, sid, known, RESUME_DEPLOY_WAIT)
+        if deploy is not None:
+            dep_id = str(deploy["id"])
+            _, final = _watch(
+                out,
+                stdin,
+                api,
+                service,
+                what=f"deploy {dep_id}",
+                fetch=lambda: api.get_deploy(sid, dep_id),
+                cancel=lambda: api.cancel_deploy(sid, dep_id),
+                cancel_path=f"/services/{sid}/deploys/{dep_id}/cancel",
+                terminal=DEPLOY_TERMINAL,
+                timeout=timeout,
+                schedule=schedule,
+                first=deploy,
+            )
+            change.deploy = final
+            if final.get("status") not in DEPLOY_SUCCESS:
+                change.message = (
+                    f"{service.get('name')} resumed, but its deploy {dep_id} is {final.get('status')}"
+                )
+                return _finish(change, api, run, out)
+        change.after = True
+        if checks is None:
+            change.ok, change.code = True, 0
+            change.message = f"resumed {where(service)} (smoke checks skipped)"
+            return _finish(change, api, run, out)
+        checked = probe.smoke(checks, wait=wait_timeout, interval=SMOKE_INTERVAL_AFTER_LIVE, out=out)
+        change.smoke = checked.as_dict()
+        change.ok, change.code = checked.ok, 0 if checked.ok else 1
+        change.message = (
+            f"resumed {where(service)}: it answers the smoke checks healthy"
+            if checked.ok
+            else f"resumed {service.get('name')}, but it did not answer healthy within {wait_timeout:g} s: "
+            f"{checked.summary()}"
+        )
+        return _finish(change, api, run, out)
+
+
+def _finish(change: ServiceChange, api: RenderClient, run: Any, out: Output) -> ServiceChange:
+    change.api_calls = api.total_calls
+    run.code = change.code
+    out.print(change.message)
+    return change
+
+
+def _instances(service: Mapping[str, Any]) -> int | None:
+    details = service.get("serviceDetails") or {}
+    count = details.get("numInstances")
+    return count if isinstance(count, int) else None
+
+
+def scale(
+    target: Target,
+    out: Output,
+    instances: int,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    client: RenderClient | None = None,
+    stdin: IO[str] | None = None,
+) -> ServiceChange:
+    """Set the target's service to a fixed number of instances (Render's answer decides the limits)."""
+    if instances < 0:
+        raise BadInput(
+            f"scale {instances}: an instance count cannot be negative", "pass a count, e.g. invoke scale 2"
+        )
+    args = {"instances": instances, "yes": yes}
+    with _recorded(target, "scale", args, enabled=not dry_run) as run, client_for(client) as api:
+        service = service_of(target, api)
+        sid = str(service["id"])
+        run.details["service"] = sid
+        _refuse_suspended(service, "scaling")
+        if (service.get("serviceDetails") or {}).get("autoscaling", {}).get("enabled"):
+            raise BadInput(
+                f"{where(service)} has autoscaling on; Render ignores a fixed instance count then",
+                "change the autoscaling range in the dashboard (Scaling), or turn autoscaling off first",
+            )
+        before = _instances(service)
+        if before == instances:
+            run.code = 0
+            message = f"{where(service)} already runs {instances} instance(s); nothing to do"
+            out.print(message)
+            return ServiceChange(
+                True, 0, "scale", service, False, before=before, after=before, message=message
+            )
+        if dry_run:
+            message = f"would scale {where(service)} from {before} to {instances} instance(s)"
+            out.print(message)
+            return ServiceChange(
+                True, 0, "scale", service, False, dry_run=True, before=before, message=message
+            )
+        guard_production(
+            target, action=f"scale to {instances} instance(s)", where=where(service), yes=yes, stdin=stdin
+        )
+        # Render's own 400 (below 1, above the plan's limit, a type that does not scale) becomes
+        # BadInput with Render's message; nothing has changed then.
+        api.scale_service(sid, instances)
+        after = _instances(api.get_service(sid))
+        change = ServiceChange(after == instances, 0, "scale", service, True, before=before, after=after)
+        if after != instances:
+            change.code = int(CheckFailed.code)
+            change.message = (
+                f"Render accepted the scale of {where(service)} but it reports {after} instance(s)"
+            )
+        else:
+            change.message = f"scaled {where(service)} from {before} to {after} instance(s)"
+        return _finish(change, api, run, out)

@@ -16,7 +16,9 @@ Served (all under /v1, all need `Authorization: Bearer <api_key>`, else 401 {"me
     GET  /services                               cursor pagination, filters name/type/suspended
     GET  /services/{id}
     POST /services/{id}/restart                  200, empty body; cron jobs → 400
-    POST /services/{id}/suspend | /resume        202, empty body
+    POST /services/{id}/suspend | /resume        202, empty body; cron jobs cannot be suspended (400);
+                                                 resume starts a deploy (trigger service_resumed)
+    POST /services/{id}/scale {numInstances}     202, empty; 400 below 1 or above the plan's limit
     GET  /services/{id}/deploys                  status/createdAfter/createdBefore filters
     POST /services/{id}/deploys                  201 deploy, or 202 empty when one is in progress
     GET  /services/{id}/deploys/{deployId}
@@ -299,6 +301,8 @@ class RenderStandIn:
         self.on_restart: Callable[[str], None] | None = None
         self.on_deploy: DeployHook | None = None
         self.on_job: JobHook | None = None
+        # Manual scaling's ceiling on paid plans (a free instance cannot scale past 1).
+        self.max_instances = 100
         self.requests: Counter[tuple[str, str]] = Counter()
         self.restarts: Counter[str] = Counter()
         self._lock = threading.RLock()
@@ -810,9 +814,12 @@ class RenderStandIn:
             return 200, self._public(svc.data)
         if rest == ["restart"] and method == "POST":
             return self._restart(svc)
-        if rest in (["suspend"], ["resume"]) and method == "POST":
-            self.set_suspended(svc.data["id"], rest[0] == "suspend")
-            return 202, None
+        if rest == ["suspend"] and method == "POST":
+            return self._suspend(svc)
+        if rest == ["resume"] and method == "POST":
+            return self._resume(svc)
+        if rest == ["scale"] and method == "POST":
+            return self._scale(svc, body)
         if rest == ["deploys"]:
             return self._deploys(svc, method, query, body)
         if rest == ["rollback"] and method == "POST":
@@ -896,6 +903,50 @@ class RenderStandIn:
         if queued:
             return 202, None
         return 201, self._public(deploy)
+
+    def _suspend(self, svc: _Service) -> tuple[int, Any]:
+        # Render's spec lists 400 for suspend without saying when; a cron job is our guess (UNCONFIRMED).
+        if svc.data["type"] == "cron_job":
+            raise _Reply(400, {"message": "suspending a cron job is not supported"})
+        if svc.data["suspended"] != "suspended":
+            self.set_suspended(svc.data["id"], True)
+            self._event(svc, "suspender_added", {"actor": "user"})
+            self._event(svc, "service_suspended", {})
+        return 202, None
+
+    def _resume(self, svc: _Service) -> tuple[int, Any]:
+        """Resume: not suspended any more, and a deploy (trigger service_resumed) brings the server up."""
+        if svc.data["suspended"] == "suspended":
+            self.set_suspended(svc.data["id"], False)
+            self._event(svc, "suspender_removed", {"actor": "user"})
+            self._event(svc, "service_resumed", {})
+            live = next((d for d in svc.deploys if d["status"] == "live"), None)
+            commit = (live or {}).get("commit") or {}
+            self._create_deploy(svc, "service_resumed", {"commitId": commit.get("id")})
+        return 202, None
+
+    def _scale(self, svc: _Service, body: Any) -> tuple[int, Any]:
+        count = body.get("numInstances") if isinstance(body, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise _Reply(400, {"message": "numInstances must be an integer"})
+        if svc.data["type"] in ("cron_job", "static_site"):
+            raise _Reply(400, {"message": f"a {svc.data['type']} cannot be scaled"})
+        if svc.data["suspended"] == "suspended":
+            raise _Reply(409, {"message": "service is suspended"})
+        details = svc.data["serviceDetails"]
+        plan = details.get("plan", "starter")
+        most = 1 if plan == "free" else self.max_instances
+        if count < 1:
+            raise _Reply(400, {"message": "numInstances must be at least 1; suspend the service to stop it"})
+        if count > most:
+            raise _Reply(
+                400, {"message": f"numInstances {count} is above the limit of {most} for plan {plan}"}
+            )
+        before = int(details.get("numInstances") or 1)
+        if count != before:
+            details["numInstances"] = count
+            self._event(svc, "instance_count_changed", {"fromInstances": before, "toInstances": count})
+        return 202, None
 
     def _rollback(self, svc: _Service, body: Any) -> tuple[int, Any]:
         """A new deploy (trigger rollback) of an earlier deploy's build: no build, no pre-deploy."""

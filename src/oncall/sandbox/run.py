@@ -71,7 +71,11 @@ class SandboxProcess:
         self.standin.on_job = lambda _service_id, job: (
             "succeeded" if self.supervisor.run_command(job["startCommand"]) else "failed"
         )
-        self.edge = Edge(self.supervisor.upstream, port=_bindable(args.edge_port))
+        self.edge = Edge(
+            self.supervisor.upstream,
+            port=_bindable(args.edge_port),
+            suspended=lambda: self.standin.service(self.service_id)["suspended"] == "suspended",
+        )
         self.ready = False
 
     def _restart(self, _service_id: str) -> None:

@@ -5,6 +5,8 @@ Thin wrappers over `oncall.render_remedies`, `oncall.render_events` and `oncall.
 
 from __future__ import annotations
 
+from typing import Any
+
 from invoke import Context, task
 
 from oncall.tasks._common import (
@@ -169,3 +171,117 @@ def logs(  # noqa: PLR0917 - one parameter per CLI flag
         out.print(f"{result.lines} line(s) of {name} from the last {since}; API calls: {result.api_calls}")
         if result.interrupted:
             exit_with(130, f"logs: stopped following {name} (Ctrl-C)")
+
+
+def _count(text: str) -> int:
+    from oncall.errors import BadInput
+
+    try:
+        return int(text)
+    except ValueError:
+        raise BadInput(
+            f"scale {text!r}: not a number of instances",
+            "pass the count first, e.g. invoke scale 2 --target NAME (help: invoke --help scale)",
+        ) from None
+
+
+def _report_change(out: Any, task_name: str, result: Any) -> None:
+    """The API call count, the one JSON document, and the exit code of a service change."""
+    out.print(f"API calls: {result.api_calls}")
+    out.emit({"task": task_name, **result.as_dict()})
+    exit_with(result.code, result.message)
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "yes": YES_HELP,
+        "dry_run": "say what would happen, change nothing",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def suspend(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Suspend the Render service: it stops serving (the edge answers 503) until `invoke resume`."""
+    from oncall.render_remedies import suspend as do_suspend
+
+    out = output_for(json)
+    with boundary(out, task="suspend", debug=debug):
+        result = do_suspend(target_for(ctx, target), out, yes=yes, dry_run=dry_run)
+        _report_change(out, "suspend", result)
+
+
+@task(
+    help={
+        "target": TARGET_HELP,
+        "yes": YES_HELP,
+        "dry_run": "say what would happen, change nothing",
+        "timeout": "seconds to wait for the deploy Render starts on resume (default 900)",
+        "smoke": "then run the smoke checks until healthy (default on)",
+        "wait_timeout": "seconds the smoke checks may take to pass (default 300)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def resume(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    timeout: int = 900,
+    smoke: bool = True,
+    wait_timeout: int = 300,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Resume the suspended Render service, follow the deploy Render starts, smoke until healthy."""
+    from oncall.render_remedies import resume as do_resume
+
+    out = output_for(json)
+    with boundary(out, task="resume", debug=debug):
+        result = do_resume(
+            target_for(ctx, target),
+            out,
+            yes=yes,
+            dry_run=dry_run,
+            timeout=float(timeout),
+            smoke=smoke,
+            wait_timeout=float(wait_timeout),
+        )
+        _report_change(out, "resume", result)
+
+
+@task(
+    positional=["instances"],
+    help={
+        "instances": "the number of instances to run (Render refuses 0 and counts above the plan's limit)",
+        "target": TARGET_HELP,
+        "yes": YES_HELP,
+        "dry_run": "say what would happen, change nothing",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    },
+)
+def scale(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    instances: str,
+    target: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Run the Render service on a fixed number of instances: invoke scale 2."""
+    from oncall.render_remedies import scale as do_scale
+
+    out = output_for(json)
+    with boundary(out, task="scale", debug=debug):
+        result = do_scale(target_for(ctx, target), out, _count(instances), yes=yes, dry_run=dry_run)
+        _report_change(out, "scale", result)
