@@ -502,7 +502,15 @@ def scale(
         )
         # Render's own 400 (below 1, above the plan's limit, a type that does not scale) becomes
         # BadInput with Render's message; nothing has changed then.
-        api.scale_service(sid, instances)
+        try:
+            api.scale_service(sid, instances)
+        except BadInput as exc:
+            raise BadInput(
+                exc.cause,
+                "pick a count from 1 to the plan's limit; to stop serving: "
+                f"`invoke suspend --target {target.name}`",
+                **exc.details,
+            ) from exc
         after = _instances(api.get_service(sid))
         change = ServiceChange(after == instances, 0, "scale", service, True, before=before, after=after)
         if after != instances:
