@@ -14,7 +14,7 @@ Secrets never live in config: a target names the environment variable that holds
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,9 @@ class Target:
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Set by the task layer for `database_url_from: render` (oncall.render_env): reads the URL
+    # from the Render service when first asked. Config cannot call Render itself (it sits below it).
+    database_url_source: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_alembic(self) -> bool:
@@ -68,6 +71,8 @@ class Target:
 
     def database_url(self, environ: Mapping[str, str] | None = None) -> str:
         """The raw URL from the target's environment variable; BadInput when unset or empty."""
+        if self.database_url_source is not None:
+            return self.database_url_source()
         env = os.environ if environ is None else environ
         value = env.get(self.database_url_env)
         if value is None:

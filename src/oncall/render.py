@@ -355,6 +355,22 @@ class RenderClient:
     def restart_service(self, service_id: str) -> None:
         self._request("POST", f"/services/{service_id}/restart", what=f"restart of {service_id}")
 
+    def get_env_var(self, service_id: str, key: str) -> str | None:
+        """The value of an environment variable set on the service itself; None when it has none.
+
+        Variables of a linked environment group are not listed here (Render's API keeps them on
+        the group). The value is a secret: it is registered with the redactor before it is returned.
+        """
+        try:
+            data = self._get(f"/services/{service_id}/env-vars/{key}", what=f"env var {key} of {service_id}")
+        except RenderNotFound:
+            return None
+        value = data.get("value") if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            return None
+        register_secret(value)
+        return value
+
     def suspend_service(self, service_id: str) -> None:
         self._request("POST", f"/services/{service_id}/suspend", what=f"suspend of {service_id}")
 

@@ -25,6 +25,7 @@ Served (all under /v1, all need `Authorization: Bearer <api_key>`, else 401 {"me
     POST /services/{id}/deploys/{deployId}/cancel
     POST /services/{id}/rollback {deployId}      201 deploy (trigger rollback) of a deploy that was live
     GET  /services/{id}/jobs, POST /services/{id}/jobs (201), GET/POST .../jobs/{jobId}[/cancel]
+    GET  /services/{id}/env-vars[/{key}]         the service's own variables ({key, value})
     GET  /services/{id}/events
     GET  /logs?ownerId=&resource=...             Render's {hasMore, nextStartTime, nextEndTime, logs}
 
@@ -229,7 +230,7 @@ class Limits:
 
 @dataclass
 class Fault:
-    kind: str  # "429" | "500" | "slow" | "drop" | "drop_after"
+    kind: str  # "429" | "403" | "500" | "slow" | "drop" | "drop_after"
     method: str | None
     path: re.Pattern[str] | None
     times: int
@@ -251,6 +252,7 @@ class _Service:
     events: list[dict[str, Any]] = field(default_factory=list)  # newest first
     fail_next: list[str] = field(default_factory=list)
     fail_jobs: int = 0
+    env_vars: dict[str, str] = field(default_factory=dict)  # set on the service itself, in order
 
 
 class _Reply(Exception):
@@ -403,12 +405,12 @@ class RenderStandIn:
         delay: float = 0.0,
         reset: int = 1,
     ) -> None:
-        """Make the next `times` matching requests fail: 429, 500, slow, drop, drop_after.
+        """Make the next `times` matching requests fail: 429, 403, 500, slow, drop, drop_after.
 
         `path` is a regular expression searched in the request path after /v1 (e.g. r"/deploys$");
         `delay` is how long a "slow" answer waits; `reset` the Ratelimit-Reset an injected 429 sends.
         """
-        if kind not in ("429", "500", "slow", "drop", "drop_after"):
+        if kind not in ("429", "403", "500", "slow", "drop", "drop_after"):
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
             self._faults.append(
@@ -468,6 +470,11 @@ class RenderStandIn:
                         other["status"] = "deactivated"
             svc.deploys.insert(0, deploy)
             return self._public(deploy)
+
+    def set_env_var(self, service_id: str, key: str, value: str) -> None:
+        """An environment variable set on the service (what GET /services/{id}/env-vars lists)."""
+        with self._lock:
+            self._services[service_id].env_vars[key] = value
 
     def add_event(self, service_id: str, kind: str, details: dict[str, Any] | None = None) -> None:
         """Record one service event (newest first), e.g. server_failed with its reason."""
@@ -774,6 +781,8 @@ class RenderStandIn:
             return 429, rate_headers, {"message": "rate limit exceeded"}, None, delay
         if fault and fault.kind == "500":
             return 500, rate_headers, {"id": "internal", "message": "internal server error"}, None, delay
+        if fault and fault.kind == "403":
+            return 403, rate_headers, {"message": "forbidden"}, None, delay
         auth = headers.get("authorization", "")
         if auth != f"Bearer {self.api_key}":
             return 401, rate_headers, {"message": "unauthorized"}, None, delay
@@ -830,6 +839,8 @@ class RenderStandIn:
             return self._jobs(svc, method, query, body)
         if len(rest) >= 2 and rest[0] == "jobs":
             return self._one_job(svc, method, rest[1], rest[2:])
+        if rest and rest[0] == "env-vars" and method == "GET" and len(rest) <= 2:
+            return 200, self._env_vars(svc, rest[1:], query)
         if rest == ["events"] and method == "GET":
             return 200, self._page(self._events_of(svc, query), "event", query)
         raise _Reply(404, {"message": f"not found: {path}"})
@@ -903,6 +914,18 @@ class RenderStandIn:
         if queued:
             return 202, None
         return 201, self._public(deploy)
+
+    def _env_vars(self, svc: _Service, key: list[str], query: dict[str, list[str]]) -> Any:
+        """GET env-vars: a page of {envVar: {key, value}, cursor}; GET env-vars/{key}: {key, value}."""
+        if key:
+            if key[0] not in svc.env_vars:
+                raise _Reply(404, {"message": f"not found: env var {key[0]}"})
+            return {"key": key[0], "value": svc.env_vars[key[0]]}
+        items = [
+            {"key": k, "value": v, "_cursor": base64.urlsafe_b64encode(k.encode()).decode().rstrip("=")}
+            for k, v in svc.env_vars.items()
+        ]
+        return self._page(items, "envVar", query)
 
     def _suspend(self, svc: _Service) -> tuple[int, Any]:
         # Render's spec lists 400 for suspend without saying when; a cron job is our guess (UNCONFIRMED).
