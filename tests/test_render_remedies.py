@@ -346,3 +346,83 @@ def test_scale_bad_count_and_production_guard(api: RenderStandIn, run_invoke: An
     assert dry.code == 0
     assert "would scale" in dry.output
     assert api.calls("POST") == 0
+
+
+# -- maintenance mode -------------------------------------------------------------------------
+
+
+def test_maintenance_on_and_off_around_a_migration(api: RenderStandIn, run_invoke: Any) -> None:
+    """maintenance on: the edge serves a 503 maintenance page; off: traffic again; events recorded."""
+    import httpx
+
+    app = App(healthy=True)
+    sid = service_id(api)
+    with app.serving():
+        port = int(app.url.rsplit(":", 1)[1])
+        from oncall.sandbox.edge import Edge
+
+        edge = Edge(
+            lambda: port,
+            maintenance=lambda: bool(
+                api.service(sid)["serviceDetails"].get("maintenanceMode", {}).get("enabled")
+            ),
+        ).start()
+        try:
+            env = invoke_env(api, api.base_url)
+            on = run_invoke(
+                "maintenance",
+                "on",
+                "--uri",
+                "https://status.example.com/down",
+                "--target",
+                "sandbox",
+                "--json",
+                env=env,
+            )
+            assert on.code == 0, on.stderr
+            during = httpx.get(edge.url + "/admin/case/11")
+            off = run_invoke("maintenance", "off", "--target", "sandbox", env=env)
+            after = httpx.get(edge.url + "/admin/case/11")
+        finally:
+            edge.stop()
+    assert on.json()["after"] == {"enabled": True, "uri": "https://status.example.com/down"}
+    assert during.status_code == 503
+    assert "maintenance" in during.text.lower()
+    assert off.code == 0, off.stderr
+    assert after.status_code == 200
+    kinds = [e["event"]["type"] for e in _events(api)]
+    assert kinds.count("maintenance_mode_enabled") == 2
+    assert "maintenance_mode_uri_updated" in kinds
+
+
+def test_standin_patch_answers_the_service_in_schema(api: RenderStandIn) -> None:
+    """PATCH maintenanceMode: 200 with the service, valid against Render's schema."""
+    sid = service_id(api)
+    body = {"serviceDetails": {"maintenanceMode": {"enabled": True, "uri": ""}}}
+    with http_for(api, api.base_url) as http:
+        answer = http.patch(f"/services/{sid}", json=body)
+    assert answer.status_code == 200
+    validate(answer.json(), "/services/{serviceId}", "patch", "200")
+    assert answer.json()["serviceDetails"]["maintenanceMode"]["enabled"] is True
+
+
+def test_maintenance_on_a_worker_exits_2(run_invoke: Any, secret_scan: Any) -> None:
+    """A background worker has no maintenance mode: exit 2 before anything is sent."""
+    standin = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE, type="background_worker")])
+    secret_scan.add(standin.api_key)
+    with standin as base_url:
+        result = run_invoke("maintenance", "on", "--target", "sandbox", env=invoke_env(standin, base_url))
+        patches = standin.calls("PATCH")
+    assert result.code == 2
+    assert "only web services have maintenance mode" in result.output
+    assert patches == 0
+
+
+def test_maintenance_bad_input_and_guard(api: RenderStandIn, run_invoke: Any) -> None:
+    """off with --uri, a state that is not on/off: exit 2; production without --yes: exit 4."""
+    env = invoke_env(api, api.base_url)
+    with_uri = run_invoke("maintenance", "off", "--uri", "/x", "--target", "sandbox", env=env)
+    maybe = run_invoke("maintenance", "maybe", "--target", "sandbox", env=env)
+    guarded = run_invoke("maintenance", "on", "--target", "turbo-response-backend", env=env)
+    assert (with_uri.code, maybe.code, guarded.code) == (2, 2, 4)
+    assert api.calls("PATCH") == 0

@@ -355,6 +355,13 @@ class RenderClient:
     def restart_service(self, service_id: str) -> None:
         self._request("POST", f"/services/{service_id}/restart", what=f"restart of {service_id}")
 
+    def update_service(self, service_id: str, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+        """PATCH /services/{id} with the fields in `body`; Render answers the whole service."""
+        data: dict[str, Any] = self._json(
+            self._request("PATCH", f"/services/{service_id}", json=dict(body), what=what), what
+        )
+        return data
+
     def get_env_var(self, service_id: str, key: str) -> str | None:
         """The value of an environment variable set on the service itself; None when it has none.
 

@@ -321,12 +321,30 @@ def suspend(
             run.code = 0
             message = f"{where(service)} is already suspended; nothing to do"
             out.print(message)
-            return ServiceChange(True, 0, "suspend", service, False, before=True, after=True, message=message)
+            return ServiceChange(
+                True,
+                0,
+                "suspend",
+                service,
+                False,
+                before=True,
+                after=True,
+                api_calls=api.total_calls,
+                message=message,
+            )
         if dry_run:
             message = f"would suspend {where(service)}: its URL would answer 503 until `invoke resume`"
             out.print(message)
             return ServiceChange(
-                True, 0, "suspend", service, False, dry_run=True, before=False, message=message
+                True,
+                0,
+                "suspend",
+                service,
+                False,
+                dry_run=True,
+                before=False,
+                api_calls=api.total_calls,
+                message=message,
             )
         guard_production(target, action="suspend", where=where(service), yes=yes, stdin=stdin)
         api.suspend_service(sid)
@@ -397,13 +415,29 @@ def resume(
             message = f"{where(service)} is not suspended; nothing to do"
             out.print(message)
             return ServiceChange(
-                True, 0, "resume", service, False, before=False, after=False, message=message
+                True,
+                0,
+                "resume",
+                service,
+                False,
+                before=False,
+                after=False,
+                api_calls=api.total_calls,
+                message=message,
             )
         if dry_run:
             message = f"would resume {where(service)} (Render deploys it again)"
             out.print(message)
             return ServiceChange(
-                True, 0, "resume", service, False, dry_run=True, before=True, message=message
+                True,
+                0,
+                "resume",
+                service,
+                False,
+                dry_run=True,
+                before=True,
+                api_calls=api.total_calls,
+                message=message,
             )
         guard_production(target, action="resume", where=where(service), yes=yes, stdin=stdin)
         known = {str(d.get("id")) for d in api.list_deploys(sid, limit=10)}
@@ -495,13 +529,29 @@ def scale(
             message = f"{where(service)} already runs {instances} instance(s); nothing to do"
             out.print(message)
             return ServiceChange(
-                True, 0, "scale", service, False, before=before, after=before, message=message
+                True,
+                0,
+                "scale",
+                service,
+                False,
+                before=before,
+                after=before,
+                api_calls=api.total_calls,
+                message=message,
             )
         if dry_run:
             message = f"would scale {where(service)} from {before} to {instances} instance(s)"
             out.print(message)
             return ServiceChange(
-                True, 0, "scale", service, False, dry_run=True, before=before, message=message
+                True,
+                0,
+                "scale",
+                service,
+                False,
+                dry_run=True,
+                before=before,
+                api_calls=api.total_calls,
+                message=message,
             )
         guard_production(
             target, action=f"scale to {instances} instance(s)", where=where(service), yes=yes, stdin=stdin
@@ -526,4 +576,101 @@ def scale(
             )
         else:
             change.message = f"scaled {where(service)} from {before} to {after} instance(s)"
+        return _finish(change, api, run, out)
+
+
+# -- maintenance mode -------------------------------------------------------------------------
+
+
+def _maintenance_of(service: Mapping[str, Any]) -> dict[str, Any]:
+    mode = (service.get("serviceDetails") or {}).get("maintenanceMode") or {}
+    return {"enabled": bool(mode.get("enabled")), "uri": str(mode.get("uri") or "")}
+
+
+def maintenance(
+    target: Target,
+    out: Output,
+    on: bool,
+    *,
+    uri: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    client: RenderClient | None = None,
+    stdin: IO[str] | None = None,
+) -> ServiceChange:
+    """Turn Render's maintenance mode on or off (web services): the edge serves a maintenance page."""
+    if uri is not None and not on:
+        raise BadInput("--uri goes with `maintenance on`", "pass --uri only when turning maintenance mode on")
+    if uri and not uri.startswith(("https://", "http://", "/")):
+        raise BadInput(
+            f"--uri {uri!r} is not a URL or a path", "pass --uri https://status.example.com/maintenance"
+        )
+    state = "on" if on else "off"
+    args = {"on": on, "uri": uri, "yes": yes}
+    with (
+        _recorded(target, f"maintenance {state}", args, enabled=not dry_run) as run,
+        client_for(client) as api,
+    ):
+        service = service_of(target, api)
+        sid = str(service["id"])
+        run.details["service"] = sid
+        if service.get("type") != "web_service":
+            raise BadInput(
+                f"{where(service)} is a {service.get('type')}; only web services have maintenance mode",
+                "put the web service that takes the traffic into maintenance mode instead",
+            )
+        before = _maintenance_of(service)
+        wanted = {"enabled": on, "uri": before["uri"] if uri is None else uri}
+        if before == wanted:
+            run.code = 0
+            message = f"maintenance mode is already {state} for {where(service)}; nothing to do"
+            out.print(message)
+            return ServiceChange(
+                True,
+                0,
+                "maintenance",
+                service,
+                False,
+                before=before,
+                after=before,
+                api_calls=api.total_calls,
+                message=message,
+            )
+        if dry_run:
+            message = f"would turn maintenance mode {state} for {where(service)}"
+            out.print(message)
+            return ServiceChange(
+                True,
+                0,
+                "maintenance",
+                service,
+                False,
+                dry_run=True,
+                before=before,
+                api_calls=api.total_calls,
+                message=message,
+            )
+        guard_production(
+            target, action=f"turn maintenance mode {state}", where=where(service), yes=yes, stdin=stdin
+        )
+        updated = api.update_service(
+            sid, {"serviceDetails": {"maintenanceMode": wanted}}, what=f"maintenance mode {state} of {sid}"
+        )
+        after = _maintenance_of(updated)
+        change = ServiceChange(
+            after["enabled"] == on, 0, "maintenance", updated, True, before=before, after=after
+        )
+        if not change.ok:
+            change.code = int(CheckFailed.code)
+            change.message = (
+                f"Render accepted the change but maintenance mode of {where(service)} is not {state}"
+            )
+        elif on:
+            page = after["uri"] or "Render's default maintenance page"
+            change.message = (
+                f"maintenance mode on for {where(service)}: visitors get {page} (503) until "
+                f"`invoke maintenance off --target {target.name}`"
+            )
+        else:
+            change.message = f"maintenance mode off for {where(service)}: it serves traffic again"
         return _finish(change, api, run, out)

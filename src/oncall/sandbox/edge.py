@@ -2,7 +2,8 @@
 
 Render's edge answers 502 Bad Gateway when it cannot reach the app (crashed, not listening,
 connection reset); the smoke checks look for that status and for "Bad Gateway" in the body. A
-suspended service gets 503 Service Unavailable without its app being asked (`suspended()`). The
+suspended service, or one in maintenance mode, gets 503 Service Unavailable without its app being
+asked (`suspended()`, `maintenance()`). The
 edge forwards everything else unchanged, with `rndr-id`-style request ids so logs can be matched.
 """
 
@@ -31,6 +32,11 @@ SUSPENDED_BODY = (
     "<body><h1>Service Suspended</h1><p>This service has been suspended by its owner.</p></body></html>\n"
 )
 
+MAINTENANCE_BODY = (
+    "<!DOCTYPE html><html><head><title>Maintenance</title></head>"
+    "<body><h1>Down for maintenance</h1><p>This service is undergoing maintenance.</p></body></html>\n"
+)
+
 UPSTREAM_TIMEOUT = 30.0
 
 
@@ -39,6 +45,7 @@ class EdgeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream: Callable[[], int | None]
     suspended: Callable[[], bool]
+    maintenance: Callable[[], bool]
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -46,6 +53,9 @@ class EdgeHandler(BaseHTTPRequestHandler):
         request_id = secrets.token_hex(8)
         if self.suspended():
             self._answer(503, "Service Unavailable", SUSPENDED_BODY, request_id)
+            return
+        if self.maintenance():
+            self._answer(503, "Service Unavailable", MAINTENANCE_BODY, request_id)
             return
         port = self.upstream()
         if port is None:
@@ -96,7 +106,8 @@ class EdgeHandler(BaseHTTPRequestHandler):
 
 class Edge:
     """The edge server in a daemon thread; `upstream()` gives the backend's port or None when down,
-    `suspended()` whether the service is suspended (503 then)."""
+    `suspended()` whether the service is suspended, `maintenance()` whether it is in maintenance
+    mode (503 for either, with Render's kind of page)."""
 
     def __init__(
         self,
@@ -104,11 +115,16 @@ class Edge:
         port: int = 0,
         host: str = "127.0.0.1",
         suspended: Callable[[], bool] = lambda: False,
+        maintenance: Callable[[], bool] = lambda: False,
     ) -> None:
         handler = type(
             "BoundEdgeHandler",
             (EdgeHandler,),
-            {"upstream": staticmethod(upstream), "suspended": staticmethod(suspended)},
+            {
+                "upstream": staticmethod(upstream),
+                "suspended": staticmethod(suspended),
+                "maintenance": staticmethod(maintenance),
+            },
         )
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True

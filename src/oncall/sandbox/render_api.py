@@ -15,6 +15,7 @@ Served (all under /v1, all need `Authorization: Bearer <api_key>`, else 401 {"me
 
     GET  /services                               cursor pagination, filters name/type/suspended
     GET  /services/{id}
+    PATCH /services/{id} {serviceDetails: {maintenanceMode: {enabled, uri}}}   web services only (else 400)
     POST /services/{id}/restart                  200, empty body; cron jobs → 400
     POST /services/{id}/suspend | /resume        202, empty body; cron jobs cannot be suspended (400);
                                                  resume starts a deploy (trigger service_resumed)
@@ -821,6 +822,8 @@ class RenderStandIn:
         rest = seg[2:]
         if not rest and method == "GET":
             return 200, self._public(svc.data)
+        if not rest and method == "PATCH":
+            return self._update(svc, body)
         if rest == ["restart"] and method == "POST":
             return self._restart(svc)
         if rest == ["suspend"] and method == "POST":
@@ -926,6 +929,30 @@ class RenderStandIn:
             for k, v in svc.env_vars.items()
         ]
         return self._page(items, "envVar", query)
+
+    def _update(self, svc: _Service, body: Any) -> tuple[int, Any]:
+        """PATCH /services/{id}: only serviceDetails.maintenanceMode is applied (what oncall changes)."""
+        if not isinstance(body, dict):
+            raise _Reply(400, {"message": "a JSON object body is required"})
+        wanted = (body.get("serviceDetails") or {}).get("maintenanceMode")
+        if wanted is None:
+            return 200, self._public(svc.data)
+        if svc.data["type"] != "web_service":
+            raise _Reply(400, {"message": f"maintenance mode is not available for a {svc.data['type']}"})
+        if not isinstance(wanted, dict) or not isinstance(wanted.get("enabled"), bool):
+            raise _Reply(400, {"message": "maintenanceMode.enabled must be a boolean"})
+        details = svc.data["serviceDetails"]
+        before = details.get("maintenanceMode") or {"enabled": False, "uri": ""}
+        after = {"enabled": wanted["enabled"], "uri": str(wanted.get("uri", before.get("uri", "")) or "")}
+        details["maintenanceMode"] = after
+        if after["enabled"] != before.get("enabled"):
+            self._event(svc, "maintenance_mode_enabled", {"enabled": after["enabled"]})
+        if after["uri"] != before.get("uri", ""):
+            self._event(
+                svc, "maintenance_mode_uri_updated", {"fromURI": before.get("uri", ""), "toURI": after["uri"]}
+            )
+        svc.data["updatedAt"] = _now_iso()
+        return 200, self._public(svc.data)
 
     def _suspend(self, svc: _Service) -> tuple[int, Any]:
         # Render's spec lists 400 for suspend without saying when; a cron job is our guess (UNCONFIRMED).

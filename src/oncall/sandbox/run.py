@@ -75,6 +75,11 @@ class SandboxProcess:
             self.supervisor.upstream,
             port=_bindable(args.edge_port),
             suspended=lambda: self.standin.service(self.service_id)["suspended"] == "suspended",
+            maintenance=lambda: bool(
+                (self.standin.service(self.service_id)["serviceDetails"].get("maintenanceMode") or {}).get(
+                    "enabled"
+                )
+            ),
         )
         self.ready = False
 

@@ -285,3 +285,41 @@ def scale(  # noqa: PLR0917 - one parameter per CLI flag
     with boundary(out, task="scale", debug=debug):
         result = do_scale(target_for(ctx, target), out, _count(instances), yes=yes, dry_run=dry_run)
         _report_change(out, "scale", result)
+
+
+@task(
+    positional=["state"],
+    help={
+        "state": "on or off",
+        "uri": "with on: the page visitors get instead of Render's default maintenance page",
+        "target": TARGET_HELP,
+        "yes": YES_HELP,
+        "dry_run": "say what would happen, change nothing",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    },
+)
+def maintenance(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    state: str,
+    uri: str | None = None,
+    target: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Turn Render's maintenance mode on or off (around a long migration): invoke maintenance on."""
+    from oncall.errors import BadInput
+    from oncall.render_remedies import maintenance as do_maintenance
+
+    out = output_for(json)
+    with boundary(out, task="maintenance", debug=debug):
+        if state not in ("on", "off"):
+            raise BadInput(
+                f"maintenance {state!r}: say on or off", "invoke maintenance on, later invoke maintenance off"
+            )
+        result = do_maintenance(
+            target_for(ctx, target), out, state == "on", uri=uri, yes=yes, dry_run=dry_run
+        )
+        _report_change(out, "maintenance", result)
