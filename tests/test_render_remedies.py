@@ -426,3 +426,77 @@ def test_maintenance_bad_input_and_guard(api: RenderStandIn, run_invoke: Any) ->
     guarded = run_invoke("maintenance", "on", "--target", "turbo-response-backend", env=env)
     assert (with_uri.code, maybe.code, guarded.code) == (2, 2, 4)
     assert api.calls("PATCH") == 0
+
+
+# -- deploy --image ---------------------------------------------------------------------------
+
+IMAGE = "docker.io/example/turbo-response-backend"
+
+
+def _image_standin(secret_scan: Any) -> RenderStandIn:
+    from render_support import FAST
+
+    standin = RenderStandIn(
+        api_key=new_key(), services=[make_service(SERVICE, image_path=f"{IMAGE}:1.0")], timings=FAST
+    )
+    secret_scan.add(standin.api_key)
+    return standin
+
+
+def test_deploy_image_goes_live_with_that_image(run_invoke: Any, secret_scan: Any) -> None:
+    """deploy --image URL on an image-backed service: imageUrl sent, the deploy carries the image, live."""
+    standin = _image_standin(secret_scan)
+    with standin as base_url:
+        result = run_invoke(
+            "deploy",
+            "--target",
+            "sandbox",
+            "--image",
+            f"{IMAGE}:1.1",
+            "--json",
+            env=invoke_env(standin, base_url),
+        )
+        deploys = standin.deploys(service_id(standin))
+    assert result.code == 0, result.stderr
+    assert result.json()["deploy"]["image"] == f"{IMAGE}:1.1"
+    assert [(d["status"], d["image"]["ref"]) for d in deploys] == [("live", f"{IMAGE}:1.1")]
+
+
+def test_deploy_image_of_another_repository_shows_renders_error(run_invoke: Any, secret_scan: Any) -> None:
+    """An image of another repository: Render's 400 shown, exit 2, no deploy."""
+    standin = _image_standin(secret_scan)
+    with standin as base_url:
+        result = run_invoke(
+            "deploy",
+            "--target",
+            "sandbox",
+            "--image",
+            "ghcr.io/other/app:2",
+            env=invoke_env(standin, base_url),
+        )
+        deploys = standin.deploys(service_id(standin))
+    assert result.code == 2
+    assert "must match the service's image" in result.output
+    assert deploys == []
+
+
+def test_deploy_image_on_a_repository_service_exits_2(api: RenderStandIn, run_invoke: Any) -> None:
+    """--image on a service built from a repository, or with --commit: exit 2 before anything is sent."""
+    env = invoke_env(api, api.base_url)
+    repo = run_invoke("deploy", "--target", "sandbox", "--image", f"{IMAGE}:1.1", env=env)
+    both = run_invoke("deploy", "--target", "sandbox", "--image", f"{IMAGE}:1.1", "--commit", "abc", env=env)
+    assert repo.code == both.code == 2
+    assert "--image is for image services" in repo.output
+    assert "exclude each other" in both.output
+    assert api.calls("POST") == 0
+
+
+def test_standin_image_deploy_answers_in_schema(secret_scan: Any) -> None:
+    """POST deploys with imageUrl: 201 with an `image` {ref, sha} and no commit, valid against the spec."""
+    standin = _image_standin(secret_scan)
+    with standin as base_url, http_for(standin, base_url) as http:
+        answer = http.post(f"/services/{service_id(standin)}/deploys", json={"imageUrl": f"{IMAGE}:1.2"})
+    assert answer.status_code == 201
+    validate(answer.json(), "/services/{serviceId}/deploys", "post", "201")
+    assert "commit" not in answer.json()
+    assert answer.json()["image"]["ref"] == f"{IMAGE}:1.2"

@@ -472,6 +472,7 @@ class RenderClient:
         *,
         clear_cache: bool = False,
         commit_id: str | None = None,
+        image_url: str | None = None,
         known_ids: Iterable[str] = (),
         settle: float = 3.0,
     ) -> DeployTrigger:
@@ -483,6 +484,8 @@ class RenderClient:
         body: dict[str, Any] = {"clearCache": "clear" if clear_cache else "do_not_clear"}
         if commit_id:
             body["commitId"] = commit_id
+        if image_url:
+            body["imageUrl"] = image_url  # image-backed services: host/repo/name must match the service's
         path = f"/services/{service_id}/deploys"
         what = f"deploy of {service_id}"
         known = set(known_ids)

@@ -347,6 +347,7 @@ class DeployResult:
                 "status": self.deploy.get("status"),
                 "trigger": self.deploy.get("trigger"),
                 "commit": (self.deploy.get("commit") or {}).get("id"),
+                "image": (self.deploy.get("image") or {}).get("ref"),
                 "createdAt": self.deploy.get("createdAt"),
                 "finishedAt": self.deploy.get("finishedAt"),
             },
@@ -377,21 +378,38 @@ def deploy(
     yes: bool = False,
     timeout: float = 1800.0,
     force: bool = False,
+    image: str | None = None,
     client: RenderClient | None = None,
     schedule: PollSchedule | None = None,
     stdin: IO[str] | None = None,
 ) -> DeployResult:
-    """Trigger a deploy (or follow the one in progress) and wait for it to end."""
+    """Trigger a deploy (or follow the one in progress) and wait for it to end.
+
+    `image`: the image URL to deploy on an image-backed service (Render's `imageUrl`; its host,
+    repository and name must be the service's).
+    """
     if timeout <= 0:
         raise BadInput(
             f"--timeout {timeout:g} is not positive", "pass --timeout SECONDS, e.g. --timeout 1800"
         )
+    if image and commit:
+        raise BadInput(
+            "--image and --commit exclude each other", "an image-backed service deploys --image URL"
+        )
     args = {"clear_cache": clear_cache, "commit": commit, "yes": yes, "timeout": timeout, "force": force}
+    if image:
+        args["image"] = image
     with _recorded(target, "deploy", args) as run, client_for(client) as api:
         service = service_of(target, api)
         sid = str(service["id"])
         run.details["service"] = sid
         _refuse_suspended(service, "a deploy")
+        if image and not service.get("imagePath"):
+            runtime = (service.get("serviceDetails") or {}).get("runtime") or "a repository"
+            raise BadInput(
+                f"{where(service)} is built from a repository ({runtime}); --image is for image services",
+                "deploy a commit instead: invoke deploy --commit SHA",
+            )
         recent = api.list_deploys(sid, limit=10)
         running = [d for d in recent if d.get("status") in DEPLOY_IN_PROGRESS]
         if running and not force:
@@ -406,7 +424,9 @@ def deploy(
         else:
             guard_production(target, action="deploy", where=where(service), yes=yes, stdin=stdin)
             known = [str(d.get("id")) for d in recent]
-            trigger = api.trigger_deploy(sid, clear_cache=clear_cache, commit_id=commit, known_ids=known)
+            trigger = api.trigger_deploy(
+                sid, clear_cache=clear_cache, commit_id=commit, image_url=image, known_ids=known
+            )
             if trigger.deploy is None:
                 out.print("Render queued the deploy (202); looking for it…")
                 current = api.find_queued_deploy(sid, known_ids=known)
@@ -419,7 +439,8 @@ def deploy(
                     f"the answer to the deploy request was lost; found the deploy it created: {current['id']}"
                 )
             cache = "clearing the build cache" if clear_cache else "with the build cache"
-            out.print(f"deploy {current.get('id')} of {where(service)} started ({cache})")
+            what = f"image {image}" if image else cache
+            out.print(f"deploy {current.get('id')} of {where(service)} started ({what})")
         dep_id = str(current["id"])
         path = f"/services/{sid}/deploys/{dep_id}"
         waited, final = _watch(

@@ -118,8 +118,9 @@ def make_service(
     pre_deploy_command: str | None = None,
     url: str | None = None,
     health_check_path: str = "",
+    image_path: str | None = None,
 ) -> dict[str, Any]:
-    """A service object that satisfies Render's `service` schema."""
+    """A service object that satisfies Render's `service` schema (`image_path`: image-backed)."""
     prefix = "crn" if type == "cron_job" else "srv"
     sid = service_id or new_id(prefix)
     env_details: dict[str, Any] = {"buildCommand": build_command, "startCommand": start_command}
@@ -152,8 +153,17 @@ def make_service(
             if type == "private_service":
                 details["openPorts"] = [{"port": 10000, "protocol": "TCP"}]
                 details["url"] = f"{name}:10000"
+    if image_path:
+        details["runtime"] = details["env"] = "image"
+        details["envSpecificDetails"] = {}
     now = _now_iso()
+    extra = (
+        {"imagePath": image_path}
+        if image_path
+        else {"repo": "https://github.com/example/" + name, "branch": "main"}
+    )
     return {
+        **extra,
         "id": sid,
         "name": name,
         "ownerId": owner_id,
@@ -167,8 +177,6 @@ def make_service(
         "notifyOnFail": "default",
         "slug": name,
         "rootDir": "",
-        "repo": "https://github.com/example/" + name,
-        "branch": "main",
         "serviceDetails": details,
     }
 
@@ -558,9 +566,15 @@ class RenderStandIn:
         busy = any(d["status"] in ACTIVE for d in svc.deploys)
         now = _now_iso()
         commit_id = (body or {}).get("commitId") or secrets.token_hex(20)
+        image = (body or {}).get("imageUrl") or svc.data.get("imagePath")
+        source: dict[str, Any] = (
+            {"image": {"ref": image, "sha": "sha256:" + secrets.token_hex(32)}}
+            if image
+            else {"commit": {"id": commit_id, "message": "sandbox commit", "createdAt": now}}
+        )
         deploy: dict[str, Any] = {
             "id": new_id("dep"),
-            "commit": {"id": commit_id, "message": "sandbox commit", "createdAt": now},
+            **source,
             "status": "queued" if busy else "created",
             "trigger": trigger,
             "createdAt": now,
@@ -913,6 +927,7 @@ class RenderStandIn:
             raise _Reply(400, {"message": "clearCache must be clear or do_not_clear"})
         if svc.data["suspended"] == "suspended":
             raise _Reply(409, {"message": "service is suspended"})
+        self._check_image(svc, body)
         deploy, queued = self._create_deploy(svc, "api", body)
         if queued:
             return 202, None
@@ -998,6 +1013,22 @@ class RenderStandIn:
             self._event(svc, "instance_count_changed", {"fromInstances": before, "toInstances": count})
         return 202, None
 
+    @staticmethod
+    def _check_image(svc: _Service, body: dict[str, Any]) -> None:
+        """imageUrl only for image-backed services, with the service's host/repo/name, not with commitId."""
+        image = body.get("imageUrl")
+        if image is None:
+            return
+        configured = svc.data.get("imagePath")
+        if not configured:
+            raise _Reply(400, {"message": "imageUrl can only be used with an image-backed service"})
+        if body.get("commitId"):
+            raise _Reply(400, {"message": "imageUrl and commitId cannot be used together"})
+        wanted = _image_name(str(configured))
+        if _image_name(str(image)) != wanted:
+            mismatch = f"imageUrl must match the service's image host, repository and name ({wanted})"
+            raise _Reply(400, {"message": mismatch})
+
     def _rollback(self, svc: _Service, body: Any) -> tuple[int, Any]:
         """A new deploy (trigger rollback) of an earlier deploy's build: no build, no pre-deploy."""
         if not isinstance(body, dict) or not isinstance(body.get("deployId"), str) or not body["deployId"]:
@@ -1011,7 +1042,11 @@ class RenderStandIn:
             raise _Reply(400, {"message": never})
         if svc.data["suspended"] == "suspended":
             raise _Reply(409, {"message": "service is suspended"})
-        deploy, _ = self._create_deploy(svc, "rollback", {"commitId": earlier["commit"]["id"]})
+        source = {
+            "commitId": (earlier.get("commit") or {}).get("id"),
+            "imageUrl": (earlier.get("image") or {}).get("ref"),
+        }
+        deploy, _ = self._create_deploy(svc, "rollback", source)
         deploy["_rollback_of"] = wanted
         return 201, self._public(deploy)
 
@@ -1193,6 +1228,15 @@ def _wildcard(pattern: str, value: str, *, contains: bool = False) -> bool:
         return pattern in value if contains else pattern == value
     regex = ".*".join(re.escape(part) for part in pattern.split("*"))
     return re.search(regex, value) is not None if contains else re.fullmatch(regex, value) is not None
+
+
+def _image_name(ref: str) -> str:
+    """docker.io/org/app:1.2@sha256:… -> docker.io/org/app (host, repository and name, no tag)."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name
 
 
 def _label(entry: dict[str, Any], name: str) -> str | None:

@@ -88,6 +88,7 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         "yes": YES_HELP,
         "timeout": "seconds to wait for the deploy to end (default 1800); it keeps running after",
         "force": "trigger a new deploy even when one is in progress (Render queues it)",
+        "image": "image-backed services: deploy this image URL (same host/repository/name as the service's)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -100,6 +101,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     yes: bool = False,
     timeout: int = 1800,
     force: bool = False,
+    image: str | None = None,
     json: bool = False,
     debug: bool = False,
 ) -> None:
@@ -110,7 +112,14 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     with boundary(out, task="deploy", debug=debug):
         chosen = target_for(ctx, target)
         result = do_deploy(
-            chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=float(timeout), force=force
+            chosen,
+            out,
+            clear_cache=clear_cache,
+            commit=commit,
+            yes=yes,
+            timeout=float(timeout),
+            force=force,
+            image=image,
         )
         if result.ok:
             out.print(result.message)
