@@ -500,3 +500,43 @@ def test_standin_image_deploy_answers_in_schema(secret_scan: Any) -> None:
     validate(answer.json(), "/services/{serviceId}/deploys", "post", "201")
     assert "commit" not in answer.json()
     assert answer.json()["image"]["ref"] == f"{IMAGE}:1.2"
+
+
+# -- deploy: the commit it ships, smoke after live ---------------------------------------------
+
+
+def test_deploy_shows_its_commit_and_smokes_after_live(api: RenderStandIn, run_invoke: Any) -> None:
+    """deploy --commit SHA: names the commit, and once live runs the smoke checks until healthy."""
+    app = App(healthy=False)
+
+    def went_live(_sid: str, _deploy: dict[str, Any]) -> str:
+        app.healthy = True
+        return "live"
+
+    api.on_deploy = went_live
+    with app.serving():
+        env = invoke_env(api, api.base_url, ONCALL_SANDBOX_URL=app.url)
+        result = run_invoke("deploy", "--target", "sandbox", "--commit", "c0ffee" * 6 + "abcd", env=env)
+        as_json = run_invoke("deploy", "--target", "sandbox", "--json", env=env)
+    assert result.code == 0, result.stderr
+    assert "deploys commit c0ffeec0ffee: sandbox commit" in result.stdout
+    assert "answers the smoke checks healthy" in result.stdout
+    assert as_json.json()["smoke"]["ok"] is True
+
+
+def test_deploy_live_but_still_502_exits_1(api: RenderStandIn, run_invoke: Any) -> None:
+    """The deploy goes live but the page keeps answering 502: exit 1 saying so."""
+    app = App(healthy=False)
+    with app.serving():
+        env = invoke_env(api, api.base_url, ONCALL_SANDBOX_URL=app.url)
+        result = run_invoke("deploy", "--target", "sandbox", "--wait-timeout", "2", env=env)
+    assert result.code == 1
+    assert "is live after" in result.output
+    assert "did not answer healthy within 2 s" in result.output
+
+
+def test_deploy_without_smoke_checks_says_they_were_skipped(api: RenderStandIn, run_invoke: Any) -> None:
+    """No base URL for the smoke checks: the deploy still succeeds and says why they did not run."""
+    result = run_invoke("deploy", "--target", "sandbox", env=invoke_env(api, api.base_url))
+    assert result.code == 0, result.stderr
+    assert "smoke checks skipped: " in result.stdout

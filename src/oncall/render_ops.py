@@ -336,12 +336,14 @@ class DeployResult:
     timed_out: bool = False
     interrupted: bool = False
     message: str = ""
+    smoke: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "code": self.code,
             "service": service_ref(self.service),
+            "smoke": self.smoke,
             "deploy": {
                 "id": self.deploy.get("id"),
                 "status": self.deploy.get("status"),
@@ -379,6 +381,8 @@ def deploy(
     timeout: float = 1800.0,
     force: bool = False,
     image: str | None = None,
+    smoke: bool = True,
+    wait_timeout: float = 300.0,
     client: RenderClient | None = None,
     schedule: PollSchedule | None = None,
     stdin: IO[str] | None = None,
@@ -386,7 +390,9 @@ def deploy(
     """Trigger a deploy (or follow the one in progress) and wait for it to end.
 
     `image`: the image URL to deploy on an image-backed service (Render's `imageUrl`; its host,
-    repository and name must be the service's).
+    repository and name must be the service's). With `smoke`, once the deploy is live the
+    target's smoke checks run until healthy, as after a restart; a target whose checks cannot be
+    built (no base URL, no smoke list) says why they were skipped.
     """
     if timeout <= 0:
         raise BadInput(
@@ -399,6 +405,7 @@ def deploy(
     args = {"clear_cache": clear_cache, "commit": commit, "yes": yes, "timeout": timeout, "force": force}
     if image:
         args["image"] = image
+    checks, no_checks = _smoke_plan(target, smoke)
     with _recorded(target, "deploy", args) as run, client_for(client) as api:
         service = service_of(target, api)
         sid = str(service["id"])
@@ -441,6 +448,7 @@ def deploy(
             cache = "clearing the build cache" if clear_cache else "with the build cache"
             what = f"image {image}" if image else cache
             out.print(f"deploy {current.get('id')} of {where(service)} started ({what})")
+        out.print(f"  deploys {_source_of(current)}", markup=False)
         dep_id = str(current["id"])
         path = f"/services/{sid}/deploys/{dep_id}"
         waited, final = _watch(
@@ -460,9 +468,56 @@ def deploy(
         result = _deploy_result(
             api, service=service, final=final, action=action, waited=waited, timeout=timeout, path=path
         )
+        if result.ok and smoke:
+            _smoke_after_live(result, checks, no_checks, out, wait_timeout)
+            result.api_calls = api.total_calls
         run.code = result.code
         run.details.update(deploy=dep_id, status=result.deploy.get("status"), action=action)
         return result
+
+
+def _source_of(deploy: dict[str, Any]) -> str:
+    """What a deploy ships: its commit (short SHA and first line of the message) or its image."""
+    image = (deploy.get("image") or {}).get("ref")
+    if image:
+        return f"image {image}"
+    commit = deploy.get("commit") or {}
+    if not commit.get("id"):
+        return "the branch's latest commit (Render names it once the build starts)"
+    message = str(commit.get("message") or "").splitlines()[0][:80] if commit.get("message") else ""
+    return f"commit {str(commit['id'])[:12]}" + (f": {message}" if message else "")
+
+
+def _smoke_plan(target: Target, smoke: bool) -> tuple[Any, str | None]:
+    """The smoke checks to run after live, or None and why not (built before anything is sent)."""
+    if not smoke:
+        return None, "--no-smoke"
+    from oncall import probe
+
+    try:
+        return probe.checks_for(target), None
+    except BadInput as exc:
+        return None, exc.cause
+
+
+def _smoke_after_live(
+    result: DeployResult, checks: Any, no_checks: str | None, out: Output, wait_timeout: float
+) -> None:
+    """Like restart: the smoke checks until healthy; a failure makes the deploy's result exit 1."""
+    from oncall import probe
+
+    if checks is None:
+        out.print(f"smoke checks skipped: {no_checks} (--no-smoke says so on purpose)")
+        return
+    checked = probe.smoke(checks, wait=wait_timeout, out=out)
+    result.smoke = checked.as_dict()
+    if not checked.ok:
+        result.ok, result.code = False, 1
+        result.message += (
+            f", but the site did not answer healthy within {wait_timeout:g} s: {checked.summary()}"
+        )
+    else:
+        result.message += " and answers the smoke checks healthy"
 
 
 def _deploy_result(

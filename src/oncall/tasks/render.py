@@ -89,6 +89,8 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         "timeout": "seconds to wait for the deploy to end (default 1800); it keeps running after",
         "force": "trigger a new deploy even when one is in progress (Render queues it)",
         "image": "image-backed services: deploy this image URL (same host/repository/name as the service's)",
+        "smoke": "after live, run the smoke checks until healthy, as restart does (default on)",
+        "wait_timeout": "seconds the smoke checks may take to pass (default 300)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -102,10 +104,12 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     timeout: int = 1800,
     force: bool = False,
     image: str | None = None,
+    smoke: bool = True,
+    wait_timeout: int = 300,
     json: bool = False,
     debug: bool = False,
 ) -> None:
-    """Deploy the target's Render service and follow it until live or failed."""
+    """Deploy the target's Render service, follow it until live or failed, then smoke it."""
     from oncall.render_ops import deploy as do_deploy
 
     out = output_for(json)
@@ -120,6 +124,8 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
             timeout=float(timeout),
             force=force,
             image=image,
+            smoke=smoke,
+            wait_timeout=float(wait_timeout),
         )
         if result.ok:
             out.print(result.message)
