@@ -35,7 +35,7 @@ from benchlib import interleaved_medians, report
 from oncall.config import DEFAULTS, Target, build_target
 from oncall.health import check_target, check_targets
 from oncall.migrations import migrate
-from oncall.report import Output
+from oncall.output import Output
 from oncall.sandbox.pg import EmbeddedPostgres
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ Figures (medians of interleaved runs, one private embedded PostgreSQL, all in th
 - library `migrate()` vs Alembic's `command.upgrade` in-process                           target <= 0.5
 - the whole `invoke migrate` command vs `alembic upgrade head` (same DDL, one execute per
   statement as op.execute/op.create_table send it)                                      target <= 0.5
-  in two conditions of our parse cache (oncall.parse_cache, under the target's state_dir):
+  in two conditions of our parse cache (oncall.migrations.parse_cache, under the target's state_dir):
     warm: the files are unchanged since the last run, statements come from the cache and pglast
           is never imported (every run after the first on a machine);
     cold: the cache is emptied before each timed run, every file is parsed (the first run, or
@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from benchlib import figure, report
 from migrate_support import alembic_project, make_set, sqlalchemy_url, target, write_config
 from oncall.migrations import migrate
-from oncall.report import Output
+from oncall.output import Output
 from oncall.sandbox.pg import EmbeddedPostgres, bin_dir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ The Render stand-in flips each deploy to `live` at a random real-time moment (2-
 build ends, via the on_deploy hook). Waiters follow their deploy over real HTTP with three
 schedules side by side in the same run, each on its own service:
 
-    ours              oncall.render_wait.PollSchedule (base 1.7 s, fast after a change, 38/min budget)
+    ours              oncall.render.wait.PollSchedule (base 1.7 s, fast after a change, 38/min budget)
     render-cli 5 s    the Render CLI's --wait pace (pkg/tui/views/deploycreate.go: poll every 5 s)
     fixed 1 s         the naive way to promise "within 1 s": poll every second
 
@@ -14,11 +14,11 @@ Targets: delay <= 1 s and <= 40 calls/min (a tenth of Render's 400 GET/min).
 
 Then two figures of issue 18, each over real HTTP against the stand-in:
 
-    rollback    `oncall.render_remedies.rollback` on services whose rollback deploy goes live
+    rollback    `oncall.render.remedies.rollback` on services whose rollback deploy goes live
                 1-4 s (random) after it starts, with a page that answers 502 until then: time
                 from the call to "healthy" minus the stand-in's own deploy time (createdAt to
                 finishedAt of the rollback's deploy). Target <= 1.0 s median.
-    logs follow `oncall.render_logs.logs(follow=True)` while lines are written at random moments:
+    logs follow `oncall.render.logs.logs(follow=True)` while lines are written at random moments:
                 delay from a line being written to the sink receiving it, and API calls per minute
                 of following. Targets <= 1.0 s median at <= 40 calls/min.
 
@@ -40,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from benchlib import figure, report
 from oncall.config import SmokeCheckConfig, Target
-from oncall.render import DEPLOY_TERMINAL, RenderClient, parse_time
-from oncall.render_logs import LogLine, logs
-from oncall.render_remedies import rollback
-from oncall.render_wait import PollSchedule, follow
-from oncall.report import Output
-from oncall.sandbox.render_api import Limits, RenderStandIn, Timings, make_service
+from oncall.output import Output
+from oncall.render.client import DEPLOY_TERMINAL, RenderClient, parse_time
+from oncall.render.logs import LogLine, logs
+from oncall.render.remedies import rollback
+from oncall.render.wait import PollSchedule, follow
+from oncall.sandbox.render_api import RateLimits, RenderStandIn, Timings, make_service
 
 WAITERS = {"ours": 24, "render-cli 5 s": 10, "fixed 1 s": 10}
 FLIP_RANGE = (2.0, 40.0)
@@ -83,7 +83,7 @@ def main() -> int:
     api = RenderStandIn(
         services=services.values(),
         timings=Timings(created=0, build=0, pre_deploy=0, update=0),
-        limits=Limits(get=1_000_000),  # one key serves every waiter of the bench at once
+        limits=RateLimits(get=1_000_000),  # one key serves every waiter of the bench at once
         tick=0.005,
     )
     api.on_deploy = on_deploy
@@ -191,7 +191,7 @@ def rollback_figures(rng: random.Random) -> bool:
         return "live"
 
     api = RenderStandIn(
-        services=services, timings=Timings(created=0, update=0), limits=Limits(get=1_000_000), tick=0.005
+        services=services, timings=Timings(created=0, update=0), limits=RateLimits(get=1_000_000), tick=0.005
     )
     api.on_deploy = on_deploy
     overheads: list[float] = []

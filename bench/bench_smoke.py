@@ -69,7 +69,7 @@ def _urls(port: int, count: int) -> list[str]:
 
 def library_figure(port: int) -> bool:
     from oncall.probe import Check, smoke
-    from oncall.probe_conditions import parse_conditions
+    from oncall.probe.conditions import parse_conditions
 
     conditions = tuple(parse_conditions({"status": "200", "max_ms": 5000}, "bench"))
     many = [Check(url, url, conditions=conditions) for url in _urls(port, URLS)]

@@ -7,7 +7,7 @@ embedded PostgreSQL, and verified. Figures:
 - statements verify sends at each size (counted on the connection), which must not change;
 - median wall time of the library call `oncall.schema.verify(target, url)` at each size: connect,
   read the files, read ledger and catalog, compare. Warm: the expectation comes from the cache
-  under the target's state_dir (oncall.schema_cache), as on every scheduled run after the first
+  under the target's state_dir (oncall.schema.cache), as on every scheduled run after the first
   since the files last changed. Cold: that cache is emptied before each run, so the files are
   parsed with pglast and replayed (pglast is already imported in this process; its import, paid
   once per process on a miss, is its own figure);
@@ -38,13 +38,13 @@ import psycopg
 from benchlib import figure, interleaved_medians, median_of, report
 from oncall.config import Target
 from oncall.db import parse_database_url
-from oncall.ledger import create_ledger_sql, upsert_row_sql
 from oncall.migrations import discover
+from oncall.migrations.ledger import create_ledger_sql, upsert_row_sql
 from oncall.sandbox.pg import EmbeddedPostgres
-from oncall.schema import compare, verify, verify_on
-from oncall.schema_cache import expected_for
-from oncall.schema_catalog import read_catalog
-from oncall.schema_expect import expect
+from oncall.schema.cache import expected_for
+from oncall.schema.catalog import read_catalog
+from oncall.schema.expect import expect
+from oncall.schema.verify import compare, verify, verify_on
 
 SIZES = (10, 100, 1000)
 RUNS = 15

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from oncall.sandbox.pg import EmbeddedPostgres
+from sandbox_support import server_dir
 
 if TYPE_CHECKING:
     from oncall.sandbox.render_api import RenderStandIn
@@ -96,9 +97,14 @@ class TestDatabase:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    with server_dir("pg") as directory:
+        yield from _started_pg_server(directory)
+
+
+def _started_pg_server(directory: Path) -> Iterator[EmbeddedPostgres]:
     version = int(os.environ.get("ONCALL_TEST_PG_VERSION", "16"))
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", version=version)
+    server = EmbeddedPostgres(directory / "data", version=version)
     TEST_SECRETS.add(server.password)
     server.start()
     app_password = _secrets.token_urlsafe(18)
@@ -118,13 +124,13 @@ def pg(pg_server: EmbeddedPostgres, request: pytest.FixtureRequest) -> TestDatab
 
 
 @pytest.fixture
-def sandbox_dir(tmp_path: Path) -> Iterator[Path]:
+def sandbox_dir() -> Iterator[Path]:
     """A sandbox directory for one test (chain and recover tests), taken down afterwards."""
     from health_support import stop_sandbox
 
-    directory = tmp_path / "sandbox"
-    yield directory
-    stop_sandbox(directory)
+    with server_dir("sandbox") as directory:
+        yield directory
+        stop_sandbox(directory)
 
 
 @dataclass

@@ -260,7 +260,7 @@ def migrate_target(project: Path, name: str, database_url: str, to: str | None =
     import io
 
     from oncall.migrations import migrate
-    from oncall.report import Output
+    from oncall.output import Output
 
     quiet = Output(stdout=io.StringIO(), stderr=io.StringIO())
     migrate(load_target(project, name), database_url, quiet, yes=True, to=to, write_run_log=False)

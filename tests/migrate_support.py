@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from oncall.config import Target
-from oncall.report import Output
+from oncall.output import Output
 
 REPO = Path(__file__).resolve().parents[1]
 TURBO = REPO / "sql" / "turbo-response"

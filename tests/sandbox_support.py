@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +24,22 @@ SQL = {
     "trdrhub": sorted((REPO / "sql" / "trdrhub").glob("*.sql")),
 }
 MISSING = {"turbo-response": "ai_usage_logs", "trdrhub": "ai_usage_records"}
+
+
+@contextlib.contextmanager
+def server_dir(name: str) -> Iterator[Path]:
+    """`<a new directory>/name` for files of a server that runs as another user, removed afterwards.
+
+    As root, PostgreSQL runs as a system user that must traverse to its data directory. Not under
+    pytest's tmp_path: every pytest session that starts, in this process or any other on the
+    machine, chmods /tmp/pytest-of-root back to 0700, and the server's user loses its way to its
+    own files mid-initdb ("could not open file .../global/pg_control: Permission denied").
+    """
+    root = Path(tempfile.mkdtemp(prefix="oncall-test-"))
+    try:
+        yield root / name
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, str]:

@@ -78,10 +78,10 @@ def test_a_failing_verify_stops_the_chain_before_restart(run_invoke, sandbox_dir
 
 
 def test_a_typo_in_a_later_step_runs_nothing(run_invoke, sandbox_dir, secret_scan) -> None:  # type: ignore[no-untyped-def]
-    """Invoke parses the whole line first: a bad flag on smoke means migrate never ran (exit 1)."""
+    """Invoke parses the whole line first: a bad flag on smoke means migrate never ran (exit 2, bad input)."""
     env = start_sandbox(run_invoke, sandbox_dir, "turbo-response", secret_scan)
     result = run_invoke("migrate", "verify", "restart", "smoke", "--no-such-flag", env=env)
-    assert result.code == 1
+    assert result.code == 2
     assert "No idea what '--no-such-flag' is" in result.stderr
     assert run_log_tasks(result.env) == []
     assert restarts_seen(env, "turbo-response-backend") == 0

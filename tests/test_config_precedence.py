@@ -87,7 +87,7 @@ def test_non_numeric_environment_setting_is_bad_input(run_invoke, tmp_path) -> N
     project = _project(tmp_path, target="from-yaml")
     result = run_invoke("connect", env={"INVOKE_ONCALL_CONNECT_TIMEOUT": "soon"}, cwd=project)
     assert result.code == 2
-    assert "INVOKE_ONCALL_CONNECT_TIMEOUT='soon' is not a number" in result.stderr
+    assert "INVOKE_ONCALL_CONNECT_TIMEOUT='soon' is not a duration" in result.stderr
 
 
 def test_unknown_target_from_the_environment_lists_known_ones(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -11,15 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from doctor_support import closed_port, in_loopback_namespace, loopback_namespace_available, silent_listener
-from oncall.db import (
-    Address,
-    bounded,
-    connect,
-    parse_database_url,
-    probe_tcp,
-    resolve,
-    session_facts,
-)
+from oncall.db.connect import Address, bounded, connect, parse_database_url, probe_tcp, resolve, session_facts
 from oncall.errors import ExitCode, Unreachable
 
 
@@ -74,7 +66,7 @@ def test_unknown_host_is_a_dns_failure() -> None:
 def test_network_unreachable_from_real_psycopg_error_gets_supabase_hint() -> None:
     """A real libpq 'Network is unreachable' (IPv6 address, no route) maps to the Supabase pooler hint."""
     program = (
-        "from oncall.db import connect, parse_database_url\n"
+        "from oncall.db.connect import connect, parse_database_url\n"
         "from oncall.errors import Unreachable\n"
         "url = parse_database_url('postgresql://postgres:pw@[2001:db8::1]:5432/postgres')\n"
         "try:\n"
@@ -149,7 +141,7 @@ def test_password_with_special_characters_connects(pg) -> None:  # type: ignore[
 
 def test_child_process_of_psql_command_gets_no_password_in_argv(pg) -> None:  # type: ignore[no-untyped-def]
     """psql_command puts the password in the environment only; the argv is just the program."""
-    from oncall.db import find_psql, psql_command
+    from oncall.db.connect import find_psql, psql_command
 
     argv, env = psql_command(parse_database_url(pg.url), find_psql())
     assert pg.password not in " ".join(argv)

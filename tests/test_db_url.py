@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oncall.db import parse_database_url, pooler_mode
+from oncall.db.connect import parse_database_url, pooler_mode
 from oncall.errors import BadInput, ExitCode
 
 

@@ -12,7 +12,16 @@ import pytest
 
 from conftest import INVOKE, REPO, clean_env
 from oncall.sandbox import procs
-from sandbox_support import force_down, get, read_env_file, read_state, sandbox_env, sandbox_pids, wait_for
+from sandbox_support import (
+    force_down,
+    get,
+    read_env_file,
+    read_state,
+    sandbox_env,
+    sandbox_pids,
+    server_dir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +29,10 @@ STEPS = ["sandbox.up", "page before", "triage", "migrate", "verify", "restart", 
 
 
 @pytest.fixture
-def sbx(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "sandbox"
-    yield directory
-    force_down(directory)
+def sbx() -> Iterator[Path]:
+    with server_dir("sandbox") as directory:
+        yield directory
+        force_down(directory)
 
 
 @pytest.mark.parametrize("system", ["turbo-response", "trdrhub"], ids=["turbo-response", "trdrhub"])
@@ -86,7 +95,7 @@ def test_a_failing_step_stops_the_demo_with_its_code_and_still_tears_down(run_in
 
 
 def test_ctrl_c_during_the_demo_tears_the_sandbox_down(tmp_path: Path, sbx: Path) -> None:
-    """SIGINT while the runbook runs: the demo stops every sandbox process and exits 1."""
+    """SIGINT while the runbook runs: the demo stops every sandbox process and exits 130."""
     home = tmp_path / "home"
     home.mkdir()
     proc = subprocess.Popen(
@@ -108,7 +117,7 @@ def test_ctrl_c_during_the_demo_tears_the_sandbox_down(tmp_path: Path, sbx: Path
         if proc.poll() is None:
             proc.kill()
     print(stderr)
-    assert proc.returncode == 1
+    assert proc.returncode == 130
     assert not any(procs.alive(pid) for pid in pids)
     assert not (sbx / "state.json").exists()
 

@@ -229,7 +229,7 @@ def test_bad_connect_timeout_is_bad_input(run_invoke) -> None:  # type: ignore[n
     """--connect-timeout soon: exit 2 naming the value."""
     result = run_invoke("doctor", "--connect-timeout", "soon", env={"DATABASE_URL": "postgresql://a:b@c/d"})
     assert result.code == 2
-    assert _last_lines(result.stderr)[0] == "--connect-timeout 'soon' is not a number"
+    assert _last_lines(result.stderr)[0] == "--connect-timeout 'soon' is not a duration"
 
 
 # -- Render ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_a_masked_table_cell_keeps_the_table_aligned(secret_scan) -> None:  # ty
 
     from rich.table import Table
 
-    from oncall.report import Output
+    from oncall.output import Output
 
     secret = "s3cret-pass-word"
     secret_scan.add(secret)

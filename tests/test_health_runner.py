@@ -11,7 +11,7 @@ from oncall.config import build_target
 from oncall.errors import BadInput, Drift, Unreachable
 from oncall.health import (
     CheckEnv,
-    Observation,
+    HealthObservation,
     Skip,
     check_target,
     check_targets,
@@ -36,8 +36,8 @@ def _target(tmp_path: Path, name: str = "svc"):  # type: ignore[no-untyped-def]
     )
 
 
-def _passing(env: CheckEnv) -> Observation:
-    return Observation(True, cause="fine")
+def _passing(env: CheckEnv) -> HealthObservation:
+    return HealthObservation(True, cause="fine")
 
 
 def _checks(**overrides):  # type: ignore[no-untyped-def]
@@ -85,9 +85,9 @@ def test_a_hanging_check_fails_at_its_deadline_with_a_cause(tmp_path: Path) -> N
     """A check that never returns is abandoned at --timeout: failed, code 3, cause names the check."""
     release = threading.Event()
 
-    def hangs(env: CheckEnv) -> Observation:
+    def hangs(env: CheckEnv) -> HealthObservation:
         release.wait(60)
-        return Observation(True)
+        return HealthObservation(True)
 
     try:
         health = check_target(_target(tmp_path), checks=_checks(smoke=hangs), timeout=0.5)
@@ -103,7 +103,7 @@ def test_a_hanging_check_fails_at_its_deadline_with_a_cause(tmp_path: Path) -> N
 def test_schema_is_skipped_when_the_database_fails(tmp_path: Path) -> None:
     """An unreachable database fails once; schema says it was skipped because of it."""
 
-    def down(env: CheckEnv) -> Observation:
+    def down(env: CheckEnv) -> HealthObservation:
         raise Unreachable("connection refused by 127.0.0.1:1", "is it running?")
 
     health = check_target(_target(tmp_path), checks=_checks(database=down), timeout=5)
@@ -117,7 +117,7 @@ def test_schema_is_skipped_when_the_database_fails(tmp_path: Path) -> None:
 def test_a_skipped_check_does_not_fail_the_target(tmp_path: Path) -> None:
     """A check the target cannot run is skipped with its reason and leaves the target healthy."""
 
-    def no_key(env: CheckEnv) -> Observation:
+    def no_key(env: CheckEnv) -> HealthObservation:
         raise Skip("skipped: RENDER_API_KEY is not set")
 
     health = check_target(_target(tmp_path), checks=_checks(render=no_key), timeout=5)
@@ -130,7 +130,7 @@ def test_a_skipped_check_does_not_fail_the_target(tmp_path: Path) -> None:
 def test_an_unexpected_exception_fails_only_its_check(tmp_path: Path) -> None:
     """A bug in one check is a failed check (code 1) with the exception named, not a crashed run."""
 
-    def broken(env: CheckEnv) -> Observation:
+    def broken(env: CheckEnv) -> HealthObservation:
         raise RuntimeError("boom")
 
     health = check_target(_target(tmp_path), checks=_checks(render=broken), timeout=5)
@@ -144,11 +144,11 @@ def test_an_unexpected_exception_fails_only_its_check(tmp_path: Path) -> None:
 def test_worst_code_of_several_failures(tmp_path: Path) -> None:
     """Drift in the schema and a failing page: the target exits 5."""
 
-    def drift(env: CheckEnv) -> Observation:
+    def drift(env: CheckEnv) -> HealthObservation:
         raise Drift("migration 20251110_add_usage_tracking was edited after it was applied")
 
-    def bad_page(env: CheckEnv) -> Observation:
-        return Observation(False, 1, "page: 502")
+    def bad_page(env: CheckEnv) -> HealthObservation:
+        return HealthObservation(False, 1, "page: 502")
 
     health = check_target(_target(tmp_path), checks=_checks(schema=drift, smoke=bad_page), timeout=5)
     assert health.code == 5
@@ -158,9 +158,9 @@ def test_all_targets_run_concurrently_with_one_result_each(tmp_path: Path) -> No
     """Three targets whose checks wait for each other finish only because they run at the same time."""
     barrier = threading.Barrier(3, timeout=20)
 
-    def meet(env: CheckEnv) -> Observation:
+    def meet(env: CheckEnv) -> HealthObservation:
         barrier.wait()
-        return Observation(True)
+        return HealthObservation(True)
 
     targets = [_target(tmp_path / n, n) for n in ("a", "b", "c")]
     results = check_targets(targets, checks=_checks(database=meet), timeout=30)
@@ -178,8 +178,8 @@ def test_each_health_run_appends_a_run_record(tmp_path: Path) -> None:
     """A health run appends one record per target: task, outcome, code, per-check durations."""
     target = _target(tmp_path)
 
-    def bad_page(env: CheckEnv) -> Observation:
-        return Observation(False, 1, "page: 502 from Render's edge")
+    def bad_page(env: CheckEnv) -> HealthObservation:
+        return HealthObservation(False, 1, "page: 502 from Render's edge")
 
     run_health([target], environ={}, checks=_checks(smoke=bad_page), run_args={"target": "svc"})
     (record,) = list(read_runs(target.run_log))
@@ -195,14 +195,14 @@ def test_each_health_run_appends_a_run_record(tmp_path: Path) -> None:
 
 def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """--all: a target still running at its budget gets one failed `health` row (code 3); others report."""
-    import oncall.health as health_module
+    import oncall.health.run as health_module
 
     release = threading.Event()
 
-    def slow(env: CheckEnv) -> Observation:
+    def slow(env: CheckEnv) -> HealthObservation:
         if env.target.name == "slow":
             release.wait(30)
-        return Observation(True)
+        return HealthObservation(True)
 
     monkeypatch.setattr(health_module, "_target_budget", lambda timeout: 0.5)
     targets = [_target(tmp_path / "fast", "fast"), _target(tmp_path / "slow", "slow")]

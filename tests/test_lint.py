@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from oncall.lint import lint
-from oncall.statements import split
+from oncall.migrations.lint import lint
+from oncall.migrations.statements import split
 
 
 def rules(sql: str) -> list[str]:

@@ -6,16 +6,16 @@ import datetime as _dt
 from pathlib import Path
 
 from health_support import parse_prometheus_text
-from oncall.health import CheckResult, TargetHealth
-from oncall.metrics import escape_label, render, write_textfile
+from oncall.health import HealthCheckResult, TargetHealth
+from oncall.health.metrics import escape_label, render, write_textfile
 
 
 def _health(name: str, smoke: str = "pass", render_status: str = "skip") -> TargetHealth:
     checks = [
-        CheckResult("database", "pass", 0, 0.012, "fine"),
-        CheckResult("schema", "pass", 0, 0.034, "fine"),
-        CheckResult("render", render_status, 0, 0.0, "skipped: RENDER_API_KEY is not set"),
-        CheckResult("smoke", smoke, 0 if smoke == "pass" else 1, 0.056, None),
+        HealthCheckResult("database", "pass", 0, 0.012, "fine"),
+        HealthCheckResult("schema", "pass", 0, 0.034, "fine"),
+        HealthCheckResult("render", render_status, 0, 0.0, "skipped: RENDER_API_KEY is not set"),
+        HealthCheckResult("smoke", smoke, 0 if smoke == "pass" else 1, 0.056, None),
     ]
     return TargetHealth(name, "turbo-response", checks, _dt.datetime.now(_dt.UTC), 0.1, 1_763_700_000.25)
 

@@ -124,7 +124,8 @@ def test_plan_and_dry_run_show_sql_mode_timeouts_and_lint_and_write_nothing(  # 
         result = run_invoke("-f", str(config), *args, "--target", "mine", env={"DATABASE_URL": pg.url})
         assert result.code == 0, result.stderr
         text = result.stdout
-        assert "lock_timeout 3s" in text
+        assert "lock_timeout 200ms" in text
+        assert "waits up to 60 s, without queuing, for conflicting table locks" in text
         assert "statement_timeout 5min" in text
         assert "[transaction]" in text
         assert "no transaction (CREATE INDEX CONCURRENTLY at line 1)" in text
@@ -170,11 +171,12 @@ def test_no_transaction_file_runs_statementwise_and_drops_invalid_index(pg, tmp_
 
 
 def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """ACCESS EXCLUSIVE held elsewhere: lock_timeout, bounded retries, then exit 4 naming pid and query."""
+    """ACCESS EXCLUSIVE held elsewhere, table lock wait off: lock_timeout, bounded retries, then exit 4
+    naming pid and query; each retry line names the blocker."""
     pg.execute("CREATE TABLE cases (id int)")
     pg.execute("ALTER TABLE cases OWNER TO app")
     folder = make_set(tmp_path / "set", {"001_col.sql": "ALTER TABLE cases ADD COLUMN IF NOT EXISTS x int;"})
-    t = target(folder, tmp_path, lock_timeout="150ms", lock_retries=2)
+    t = target(folder, tmp_path, lock_timeout="150ms", lock_retries=2, table_lock_wait=0)
     with psycopg.connect(pg.url, application_name="report job") as holder:
         holder.execute("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
         pid = holder.info.backend_pid
@@ -185,15 +187,17 @@ def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(pg, tmp_
     assert caught.value.code == 4
     assert f"pid {pid} holding AccessExclusiveLock on cases" in caught.value.cause
     assert "LOCK TABLE cases IN ACCESS EXCLUSIVE MODE" in caught.value.cause
+    assert "idle in transaction, transaction open " in caught.value.cause
     assert "hit 3 times" in caught.value.cause
     assert out.stdout.getvalue().count("retry ") == 2
+    assert out.stdout.getvalue().count(f"; blocked by pid {pid} holding AccessExclusiveLock on cases") == 2
     assert pg.scalar("SELECT to_regclass('oncall_migrations')") is None  # rolled back with the file
     assert migrate(t, pg.url, quiet()).ok
 
 
 def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Another run holding the migration lock: exit 4 after --lock-wait, naming its pid and application."""
-    from oncall.migration_lock import lock_key
+    from oncall.migrations.lock import lock_key
 
     t = target(TURBO, tmp_path)
     with psycopg.connect(pg.url, autocommit=True, application_name="other deploy") as other:
@@ -208,7 +212,7 @@ def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg, tmp_path: Path) 
 
 def test_lock_released_when_holder_connection_dies(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A killed holder leaves no stale lock: the session lock dies with its connection."""
-    from oncall.migration_lock import lock_key
+    from oncall.migrations.lock import lock_key
 
     other = psycopg.connect(pg.url, autocommit=True)
     other.execute("SELECT pg_advisory_lock(%s)", (lock_key("public"),))
@@ -388,7 +392,7 @@ def test_lock_wait_that_is_not_a_number_is_bad_input(run_invoke) -> None:  # typ
         env={"DATABASE_URL": "postgresql://a@127.0.0.1/x"},
     )
     assert result.code == 2
-    assert "--lock-wait 'soon' is not a number of seconds" in result.stderr
+    assert "--lock-wait 'soon' is not a duration" in result.stderr
 
 
 def _imported(importtime_log: str) -> set[str]:

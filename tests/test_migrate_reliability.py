@@ -122,7 +122,8 @@ def test_waiting_ddl_queues_other_sessions_only_until_lock_timeout(pg, tmp_path:
 
     pg.execute("CREATE TABLE cases (id int); ALTER TABLE cases OWNER TO app")
     folder = make_set(tmp_path / "set", {"001_col.sql": "ALTER TABLE cases ADD COLUMN IF NOT EXISTS x int;"})
-    t = target(folder, tmp_path, lock_timeout="300ms", lock_retries=0)
+    # The table lock wait off: this is the lock_timeout backstop on its own.
+    t = target(folder, tmp_path, lock_timeout="300ms", lock_retries=0, table_lock_wait=0)
     outcome: list[BaseException] = []
 
     def run() -> None:

@@ -10,14 +10,14 @@ import pytest
 
 from health_support import webhook_receiver
 from oncall.errors import BadInput
-from oncall.health import CheckResult, TargetHealth
-from oncall.notify import decide, load_state, notify_change, state_path, webhook_url
+from oncall.health import HealthCheckResult, TargetHealth
+from oncall.health.notify import decide, load_state, notify_change, state_path, webhook_url
 
 
 def _health(ok: bool, name: str = "svc") -> TargetHealth:
     checks = [
-        CheckResult("database", "pass", 0, 0.01, "fine"),
-        CheckResult(
+        HealthCheckResult("database", "pass", 0, 0.01, "fine"),
+        HealthCheckResult(
             "smoke", "pass" if ok else "fail", 0 if ok else 1, 0.02, None if ok else "page: 502 Bad Gateway"
         ),
     ]
@@ -136,7 +136,7 @@ def test_an_unreadable_state_counts_as_a_first_run(tmp_path: Path) -> None:
 )
 def test_the_transition_table(previous: tuple[str, bool] | None, healthy: bool, event: str | None) -> None:
     """decide() posts on a change of state, and only then."""
-    from oncall.notify import HealthState
+    from oncall.health.notify import HealthState
 
     state = HealthState(previous[0], "2026-01-01T00:00:00+00:00", notified=previous[1]) if previous else None
     assert decide(state, healthy) == event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oncall.parse_cache import cache_key, load_or_build
+from oncall.migrations.parse_cache import cache_key, load_or_build
 
 
 def test_second_call_reuses_the_stored_value(tmp_path: Path) -> None:

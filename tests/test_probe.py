@@ -16,10 +16,11 @@ from rich.console import Console
 
 from oncall.config import SmokeCheckConfig, Target
 from oncall.errors import BadInput, ExitCode
+from oncall.output import Output
 from oncall.probe import Check, SmokeResult, checks_for, smoke
-from oncall.probe_conditions import parse_conditions
+from oncall.probe.conditions import parse_conditions
+from oncall.probe.junit import write_smoke_junit
 from oncall.redact import redact
-from oncall.report import Output
 from smoke_support import SmokeServer, free_port, leaf, make_ca, reset_once_server
 
 # Short timeouts keep failure tests quick; every call still has a bound, so nothing hangs.
@@ -421,7 +422,7 @@ def test_junit_xml_has_a_case_per_check_with_failures_and_errors(tmp_path: Path)
             ],
             **FAST,
         )
-    path = result.write_junit(tmp_path / "reports" / "smoke.xml")
+    path = write_smoke_junit(result, tmp_path / "reports" / "smoke.xml")
     root = ET.parse(path).getroot()  # noqa: S314 - our own file
     suite = root.find("testsuite")
     assert suite is not None

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from oncall.errors import BadInput, ExitCode
-from oncall.probe_conditions import CertInfo, Observation, explain_status, parse_conditions, parse_status
+from oncall.probe.conditions import CertInfo, Observation, explain_status, parse_conditions, parse_status
 
 
 def obs(

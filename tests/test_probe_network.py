@@ -1,4 +1,4 @@
-"""oncall.probe_network: smoke's asyncio-native sockets under httpx, against servers on 127.0.0.1."""
+"""oncall.probe.network: smoke's asyncio-native sockets under httpx, against servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from oncall.probe import _start_staggered
-from oncall.probe_http import ssl_context
-from oncall.probe_network import AsyncioStream, transport
+from oncall.probe.http import ssl_context
+from oncall.probe.network import AsyncioStream, transport
+from oncall.probe.run import _start_staggered
 from smoke_support import SmokeServer, close_after_one_server, free_port, leaf, make_ca
 
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=2)
@@ -34,7 +34,7 @@ def fetch_all(urls: list[str], *, verify: Any = None, pause: float = 0.0) -> lis
 
 
 def causes(exc: BaseException) -> list[type[BaseException]]:
-    """The exception types along the chain oncall.probe_http.network_error walks."""
+    """The exception types along the chain oncall.probe.http.network_error walks."""
     found = []
     node: BaseException | None = exc
     while node is not None:

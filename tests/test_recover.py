@@ -181,3 +181,17 @@ def test_ctrl_c_during_a_wait_still_leaves_the_timeline_and_report(pg, tmp_path)
     )
     assert doc["resume"] == "invoke recover --target svc --from smoke"
     assert "interrupted (Ctrl-C) during smoke" in Path(doc["report"]).read_text()
+
+
+def test_an_unwritable_report_path_is_bad_input_before_anything_is_done(run_invoke, pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--report under a regular file (unwritable even for root): exit 2 naming it; nothing applied."""
+    project = scratch_project(tmp_path / "p", {"svc": target_entry(base_url_env=None)})
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    report = blocker / "incident.md"
+    result = run_invoke("recover", "--report", str(report), cwd=project, env={"DATABASE_URL": pg.url})
+    assert result.code == 2, result.output
+    assert str(report) in result.stderr
+    assert "hint:" in result.stderr
+    assert pg.scalar("select count(*) from pg_tables where tablename = 'ai_usage_logs'") == 0
+    assert run_log_tasks(result.env) == []

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from oncall.errors import BadInput, CheckFailed, Refused, Unreachable
-from oncall.render import RenderClient, RenderConflict, RenderNotFound, reset_delay
+from oncall.render.client import RenderClient, RenderConflict, RenderNotFound, reset_delay
 from oncall.sandbox.render_api import RenderStandIn, make_service
 from render_support import SERVICE, client_for, new_key, service_id
 

@@ -9,7 +9,7 @@ import pytest
 
 from migrate_support import invoke_args, write_config
 from oncall.db import parse_database_url
-from oncall.render_env import compare
+from oncall.render.env import compare
 from oncall.sandbox.render_api import RenderStandIn
 from render_support import SERVICE, http_for, invoke_env, service_id, validate
 

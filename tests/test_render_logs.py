@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import pytest
 
-from oncall.render_logs import printable
+from oncall.render.logs import printable
 from oncall.sandbox.render_api import RenderStandIn
 from render_support import http_for, invoke_env, service_id, validate
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from oncall.config import Target
-from oncall.render_ops import deploy
-from oncall.render_wait import PollSchedule
-from oncall.report import Output
+from oncall.output import Output
+from oncall.render.ops import deploy
+from oncall.render.wait import PollSchedule
 from oncall.sandbox.render_api import RenderStandIn, make_service
 from render_support import SERVICE, App, client_for, invoke_env, new_key, service_id
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from oncall.render_rollback import rollback_candidate
+from oncall.render.rollback import rollback_candidate
 from oncall.sandbox.render_api import RenderStandIn, make_service
 from render_support import SERVICE, App, http_for, invoke_env, new_key, service_id, validate
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from oncall.sandbox.render_api import Limits, ManualClock, RenderStandIn, Timings, make_service
+from oncall.sandbox.render_api import ManualClock, RateLimits, RenderStandIn, Timings, make_service
 from render_support import FAST, SERVICE, error_schema_ok, http_for, new_key, service_id, validate
 
 StandIn = tuple[RenderStandIn, httpx.Client]
@@ -263,7 +263,7 @@ def test_logs_answer_in_renders_shape_and_page_by_time(standin: StandIn) -> None
 
 def test_exhausted_limit_answers_429_until_the_window_resets() -> None:
     """Over the GET limit: 429 with Remaining 0 and the seconds until the window resets."""
-    limits = Limits(get=3, get_window=60)
+    limits = RateLimits(get=3, get_window=60)
     api = RenderStandIn(api_key=new_key(), services=[make_service(SERVICE)], limits=limits)
     with api as base_url, http_for(api, base_url) as h:
         codes = [h.get("/services").status_code for _ in range(5)]
@@ -277,7 +277,7 @@ def test_exhausted_limit_answers_429_until_the_window_resets() -> None:
 def test_deploy_trigger_limit_is_per_service() -> None:
     """The deploy POST limit counts per service (Render: 10/min/service)."""
     a, b = make_service("a"), make_service("b")
-    api = RenderStandIn(api_key=new_key(), services=[a, b], limits=Limits(deploy=1), timings=FAST)
+    api = RenderStandIn(api_key=new_key(), services=[a, b], limits=RateLimits(deploy=1), timings=FAST)
     with api as base_url, http_for(api, base_url) as h:
         assert h.post(f"/services/{a['id']}/deploys", json={}).status_code == 201
         assert h.post(f"/services/{a['id']}/deploys", json={}).status_code == 429

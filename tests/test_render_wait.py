@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from oncall.render_wait import PollSchedule, follow
+from oncall.render.wait import PollSchedule, follow
 
 
 class SimClock:

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from sandbox_support import MISSING, force_down, get, read_env_file, sandbox_env
+from sandbox_support import MISSING, force_down, get, read_env_file, sandbox_env, server_dir
 
 pytestmark = pytest.mark.slow
 
@@ -16,10 +16,10 @@ SYSTEMS = ["turbo-response", "trdrhub"]
 
 
 @pytest.fixture
-def sbx(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "sandbox"
-    yield directory
-    force_down(directory)
+def sbx() -> Iterator[Path]:
+    with server_dir("sandbox") as directory:
+        yield directory
+        force_down(directory)
 
 
 def _up(run_invoke, sbx: Path, secret_scan, system: str) -> dict[str, str]:

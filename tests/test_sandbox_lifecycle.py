@@ -11,17 +11,26 @@ from pathlib import Path
 import pytest
 
 from oncall.sandbox import procs
-from sandbox_support import force_down, get, read_env_file, read_state, sandbox_env, sandbox_pids, wait_for
+from sandbox_support import (
+    force_down,
+    get,
+    read_env_file,
+    read_state,
+    sandbox_env,
+    sandbox_pids,
+    server_dir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sbx(tmp_path: Path) -> Iterator[Path]:
+def sbx() -> Iterator[Path]:
     """A sandbox directory of the test's own; whatever runs in it is stopped afterwards."""
-    directory = tmp_path / "sandbox"
-    yield directory
-    force_down(directory)
+    with server_dir("sandbox") as directory:
+        yield directory
+        force_down(directory)
 
 
 def _register(secret_scan, directory: Path) -> dict[str, str]:
@@ -123,31 +132,39 @@ def test_up_with_another_system_while_one_runs_is_refused(run_invoke, sbx: Path,
 
 
 def test_a_taken_port_is_replaced_by_a_free_one(run_invoke, sbx: Path, secret_scan) -> None:
-    """When the preferred edge and API ports are taken, sandbox.up picks others and still works."""
-    from oncall.sandbox.manager import PREFERRED_PORTS
+    """When the preferred edge and API ports are taken, sandbox.up picks others and still works.
 
-    held = []
-    for name in ("edge", "render_api"):
-        sock = socket.socket()
-        # Like a server: the previous test's connections may still linger in TIME_WAIT on this port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", PREFERRED_PORTS[name]))
-            sock.listen()
-        except OSError:
-            pass  # already taken by someone else: just as good for this test
-        held.append(sock)
+    The test holds two listening ports of its own and names them the preferred ones: the default
+    18080/18081 are shared by every sandbox on the machine, so another one could hold them when the
+    test starts and let them go before sandbox.up looks, and up would then get them after all.
+    """
+    held = [socket.create_server(("127.0.0.1", 0)) for _ in ("edge", "render_api")]
+    edge_port, api_port = (sock.getsockname()[1] for sock in held)
     try:
-        up = run_invoke("sandbox.up", "--json", env=sandbox_env(sbx))
+        env = sandbox_env(sbx, ONCALL_SANDBOX_PORTS=f"edge={edge_port},render_api={api_port}")
+        up = run_invoke("sandbox.up", "--json", env=env)
         _register(secret_scan, sbx)
-        assert up.code == 0
+        assert up.code == 0, up.stderr
         state = read_state(sbx)
-        assert state["edge_port"] != PREFERRED_PORTS["edge"]
-        assert state["api_port"] != PREFERRED_PORTS["render_api"]
+        assert state["edge_port"] not in (edge_port, api_port)
+        assert state["api_port"] not in (edge_port, api_port)
         assert get(up.json()["edge_url"] + "/admin/case/11")[0] == 502
     finally:
         for sock in held:
             sock.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["edge", "edge=port", "edge=0", "edge=70000", "frontend=8080"],
+    ids=["no port", "a port that is not a number", "port 0", "a port above 65535", "an unknown name"],
+)
+def test_a_malformed_ports_variable_is_bad_input(run_invoke, sbx: Path, value: str) -> None:
+    """ONCALL_SANDBOX_PORTS that is not NAME=PORT is exit 2 naming the variable, before anything starts."""
+    result = run_invoke("sandbox.up", env=sandbox_env(sbx, ONCALL_SANDBOX_PORTS=value))
+    assert result.code == 2
+    assert "ONCALL_SANDBOX_PORTS" in result.stderr
+    assert not (sbx / "state.json").exists()
 
 
 def test_a_stale_sandbox_from_a_killed_run_is_detected_and_cleaned(

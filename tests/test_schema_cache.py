@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from oncall.errors import BadInput
-from oncall.schema import verify
-from oncall.schema_cache import KIND, Prepared, decode, encode, expected_for
-from oncall.schema_expect import _UNDECIDED, _quick_canonical, canonical_default, expect, parsed_canonical
+from oncall.schema.cache import KIND, Prepared, decode, encode, expected_for
+from oncall.schema.expect import _UNDECIDED, _quick_canonical, canonical_default, expect, parsed_canonical
+from oncall.schema.verify import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, write_files
 
 
@@ -129,7 +129,7 @@ def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> N
         "import json, sys\n"
         "from pathlib import Path\n"
         "from oncall.config import Target\n"
-        "from oncall.schema import verify\n"
+        "from oncall.schema.verify import verify\n"
         f"t = Target(name='turbo', system='turbo', migrations_dir=Path({str(target.migrations_dir)!r}),"
         f" state_dir=Path({str(target.state_dir)!r}))\n"
         "r = verify(t, sys.argv[1])\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oncall.errors import BadInput
-from oncall.schema_expect import Expectation, canonical_default, expect
+from oncall.schema.expect import Expectation, canonical_default, expect
 from verify_support import SEEDS
 
 

@@ -212,7 +212,7 @@ def test_bad_flags_and_config_exit_2(run_invoke: Any, tmp_path: Path) -> None:
     """A --wait that is not a number, or an unknown condition in config, is exit 2."""
     bad_wait = run_invoke("smoke", "--url", "http://127.0.0.1:9/", "--wait", "soon")
     assert bad_wait.code == 2
-    assert "--wait 'soon' is not a number" in bad_wait.stderr
+    assert "--wait 'soon' is not a duration" in bad_wait.stderr
     config = runtime_config(
         tmp_path,
         [{"name": "x", "url": "/", "conditions": {"body_contain": "x"}}],

@@ -10,9 +10,9 @@ import pytest
 
 from migrate_support import TURBO
 from oncall.errors import BadInput
-from oncall.parse_cache import cache_key
+from oncall.migrations.parse_cache import cache_key
+from oncall.migrations.statements import split, split_cached
 from oncall.sandbox.pg import bin_dir
-from oncall.statements import split, split_cached
 
 TRICKY = """\
 -- leading comment; with a semicolon
@@ -146,6 +146,40 @@ def test_enum_add_value_needs_no_transaction_only_before_12() -> None:
     assert statement.no_transaction_reason(160000) is None
 
 
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("DO $$ BEGIN UPDATE t SET a = 1; COMMIT; END $$", "DO block that COMMITs"),
+        ("DO $$ BEGIN LOOP EXIT; END LOOP; ROLLBACK; END $$ LANGUAGE plpgsql", "DO block that COMMITs"),
+        ("DO $$ BEGIN RAISE NOTICE 'commit later'; END $$", None),
+        ("DO $$ BEGIN PERFORM 1; -- no commit here\nEND $$", None),
+        ("DO $$ BEGIN PERFORM 1; END $$", None),
+    ],
+    ids=[
+        "commit in a loop body",
+        "rollback",
+        "the word in a string",
+        "the word in a comment",
+        "no transaction control",
+    ],
+)
+def test_a_do_block_that_commits_is_found_in_its_plpgsql_parse_tree(sql: str, reason: str | None) -> None:
+    """COMMIT/ROLLBACK as PL/pgSQL statements count; the word in a string or comment does not."""
+    assert split(sql)[0].no_transaction_reason() == reason
+
+
+def test_a_new_enum_value_counts_only_when_a_later_statement_uses_it() -> None:
+    """ADD VALUE 'x' followed by a use of 'x' is a reason; an earlier use or another value is not."""
+    from oncall.migrations.statements import enum_value_uses
+
+    used_later = split("ALTER TYPE mood ADD VALUE 'meh';\nUPDATE t SET m = 'meh'::mood;")
+    assert enum_value_uses(used_later) == ["ALTER TYPE ... ADD VALUE 'meh' at line 1 is used at line 2"]
+    used_before = split("UPDATE t SET m = 'meh';\nALTER TYPE mood ADD VALUE 'meh';")
+    assert enum_value_uses(used_before) == []
+    other_value = split("ALTER TYPE mood ADD VALUE 'meh';\nUPDATE t SET m = 'ok';")
+    assert enum_value_uses(other_value) == []
+
+
 def test_created_objects_and_relations_are_read_from_the_parse_tree() -> None:
     """`creates` lists tables and indexes a statement makes; `relations` every table it names."""
     table, index = split(
@@ -169,7 +203,7 @@ def test_cached_split_of_unchanged_content_never_imports_pglast(tmp_path: Path) 
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from oncall.statements import split_cached\n"
+        "from oncall.migrations.statements import split_cached\n"
         f"folder = Path({str(tmp_path)!r})\n"
         "statements = split_cached((folder / 'f.sql').read_text(), state_dir=folder)\n"
         "print(len(statements), [s.kind for s in statements], 'pglast' in sys.modules)\n"

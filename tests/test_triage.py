@@ -10,8 +10,8 @@ import pytest
 
 from oncall.config import Target
 from oncall.errors import BadInput
+from oncall.runbook.triage import classify, creating_migration, parse_since, triage
 from oncall.sandbox.render_api import RenderStandIn, make_service
-from oncall.triage import classify, creating_migration, parse_since, triage
 from render_support import SERVICE, client_for, invoke_env, new_key, service_id
 
 REPO = Path(__file__).resolve().parents[1]

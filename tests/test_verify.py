@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from oncall.errors import CheckFailed, Refused
-from oncall.schema import verify
+from oncall.schema.verify import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, rows_named, write_files
 
 

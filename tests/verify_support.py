@@ -13,7 +13,7 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.migrations import discover
-from oncall.report import Output
+from oncall.output import Output
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = {"turbo-response": REPO / "sql" / "turbo-response", "trdrhub": REPO / "sql" / "trdrhub"}

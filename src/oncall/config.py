@@ -13,16 +13,44 @@ Secrets never live in config: a target names the environment variable that holds
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from oncall.config_defaults import DEFAULTS, ENV_PREFIX
+from oncall.durations import parse_count, parse_duration
 from oncall.errors import BadInput
 
 LEDGERS = ("oncall", "alembic")
+
+# Keys of one target besides the global ones it may override. An unknown key is an error: a typo
+# such as `productoin: true` must not leave a production target unguarded.
+TARGET_KEYS = (
+    "system",
+    "format",
+    "migrations",
+    "ledger",
+    "database_url_env",
+    "database_url_from",  # env (default) or render: the service's own variable (oncall.render.env)
+    "database_url_key",
+    "production",
+    "schema",
+    "render",
+    "render_yaml",
+    "base_url",
+    "base_url_env",
+    "smoke",
+)
+RENDER_KEYS = ("service",)
+SMOKE_KEYS = ("name", "url", "method", "headers", "header_env", "conditions")
+DURATION_KEYS = ("connect_timeout", "lock_wait")
+COUNT_KEYS = ("lock_retries",)
+# PostgreSQL's own syntax for a time setting: a number with an optional unit (milliseconds without one).
+_PG_DURATION = re.compile(r"^\s*[0-9]+(?:\.[0-9]+)?\s*(?:us|ms|s|min|h|d)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +73,8 @@ class Target:
     system: str
     migrations_dir: Path
     ledger: str = "oncall"
+    # How the migrations folder is laid out (oncall.migrations.sources): auto, oncall, prisma, ...
+    format: str = "auto"
     database_url_env: str = "DATABASE_URL"
     production: bool = False
     schema: str = "public"
@@ -55,13 +85,14 @@ class Target:
     smoke: tuple[SmokeCheckConfig, ...] = ()
     connect_timeout: float = 5.0
     lock_wait: float = 30.0
-    lock_timeout: str = "3s"
+    lock_timeout: str = "200ms"
     statement_timeout: str = "5min"
-    lock_retries: int = 5
+    lock_retries: int = 10
+    table_lock_wait: float = 60.0
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    # Set by the task layer for `database_url_from: render` (oncall.render_env): reads the URL
+    # Set by the task layer for `database_url_from: render` (oncall.render.env): reads the URL
     # from the Render service when first asked. Config cannot call Render itself (it sits below it).
     database_url_source: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
@@ -94,45 +125,79 @@ class Target:
         return self.base_url.rstrip("/") if self.base_url else None
 
 
-def _cast_like(default: Any, raw: str, name: str) -> Any:
-    if isinstance(default, bool):
-        return raw not in ("", "0", "false", "False", "no")
-    if isinstance(default, int | float):
-        try:
-            return type(default)(raw)
-        except ValueError:
+def _closest(key: str, known: Iterable[str]) -> str:
+    """ "; did you mean 'X'?" when a known key is near `key` (difflib), else ""."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _reject_unknown_keys(given: Iterable[Any], known: Iterable[str], where: str) -> None:
+    known = tuple(known)
+    for key in given:
+        if key not in known:
             raise BadInput(
-                f"{name}={raw!r} is not a number", f"set {name} to a number like {default}"
-            ) from None
+                f"unknown key {key!r} in {where}{_closest(str(key), known)}",
+                f"known keys there: {', '.join(sorted(known))} (see docs/config.md)",
+            )
+
+
+def _cast_env(key: str, raw: str, name: str) -> Any:
+    """An INVOKE_ONCALL_* value as its setting's type; BadInput naming the variable when it is not one."""
+    shown = f"{name}={raw!r}"
+    if key in DURATION_KEYS:
+        allow_zero = key != "connect_timeout"
+        return parse_duration(raw, name, allow_zero=allow_zero, hint=f"export {name}=5s", shown=shown)
+    if key in COUNT_KEYS:
+        return parse_count(raw, name, hint=f"export {name}=5", shown=shown)
     return raw
 
 
 def settings(layered: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Merge defaults < Invoke's layered `oncall` config < INVOKE_ONCALL_* variables."""
+    """Merge defaults < Invoke's layered `oncall` config < INVOKE_ONCALL_* variables.
+
+    An unknown key is BadInput naming it and the closest known one; so is `targets` that is not a
+    mapping of target names to their settings.
+    """
     env = os.environ if environ is None else environ
     merged: dict[str, Any] = dict(DEFAULTS)
-    for key, value in dict(layered or {}).items():
-        merged[key] = value
+    layered_dict = _as_dict(layered, "the oncall config")
+    _reject_unknown_keys(layered_dict, DEFAULTS, "the oncall config")
+    merged.update(layered_dict)
     for key, default in DEFAULTS.items():
         if isinstance(default, dict):
             continue
         name = ENV_PREFIX + key.upper()
         if name in env:
-            merged[key] = _cast_like(default if default is not None else "", env[name], name)
+            merged[key] = _cast_env(key, env[name], name)
+    merged["targets"] = _as_dict(merged.get("targets"), "oncall.targets")
     return merged
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    # Invoke's DataProxy behaves like a mapping but is not a dict.
+def _as_dict(value: Any, where: str = "config") -> dict[str, Any]:
+    """A config mapping as a dict (Invoke's DataProxy is mapping-like, not a dict); BadInput otherwise."""
     if value is None:
         return {}
+    if not hasattr(value, "keys"):
+        raise BadInput(
+            # The value is not shown: a `headers:` written as one string may hold a literal token.
+            f"{where} is a {type(value).__name__}, not a mapping of keys to values",
+            "write it as `key: value` lines indented under its name (see docs/config.md)",
+        )
     return {k: value[k] for k in value}
 
 
 def _smoke_checks(raw: Any, target_name: str) -> tuple[SmokeCheckConfig, ...]:
+    where = f"smoke of target {target_name}"
+    if raw is not None and not isinstance(raw, list | tuple):
+        raise BadInput(
+            f"{where} is a {type(raw).__name__} ({raw!r}), not a list of checks",
+            "write smoke: as a list, e.g. `smoke: [{name: health, url: /health}]`",
+        )
     checks = []
     for index, entry in enumerate(raw or []):
-        item = _as_dict(entry)
+        entry_where = f"smoke check #{index + 1} of target {target_name}"
+        item = _as_dict(entry, entry_where)
+        _reject_unknown_keys(item, SMOKE_KEYS, entry_where)
         if "url" not in item:
             raise BadInput(
                 f"smoke check #{index + 1} of target {target_name} has no url",
@@ -143,20 +208,42 @@ def _smoke_checks(raw: Any, target_name: str) -> tuple[SmokeCheckConfig, ...]:
                 name=str(item.get("name") or item["url"]),
                 url=str(item["url"]),
                 method=str(item.get("method", "GET")).upper(),
-                headers=_as_dict(item.get("headers")),
-                header_env=_as_dict(item.get("header_env")),
-                conditions=_as_dict(item.get("conditions")),
+                headers=_as_dict(item.get("headers"), f"headers of {entry_where}"),
+                header_env=_as_dict(item.get("header_env"), f"header_env of {entry_where}"),
+                conditions=_as_dict(item.get("conditions"), f"conditions of {entry_where}"),
             )
         )
     return tuple(checks)
 
 
+def _pg_duration(value: Any, key: str, target_name: str) -> str:
+    """A lock_timeout/statement_timeout as PostgreSQL reads it; checked here, not blamed on a migration."""
+    text = str(value)
+    if isinstance(value, bool) or not _PG_DURATION.match(text):
+        raise BadInput(
+            f"{key} {text!r} (target {target_name}) is not a PostgreSQL duration",
+            f"write {key} as a number with a unit PostgreSQL knows (ms, s, min, h, d), e.g. {key}: 3s",
+        )
+    return text.strip()
+
+
+def _target_keys(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
+    where = f"target {name}"
+    entry = _as_dict(raw, where)
+    known = TARGET_KEYS + tuple(key for key in DEFAULTS if key not in ("target", "targets"))
+    _reject_unknown_keys(entry, known, where)
+    return entry
+
+
 def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], root: Path) -> Target:
     """Build a Target from its config entry; per-target keys beat the global `oncall.*` ones."""
-    raw = _as_dict(raw)
+    raw = _target_keys(raw, name)
 
     def pick(key: str) -> Any:
-        return raw[key] if raw.get(key) is not None else merged[key]
+        return raw[key] if raw.get(key) is not None else merged.get(key, DEFAULTS[key])
+
+    def seconds(key: str, *, allow_zero: bool = True) -> float:
+        return parse_duration(pick(key), f"{key}:", allow_zero=allow_zero, hint=f"write e.g. {key}: 5s")
 
     ledger = str(raw.get("ledger", "oncall"))
     if ledger not in LEDGERS:
@@ -169,13 +256,15 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         raise BadInput(
             f"target {name} has no migrations directory", "set migrations: sql/<set> in invoke.yaml"
         )
-    render = _as_dict(raw.get("render"))
+    render = _as_dict(raw.get("render"), f"render of target {name}")
+    _reject_unknown_keys(render, RENDER_KEYS, f"render of target {name}")
     render_yaml = raw.get("render_yaml")
     return Target(
         name=name,
         system=str(raw.get("system", name)),
         migrations_dir=(root / str(migrations)).resolve(),
         ledger=ledger,
+        format=str(raw.get("format") or "auto"),
         database_url_env=str(raw.get("database_url_env", "DATABASE_URL")),
         production=bool(raw.get("production", False)),
         schema=str(raw.get("schema", "public")),
@@ -184,11 +273,16 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         base_url=raw.get("base_url"),
         base_url_env=raw.get("base_url_env"),
         smoke=_smoke_checks(raw.get("smoke"), name),
-        connect_timeout=float(pick("connect_timeout")),
-        lock_wait=float(pick("lock_wait")),
-        lock_timeout=str(pick("lock_timeout")),
-        statement_timeout=str(pick("statement_timeout")),
-        lock_retries=int(pick("lock_retries")),
+        connect_timeout=seconds("connect_timeout", allow_zero=False),
+        lock_wait=seconds("lock_wait"),
+        lock_timeout=_pg_duration(pick("lock_timeout"), "lock_timeout", name),
+        statement_timeout=_pg_duration(pick("statement_timeout"), "statement_timeout", name),
+        lock_retries=parse_count(pick("lock_retries"), "lock_retries:", hint="write e.g. lock_retries: 5"),
+        table_lock_wait=parse_duration(
+            pick("table_lock_wait"),
+            "table_lock_wait:",
+            hint="write e.g. table_lock_wait: 60s (0 turns the wait off)",
+        ),
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
         raw=raw,
@@ -204,7 +298,10 @@ def resolve_target(
 ) -> Target:
     """The Target named by the flag, else by INVOKE_ONCALL_TARGET, else by config `oncall.target`."""
     merged = settings(layered, environ)
-    targets = _as_dict(merged.get("targets"))
+    targets = merged["targets"]
+    for other in targets:
+        # A typo in any target is found on the first run, not on the night that target is needed.
+        _target_keys(targets[other], str(other))
     chosen = name or merged.get("target")
     known = ", ".join(sorted(targets)) or "(none configured)"
     if not chosen:
@@ -222,7 +319,7 @@ def list_targets(
 ) -> tuple[list[Target], str | None]:
     """All configured targets and the name of the active one."""
     merged = settings(layered, environ)
-    targets = _as_dict(merged.get("targets"))
+    targets = merged["targets"]
     built = [build_target(n, targets[n], merged, root or Path.cwd()) for n in sorted(targets)]
     active = merged.get("target")
     return built, str(active) if active else None

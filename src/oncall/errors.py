@@ -25,6 +25,8 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3
     REFUSED = 4
     DRIFT = 5
+    # 128 + SIGINT, as a shell reports a run ended by Ctrl-C; SIGHUP and SIGTERM end a task the same way.
+    INTERRUPTED = 130
 
 
 class OncallError(Exception):

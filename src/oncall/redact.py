@@ -37,10 +37,15 @@ _MIN_REGISTERED_LENGTH = 4
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that every later `redact` call masks it wherever it appears."""
+    """Remember a secret value so that every later `redact` call masks it wherever it appears.
+
+    Also its escaped forms: an exception quotes a value through repr (httpx/h11: `Illegal header
+    value b'Token abc\\n'`), where a newline or a quote no longer reads as the value itself.
+    """
     if value and len(value) >= _MIN_REGISTERED_LENGTH:
+        forms = {value, repr(value)[1:-1], repr(value.encode("utf-8", "backslashreplace"))[2:-1]}
         with _lock:
-            _registered.add(value)
+            _registered.update(forms)
 
 
 def redact(text: str) -> str:

@@ -15,11 +15,12 @@ import os
 import socket
 from collections import deque
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from oncall.output import json_default
 from oncall.redact import redact_obj
-from oncall.report import json_default
 
 
 def _user() -> str:
@@ -69,35 +70,79 @@ def append_run(
     return record
 
 
-def read_runs(path: Path) -> Iterator[dict[str, Any]]:
-    """Every readable record in the run log, oldest first; a torn or foreign line is skipped."""
+def append_run_or_warn(path: Path, warn_to: IO[str], **fields: Any) -> dict[str, Any] | None:
+    """`append_run`, except that a run log that cannot be written (read-only, full, not a directory)
+    only prints a warning naming the path on `warn_to`: the run's own result decides its exit code."""
+    try:
+        return append_run(path, **fields)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        warn_to.write(f"warning: could not write the run record to {path}: {reason}\n")
+        warn_to.flush()
+        return None
+
+
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    """One line as a record; None for a torn, foreign or non-UTF-8 line."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _records(path: Path, skipped: list[int]) -> Iterator[dict[str, Any]]:
+    """Every readable record, oldest first; each unreadable line adds one to skipped[0].
+
+    Read as bytes, line by line: one bad byte (a crash mid-write, a foreign tool) must cost one
+    line, not the whole history.
+    """
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            text = line.strip()
-            if not text:
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
                 continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                yield value
+            record = _parse_line(raw)
+            if record is None:
+                skipped[0] += 1
+            else:
+                yield record
+
+
+def read_runs(path: Path) -> Iterator[dict[str, Any]]:
+    """Every readable record in the run log, oldest first; a torn, foreign or non-UTF-8 line is skipped."""
+    return _records(path, [0])
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """What `invoke runs` shows: the chosen records and how many lines of the log could not be read."""
+
+    records: list[dict[str, Any]]
+    skipped_lines: int
+
+
+def load_runs(
+    path: Path, *, last: int = 10, task: str | None = None, target: str | None = None
+) -> RunSelection:
+    """The newest `last` records (oldest first) matching `task` and `target` (0 means all), and the
+    number of unreadable lines skipped."""
+    skipped = [0]
+    matching = (
+        record
+        for record in _records(path, skipped)
+        if (task is None or record.get("task") == task) and (target is None or record.get("target") == target)
+    )
+    records = list(matching) if last <= 0 else list(deque(matching, maxlen=last))
+    return RunSelection(records, skipped[0])
 
 
 def select_runs(
     path: Path, *, last: int = 10, task: str | None = None, target: str | None = None
 ) -> list[dict[str, Any]]:
     """The newest `last` records (oldest first) matching `task` and `target`; 0 means all."""
-    matching = (
-        record
-        for record in read_runs(path)
-        if (task is None or record.get("task") == task) and (target is None or record.get("target") == target)
-    )
-    if last <= 0:
-        return list(matching)
-    return list(deque(matching, maxlen=last))
+    return load_runs(path, last=last, task=task, target=target).records
 
 
 def run_duration(record: Mapping[str, Any]) -> float | None:

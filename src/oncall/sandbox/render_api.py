@@ -32,7 +32,7 @@ Served (all under /v1, all need `Authorization: Bearer <api_key>`, else 401 {"me
 
 Every answer carries `Ratelimit-Limit/Remaining/Reset` (Reset = seconds until the window ends)
 and a 429 when the class is exhausted: GET 400/min, deploy POST 10/min per service, job POST
-2000/hour, other writes 30/min (`Limits`, configurable).
+2000/hour, other writes 30/min (`RateLimits`, configurable).
 
 Deploys advance on `clock` (a callable returning seconds; pass a `ManualClock` to step it, or
 `ScaledClock(10)` to run ten times faster): created → build_in_progress →
@@ -224,7 +224,7 @@ class Timings:
 
 
 @dataclass
-class Limits:
+class RateLimits:
     """Requests allowed per window, per class (Render's published limits by default)."""
 
     get: int = 400
@@ -296,7 +296,7 @@ class RenderStandIn:
         *,
         clock: Callable[[], float] | None = None,
         timings: Timings | None = None,
-        limits: Limits | None = None,
+        limits: RateLimits | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         tick: float = 0.02,
@@ -305,7 +305,7 @@ class RenderStandIn:
         self.clock: Callable[[], float] = clock or time.monotonic
         # A copy: tests adjust one stand-in's phases without touching a shared Timings.
         self.timings = replace(timings) if timings else Timings()
-        self.limits = limits or Limits()
+        self.limits = limits or RateLimits()
         self.host = host
         self.port = port
         self.tick = tick

@@ -55,7 +55,7 @@ class SandboxProcess:
         self.standin = RenderStandIn(
             api_key=os.environ["RENDER_API_KEY"],
             services=[service],
-            port=_bindable(args.api_port),
+            port=args.api_port,  # bound in start(): the preferred port, or any when it is taken
             timings=SANDBOX_TIMINGS,
         )
         self.supervisor = Supervisor(
@@ -71,17 +71,20 @@ class SandboxProcess:
         self.standin.on_job = lambda _service_id, job: (
             "succeeded" if self.supervisor.run_command(job["startCommand"]) else "failed"
         )
-        self.edge = Edge(
-            self.supervisor.upstream,
-            port=_bindable(args.edge_port),
-            suspended=lambda: self.standin.service(self.service_id)["suspended"] == "suspended",
-            maintenance=lambda: bool(
-                (self.standin.service(self.service_id)["serviceDetails"].get("maintenanceMode") or {}).get(
-                    "enabled"
-                )
+        self.edge = procs.on_preferred_port(
+            lambda port: Edge(
+                self.supervisor.upstream, port=port, suspended=self._suspended, maintenance=self._maintenance
             ),
+            args.edge_port,
         )
         self.ready = False
+
+    def _suspended(self) -> bool:
+        return bool(self.standin.service(self.service_id)["suspended"] == "suspended")
+
+    def _maintenance(self) -> bool:
+        mode = self.standin.service(self.service_id)["serviceDetails"].get("maintenanceMode") or {}
+        return bool(mode.get("enabled"))
 
     def _restart(self, _service_id: str) -> None:
         self.supervisor.restart()
@@ -113,8 +116,12 @@ class SandboxProcess:
     def api_port(self) -> int:
         return int(self.standin.base_url.split(":")[-1].split("/")[0])
 
+    def _start_standin(self, port: int) -> str:
+        self.standin.port = port
+        return self.standin.start()
+
     def start(self) -> None:
-        self.standin.start()
+        procs.on_preferred_port(self._start_standin, self.standin.port)
         self.edge.start()
         # The first start is the incident: without the new tables the backend exits at once.
         self.supervisor.start()
@@ -129,7 +136,8 @@ class SandboxProcess:
 
 
 def _bindable(port: int) -> int:
-    # sandbox.up picked these ports a moment ago; if one was taken since, any free one will do.
+    # The backend binds its port in a process of its own, so it can only be checked, then handed on;
+    # the supervisor moves it to another port if it is taken by then (see Supervisor.start).
     return procs.pick_port(port)
 
 

@@ -12,7 +12,7 @@ from types import ModuleType
 from invoke import Collection, Task
 
 from oncall.config_defaults import DEFAULTS
-from oncall.tasks import bench, demo, doctor, migrate, remedies, render, runbook, sandbox, smoke, verify
+from oncall.tasks import _cli, bench, demo, doctor, migrate, remedies, render, runbook, sandbox, smoke, verify
 
 
 def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
@@ -22,6 +22,8 @@ def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
         if isinstance(obj, Task) and getattr(obj.body, "__module__", None) == module.__name__
     ]
 
+
+_cli.install()
 
 ns = Collection()
 for _module in (doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):

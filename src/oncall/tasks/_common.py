@@ -7,6 +7,8 @@ the exit code from DESIGN.md, redacted, and under --json also as one JSON docume
 
 from __future__ import annotations
 
+import signal
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ from oncall.errors import ExitCode, OncallError
 
 if TYPE_CHECKING:
     from oncall.config import Target
-    from oncall.report import Output
+    from oncall.output import Output
 
 # config, report and redact are imported inside the helpers below: every task module imports
 # this one, and `invoke --list` (and each shell completion) should not pay for them.
@@ -55,16 +57,46 @@ def target_for(ctx: Context, name: str | None) -> Target:
         _chain_target = name
     if target.raw.get("database_url_from"):
         # `database_url_from: render`: the URL comes from the service, when a task first needs it.
-        from oncall.render_env import with_service_url
+        from oncall.render.env import with_service_url
 
         target = with_service_url(target)
     return target
 
 
 def output_for(json_: bool) -> Output:
-    from oncall.report import Output
+    from oncall.output import Output
 
     return Output(json_mode=json_)
+
+
+_CAUGHT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    # The first one starts the cleanup (cancel, rollback, unlock, run record); a SIGTERM that
+    # follows a SIGHUP, as when a terminal closes, must not cut that cleanup short.
+    for sig in _CAUGHT_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """SIGHUP (the SSH session dropped) and SIGTERM end the task the way Ctrl-C does.
+
+    Python's default for both is to die on the spot: no rollback sent, no lock released, no run
+    record. As KeyboardInterrupt they take the Ctrl-C path instead: psycopg cancels the running
+    query, every `finally` closes its connection, and the run is recorded as interrupted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in _CAUGHT_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
@@ -73,15 +105,20 @@ def boundary(out: Output, *, debug: bool = False, task: str = "") -> Iterator[No
     from oncall.redact import redact
 
     try:
-        yield
+        with signals_as_interrupts():
+            yield
     except OncallError as exc:
         if out.json_mode and not out.emitted:
             out.emit({"ok": False, "code": int(exc.code), "task": task, "error": exc.as_dict()})
         raise Exit(redact(exc.message()), int(exc.code)) from None
     except Exit:
         raise
-    except KeyboardInterrupt:
-        raise Exit("interrupted", ExitCode.CHECK_FAILED) from None
+    except KeyboardInterrupt as exc:
+        message = "interrupted" + (f" ({exc.args[0]})" if exc.args else "")
+        if out.json_mode and not out.emitted:
+            error = {"type": "Interrupted", "cause": message}
+            out.emit({"ok": False, "code": int(ExitCode.INTERRUPTED), "task": task, "error": error})
+        raise Exit(message, ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - the one place unknown errors become a clean exit
         if debug:
             traceback.print_exc()
@@ -100,3 +137,24 @@ def exit_with(code: int, message: str | None = None) -> None:
 
     if code:
         raise Exit(redact(message or ""), code)
+
+
+DURATION_WORDS = "a duration: 30s, 5m, 1h, 500ms; a bare number is seconds"
+
+
+def seconds_flag(value: str | float, flag: str, *, allow_zero: bool = True, example: str = "30s") -> float:
+    """A duration flag as seconds, through the one parser (oncall.durations); BadInput names the flag.
+
+    Duration flags are declared with text defaults so that Invoke hands `5m` over as text instead
+    of failing its own int()/float() cast.
+    """
+    from oncall.durations import parse_duration
+
+    return parse_duration(value, flag, allow_zero=allow_zero, example=example)
+
+
+def count_flag(value: str | int, flag: str, *, minimum: int = 0, example: int = 3) -> int:
+    """A whole-number flag, taken as text for the same reason as `seconds_flag`."""
+    from oncall.durations import parse_count
+
+    return parse_count(value, flag, minimum=minimum, example=example)

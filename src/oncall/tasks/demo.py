@@ -9,7 +9,7 @@ from invoke import Context, task
 from oncall.tasks._common import DEBUG_HELP, JSON_HELP, boundary, exit_with, output_for, project_root
 
 if TYPE_CHECKING:
-    from oncall.report import Output
+    from oncall.output import Output
     from oncall.sandbox.demo import DemoResult
 
 

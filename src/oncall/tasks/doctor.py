@@ -15,6 +15,7 @@ from oncall.tasks._common import (
     oncall_config,
     output_for,
     project_root,
+    seconds_flag,
     target_for,
 )
 
@@ -72,17 +73,9 @@ TIMEOUT_HELP = "seconds each network step may take (default: oncall.connect_time
 
 
 def _timeout(raw: str | float | None, default: float) -> float:
-    from oncall.errors import BadInput
-
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadInput(f"--connect-timeout {raw!r} is not a number", "give seconds, e.g. 5") from None
-    if value <= 0:
-        raise BadInput(f"--connect-timeout {raw!r} must be above 0", "give seconds, e.g. 5")
-    return value
+    return seconds_flag(raw, "--connect-timeout", allow_zero=False, example="5s")
 
 
 @task(
@@ -146,7 +139,7 @@ def connect(  # noqa: PLR0917 - a task's parameters are its CLI flags
         return
     out = output_for(json)
     with boundary(out, task="connect", debug=debug):
-        from oncall.db import check_login, find_psql, parse_database_url, run_psql
+        from oncall.db.connect import check_login, find_psql, parse_database_url, run_psql
         from oncall.errors import BadInput
         from oncall.redact import redact
 
@@ -176,7 +169,7 @@ def _run_checks(
 ) -> None:
     out = output_for(json)
     with boundary(out, task=name, debug=debug):
-        from oncall.doctor import failure_message, run_doctor, show
+        from oncall.doctor.checks import failure_message, run_doctor, show
 
         chosen = target_for(ctx, target)
         timeout = _timeout(connect_timeout, chosen.connect_timeout)

@@ -17,26 +17,12 @@ from oncall.tasks._common import (
     boundary,
     exit_with,
     output_for,
+    seconds_flag,
     target_for,
 )
 
 DRY_RUN_HELP = "show exactly what would run and change nothing"
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
-
-
-def _seconds(value: Any, flag: str) -> float | None:
-    """A flag's value as seconds; Invoke hands flags without a typed default over as text."""
-    from oncall.errors import BadInput
-
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise BadInput(f"{flag} {value!r} is not a number of seconds", f"for example {flag} 30") from None
-    if seconds < 0:
-        raise BadInput(f"{flag} {value!r} is negative", f"for example {flag} 30")
-    return seconds
 
 
 def _summary(out: Any, rows: Sequence[Sequence[Any]], columns: tuple[str, ...], title: str) -> None:
@@ -64,7 +50,7 @@ def status(
     ctx: Context, target: str | None = None, json: bool = False, check: bool = False, debug: bool = False
 ) -> None:
     """Show which migrations are applied, pending or edited (read-only)."""
-    from oncall.migrations import status as status_of
+    from oncall.migrations.run import status as status_of
 
     out = output_for(json)
     with boundary(out, task="status", debug=debug):
@@ -96,7 +82,20 @@ def status(
                 out.print(f"alembic_version: {', '.join(state.alembic_versions) or '(empty)'}")
             for problem in state.problems:
                 out.print(f"DRIFT: {problem.cause}\n  hint: {problem.hint}", markup=False)
+            _print_layout(out, result.layout)
         exit_with(result.code, "status --check: " + ("drift" if result.code == 5 else "pending migrations"))
+
+
+def _print_layout(out: Any, layout: Any) -> None:
+    """The folder's format, the files it does not run (and why), and ordering warnings."""
+    if layout is None:
+        return
+    how = "detected" if layout.detected else "configured"
+    out.print(f"format: {layout.format} ({how}) in {layout.folder}", markup=False)
+    for item in layout.ignored:
+        out.print(f"ignored: {item.path.name}: {item.reason}", markup=False)
+    for warning in layout.warnings:
+        out.print(f"WARNING: {warning}", markup=False)
 
 
 @task(
@@ -106,8 +105,8 @@ def plan(
     ctx: Context, target: str | None = None, json: bool = False, to: str | None = None, debug: bool = False
 ) -> None:
     """Show what migrate would do: SQL, transaction mode, timeouts and lint findings (read-only)."""
-    from oncall.migrate_run import print_plan
-    from oncall.migrations import plan as plan_of
+    from oncall.migrations.run import plan as plan_of
+    from oncall.migrations.run import print_plan
 
     out = output_for(json)
     with boundary(out, task="plan", debug=debug):
@@ -136,7 +135,7 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
     dry_run: bool = False,
     yes: bool = False,
     to: str | None = None,
-    lock_wait: float | None = None,
+    lock_wait: str | None = None,
     on_render: str | None = None,
     debug: bool = False,
 ) -> None:
@@ -145,13 +144,13 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
     with boundary(out, task="migrate", debug=debug):
         chosen = target_for(ctx, target)
         if on_render:
-            from oncall.render_ops import run_job
+            from oncall.render.ops import run_job
 
             job = run_job(chosen, on_render, out=out, yes=yes, dry_run=dry_run)
             out.emit({"task": "migrate", **job.as_dict(), "ok": job.ok, "code": job.code})
             exit_with(job.code, f"migrate --on-render: the job did not succeed (exit {job.code})")
             return
-        from oncall.migrations import migrate as run_migrate
+        from oncall.migrations.run import migrate as run_migrate
 
         result = run_migrate(
             chosen,
@@ -160,7 +159,7 @@ def migrate(  # noqa: PLR0917 - one parameter per CLI flag
             dry_run=dry_run,
             yes=yes,
             to=to,
-            lock_wait=_seconds(lock_wait, "--lock-wait"),
+            lock_wait=seconds_flag(lock_wait, "--lock-wait") if lock_wait is not None else None,
         )
         if result.applied:
             rows = [
@@ -203,7 +202,7 @@ def baseline(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Adopt a database whose tables exist: record migrations up to --to after checking their objects."""
-    from oncall.migrations import baseline as run_baseline
+    from oncall.migrations.admin import baseline as run_baseline
 
     out = output_for(json)
     with boundary(out, task="baseline", debug=debug):
@@ -239,7 +238,7 @@ def resolve(  # noqa: PLR0917 - one parameter per CLI flag
 ) -> None:
     """Repair the ledger by hand: mark VERSION --applied or --rolled-back (dry-runnable)."""
     from oncall.errors import BadInput
-    from oncall.migrations import resolve as run_resolve
+    from oncall.migrations.admin import resolve as run_resolve
 
     out = output_for(json)
     with boundary(out, task="resolve", debug=debug):
@@ -251,3 +250,46 @@ def resolve(  # noqa: PLR0917 - one parameter per CLI flag
         chosen = target_for(ctx, target)
         result = run_resolve(chosen, None, out, version, applied=applied, dry_run=dry_run, yes=yes)
         out.emit({"task": "resolve", **result.as_dict()})
+
+
+@task(
+    help={
+        "to": "the last migration to keep; every applied one after it is undone (default: only the last)",
+        "target": TARGET_HELP,
+        "dry_run": DRY_RUN_HELP,
+        "yes": YES_HELP,
+        "lock_wait": "seconds to wait for another run's migration lock (default oncall.lock_wait, 30)",
+        "json": JSON_HELP,
+        "debug": DEBUG_HELP,
+    }
+)
+def rollback_migration(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    to: str | None = None,
+    target: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    lock_wait: float | None = None,
+    json: bool = False,
+    debug: bool = False,
+) -> None:
+    """Run the down SQL of the last applied migrations, newest first (diesel, golang-migrate, dbmate)."""
+    from oncall.migrations.downgrade import rollback_migration as run_rollback
+
+    out = output_for(json)
+    with boundary(out, task="rollback-migration", debug=debug):
+        chosen = target_for(ctx, target)
+        result = run_rollback(
+            chosen,
+            None,
+            out,
+            to=to,
+            dry_run=dry_run,
+            yes=yes,
+            lock_wait=seconds_flag(lock_wait, "--lock-wait") if lock_wait is not None else None,
+        )
+        verb = "would roll back" if dry_run else "rolled back"
+        out.print(
+            f"{verb}: {', '.join(s.migration.version for s in result.steps) or '(nothing)'}", markup=False
+        )
+        out.emit({"task": "rollback-migration", **result.as_dict()})

@@ -1,6 +1,6 @@
 """Tasks: rollback, events, logs, suspend, resume, scale (see docs/render.md).
 
-Thin wrappers over `oncall.render_remedies`, `oncall.render_events` and `oncall.render_logs`.
+Thin wrappers over `oncall.render.remedies`, `oncall.render.events` and `oncall.render.logs`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def rollback(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Roll the Render service back to the last deploy that was live, then smoke until healthy."""
-    from oncall.render_remedies import rollback as do_rollback
+    from oncall.render.remedies import rollback as do_rollback
 
     out = output_for(json)
     with boundary(out, task="rollback", debug=debug):
@@ -93,7 +93,7 @@ def events(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Show the Render service's recent events, newest first: failures, deploys, restarts, scaling."""
-    from oncall.render_logs import events as read_events
+    from oncall.render.logs import events as read_events
 
     out = output_for(json)
     with boundary(out, task="events", debug=debug):
@@ -142,8 +142,8 @@ def logs(  # noqa: PLR0917 - one parameter per CLI flag
     import json as _json
     import sys
 
-    from oncall.render_logs import LogFilters, LogLine
-    from oncall.render_logs import logs as read_logs
+    from oncall.render.logs import LogFilters, LogLine
+    from oncall.render.logs import logs as read_logs
 
     out = output_for(json)
 
@@ -210,7 +210,7 @@ def suspend(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Suspend the Render service: it stops serving (the edge answers 503) until `invoke resume`."""
-    from oncall.render_remedies import suspend as do_suspend
+    from oncall.render.remedies import suspend as do_suspend
 
     out = output_for(json)
     with boundary(out, task="suspend", debug=debug):
@@ -242,7 +242,7 @@ def resume(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Resume the suspended Render service, follow the deploy Render starts, smoke until healthy."""
-    from oncall.render_remedies import resume as do_resume
+    from oncall.render.remedies import resume as do_resume
 
     out = output_for(json)
     with boundary(out, task="resume", debug=debug):
@@ -279,7 +279,7 @@ def scale(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Run the Render service on a fixed number of instances: invoke scale 2."""
-    from oncall.render_remedies import scale as do_scale
+    from oncall.render.remedies import scale as do_scale
 
     out = output_for(json)
     with boundary(out, task="scale", debug=debug):
@@ -311,7 +311,7 @@ def maintenance(  # noqa: PLR0917 - one parameter per CLI flag
 ) -> None:
     """Turn Render's maintenance mode on or off (around a long migration): invoke maintenance on."""
     from oncall.errors import BadInput
-    from oncall.render_remedies import maintenance as do_maintenance
+    from oncall.render.remedies import maintenance as do_maintenance
 
     out = output_for(json)
     with boundary(out, task="maintenance", debug=debug):

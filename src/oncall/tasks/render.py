@@ -1,6 +1,6 @@
 """Tasks: restart, deploy, render-status, triage (see docs/render.md).
 
-Thin wrappers over `oncall.render_ops` and `oncall.triage`; the Render API key comes from
+Thin wrappers over `oncall.render.ops` and `oncall.runbook.triage`; the Render API key comes from
 RENDER_API_KEY and the API address from RENDER_API_URL (default https://api.render.com/v1).
 """
 
@@ -12,16 +12,18 @@ from invoke import Context, task
 
 from oncall.tasks._common import (
     DEBUG_HELP,
+    DURATION_WORDS,
     JSON_HELP,
     TARGET_HELP,
     boundary,
     exit_with,
     output_for,
+    seconds_flag,
     target_for,
 )
 
 if TYPE_CHECKING:
-    from oncall.report import Output
+    from oncall.output import Output
 
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
 
@@ -54,7 +56,7 @@ def _deploy_table(out: Output, deploys: list[dict[str, Any]]) -> None:
         "target": TARGET_HELP,
         "yes": YES_HELP,
         "wait": "after the restart, run the smoke checks until the service answers (default on)",
-        "wait_timeout": "seconds to wait for the service to answer again (default 300)",
+        "wait_timeout": f"how long to wait for the service to answer again, {DURATION_WORDS} (default 5m)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -64,17 +66,19 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
     target: str | None = None,
     yes: bool = False,
     wait: bool = True,
-    wait_timeout: int = 300,
+    wait_timeout: str = "5m",
     json: bool = False,
     debug: bool = False,
 ) -> None:
     """Restart the target's Render service and wait until it answers the smoke checks again."""
-    from oncall.render_ops import restart as do_restart
+    from oncall.render.ops import restart as do_restart
 
     out = output_for(json)
     with boundary(out, task="restart", debug=debug):
+        # Checked before the target: a bad flag must stop the run before anything restarts.
+        wait_seconds = seconds_flag(wait_timeout, "--wait-timeout", allow_zero=False, example="5m")
         chosen = target_for(ctx, target)
-        result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=float(wait_timeout))
+        result = do_restart(chosen, out, yes=yes, wait=wait, wait_timeout=wait_seconds)
         out.print(f"API calls: {result.api_calls}")
         out.emit({"task": "restart", **result.as_dict()})
         exit_with(result.code, "restart: the service did not answer the smoke checks healthy in time")
@@ -86,7 +90,8 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         "clear_cache": "clear Render's build cache first (the dashboard's 'Clear build cache & deploy')",
         "commit": "deploy this Git commit SHA instead of the branch's latest",
         "yes": YES_HELP,
-        "timeout": "seconds to wait for the deploy to end (default 1800); it keeps running after",
+        "timeout": f"how long to wait for the deploy to end, {DURATION_WORDS} (default 30m); "
+        "the deploy keeps running after",
         "force": "trigger a new deploy even when one is in progress (Render queues it)",
         "image": "image-backed services: deploy this image URL (same host/repository/name as the service's)",
         "smoke": "after live, run the smoke checks until healthy, as restart does (default on)",
@@ -101,7 +106,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     clear_cache: bool = False,
     commit: str | None = None,
     yes: bool = False,
-    timeout: int = 1800,
+    timeout: str = "30m",
     force: bool = False,
     image: str | None = None,
     smoke: bool = True,
@@ -110,10 +115,11 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Deploy the target's Render service, follow it until live or failed, then smoke it."""
-    from oncall.render_ops import deploy as do_deploy
+    from oncall.render.ops import deploy as do_deploy
 
     out = output_for(json)
     with boundary(out, task="deploy", debug=debug):
+        seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="30m")
         chosen = target_for(ctx, target)
         result = do_deploy(
             chosen,
@@ -121,7 +127,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
             clear_cache=clear_cache,
             commit=commit,
             yes=yes,
-            timeout=float(timeout),
+            timeout=seconds,
             force=force,
             image=image,
             smoke=smoke,
@@ -137,7 +143,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
 @task(help={"target": TARGET_HELP, "json": JSON_HELP, "debug": DEBUG_HELP})
 def render_status(ctx: Context, target: str | None = None, json: bool = False, debug: bool = False) -> None:
     """Show the target's Render service: type, suspended or not, and its last deploys."""
-    from oncall.render_ops import render_status as status_of
+    from oncall.render.ops import render_status as status_of
 
     out = output_for(json)
     with boundary(out, task="render-status", debug=debug):
@@ -171,7 +177,7 @@ def render_status(ctx: Context, target: str | None = None, json: bool = False, d
 
 def _raw_lines(out: Output, lines: list[dict[str, Any]]) -> None:
     """The log lines a finding is based on, as data: escaped, never read as markup."""
-    from oncall.render_logs import printable
+    from oncall.render.logs import printable
 
     for line in lines:
         out.print(
@@ -197,7 +203,9 @@ def triage(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Read the service's recent Render logs and name the cause of a crash, with the fix."""
-    from oncall.triage import triage as do_triage
+    from rich.markup import escape
+
+    from oncall.runbook.triage import triage as do_triage
 
     out = output_for(json)
     with boundary(out, task="triage", debug=debug):
@@ -209,8 +217,9 @@ def triage(  # noqa: PLR0917 - one parameter per CLI flag
             name = result.service.get("name")
             out.print(f"read {result.lines} log line(s) of {name} from the last {since}")
             for finding in result.findings:
+                # The cause quotes a table name from the logs: data, so its brackets are not markup.
                 seen = f"{finding.count}x, last {finding.last_seen}"
-                out.print(f"[bold]{finding.signature}[/bold] ({seen}): {finding.cause}")
+                out.print(f"[bold]{finding.signature}[/bold] {escape(f'({seen}): {finding.cause}')}")
                 out.print(f"  log: {finding.sample}", markup=False)
                 if finding.migration:
                     state = finding.migration_state

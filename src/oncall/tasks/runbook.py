@@ -13,19 +13,22 @@ from invoke import Context, task
 
 from oncall.tasks._common import (
     DEBUG_HELP,
+    DURATION_WORDS,
     JSON_HELP,
     TARGET_HELP,
     boundary,
+    count_flag,
     exit_with,
     oncall_config,
     output_for,
     project_root,
+    seconds_flag,
     target_for,
 )
 
 if TYPE_CHECKING:
-    from oncall.health import HealthRun
-    from oncall.report import Output
+    from oncall.health.run import HealthRun
+    from oncall.output import Output
 
 
 @task(
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
     ctx: Context,
     target: str | None = None,
-    last: int = 10,
+    last: str = "10",
     task: str | None = None,
     json: bool = False,
     debug: bool = False,
@@ -49,17 +52,26 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
     from pathlib import Path
 
     from oncall.config import settings
-    from oncall.runlog import select_runs
+    from oncall.runlog import load_runs
 
     out = output_for(json)
     with boundary(out, task="runs", debug=debug):
+        newest = count_flag(last, "--last", example=10)
         if target:
             path = target_for(ctx, target).run_log
         else:
             path = project_root(ctx) / Path(str(settings(oncall_config(ctx))["run_log"]))
-        records = select_runs(path, last=last, task=task, target=target)
+        selection = load_runs(path, last=newest, task=task, target=target)
+        records = selection.records
+        skipped = selection.skipped_lines
+        if skipped:
+            # Human text goes to stderr under --json, so a damaged log is noticed either way.
+            out.print(
+                f"skipped {skipped} unreadable line(s) of {path} (torn, foreign or not UTF-8)", markup=False
+            )
         if json:
-            out.emit({"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records})
+            doc = {"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records}
+            out.emit(doc | {"skipped_lines": skipped})
             return
         _print_runs(out, records, path)
 
@@ -96,7 +108,7 @@ def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
         "json": JSON_HELP,
         "notify": "post to the webhook in ONCALL_WEBHOOK_URL when the state changes (failing/recovered)",
         "metrics_file": "write Prometheus text metrics to this file (atomically), for node-exporter",
-        "timeout": "seconds each check may take before it counts as failed (default 20)",
+        "timeout": f"how long each check may take before it counts as failed, {DURATION_WORDS} (default 20s)",
         "debug": DEBUG_HELP,
     }
 )
@@ -107,17 +119,18 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
     json: bool = False,
     notify: bool = False,
     metrics_file: str | None = None,
-    timeout: float = 20.0,
+    timeout: str = "20s",
     debug: bool = False,
 ) -> None:
     """Check database, schema, Render service and smoke, read-only; exit with the worst code."""
     from pathlib import Path
 
     from oncall.config import list_targets
-    from oncall.health import run_health
+    from oncall.health.run import run_health
 
     out = output_for(json)
     with boundary(out, task="health", debug=debug):
+        seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="20s")
         if all_:
             targets, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
         else:
@@ -125,10 +138,10 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
         args = {"target": target, "all": all_, "notify": notify, "metrics_file": metrics_file}
         result = run_health(
             targets,
-            timeout=timeout,
+            timeout=seconds,
             notify=notify,
             metrics_file=Path(metrics_file) if metrics_file else None,
-            run_args=args | {"timeout": timeout},
+            run_args=args | {"timeout": seconds},
         )
         out.emit(result.as_dict())
         _print_health(out, result)
@@ -175,7 +188,8 @@ def _health_summary(run: HealthRun) -> str:
         "json": JSON_HELP,
         "report": "write the incident report here (default .oncall/incidents/<time>-<target>.md)",
         "from": "resume from this step: migrate, verify, restart or smoke (default migrate)",
-        "wait": "seconds restart and smoke wait for the service to answer healthy (default 300)",
+        "wait": f"how long restart and smoke wait for the service to answer healthy, {DURATION_WORDS} "
+        "(default 5m)",
         "debug": DEBUG_HELP,
     }
 )
@@ -187,16 +201,17 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
     json: bool = False,
     report: str | None = None,
     from_: str = "migrate",
-    wait: float = 300.0,
+    wait: str = "5m",
     debug: bool = False,
 ) -> None:
     """Run migrate, verify, restart and smoke as one: a timeline, a resume command, an incident report."""
     from pathlib import Path
 
-    from oncall.recover import recover as run_recover
+    from oncall.runbook.recover import recover as run_recover
 
     out = output_for(json)
     with boundary(out, task="recover", debug=debug):
+        smoke_wait = seconds_flag(wait, "--wait", allow_zero=False, example="5m")
         chosen = target_for(ctx, target)
         result = run_recover(
             chosen,
@@ -205,7 +220,7 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
             dry_run=dry_run or bool(ctx.config.run.dry),
             start_at=from_,
             report=Path(report) if report else None,
-            smoke_wait=float(wait),
+            smoke_wait=smoke_wait,
         )
         out.emit(result.as_dict())
         _print_timeline(out, result)

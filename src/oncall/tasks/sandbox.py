@@ -9,8 +9,8 @@ from invoke import Context, task
 from oncall.tasks._common import DEBUG_HELP, JSON_HELP, boundary, exit_with, output_for, project_root
 
 if TYPE_CHECKING:
-    from oncall.report import Output
-    from oncall.sandbox.manager import StatusResult, UpResult
+    from oncall.output import Output
+    from oncall.sandbox.manager import SandboxStatus, UpResult
 
 SYSTEM_HELP = "seed system to play: turbo-response (plain SQL, default) or trdrhub (Alembic ledger)"
 
@@ -82,7 +82,7 @@ def down(ctx: Context, json: bool = False, debug: bool = False) -> None:
         )
 
 
-def _status_doc(result: StatusResult) -> dict[str, Any]:
+def _status_doc(result: SandboxStatus) -> dict[str, Any]:
     state = result.state
     return {
         "running": result.running,
@@ -97,7 +97,7 @@ def _status_doc(result: StatusResult) -> dict[str, Any]:
     }
 
 
-def _print_status(out: Output, result: StatusResult) -> None:
+def _print_status(out: Output, result: SandboxStatus) -> None:
     from rich.table import Table
 
     if result.state is None:
@@ -121,7 +121,7 @@ def _print_status(out: Output, result: StatusResult) -> None:
         out.print(f"page {result.page['url']} -> {result.page['status']}{gateway}")
 
 
-def _print_up(out: Output, result: UpResult, health: StatusResult) -> None:
+def _print_up(out: Output, result: UpResult, health: SandboxStatus) -> None:
     from oncall.sandbox.manager import ENV_NAMES, backend_error
 
     state = result.state

@@ -6,24 +6,16 @@ from invoke import Context, task
 
 from oncall.tasks._common import (
     DEBUG_HELP,
+    DURATION_WORDS,
     JSON_HELP,
     TARGET_HELP,
     boundary,
+    count_flag,
     exit_with,
     output_for,
+    seconds_flag,
     target_for,
 )
-
-
-def _seconds(raw: str | None, flag: str) -> float | None:
-    from oncall.errors import BadInput
-
-    if raw is None or raw == "":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise BadInput(f"{flag} {raw!r} is not a number of seconds", f"pass e.g. {flag} 300") from None
 
 
 @task(
@@ -31,11 +23,11 @@ def _seconds(raw: str | None, flag: str) -> float | None:
     help={
         "target": TARGET_HELP,
         "url": "probe this URL (repeatable) with the default conditions instead of the target's smoke list",
-        "wait": "poll until every check passes --consecutive times in a row, for at most this many seconds "
-        "(default: one pass)",
+        "wait": "poll until every check passes --consecutive times in a row, for at most this long "
+        f"({DURATION_WORDS}; default: one pass)",
         "consecutive": "passes in a row that count as healthy under --wait (default 3)",
-        "interval": "seconds between polls of a check under --wait (default 1)",
-        "total_timeout": "seconds one request may take in all, redirects and body included (default 15)",
+        "interval": "time between polls of a check under --wait (default 1s)",
+        "total_timeout": "how long one request may take in all, redirects and body included (default 15s)",
         "concurrency": "most requests in flight at once (default 50)",
         "ca_file": "PEM file of extra CA certificates to trust (a private CA); SSL_CERT_FILE also works",
         "junit": "also write the result as JUnit XML to this file (for CI)",
@@ -48,10 +40,10 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
     target: str | None = None,
     url: list[str] | None = None,
     wait: str | None = None,
-    consecutive: int = 3,
-    interval: float = 1.0,
-    total_timeout: float = 15.0,
-    concurrency: int = 50,
+    consecutive: str = "3",
+    interval: str = "1s",
+    total_timeout: str = "15s",
+    concurrency: str = "50",
     ca_file: str | None = None,
     junit: str | None = None,
     json: bool = False,
@@ -63,13 +55,23 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
     no check got any HTTP answer (refused, DNS, timeout, TLS), 2 for bad input such as a missing
     header variable. Read-only: no run record is written.
     """
+    from pathlib import Path
+
     from oncall.errors import BadInput
-    from oncall.probe import checks_for, describe_failure
-    from oncall.probe import smoke as run_smoke
-    from oncall.probe_report import result_table
+    from oncall.probe.junit import write_smoke_junit
+    from oncall.probe.report import result_table
+    from oncall.probe.run import checks_for, describe_failure
+    from oncall.probe.run import smoke as run_smoke
 
     out = output_for(json)
     with boundary(out, task="smoke", debug=debug):
+        options = {
+            "wait": seconds_flag(wait, "--wait", example="5m") if wait else None,
+            "consecutive": count_flag(consecutive, "--consecutive", minimum=1, example=3),
+            "interval": seconds_flag(interval, "--interval", example="1s"),
+            "total_timeout": seconds_flag(total_timeout, "--total-timeout", allow_zero=False, example="15s"),
+            "concurrency": count_flag(concurrency, "--concurrency", minimum=1, example=50),
+        }
         try:
             resolved = target_for(ctx, target)
         except BadInput:
@@ -78,18 +80,9 @@ def smoke(  # noqa: PLR0917 - Invoke maps each parameter to a flag; they cannot 
                 raise
             resolved = None
         checks = checks_for(resolved, url or None)
-        result = run_smoke(
-            checks,
-            wait=_seconds(wait, "--wait"),
-            consecutive=consecutive,
-            interval=interval,
-            total_timeout=total_timeout,
-            concurrency=concurrency,
-            ca_file=ca_file,
-            out=out,
-        )
+        result = run_smoke(checks, **options, ca_file=ca_file, out=out)
         if junit:
-            result.write_junit(junit)
+            write_smoke_junit(result, Path(junit))
         out.print(result_table(result.checks))
         if result.ok:
             # On failure the summary leads the exit message instead, so it is not said twice.

@@ -32,9 +32,9 @@ def verify(
     debug: bool = False,
 ) -> None:
     """Check that every table, column, key, index and seed row of the applied migrations exists."""
-    from oncall.db import parse_database_url
-    from oncall.schema import verify as run_verify
-    from oncall.schema_report import render
+    from oncall.db.connect import parse_database_url
+    from oncall.schema.report import render
+    from oncall.schema.verify import verify as run_verify
 
     out = output_for(json)
     with boundary(out, task="verify", debug=debug):

@@ -1,0 +1,378 @@
+"""baseline and resolve: deliberate ledger writes, under the migration lock, dry-runnable.
+
+`baseline` adopts a database whose tables already exist: it records pending migrations as applied
+only after the catalog confirms every table, index, view and sequence they create. `resolve` is
+explicit repair: mark one migration applied (with today's checksum) or rolled back. On Alembic
+targets both move `alembic_version` as `alembic stamp` would. Both are guarded for production
+before any lock is taken, and append a run record however they end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from oncall.config import Target
+from oncall.db.connect import DatabaseURL, connect
+from oncall.errors import CheckFailed, Drift, OncallError, Refused
+from oncall.migrations.common import (
+    WORK_APPLICATION_NAME,
+    database_error,
+    read_only_state,
+    rollback,
+    say,
+    url_of,
+)
+from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.ledger import (
+    ALEMBIC_TABLE,
+    create_alembic_sql,
+    create_ledger_sql,
+    delete_row_sql,
+    qualified,
+    quote_literal,
+    upsert_row_sql,
+)
+from oncall.migrations.lock import migration_lock
+from oncall.migrations.sources.ledgers import ledger_for
+from oncall.output import Output
+from oncall.runlog import append_run
+from oncall.safety import guard_production
+
+# Drift that makes recording anything unsafe; a ledger row without a file does not.
+_BASELINE_BLOCKERS = ("alembic-heads", "alembic-unknown", "edited")
+
+
+@dataclass
+class AdminResult:
+    """The outcome of baseline or resolve: what was (or would be) recorded."""
+
+    ok: bool
+    code: int
+    action: str
+    target: str
+    where: str
+    dry_run: bool
+    versions: list[str]
+    sql: list[str]
+    checked: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "action": self.action,
+            "target": self.target,
+            "where": self.where,
+            "dry_run": self.dry_run,
+            "versions": self.versions,
+            "sql": self.sql,
+            "checked": self.checked,
+        }
+
+
+def _admin_run(
+    target: Target,
+    db: DatabaseURL,
+    out: Output,
+    *,
+    action: str,
+    dry_run: bool,
+    statements: list[str],
+    versions: list[str],
+    checked: list[dict[str, Any]],
+) -> AdminResult:
+    import psycopg
+
+    where = f"{db.host}/{db.dbname}"
+    result = AdminResult(
+        ok=True,
+        code=0,
+        action=action,
+        target=target.name,
+        where=where,
+        dry_run=dry_run,
+        versions=versions,
+        sql=statements,
+        checked=checked,
+    )
+    for text in statements:
+        say(out, ("would run: " if dry_run else "running: ") + text + ";")
+    if dry_run or not statements:
+        return result
+    conn = connect(db, connect_timeout=target.connect_timeout, application_name=WORK_APPLICATION_NAME)
+    try:
+        conn.execute(("BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;").encode())
+    except psycopg.Error as exc:
+        rollback(conn)
+        raise database_error(exc, db, action) from exc
+    finally:
+        conn.close()
+    return result
+
+
+def baseline(
+    target: Target,
+    url: DatabaseURL | str | None,
+    out: Output,
+    *,
+    to: str,
+    dry_run: bool = False,
+    yes: bool = False,
+) -> AdminResult:
+    """Record migrations up to `to` as applied, only after checking the objects they create exist."""
+    db = url_of(target, url)
+    with _logged_admin(target, db, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
+        return _baseline(target, db, out, to=to, dry_run=dry_run)
+
+
+def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run: bool) -> AdminResult:
+    migrations = discover(target)
+    last = find(migrations, to)
+    with migration_lock(
+        db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
+    ):
+        state, _ = read_only_state(db, target, migrations)
+        blocking = [p for p in state.problems if p.details.get("kind") in _BASELINE_BLOCKERS]
+        if blocking:
+            raise blocking[0]
+        todo = [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
+        checked = _check_objects(target, db, todo)
+        for item in checked:
+            mark = "ok" if item["exists"] else "MISSING"
+            say(out, f"  {mark}  {item['kind']} {item['name']} ({item['version']})")
+        missing = [c for c in checked if not c["exists"]]
+        unverifiable = [m.version for m in todo if not any(c["version"] == m.version for c in checked)]
+        if missing:
+            names = ", ".join(f"{c['kind']} {c['name']} ({c['version']})" for c in missing)
+            raise CheckFailed(
+                f"cannot baseline {db.host}/{db.dbname}: missing {names}",
+                "those migrations have not run: use invoke migrate, which applies them",
+                checked=checked,
+            )
+        if unverifiable:
+            raise CheckFailed(
+                f"cannot baseline {', '.join(unverifiable)}: the files create no table or index to check",
+                "if you know they ran, record each one explicitly: invoke resolve VERSION --applied",
+            )
+        statements = [create_ledger_sql(target.schema)] if todo else []
+        for m in todo:
+            statements.append(
+                upsert_row_sql(
+                    target.schema,
+                    m,
+                    duration_ms=None,
+                    transaction_mode=m.mode(),
+                    outcome="baseline",
+                    statements_done=len(m.statements),
+                )
+            )
+        if target.is_alembic and todo and last.revision:
+            statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
+        statements.extend(_tool_rows(target, state, todo))
+        if not todo:
+            say(out, f"nothing to baseline: everything up to {last.version} is already recorded")
+        return _admin_run(
+            target,
+            db,
+            out,
+            action=f"baseline {len(todo)} migration(s)",
+            dry_run=dry_run,
+            statements=statements,
+            versions=[m.version for m in todo],
+            checked=checked,
+        )
+
+
+def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> list[dict[str, Any]]:
+    import psycopg
+
+    wanted = [(m.version, obj) for m in todo for s in m.statements for obj in s.creates]
+    if not wanted:
+        return []
+    conn = connect(db, connect_timeout=target.connect_timeout, application_name="oncall baseline")
+    try:
+        names = [qualified(obj.schema or target.schema, obj.name) for _, obj in wanted]
+        rows = conn.execute(
+            "SELECT n, to_regclass(n) IS NOT NULL FROM unnest(%s::text[]) AS n", (names,)
+        ).fetchall()
+    except psycopg.Error as exc:
+        raise database_error(exc, db, "checking objects for baseline") from exc
+    finally:
+        conn.close()
+    found = dict(rows)
+    return [
+        {"version": version, "kind": obj.kind, "name": obj.qualified, "exists": bool(found.get(name))}
+        for (version, obj), name in zip(wanted, names, strict=True)
+    ]
+
+
+def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
+    """Statements that make alembic_version hold exactly `revision` (like `alembic stamp`)."""
+    table = qualified(schema, ALEMBIC_TABLE)
+    parts = [create_alembic_sql(schema)] if current is None else []
+    if current:
+        parts.append(f"DELETE FROM {table}")
+    parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
+    return parts
+
+
+def resolve(
+    target: Target,
+    url: DatabaseURL | str | None,
+    out: Output,
+    version: str,
+    *,
+    applied: bool,
+    dry_run: bool = False,
+    yes: bool = False,
+) -> AdminResult:
+    """Repair the ledger explicitly: mark `version` applied (with today's checksum) or rolled back."""
+    db = url_of(target, url)
+    args = {"version": version, "applied": applied}
+    with _logged_admin(target, db, task="resolve", args=args, dry_run=dry_run, yes=yes):
+        return _resolve(target, db, out, version, applied=applied, dry_run=dry_run)
+
+
+def _resolve(
+    target: Target, db: DatabaseURL, out: Output, version: str, *, applied: bool, dry_run: bool
+) -> AdminResult:
+    migrations = discover(target)
+    with migration_lock(
+        db, schema=target.schema, wait=target.lock_wait, connect_timeout=target.connect_timeout
+    ):
+        state, _ = read_only_state(db, target, migrations)
+        known_rows = {r.version for r in state.unknown}
+        statements: list[str] = []
+        if version in known_rows and not applied:
+            statements.append(delete_row_sql(target.schema, version))
+            versions = [version]
+        else:
+            m = find(migrations, version)
+            versions = [m.version]
+            if applied:
+                statements += [
+                    create_ledger_sql(target.schema),
+                    upsert_row_sql(
+                        target.schema,
+                        m,
+                        duration_ms=None,
+                        transaction_mode=m.mode(),
+                        outcome="resolved",
+                        statements_done=len(m.statements),
+                    ),
+                ]
+            elif state.ledger_exists:
+                statements.append(delete_row_sql(target.schema, m.version))
+            if target.is_alembic and m.revision:
+                statements += _alembic_resolve(target, state, migrations, m, applied=applied)
+            statements += _tool_resolve(target, state, migrations, m, applied=applied)
+        return _admin_run(
+            target,
+            db,
+            out,
+            action=f"resolve {version} as {'applied' if applied else 'rolled back'}",
+            dry_run=dry_run,
+            statements=statements,
+            versions=versions,
+            checked=[],
+        )
+
+
+@contextmanager
+def _logged_admin(
+    target: Target, db: DatabaseURL, *, task: str, args: dict[str, Any], dry_run: bool, yes: bool
+) -> Iterator[None]:
+    """Guard production before any lock is taken, and append the run record however it ends."""
+    started = time.monotonic()
+    where = f"{db.host}/{db.dbname}"
+    code = 1
+    try:
+        guard_production(target, action=task, where=where, yes=yes, dry_run=dry_run)
+        yield
+        code = 0
+    except OncallError as exc:
+        code = int(exc.code)
+        raise
+    finally:
+        if not dry_run:
+            append_run(
+                target.run_log,
+                task=task,
+                target=target.name,
+                args={**args, "yes": yes},
+                outcome="ok" if code == 0 else "failed",
+                code=code,
+                durations={"total_s": time.monotonic() - started},
+                details={"where": where},
+            )
+
+
+def _tool_rows(target: Target, state: LedgerState, todo: list[Migration]) -> list[str]:
+    """The format's own ledger rows for `todo`, written as its tool writes them (none for oncall)."""
+    adapter = ledger_for(todo[0].tool.format, target.schema) if todo and todo[0].tool else None
+    if adapter is None:
+        return []
+    return [adapter.record_sql(m, create=i == 0 and not state.tool_ledger_exists) for i, m in enumerate(todo)]
+
+
+def _tool_resolve(
+    target: Target, state: LedgerState, migrations: list[Migration], m: Migration, *, applied: bool
+) -> list[str]:
+    """Bring the tool's own ledger in line with the resolution, when it says otherwise."""
+    adapter = ledger_for(m.tool.format, target.schema) if m.tool else None
+    if adapter is None:
+        return []
+    recorded = m.version in state.applied_in_tool
+    if applied and not recorded:
+        return [adapter.record_sql(m, create=not state.tool_ledger_exists)]
+    if not applied and recorded:
+        index = migrations.index(m)
+        return [adapter.forget_sql(m, migrations[index - 1] if index else None)]
+    return []
+
+
+def _alembic_resolve(
+    target: Target, state: LedgerState, migrations: list[Migration], m: Migration, *, applied: bool
+) -> list[str]:
+    current = state.alembic_versions
+    revisions = [x.revision for x in migrations]
+    heads = current or []
+    if len(heads) > 1:
+        raise (
+            state.problems[0]
+            if state.problems
+            else Drift(
+                f"alembic_version holds {len(heads)} rows", "fix alembic_version first (see invoke status)"
+            )
+        )
+    head = heads[0] if heads else None
+    table = qualified(target.schema, ALEMBIC_TABLE)
+    position = revisions.index(m.revision)
+    head_position = revisions.index(head) if head in revisions else -1
+    if applied:
+        if head_position >= position:
+            return []
+        if m.down_revision != head:
+            raise Refused(
+                f"alembic_version is at {head or '(empty)'}, not at {m.down_revision or '(empty)'} "
+                f"which {m.version} follows",
+                "resolve the earlier revisions first, in order",
+            )
+        return _alembic_set(target.schema, current, m.revision or "")
+    if head_position < position:
+        return []
+    if head != m.revision:
+        raise Refused(
+            f"alembic_version is at {head}, after {m.revision}",
+            "roll back (resolve --rolled-back) the later revisions first, newest first",
+        )
+    if m.down_revision is None:
+        return [f"DELETE FROM {table}"]
+    return [
+        f"UPDATE {table} SET version_num = {quote_literal(m.down_revision)} "
+        f"WHERE version_num = {quote_literal(m.revision or '')}"
+    ]

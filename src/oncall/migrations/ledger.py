@@ -1,0 +1,358 @@
+"""The ledger tables: our own `oncall_migrations`, and Alembic's `alembic_version`.
+
+`oncall_migrations` (created on first write, in the target's schema) has one row per migration:
+
+    version          text PRIMARY KEY   the file stem, e.g. 20251116_add_ai_usage_and_events
+    name             text               the stem without its leading number
+    checksum         text               sha256 hex of the file's bytes when it was applied
+                                        (partial: that, '/', the committed statements' sha256)
+    applied_at       timestamptz        server time of the commit
+    applied_by       text               OS user running oncall, and the database role
+    host             text               machine oncall ran on
+    duration_ms      integer            time spent applying
+    transaction_mode text               'transaction' or 'none'
+    outcome          text               applied | partial | baseline | resolved
+    statements_done  integer            progress of a no-transaction file (resumes from here)
+
+`alembic_version` is created exactly as Alembic creates it (`version_num varchar(32) not null`,
+primary key `alembic_version_pkc`) and moved exactly as `alembic upgrade` moves it: one UPDATE from
+the down-revision to the revision, inside the migration's transaction.
+
+The runner writes an applied row with a plain INSERT (never merged: a second apply is an error,
+and two rows for one version are drift), under the apply lock (`apply_guard_sql`); only the
+deliberate repairs (baseline, resolve) replace a row (`upsert_row_sql`).
+
+Readers here only SELECT and never create anything, so they work in a READ ONLY transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import hashlib
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import psycopg
+
+LEDGER_TABLE = "oncall_migrations"
+ALEMBIC_TABLE = "alembic_version"
+ALEMBIC_VERSION_LENGTH = 32
+APPLIED_OUTCOMES = ("applied", "baseline", "resolved")
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One row of `oncall_migrations`."""
+
+    version: str
+    name: str
+    checksum: str
+    applied_at: _dt.datetime | None
+    applied_by: str
+    host: str
+    duration_ms: int | None
+    transaction_mode: str
+    outcome: str
+    statements_done: int
+
+    @property
+    def is_applied(self) -> bool:
+        return self.outcome in APPLIED_OUTCOMES
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "checksum": self.checksum,
+            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+            "applied_by": self.applied_by,
+            "host": self.host,
+            "duration_ms": self.duration_ms,
+            "transaction_mode": self.transaction_mode,
+            "outcome": self.outcome,
+            "statements_done": self.statements_done,
+        }
+
+
+def qualified(schema: str, table: str) -> str:
+    """schema.table with both parts quoted as identifiers (for SQL we compose ourselves)."""
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str | None) -> str:
+    """A SQL literal; standard_conforming_strings is on in every supported server, so '' is enough."""
+    if value is None:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_ledger_sql(schema: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(schema, LEDGER_TABLE)} (\n"
+        "    version text PRIMARY KEY,\n"
+        "    name text NOT NULL,\n"
+        "    checksum text NOT NULL,\n"
+        "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
+        "    applied_by text NOT NULL,\n"
+        "    host text NOT NULL,\n"
+        "    duration_ms integer,\n"
+        "    transaction_mode text NOT NULL,\n"
+        "    outcome text NOT NULL,\n"
+        "    statements_done integer NOT NULL DEFAULT 0\n"
+        ")"
+    )
+
+
+def create_alembic_sql(schema: str) -> str:
+    """DDL identical to what Alembic's MigrationContext creates on first upgrade."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {qualified(schema, ALEMBIC_TABLE)} (\n"
+        f"    version_num VARCHAR({ALEMBIC_VERSION_LENGTH}) NOT NULL,\n"
+        "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
+        ")"
+    )
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return user
+
+
+class Recordable(Protocol):
+    """What the ledger keeps of a migration file (oncall.migrations.Migration is one)."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def checksum(self) -> str: ...
+
+
+def insert_row_sql(
+    schema: str,
+    migration: Recordable,
+    *,
+    duration_ms: int | None,
+    transaction_mode: str,
+    outcome: str,
+    statements_done: int = 0,
+    checksum: str | None = None,
+) -> str:
+    """One plain INSERT that records `migration`; `applied_by` adds the database role.
+
+    A second row for the same version fails on the primary key: the runner never merges two applies.
+    `duration_ms=-1` measures inside the transaction: clock_timestamp() - now() is the time since
+    BEGIN, i.e. how long the migration's own statements took, without another round trip.
+    `checksum` defaults to the file's (a partial row records `partial_checksum` instead).
+    """
+    if duration_ms == -1:
+        duration = "round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
+    else:
+        duration = "NULL" if duration_ms is None else str(int(duration_ms))
+    return (
+        f"INSERT INTO {qualified(schema, LEDGER_TABLE)} AS l "
+        "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+        "outcome, statements_done) VALUES ("
+        f"{quote_literal(migration.version)}, {quote_literal(migration.name)}, "
+        f"{quote_literal(checksum or migration.checksum)}, now(), "
+        f"{quote_literal(who())} || ' as ' || current_user, {quote_literal(socket.gethostname())}, "
+        f"{duration}, {quote_literal(transaction_mode)}, {quote_literal(outcome)}, {int(statements_done)})"
+    )
+
+
+def upsert_row_sql(
+    schema: str,
+    migration: Recordable,
+    *,
+    duration_ms: int | None,
+    transaction_mode: str,
+    outcome: str,
+    statements_done: int = 0,
+) -> str:
+    """`insert_row_sql` that replaces an existing row: only for deliberate repairs (baseline, resolve)."""
+    return (
+        insert_row_sql(
+            schema,
+            migration,
+            duration_ms=duration_ms,
+            transaction_mode=transaction_mode,
+            outcome=outcome,
+            statements_done=statements_done,
+        )
+        + " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+        "applied_at = EXCLUDED.applied_at, applied_by = EXCLUDED.applied_by, host = EXCLUDED.host, "
+        "duration_ms = EXCLUDED.duration_ms, transaction_mode = EXCLUDED.transaction_mode, "
+        "outcome = EXCLUDED.outcome, statements_done = EXCLUDED.statements_done"
+    )
+
+
+# --- exactly once -----------------------------------------------------------------------------
+# Custom SQLSTATEs the runner's guards raise inside a migration's transaction (OC001 is Alembic's).
+APPLIED_ELSEWHERE = "OC002"  # the ledger already records this version with this content
+APPLY_LOCK_TIMEOUT = "OC003"  # another run held the apply lock for longer than lock_wait
+LEDGER_CONFLICT = "OC004"  # the ledger records this version twice, or with other content
+
+
+def statements_digest(texts: Sequence[str]) -> str:
+    """sha256 of the statements that committed in a partial apply (each text, NUL-separated)."""
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()
+
+
+def partial_checksum(file_checksum: str, done_texts: Sequence[str]) -> str:
+    """The checksum column of a `partial` row: the file's, then `/` and the committed statements'.
+
+    The second half lets a rerun accept a file whose failed statement was fixed, as long as every
+    statement that already committed is byte-identical.
+    """
+    return f"{file_checksum}/{statements_digest(done_texts)}"
+
+
+def apply_guard_sql(
+    schema: str, migration: Recordable, *, key: int, wait_s: float, repeatable: bool = False
+) -> str:
+    """Take the transaction-level apply lock, then fail the transaction if the ledger already has it.
+
+    Every writer of a migration's ledger row holds this lock (or its session-level twin around a
+    no-transaction file) while it reads and writes the row: a second runner waits here for the
+    first one's COMMIT, then reads the row (READ COMMITTED: a fresh snapshot per statement) and stops
+    before running the file. The SQLSTATEs: OC002 applied once with this content (another run did
+    it: nothing to do), OC004 recorded twice or with other content (drift), OC003 the lock was not
+    granted within `wait_s` (its own lock_timeout; the caller sets the migration's after this).
+    A `repeatable` migration (Flyway's R__) runs again whenever its content changes: a row with
+    other content is its previous run, which `replace_repeatable_sql` removes in the same transaction.
+    Compact on purpose: pg_stat_activity shows only the first 1024 bytes of the round trip.
+    """
+    table = qualified(schema, LEDGER_TABLE)
+    wait_ms = max(1, round(wait_s * 1000))
+    other_content = "false" if repeatable else "c IS NOT NULL"
+    return (
+        "DO $oncall_guard$DECLARE c text[];BEGIN "
+        f"PERFORM set_config('lock_timeout','{wait_ms}ms',true);PERFORM pg_advisory_xact_lock({int(key)});"
+        f"IF to_regclass({quote_literal(table)}) IS NULL THEN RETURN;END IF;"
+        f"SELECT array_agg(checksum)INTO c FROM {table} WHERE version={quote_literal(migration.version)} "
+        "AND outcome<>'partial';"
+        f"IF cardinality(c)=1 AND c[1]={quote_literal(migration.checksum)} THEN RAISE SQLSTATE "
+        f"'{APPLIED_ELSEWHERE}';ELSIF {other_content} THEN RAISE SQLSTATE '{LEDGER_CONFLICT}' USING "
+        "MESSAGE='recorded as applied with sha256 '||array_to_string(c,', ');END IF;"
+        f"EXCEPTION WHEN lock_not_available THEN RAISE SQLSTATE '{APPLY_LOCK_TIMEOUT}';END$oncall_guard$"
+    )
+
+
+def replace_repeatable_sql(schema: str, version: str) -> str:
+    """Remove the previous run's row of a repeatable migration, so that its new run records one row."""
+    return (
+        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
+        "AND outcome <> 'partial'"
+    )
+
+
+def progress_sql(schema: str, version: str, *, done: int, checksum: str, duration_ms: int) -> str:
+    """Advance a partial row from `done - 1` to `done` statements (0 rows updated: someone else moved it)."""
+    return (
+        f"UPDATE {qualified(schema, LEDGER_TABLE)} SET statements_done = {int(done)}, "
+        f"checksum = {quote_literal(checksum)}, duration_ms = {int(duration_ms)}, applied_at = now() "
+        f"WHERE version = {quote_literal(version)} AND outcome = 'partial' "
+        f"AND statements_done = {int(done) - 1}"
+    )
+
+
+def delete_claim_sql(schema: str, version: str) -> str:
+    """Remove a `partial` row that records no statement done (a claim, nothing committed)."""
+    return (
+        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
+        "AND outcome = 'partial' AND statements_done = 0"
+    )
+
+
+def finish_sql(schema: str, migration: Recordable, *, statements: int, duration_ms: int) -> str:
+    """Turn the partial row of a no-transaction file into its applied row."""
+    return (
+        f"UPDATE {qualified(schema, LEDGER_TABLE)} SET outcome = 'applied', "
+        f"checksum = {quote_literal(migration.checksum)}, statements_done = {int(statements)}, "
+        f"duration_ms = {int(duration_ms)}, applied_at = now(), "
+        f"applied_by = {quote_literal(who())} || ' as ' || current_user, "
+        f"host = {quote_literal(socket.gethostname())} "
+        f"WHERE version = {quote_literal(migration.version)} AND outcome = 'partial'"
+    )
+
+
+def delete_row_sql(schema: str, version: str) -> str:
+    return f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)}"
+
+
+def table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified(schema, table),)).fetchone()
+    return bool(row and row[0])
+
+
+def existing(conn: psycopg.Connection[Any], schema: str) -> tuple[bool, bool]:
+    """Whether the ledger and alembic_version tables exist, in one round trip."""
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+        (qualified(schema, LEDGER_TABLE), qualified(schema, ALEMBIC_TABLE)),
+    ).fetchone()
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+
+def read_rows(
+    conn: psycopg.Connection[Any], schema: str, *, exists: bool | None = None
+) -> list[LedgerRow] | None:
+    """Every ledger row, or None when the ledger table does not exist yet (nothing is created)."""
+    if not (table_exists(conn, schema, LEDGER_TABLE) if exists is None else exists):
+        return None
+    cur = conn.execute(
+        "SELECT version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+        f"outcome, statements_done FROM {qualified(schema, LEDGER_TABLE)} ORDER BY version"
+    )
+    return [LedgerRow(*row) for row in cur.fetchall()]
+
+
+def read_alembic(
+    conn: psycopg.Connection[Any], schema: str, *, exists: bool | None = None
+) -> list[str] | None:
+    """The rows of alembic_version, or None when the table does not exist."""
+    if not (table_exists(conn, schema, ALEMBIC_TABLE) if exists is None else exists):
+        return None
+    cur = conn.execute(f"SELECT version_num FROM {qualified(schema, ALEMBIC_TABLE)} ORDER BY 1")
+    return [str(row[0]) for row in cur.fetchall()]
+
+
+def alembic_move_sql(schema: str, current: list[str] | None, revision: str, down: str | None) -> str:
+    """The statements that move alembic_version from `down` to `revision`, as Alembic would.
+
+    Alembic UPDATEs the single row from the down-revision; it INSERTs only for a first revision
+    into an empty (or new) table. A guard after the move fails the transaction (SQLSTATE OC001) if
+    anything other than exactly one row equal to `revision` is left, so a concurrent hand edit of
+    alembic_version can never leave two heads behind our back.
+    """
+    table = qualified(schema, ALEMBIC_TABLE)
+    parts: list[str] = []
+    if current is None:
+        parts.append(create_alembic_sql(schema))
+    if down is None:
+        parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
+    else:
+        parts.append(
+            f"UPDATE {table} SET version_num = {quote_literal(revision)} "
+            f"WHERE {table}.version_num = {quote_literal(down)}"
+        )
+    parts.append(
+        "DO $oncall_guard$ BEGIN IF (SELECT count(*) FROM "
+        f"{table}) <> 1 OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {quote_literal(revision)}) "
+        "THEN RAISE EXCEPTION 'alembic_version did not move to %', "
+        f"{quote_literal(revision)} USING ERRCODE = 'OC001'; END IF; END $oncall_guard$"
+    )
+    return ";\n".join(parts)

@@ -1,0 +1,199 @@
+"""A squawk-like pass over migration statements: risky locks, table rewrites, non-robust DDL.
+
+Rule names follow squawk's so that a reader can look them up there. A table counts as *existing*
+unless an earlier statement of the same run created it: indexing or constraining a table created a
+moment ago locks nothing anyone is waiting for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from oncall.migrations.statements import Statement, _walk
+
+# Defaults that are evaluated once for the whole table (no rewrite since PostgreSQL 11).
+_STABLE_DEFAULT_FUNCS = {"now", "current_timestamp", "statement_timestamp", "transaction_timestamp"}
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One lint finding: the rule, the file line, and what to do instead."""
+
+    rule: str
+    line: int
+    message: str
+    severity: str = "warning"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "line": self.line, "message": self.message, "severity": self.severity}
+
+
+def _constraints(column: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(column.get("constraints") or ())
+
+
+def _contype(constraint: dict[str, Any]) -> str:
+    return str(constraint.get("contype", ""))
+
+
+def _subtype(cmd: dict[str, Any]) -> str:
+    return str(cmd.get("subtype", ""))
+
+
+def _volatile_default(expr: Any) -> bool:
+    for call in _walk(expr, "FuncCall"):
+        names = [part.get("sval", "") for part in call.get("funcname") or ()]
+        if names and names[-1].lower() not in _STABLE_DEFAULT_FUNCS:
+            return True
+    return False
+
+
+def _alter_table(statement: Statement, table: str, new_table: bool) -> list[LintFinding]:
+    findings: list[LintFinding] = []
+    line = statement.line
+    for cmd in statement.node.get("cmds") or ():
+        sub = _subtype(cmd)
+        definition = cmd.get("def") or {}
+        if sub == "AT_AddColumn":
+            constraints = _constraints(definition)
+            types = {_contype(c) for c in constraints}
+            column = definition.get("colname")
+            if "CONSTR_NOTNULL" in types and "CONSTR_DEFAULT" not in types and not new_table:
+                findings.append(
+                    LintFinding(
+                        "adding-required-field",
+                        line,
+                        f"ADD COLUMN {column} NOT NULL without a DEFAULT fails on a non-empty {table} and "
+                        "breaks inserts from the running app; add a DEFAULT or make it nullable first",
+                    )
+                )
+            for constraint in constraints:
+                if _contype(constraint) == "CONSTR_DEFAULT" and _volatile_default(constraint.get("raw_expr")):
+                    findings.append(
+                        LintFinding(
+                            "adding-field-with-default",
+                            line,
+                            f"ADD COLUMN {column} with a volatile DEFAULT rewrites {table} under "
+                            "ACCESS EXCLUSIVE; add the column without it, then backfill in batches",
+                        )
+                    )
+            if not cmd.get("missing_ok"):
+                findings.append(
+                    LintFinding(
+                        "prefer-robust-stmts",
+                        line,
+                        f"ADD COLUMN {column} without IF NOT EXISTS fails when rerun after a partial apply",
+                        "info",
+                    )
+                )
+        elif sub == "AT_AddConstraint" and not new_table:
+            kind = _contype(definition)
+            if kind in ("CONSTR_FOREIGN", "CONSTR_CHECK") and not definition.get("skip_validation"):
+                label = "FOREIGN KEY" if kind == "CONSTR_FOREIGN" else "CHECK"
+                findings.append(
+                    LintFinding(
+                        "constraint-missing-not-valid",
+                        line,
+                        f"{label} {definition.get('conname') or ''} on {table} scans the table while "
+                        "blocking writes; add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+                    )
+                )
+            if kind in ("CONSTR_UNIQUE", "CONSTR_PRIMARY") and not definition.get("indexname"):
+                findings.append(
+                    LintFinding(
+                        "disallowed-unique-constraint",
+                        line,
+                        f"adding a UNIQUE/PRIMARY KEY constraint builds its index on {table} under ACCESS "
+                        "EXCLUSIVE; CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
+                    )
+                )
+        elif sub == "AT_AlterColumnType" and not new_table:
+            findings.append(
+                LintFinding(
+                    "changing-column-type",
+                    line,
+                    f"ALTER COLUMN {cmd.get('name')} TYPE usually rewrites {table} under ACCESS EXCLUSIVE",
+                )
+            )
+        elif sub == "AT_SetNotNull" and not new_table:
+            findings.append(
+                LintFinding(
+                    "adding-not-nullable-field",
+                    line,
+                    f"SET NOT NULL on {table}.{cmd.get('name')} scans the table under ACCESS EXCLUSIVE; "
+                    "add a CHECK (... IS NOT NULL) NOT VALID, validate it, then SET NOT NULL",
+                )
+            )
+    return findings
+
+
+def lint(statements: list[Statement], *, created_before: set[str] | None = None) -> list[LintFinding]:
+    """Findings for a file's statements; `created_before` holds tables earlier files of the run create."""
+    created = set(created_before or ())
+    findings: list[LintFinding] = []
+    for statement in statements:
+        kind, node, line = statement.kind, statement.node, statement.line
+        table = statement.target_table
+        if statement.is_transaction_control:
+            findings.append(
+                LintFinding(
+                    "transaction-nesting",
+                    line,
+                    "BEGIN/COMMIT in the file: oncall runs each file in its own transaction; remove it",
+                    "error",
+                )
+            )
+        elif kind == "CreateStmt":
+            if not node.get("if_not_exists"):
+                findings.append(
+                    LintFinding(
+                        "prefer-robust-stmts",
+                        line,
+                        f"CREATE TABLE {table} without IF NOT EXISTS fails when the table already exists "
+                        "(the seeds' 'relation already exists'); use IF NOT EXISTS or invoke baseline",
+                        "info",
+                    )
+                )
+            if table:
+                created.add(table)
+        elif kind == "IndexStmt":
+            new_table = table in created
+            if not node.get("concurrent") and not new_table:
+                findings.append(
+                    LintFinding(
+                        "require-concurrent-index-creation",
+                        line,
+                        f"CREATE INDEX on existing table {table} blocks its writes for the whole build; "
+                        "use CREATE INDEX CONCURRENTLY (the file then runs outside a transaction)",
+                    )
+                )
+            if not node.get("if_not_exists"):
+                findings.append(
+                    LintFinding(
+                        "prefer-robust-stmts",
+                        line,
+                        f"CREATE INDEX {node.get('idxname') or ''} without IF NOT EXISTS fails on rerun",
+                        "info",
+                    )
+                )
+        elif kind == "AlterTableStmt" and table:
+            findings.extend(_alter_table(statement, table, table in created))
+        elif kind == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
+            if not node.get("concurrent"):
+                findings.append(
+                    LintFinding(
+                        "require-concurrent-index-deletion",
+                        line,
+                        "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on its table",
+                    )
+                )
+        elif kind == "ClusterStmt" or (
+            kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ())
+        ):
+            findings.append(
+                LintFinding(
+                    "prefer-repack", line, "VACUUM FULL / CLUSTER hold ACCESS EXCLUSIVE; use pg_repack"
+                )
+            )
+    return findings

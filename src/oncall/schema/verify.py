@@ -1,0 +1,667 @@
+"""verify: the schema the applied migrations declare, checked against the live database.
+
+    verify(target, url, *, only=None) -> VerifyResult      (also used by health and recover)
+
+One run, inside one READ ONLY transaction with a short statement_timeout and lock_timeout:
+
+1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
+   files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
+   equal to the last applied revision;
+2. the expectation (`oncall.schema.expect.expect`) from the files the ledger says are applied, in
+   name order, read from its on-disk cache when those files are unchanged (`oncall.schema.cache`);
+3. the live catalog (`oncall.schema.catalog.read_catalog`) in at most three statements;
+4. the comparison: one `VerifyRow` per expected object (kind, name, expected, found, result),
+   failures first; drift says what was expected and what was found; columns nobody declared on
+   an expected table are warnings; INVALID indexes and NOT VALID constraints fail.
+
+Exit codes: 0 everything present, 1 something missing or different (or pending), 5 ledger drift.
+Drift wins over a mismatch: when the files no longer say what was applied, the expectation itself
+cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from oncall.config import Target
+from oncall.db.connect import DatabaseURL, connect, parse_database_url
+from oncall.errors import CheckFailed, ExitCode, Refused, Unreachable
+from oncall.migrations.files import LedgerState, Migration, discover, read_state
+from oncall.migrations.ledger import LEDGER_TABLE
+from oncall.schema.cache import Prepared, expected_for
+from oncall.schema.catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
+from oncall.schema.expect import Column, Constraint, Expectation, Index, canonical_default, ident, qualified
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import psycopg
+
+# A verify reads the catalog and a few seed rows: anything slower than this is stuck behind
+# something, and an on-call engineer should hear so rather than wait.
+STATEMENT_TIMEOUT = "10s"
+LOCK_TIMEOUT = "2s"
+
+OK, WARNING, MISSING, DIFFERS, FAIL, DRIFT = "ok", "warning", "missing", "differs", "fail", "drift"
+_ORDER = {DRIFT: 0, MISSING: 1, DIFFERS: 2, FAIL: 3, WARNING: 4, OK: 5}
+_FAILED = (DRIFT, MISSING, DIFFERS, FAIL)
+MIGRATE_HINT = "run invoke migrate"
+
+
+def _recreate_hint(source: str) -> str:
+    return (
+        f"{source} declares it and is recorded as applied, so invoke migrate will not bring it back: "
+        "re-create it by hand from that file"
+    )
+
+
+@dataclass(slots=True)
+class VerifyRow:
+    """One expected object (or ledger fact) and what the database has."""
+
+    kind: str
+    name: str
+    expected: str
+    found: str
+    result: str
+    detail: str = ""
+    hint: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.result in _FAILED
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "expected": self.expected,
+            "found": self.found,
+            "result": self.result,
+        }
+        if self.detail:
+            doc["detail"] = self.detail
+        if self.hint:
+            doc["hint"] = self.hint
+        return doc
+
+
+@dataclass
+class VerifyResult:
+    """What verify found; `.ok`, `.code`, `.rows` (failures first), `.as_dict()` for --json."""
+
+    target: str
+    where: str
+    rows: list[VerifyRow] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    queries: int = 0
+    elapsed_ms: float = 0.0
+
+    @property
+    def code(self) -> int:
+        if any(r.result == DRIFT for r in self.rows):
+            return int(ExitCode.DRIFT)
+        if any(r.failed for r in self.rows):
+            return int(ExitCode.CHECK_FAILED)
+        return int(ExitCode.OK)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    @property
+    def failures(self) -> list[VerifyRow]:
+        return [r for r in self.rows if r.failed]
+
+    @property
+    def warnings(self) -> list[VerifyRow]:
+        return [r for r in self.rows if r.result == WARNING]
+
+    @property
+    def hint(self) -> str | None:
+        return next((r.hint for r in self.failures if r.hint), None)
+
+    def verdict(self) -> str:
+        """The one-line summary a person reads first."""
+        objects = [r for r in self.rows if r.kind not in ("ledger", "migration")]
+        warn = f", {len(self.warnings)} warning(s)" if self.warnings else ""
+        if self.ok:
+            if not self.applied:
+                return f"verify {self.target}: OK, no migrations applied yet and none pending{warn}"
+            return (
+                f"verify {self.target}: OK, {len(objects)} objects from {len(self.applied)} applied "
+                f"migration(s) present as declared{warn}"
+            )
+        first = self.failures[0]
+        return (
+            f"verify {self.target}: FAILED, {len(self.failures)} problem(s); first: {first.kind} "
+            f"{first.name} {first.result}" + (f" ({first.detail})" if first.detail else "") + warn
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "target": self.target,
+            "database": self.where,
+            "verdict": self.verdict(),
+            "hint": self.hint,
+            "applied": self.applied,
+            "pending": self.pending,
+            "counts": {
+                "rows": len(self.rows),
+                "failed": len(self.failures),
+                "warnings": len(self.warnings),
+            },
+            "queries": self.queries,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+            "rows": [r.as_dict() for r in self.rows],
+            "notes": self.notes,
+        }
+
+
+# --- the library entry points ------------------------------------------------------------------
+
+
+def verify(target: Target, url: DatabaseURL | str, *, only: Sequence[str] | None = None) -> VerifyResult:
+    """Check the live database of `target` against its applied migrations; read-only."""
+    if isinstance(url, str):
+        url = parse_database_url(url, source=target.database_url_env)
+    migrations = discover(target)
+    prepared = Prepared(_files(migrations), default_schema=target.schema, state_dir=target.state_dir)
+    conn = connect(url, connect_timeout=target.connect_timeout, autocommit=True)
+    try:
+        return verify_on(conn, target, migrations, only=only, where=url.where, prepared=prepared)
+    finally:
+        conn.close()
+
+
+def verify_on(
+    conn: psycopg.Connection[Any],
+    target: Target,
+    migrations: list[Migration],
+    *,
+    only: Sequence[str] | None = None,
+    where: str = "",
+    prepared: Prepared | None = None,
+) -> VerifyResult:
+    """verify on an open autocommit connection (the bench counts the statements it sends).
+
+    `prepared`: an expectation being read in the background (see verify); used when it was prepared
+    for exactly the applied files.
+    """
+    import psycopg
+
+    started = time.perf_counter()
+    result = VerifyResult(target=target.name, where=where or f"{conn.info.host}/{conn.info.dbname}")
+    try:
+        # One round trip: a READ ONLY snapshot, and timeouts that only live as long as it does.
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+            f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; "
+            f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"
+        )
+        try:
+            state = read_state(conn, target, migrations)
+            result.applied = [m.path.name for m in state.applied]
+            result.pending = [m.path.name for m in state.pending]
+            files = _files(state.applied)
+            exp = prepared.result_for(files) if prepared is not None else None
+            if exp is None:
+                exp = expected_for(files, default_schema=target.schema, state_dir=target.state_dir)
+            if only:
+                exp = exp.only(_split_only(only))
+            catalog = read_catalog(conn, exp)
+        finally:
+            if not conn.broken:
+                conn.execute("ROLLBACK")
+    except psycopg.Error as exc:
+        raise _translate(exc, result.where) from exc
+    result.rows = ledger_rows(target, state) + compare(exp, catalog)
+    result.rows.sort(key=lambda r: _ORDER[r.result])
+    result.notes = exp.notes
+    result.queries = catalog.queries
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _files(migrations: Iterable[Migration]) -> list[tuple[str, str]]:
+    """(file name, SQL) in name order: what the expectation is built from."""
+    return [(m.path.name, m.sql) for m in sorted(migrations, key=lambda m: m.path.name)]
+
+
+def _split_only(only: Iterable[str]) -> list[str]:
+    return [name.strip() for item in only for name in item.split(",") if name.strip()]
+
+
+def _translate(exc: Exception, where: str) -> Exception:
+    """psycopg errors while reading -> our errors, by SQLSTATE."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    diag = getattr(exc, "diag", None)
+    text = (getattr(diag, "message_primary", None) or str(exc)).strip().splitlines()[0:1]
+    message = text[0] if text else type(exc).__name__
+    if sqlstate == "57014":
+        return Unreachable(
+            f"verify on {where} did not finish within statement_timeout {STATEMENT_TIMEOUT}",
+            "the server is overloaded or the catalog is locked; check pg_stat_activity and retry",
+            sqlstate=sqlstate,
+        )
+    if sqlstate == "55P03":
+        return Refused(
+            f"verify on {where} waited more than {LOCK_TIMEOUT} for a lock ({message})",
+            "a migration or DDL holds the table; wait for it (invoke status) and run verify again",
+            sqlstate=sqlstate,
+        )
+    if sqlstate == "42501":
+        return CheckFailed(
+            f"verify on {where}: permission denied ({message})",
+            "verify reads pg_catalog and the seeded tables; grant SELECT on them to this role",
+            sqlstate=sqlstate,
+        )
+    if sqlstate is None:
+        return Unreachable(
+            f"lost the connection to {where} during verify: {message}", "retry; run invoke doctor"
+        )
+    return CheckFailed(
+        f"verify on {where} failed: {message} (SQLSTATE {sqlstate})",
+        "rerun with --debug and report it",
+        sqlstate=sqlstate,
+    )
+
+
+# --- the ledger --------------------------------------------------------------------------------
+
+
+def ledger_rows(target: Target, state: LedgerState) -> list[VerifyRow]:
+    """Rows for the ledger facts: pending files, edited files, unknown rows, alembic_version."""
+    rows: list[VerifyRow] = []
+    applied, pending = len(state.applied), len(state.pending)
+    if pending:
+        names = ", ".join(m.path.name for m in state.pending)
+        rows.append(
+            VerifyRow(
+                "ledger",
+                "pending migrations",
+                "none pending",
+                f"{pending} pending: {names}",
+                FAIL,
+                detail="nothing applied yet" if not applied else f"{applied} applied",
+                hint=MIGRATE_HINT,
+            )
+        )
+    else:
+        rows.append(
+            VerifyRow("ledger", "pending migrations", "none pending", f"{applied} applied, 0 pending", OK)
+        )
+    edit_hint = next((p.hint for p in state.problems if "edited" in p.details), None)
+    for migration in state.edited:
+        recorded = state.rows[migration.version].checksum
+        rows.append(
+            VerifyRow(
+                "migration",
+                migration.path.name,
+                f"sha256 {recorded[:12]} (as applied)",
+                f"sha256 {migration.checksum[:12]} (on disk)",
+                DRIFT,
+                detail="edited after it was applied",
+                hint=edit_hint,
+            )
+        )
+    # read_state's Drift problems say which fact they are about in their details; the edited files
+    # and alembic_version get rows of their own above and below, the rest (ledger rows without a
+    # file) one row each on the ledger table.
+    covered = ("edited", "alembic_versions", "behind") if target.is_alembic else ("edited",)
+    for problem in state.problems:
+        if not any(key in problem.details for key in covered):
+            rows.append(
+                VerifyRow("ledger", LEDGER_TABLE, "consistent", problem.cause, DRIFT, hint=problem.hint)
+            )
+    if target.is_alembic:
+        rows.append(_alembic_row(state))
+    return rows
+
+
+def _alembic_row(state: LedgerState) -> VerifyRow:
+    """Exactly one alembic_version row, equal to the last applied revision."""
+    revisions = [m.revision for m in state.applied if m.revision]
+    head = revisions[-1] if revisions else None
+    versions = state.alembic_versions or []
+    found = "(no table)" if state.alembic_versions is None else (", ".join(versions) or "(empty)")
+    expected = f"one row: {head}" if head else "no row (nothing applied)"
+    problem = next(
+        (p for p in state.problems if "alembic_versions" in p.details or "behind" in p.details), None
+    )
+    if len(versions) > 1:
+        detail = f"{len(versions)} rows: Alembic sees several heads"
+    elif versions[:1] != ([head] if head else []):
+        detail = "alembic_version disagrees with the ledger"
+    else:
+        return VerifyRow("ledger", "alembic_version", expected, found, OK)
+    return VerifyRow(
+        "ledger",
+        "alembic_version",
+        expected,
+        found,
+        DRIFT,
+        detail=problem.cause if problem and len(versions) <= 1 else detail,
+        hint=problem.hint if problem else "keep only the newest revision's row, after checking the schema",
+    )
+
+
+# --- the comparison ----------------------------------------------------------------------------
+
+
+def compare(exp: Expectation, catalog: Catalog) -> list[VerifyRow]:
+    """One row per expected object, plus warnings for undeclared columns and failed leftovers."""
+    rows: list[VerifyRow] = []
+    show = exp.default_schema
+    invalid_reported: set[tuple[str, str, str]] = set()
+    for key, table in exp.tables.items():
+        name = qualified(*key, show)
+        found = catalog.tables.get(key)
+        if found is None:
+            rows.append(
+                VerifyRow("table", name, "table", "missing", MISSING, hint=_recreate_hint(table.source))
+            )
+            rows.extend(
+                VerifyRow("column", f"{name}.{ident(c.name)}", c.describe(), "table missing", MISSING)
+                for c in table.columns.values()
+            )
+            continue
+        if found.relkind not in ("r", "p"):
+            rows.append(
+                VerifyRow("table", name, "table", _RELKINDS.get(found.relkind, found.relkind), DIFFERS)
+            )
+        else:
+            rows.append(VerifyRow("table", name, "table", "table", OK))
+        for column in table.columns.values():
+            rows.append(_column_row(name, column, found.columns.get(column.name)))
+        for extra in found.columns.values():
+            if extra.name not in table.columns:
+                rows.append(
+                    VerifyRow(
+                        "column",
+                        f"{name}.{ident(extra.name)}",
+                        "(not declared by the migrations)",
+                        _describe_found(extra),
+                        WARNING,
+                        detail="extra column",
+                    )
+                )
+    for constraint in exp.constraints:
+        row, invalid = _constraint_row(exp, constraint, catalog)
+        rows.append(row)
+        if invalid:
+            invalid_reported.add(("constraint", constraint.schema, invalid))
+    for index in exp.indexes.values():
+        rows.append(_index_row(exp, index, catalog))
+        if rows[-1].found.startswith("INVALID"):
+            invalid_reported.add(("index", index.schema, index.name))
+    rows.extend(_row_rows(exp, catalog))
+    for left in catalog.leftovers:
+        if (left.kind, left.schema, left.name) in invalid_reported:
+            continue
+        bad = "INVALID" if left.kind == "index" else "NOT VALID"
+        rows.append(
+            VerifyRow(
+                left.kind,
+                qualified(left.schema, left.name, show),
+                "valid",
+                f"{bad} on {qualified(left.schema, left.table, show)}",
+                FAIL,
+                detail="left behind by a failed or interrupted DDL",
+                hint=_leftover_hint(
+                    left.kind,
+                    qualified(left.schema, left.name, show),
+                    qualified(left.schema, left.table, show),
+                ),
+            )
+        )
+    return rows
+
+
+_RELKINDS = {"v": "view", "m": "materialized view", "f": "foreign table", "r": "table", "p": "table"}
+
+
+def _leftover_hint(kind: str, name: str, table: str) -> str:
+    if kind == "index":
+        return f"DROP INDEX CONCURRENTLY {name}; then run the migration that creates it again"
+    return f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}; (fix the rows it rejects first)"
+
+
+def _normal_type(text: str) -> str:
+    lowered = text.lower()
+    return lowered.removeprefix("public.").replace('"', "")
+
+
+def _describe_found(col: FoundColumn) -> str:
+    text = col.type + (" NOT NULL" if col.not_null else "")
+    if col.identity:
+        return text + " GENERATED AS IDENTITY"
+    return text + (f" DEFAULT {col.default}" if col.default is not None else "")
+
+
+def _column_row(table: str, column: Column, found: FoundColumn | None) -> VerifyRow:
+    name = f"{table}.{ident(column.name)}"
+    if found is None:
+        return VerifyRow(
+            "column", name, column.describe(), "missing", MISSING, hint=_recreate_hint(column.source)
+        )
+    problems = []
+    if column.type != found.type and _normal_type(column.type) != _normal_type(found.type):
+        problems.append(f"type: expected {column.type}, found {found.type}")
+    if column.not_null != found.not_null:
+        problems.append(
+            f"nullability: expected {'NOT NULL' if column.not_null else 'NULL allowed'}, "
+            f"found {'NOT NULL' if found.not_null else 'NULL allowed'}"
+        )
+    if column.serial:
+        if not (found.default or "").startswith("nextval("):
+            problems.append(f"default: expected nextval(sequence), found {found.default or 'none'}")
+    elif column.identity:
+        if not found.identity:
+            problems.append("default: expected GENERATED AS IDENTITY, found none")
+    elif column.default != found.default and canonical_default(column.default) != canonical_default(
+        found.default
+    ):
+        problems.append(f"default: expected {column.default or 'none'}, found {found.default or 'none'}")
+    if problems:
+        return VerifyRow(
+            "column", name, column.describe(), _describe_found(found), DIFFERS, detail="; ".join(problems)
+        )
+    return VerifyRow("column", name, column.describe(), _describe_found(found), OK)
+
+
+def _describe_constraint(con: Constraint | FoundConstraint, show: str) -> str:
+    cols = ", ".join([ident(c) for c in con.columns])
+    if con.kind == "foreign key":
+        ref = qualified(con.ref_schema or show, con.ref_table or "?", show)
+        ref_cols = f"({', '.join([ident(c) for c in con.ref_columns])})" if con.ref_columns else ""
+        return f"FOREIGN KEY ({cols}) REFERENCES {ref}{ref_cols}"
+    return f"{con.kind.upper()} ({cols})"
+
+
+def _constraint_matches(exp: Constraint, found: FoundConstraint) -> bool:
+    if exp.kind != found.kind or exp.columns != found.columns:
+        return False
+    if exp.kind != "foreign key":
+        return True
+    if (exp.ref_schema, exp.ref_table) != (found.ref_schema, found.ref_table):
+        return False
+    return not exp.ref_columns or exp.ref_columns == found.ref_columns
+
+
+def _constraint_row(exp: Expectation, con: Constraint, catalog: Catalog) -> tuple[VerifyRow, str | None]:
+    show = exp.default_schema
+    expected = _describe_constraint(con, show)
+    name = con.name if con.schema == show else f"{ident(con.schema)}.{ident(con.name)}"
+    table = catalog.tables.get((con.schema, con.table))
+    if table is None:
+        on = f" on {qualified(con.schema, con.table, show)}"
+        return VerifyRow(con.kind, name, expected + on, "table missing", MISSING), None
+    match = next((f for f in table.constraints if _constraint_matches(con, f)), None)
+    if match is not None:
+        if not match.valid:
+            return (
+                VerifyRow(
+                    con.kind,
+                    name,
+                    expected,
+                    f"NOT VALID ({match.name})",
+                    FAIL,
+                    detail="constraint exists but was never validated",
+                    hint=_leftover_hint(
+                        "constraint", ident(match.name), qualified(con.schema, con.table, show)
+                    ),
+                ),
+                match.name,
+            )
+        same = con.kind != "foreign key" or con.ref_columns == match.ref_columns
+        found_text = expected if same else _describe_constraint(match, show)
+        return VerifyRow(con.kind, name, expected, found_text, OK), None
+    same_name = next((f for f in table.constraints if f.name == con.name), None)
+    if same_name is not None:
+        found = _describe_constraint(same_name, show)
+        return VerifyRow(
+            con.kind, name, expected, found, DIFFERS, detail=f"expected {expected}, found {found}"
+        ), None
+    on = f" on {qualified(con.schema, con.table, show)}"
+    return VerifyRow(con.kind, name, expected + on, "missing", MISSING, hint=_recreate_hint(con.source)), None
+
+
+def _index_columns_equal(expected: Sequence[str], found: Sequence[str]) -> bool:
+    if len(expected) != len(found):
+        return False
+    for exp_col, found_col in zip(expected, found, strict=True):
+        if exp_col.startswith("("):
+            if canonical_default(exp_col) != canonical_default(found_col):
+                return False
+        elif ident(exp_col) != found_col and exp_col != found_col:
+            return False
+    return True
+
+
+def _describe_index(unique: bool, method: str, columns: Sequence[str], table: str) -> str:
+    shown = ", ".join([c if c.startswith("(") else ident(c) for c in columns])
+    return f"{'UNIQUE ' if unique else ''}{method} ({shown}) on {table}"
+
+
+def _index_row(exp: Expectation, index: Index, catalog: Catalog) -> VerifyRow:
+    show = exp.default_schema
+    name = qualified(index.schema, index.name, show)
+    table_name = qualified(index.schema, index.table, show)
+    expected = _describe_index(index.unique, index.method, index.columns, table_name)
+    table = catalog.tables.get((index.schema, index.table))
+    if table is None:
+        return VerifyRow("index", name, expected, "table missing", MISSING)
+    found: FoundIndex | None = table.indexes.get(index.name)
+    if found is None:
+        return VerifyRow("index", name, expected, "missing", MISSING, hint=_recreate_hint(index.source))
+    same_shape = (index.columns, index.unique, index.method) == (found.columns, found.unique, found.method)
+    if same_shape and index.predicate == found.predicate:
+        # Declared and found alike (the common case): nothing to normalise, one description.
+        if found.valid:
+            return VerifyRow("index", name, expected, expected, OK)
+        found_text = expected
+    else:
+        found_text = _describe_index(found.unique, found.method, found.columns, table_name)
+    problems = []
+    if not _index_columns_equal(index.columns, found.columns):
+        problems.append(f"columns: expected ({', '.join(index.columns)}), found ({', '.join(found.columns)})")
+    if index.unique != found.unique:
+        problems.append(f"uniqueness: expected {'UNIQUE' if index.unique else 'not unique'}, found "
+                        f"{'UNIQUE' if found.unique else 'not unique'}")  # fmt: skip
+    if index.method != found.method:
+        problems.append(f"method: expected {index.method}, found {found.method}")
+    if (index.predicate is None) != (found.predicate is None) or (
+        index.predicate and canonical_default(index.predicate) != canonical_default(found.predicate)
+    ):
+        problems.append(f"predicate: expected {index.predicate or 'none'}, found {found.predicate or 'none'}")
+    if problems:
+        return VerifyRow("index", name, expected, found_text, DIFFERS, detail="; ".join(problems))
+    if not found.valid:
+        return VerifyRow(
+            "index",
+            name,
+            expected,
+            "INVALID " + found_text,
+            FAIL,
+            detail="the index exists but is INVALID (a failed CREATE INDEX CONCURRENTLY?)",
+            hint=_leftover_hint("index", name, table_name),
+        )
+    return VerifyRow("index", name, expected, found_text, OK)
+
+
+def _same_value(expected: str | None, found: str | None) -> bool:
+    """Literal as written vs the column's text: 0.8 inserted into numeric(10,4) reads back as 0.8000."""
+    if expected == found:
+        return True
+    if expected is None or found is None:
+        return False
+    try:
+        return Decimal(expected) == Decimal(found)
+    except ArithmeticError:
+        return False
+
+
+def _sql_value(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def _row_rows(exp: Expectation, catalog: Catalog) -> list[VerifyRow]:
+    rows = []
+    show = exp.default_schema
+    for index, row in enumerate(exp.rows):
+        table = qualified(row.schema, row.table, show)
+        key_text = ", ".join(f"{ident(c)}={_sql_value(row.values[c])}" for c in row.key)
+        name = f"{table}[{key_text}]"
+        rest = [c for c in row.values if c not in row.key]
+        expected = (
+            ", ".join(f"{ident(c)}={_sql_value(row.values[c])}" for c in rest) if row.values_known else ""
+        )
+        expected = expected or "present"
+        found_table = catalog.tables.get((row.schema, row.table))
+        if found_table is None:
+            rows.append(VerifyRow("row", name, expected, "table missing", MISSING))
+            continue
+        absent = [c for c in row.values if c not in found_table.columns]
+        if absent:
+            rows.append(VerifyRow("row", name, expected, f"column {absent[0]} missing", MISSING))
+            continue
+        found = catalog.rows.get(index)
+        if found is None:
+            rows.append(
+                VerifyRow(
+                    "row",
+                    name,
+                    expected,
+                    "missing",
+                    MISSING,
+                    hint=f"re-insert the row: {row.source} inserts it",
+                )
+            )
+            continue
+        found_text = ", ".join(f"{ident(c)}={_sql_value(found.values.get(c))}" for c in rest) or "present"
+        changed = [
+            c for c in rest if row.values_known and not _same_value(row.values[c], found.values.get(c))
+        ]
+        if changed:
+            # Settings rows are meant to be edited by people; a changed value is worth seeing, not failing.
+            rows.append(
+                VerifyRow(
+                    "row",
+                    name,
+                    expected,
+                    found_text,
+                    WARNING,
+                    detail=f"value changed since the migration: {', '.join(changed)}",
+                )
+            )
+        else:
+            rows.append(VerifyRow("row", name, expected, found_text, OK))
+    return rows
