@@ -55,6 +55,11 @@ def target_for(ctx: Context, name: str | None) -> Target:
     target = resolve_target(oncall_config(ctx), chosen, root=project_root(ctx))
     if name:
         _chain_target = name
+    if target.raw.get("database_url_from"):
+        # `database_url_from: render`: the URL comes from the service, when a task first needs it.
+        from oncall.render.env import with_service_url
+
+        target = with_service_url(target)
     return target
 
 
