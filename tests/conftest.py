@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from oncall.sandbox.pg import EmbeddedPostgres
+from oncall.schema.shadow import SHADOW_URL_ENV, stop_shadow
 from sandbox_support import server_dir
 
 if TYPE_CHECKING:
@@ -111,7 +112,15 @@ def _started_pg_server(directory: Path) -> Iterator[EmbeddedPostgres]:
     TEST_SECRETS.add(app_password)
     server.create_role("app", app_password)
     server.app_password = app_password  # type: ignore[attr-defined]
+    # verify replays the applied migrations into a shadow database: this server is the shadow for
+    # every test (a throw-away database per replay), so no test starts a server of its own for it.
+    previous = os.environ.get(SHADOW_URL_ENV)
+    os.environ[SHADOW_URL_ENV] = server.url()
     yield server
+    if previous is None:
+        os.environ.pop(SHADOW_URL_ENV, None)
+    else:
+        os.environ[SHADOW_URL_ENV] = previous
     server.destroy()
 
 
@@ -156,6 +165,7 @@ def clean_env(tmp_home: Path, extra: Mapping[str, str] | None = None) -> dict[st
         for k, v in os.environ.items()
         if not k.startswith(("INVOKE_", "RENDER_", "DATABASE_URL", "DIRECT_DATABASE_URL", "PG"))
     }
+    # The session's shadow server (set by pg_server), so that `invoke verify` replays there too.
     env.update(
         {
             "HOME": str(tmp_home),
@@ -199,7 +209,10 @@ def run_invoke(tmp_path: Path):  # type: ignore[no-untyped-def]
         print(f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
         return InvokeResult(list(args), proc.returncode, proc.stdout, proc.stderr, full_env)
 
-    return _run
+    yield _run
+    # A verify without the session's shadow server (a test that runs no `pg`) starts the embedded
+    # shadow under the run's state dir and leaves it running for the next run: stop it.
+    stop_shadow(home / "state")
 
 
 @pytest.fixture

@@ -315,7 +315,7 @@ def test_migrate_then_verify_on_a_tool_layout(fmt: str, pg, run_invoke, tmp_path
     folder = WRITERS[fmt](tmp_path)
     tool_applied_first(pg.url, fmt, folder)
     config = write_config(tmp_path / "c.yaml", {"f": {"migrations": str(folder)}}, target="f")
-    done = run_invoke("-f", str(config), "migrate", "verify", env={"DATABASE_URL": pg.url})
+    done = run_invoke("-f", str(config), "migrate", "verify", "--verbose", env={"DATABASE_URL": pg.url})
     assert done.code == 0, done.output
     assert "verify f: OK" in done.stdout
     assert "orders_widget_idx" in done.stdout

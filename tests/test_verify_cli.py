@@ -26,13 +26,28 @@ def runtime_config(tmp_path: Path, folder: Path, ledger: str = "oncall") -> Path
 
 
 def test_verify_passes_on_the_sandbox_target(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
-    """Seed 001 applied: `invoke verify --target sandbox` exits 0 with a table and the verdict."""
+    """Seed 001 applied: `invoke verify --target sandbox --verbose` exits 0 with the table and the verdict."""
     secret_scan.add(pg.password)
     apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
-    result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
+    result = run_invoke("verify", "--target", "sandbox", "--verbose", env={"DATABASE_URL": pg.url})
     assert result.code == 0
     assert "admin_settings[setting_key='cap_warning_threshold']" in result.stdout
     assert "verify sandbox: OK" in result.stdout
+
+
+def test_a_passing_verify_prints_one_verdict_line(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """A passing verify prints its verdict with counts and no table; under --json stderr holds only it."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    human = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
+    assert human.code == 0
+    [line] = human.stdout.strip().splitlines()
+    assert line.startswith("verify sandbox: OK, ")
+    assert "objects" in line
+    machine = run_invoke("verify", "--target", "sandbox", "--json", env={"DATABASE_URL": pg.url})
+    assert machine.code == 0
+    assert machine.stderr.strip().splitlines() == [machine.json()["verdict"]]
+    assert len(machine.json()["rows"]) > 30
 
 
 def test_verify_json_is_one_document(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
@@ -58,6 +73,8 @@ def test_dropped_index_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  
     human = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
     assert human.code == 1
     assert "index idx_ai_usage_logs_created_at missing" in human.stderr
+    [problem] = [line for line in human.stdout.splitlines() if line.strip()]
+    assert problem.startswith("  missing: index idx_ai_usage_logs_created_at: expected INDEX")
 
 
 def test_dropped_fk_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]

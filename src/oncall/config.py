@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ TARGET_KEYS = (
     "migrations",
     "ledger",
     "database_url_env",
+    "database_url_from",  # env (default) or render: the service's own variable (oncall.render.env)
+    "database_url_key",
     "production",
     "sandbox",
     "schema",
@@ -100,6 +102,9 @@ class Target:
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Set by the task layer for `database_url_from: render` (oncall.render.env): reads the URL
+    # from the Render service when first asked. Config cannot call Render itself (it sits below it).
+    database_url_source: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     # `sandbox: true|false`; unset means "the name starts with sandbox" (see `sandbox`).
     sandbox_key: bool | None = None
     # Every production target of the config (this one included when it is one).
@@ -116,6 +121,8 @@ class Target:
 
     def database_url(self, environ: Mapping[str, str] | None = None) -> str:
         """The raw URL from the target's environment variable; BadInput when unset or empty."""
+        if self.database_url_source is not None:
+            return self.database_url_source()
         env = os.environ if environ is None else environ
         value = env.get(self.database_url_env)
         if value is None:

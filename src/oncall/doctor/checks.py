@@ -317,7 +317,34 @@ def render_checks(
                     row.result = WARN
                     row.detail += ", suspended"
                     row.hint = "resume it in the Render dashboard before restarting or deploying"
+            if not rows.failed("render service"):
+                _service_url_row(rows, target, client, service, env=env, timeout=timeout)
     return rows.checks
+
+
+def _service_url_row(
+    rows: _Rows,
+    target: Target,
+    client: Any,
+    service: dict[str, Any],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+) -> None:
+    """The service's own DATABASE_URL: host, port, database; 6543 or another database flagged."""
+    from oncall.render.env import service_url_row
+
+    def own_url() -> str | None:
+        try:
+            return target.database_url(env)
+        except OncallError:
+            return None
+
+    with rows.run("service database url") as row:
+        result, detail, hint = _bounded_render(
+            lambda: service_url_row(target, client, service, own_url), timeout
+        )
+        row.result, row.detail, row.hint = result, detail, hint
 
 
 KEY_HINT = (

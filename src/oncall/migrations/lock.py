@@ -43,7 +43,7 @@ def apply_key(schema: str) -> int:
 
     Not the session lock's key: the run that holds the session lock on its lock connection must be
     able to take this one on its work connection. The session lock says who is migrating and
-    refuses early; this one is what makes a second apply impossible (see oncall.migrate_run).
+    refuses early; this one is what makes a second apply impossible (see oncall.migrations.run).
     """
     return lock_key(schema, "apply")
 

@@ -49,10 +49,15 @@ def planned_restart(target: Target, client: RenderClient | None = None) -> Plann
 
 
 def planned_deploy(
-    target: Target, *, clear_cache: bool, commit: str | None, client: RenderClient | None = None
+    target: Target,
+    *,
+    clear_cache: bool,
+    commit: str | None,
+    image: str | None = None,
+    client: RenderClient | None = None,
 ) -> PlannedCall:
     with client_for(client) as api:
         service = service_of(target, api)
         url = f"{api.base_url}/services/{service['id']}/deploys"
-        body = deploy_body(clear_cache=clear_cache, commit_id=commit)
+        body = deploy_body(clear_cache=clear_cache, commit_id=commit, image_url=image)
         return PlannedCall("POST", url, body, service, api.total_calls)

@@ -19,6 +19,7 @@ from oncall.tasks import (
     demo,
     doctor,
     migrate,
+    remedies,
     render,
     runbook,
     sandbox,
@@ -38,7 +39,7 @@ def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
 _cli.install()
 
 ns = Collection()
-for _module in (doctor, migrate, verify, smoke, render, runbook, demo, bench):
+for _module in (doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):
     for _task in _tasks_of(_module):
         ns.add_task(_task)
 ns.add_collection(Collection("sandbox", *_tasks_of(sandbox)))

@@ -117,6 +117,17 @@ VALUE_NAMES = {
     "system": "SYSTEM",
     "only": "NAME",
     "task": "TASK",
+    "image": "IMAGE",
+    "limit": "N",
+    "max_lines": "N",
+    "instances": "N",
+    "type": "TYPES",
+    "level": "LEVELS",
+    "text": "TEXT",
+    "status_code": "CODE",
+    "path": "PATH",
+    "state": "on|off",
+    "uri": "URL",
 }
 
 

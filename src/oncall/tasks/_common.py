@@ -59,6 +59,11 @@ def target_for(ctx: Context, name: str | None) -> Target:
         _active_output.target = target.name
     if name:
         _chain_target = name
+    if target.raw.get("database_url_from"):
+        # `database_url_from: render`: the URL comes from the service, when a task first needs it.
+        from oncall.render.env import with_service_url
+
+        target = with_service_url(target)
     return target
 
 

@@ -43,6 +43,13 @@ SPECIFIC = {
     "sandbox.up": (1, 3),
     "sandbox.status": (1,),
     "sandbox.down": (),
+    "rollback": (1, 3, 4),
+    "events": (1, 3),
+    "logs": (1, 3),
+    "suspend": (1, 3, 4),
+    "resume": (1, 3, 4),
+    "scale": (1, 3, 4),
+    "maintenance": (1, 3, 4),
 }
 
 
