@@ -11,7 +11,20 @@ from oncall.tasks import ns
 
 TASKS = sorted(ns.task_names)
 # Tasks that write somewhere outside this machine, and so must offer --dry-run.
-WRITERS = ("migrate", "baseline", "resolve", "rollback-migration", "restart", "deploy", "recover")
+WRITERS = (
+    "migrate",
+    "baseline",
+    "resolve",
+    "rollback-migration",
+    "restart",
+    "deploy",
+    "recover",
+    "rollback",
+    "suspend",
+    "resume",
+    "scale",
+    "maintenance",
+)
 
 
 def _options(help_text: str) -> dict[str, str]:
