@@ -190,7 +190,12 @@ def rollback(
                 True, 0, service, chosen, live, dry_run=True, api_calls=api.total_calls, message=message
             )
         guard_production(
-            target, action=f"roll back to {chosen.get('id')}", where=where(service), yes=yes, stdin=stdin
+            target,
+            action=f"roll back to {chosen.get('id')}",
+            where=where(service),
+            yes=yes,
+            stdin=stdin,
+            service=service,
         )
         new = api.rollback(sid, str(chosen["id"]))
         dep_id = str(new["id"])
@@ -346,7 +351,9 @@ def suspend(
                 api_calls=api.total_calls,
                 message=message,
             )
-        guard_production(target, action="suspend", where=where(service), yes=yes, stdin=stdin)
+        guard_production(
+            target, action="suspend", where=where(service), yes=yes, stdin=stdin, service=service
+        )
         api.suspend_service(sid)
         after = api.get_service(sid)
         ok = _suspended(after)
@@ -439,7 +446,7 @@ def resume(
                 api_calls=api.total_calls,
                 message=message,
             )
-        guard_production(target, action="resume", where=where(service), yes=yes, stdin=stdin)
+        guard_production(target, action="resume", where=where(service), yes=yes, stdin=stdin, service=service)
         known = {str(d.get("id")) for d in api.list_deploys(sid, limit=10)}
         api.resume_service(sid)
         out.print(f"resume requested for {where(service)}")
@@ -554,7 +561,12 @@ def scale(
                 message=message,
             )
         guard_production(
-            target, action=f"scale to {instances} instance(s)", where=where(service), yes=yes, stdin=stdin
+            target,
+            action=f"scale to {instances} instance(s)",
+            where=where(service),
+            yes=yes,
+            stdin=stdin,
+            service=service,
         )
         # Render's own 400 (below 1, above the plan's limit, a type that does not scale) becomes
         # BadInput with Render's message; nothing has changed then.
@@ -651,7 +663,12 @@ def maintenance(
                 message=message,
             )
         guard_production(
-            target, action=f"turn maintenance mode {state}", where=where(service), yes=yes, stdin=stdin
+            target,
+            action=f"turn maintenance mode {state}",
+            where=where(service),
+            yes=yes,
+            stdin=stdin,
+            service=service,
         )
         updated = api.update_service(
             sid, {"serviceDetails": {"maintenanceMode": wanted}}, what=f"maintenance mode {state} of {sid}"
