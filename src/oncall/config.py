@@ -89,6 +89,10 @@ class Target:
     table_lock_wait: float = 60.0
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
+    notify_urls_env: str = "ONCALL_NOTIFY_URLS"
+    failure_threshold: int = 2
+    success_threshold: int = 1
+    remind_every: float = 0.0
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -278,6 +282,16 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         ),
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
+        notify_urls_env=str(pick("notify_urls_env")),
+        failure_threshold=parse_count(
+            pick("failure_threshold"), "failure_threshold:", minimum=1, hint="write e.g. failure_threshold: 2"
+        ),
+        success_threshold=parse_count(
+            pick("success_threshold"), "success_threshold:", minimum=1, hint="write e.g. success_threshold: 1"
+        ),
+        remind_every=parse_duration(
+            pick("remind_every"), "remind_every:", hint="write e.g. remind_every: 30m (0 never reminds)"
+        ),
         raw=raw,
     )
 

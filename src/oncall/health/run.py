@@ -52,7 +52,7 @@ from oncall.health.model import (
     TargetHealth,
     combine_codes,
 )
-from oncall.health.notify import notify_change, webhook_url
+from oncall.health.notify import notify_change, notify_channels, policy_for
 from oncall.runlog import append_run
 
 
@@ -244,14 +244,17 @@ def run_health(
     run_args: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     checks: Mapping[str, CheckFn] | None = None,
+    alert_flags: Mapping[str, Any] | None = None,
 ) -> HealthRun:
-    """Check the targets, then post state changes, write metrics, and append a run record each.
+    """Check the targets, then post what is due, write metrics, and append a run record each.
 
-    `--notify` without a webhook URL is refused before any check runs (BadInput), so a scheduled
-    job never believes it alerts when it cannot.
+    `--notify` without a webhook URL or channel URL is refused before any check runs (BadInput),
+    so a scheduled job never believes it alerts when it cannot. `alert_flags` holds the
+    --failure-threshold/--success-threshold/--remind-every values given (None: the config's).
     """
     env = os.environ if environ is None else environ
-    url = webhook_url(env) if notify else None
+    channels = {t.name: notify_channels(t, env) for t in targets} if notify else {}
+    policies = {t.name: policy_for(t, alert_flags) for t in targets}
     if timeout <= 0:
         raise BadInput(f"--timeout {timeout:g} is not positive", "give each check a few seconds, e.g. 20")
     if len(targets) == 1:
@@ -261,8 +264,11 @@ def run_health(
     by_name = {t.name: t for t in targets}
     for health in results:
         target = by_name[health.target]
-        if url is not None:
-            health.notify = notify_change(health, target.state_dir, url).as_dict()
+        if notify:
+            webhook, urls = channels[target.name]
+            health.notify = notify_change(
+                health, target.state_dir, webhook, channel_urls=urls, policy=policies[target.name]
+            ).as_dict()
         append_run(
             target.run_log,
             task="health",

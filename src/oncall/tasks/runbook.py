@@ -106,7 +106,12 @@ def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
         "target": TARGET_HELP,
         "all": "check every configured target concurrently (one result per target)",
         "json": JSON_HELP,
-        "notify": "post to the webhook in ONCALL_WEBHOOK_URL when the state changes (failing/recovered)",
+        "notify": "alert the webhook in ONCALL_WEBHOOK_URL and the apprise channels in ONCALL_NOTIFY_URLS "
+        "(failing, reminder, recovered)",
+        "failure_threshold": "--notify alerts after this many failing runs in a row (default: config, 2)",
+        "success_threshold": "--notify resolves after this many passing runs in a row (default: config, 1)",
+        "remind_every": f"--notify reminds this often while failing, {DURATION_WORDS} "
+        "(default: config, 0 = never)",
         "metrics_file": "write Prometheus text metrics to this file (atomically), for node-exporter",
         "timeout": f"how long each check may take before it counts as failed, {DURATION_WORDS} (default 20s)",
         "debug": DEBUG_HELP,
@@ -121,6 +126,9 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
     metrics_file: str | None = None,
     timeout: str = "20s",
     debug: bool = False,
+    failure_threshold: str | None = None,
+    success_threshold: str | None = None,
+    remind_every: str | None = None,
 ) -> None:
     """Check database, schema, Render service and smoke, read-only; exit with the worst code."""
     from pathlib import Path
@@ -136,16 +144,30 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
         else:
             targets = [target_for(ctx, target)]
         args = {"target": target, "all": all_, "notify": notify, "metrics_file": metrics_file}
+        alert_flags = _alert_flags(failure_threshold, success_threshold, remind_every)
         result = run_health(
             targets,
             timeout=seconds,
             notify=notify,
             metrics_file=Path(metrics_file) if metrics_file else None,
-            run_args=args | {"timeout": seconds},
+            run_args=args | {"timeout": seconds} | alert_flags,
+            alert_flags=alert_flags,
         )
         out.emit(result.as_dict())
         _print_health(out, result)
         exit_with(result.code, _health_summary(result))
+
+
+def _alert_flags(failures: str | None, successes: str | None, remind: str | None) -> dict[str, Any]:
+    """The alerting flags that were given (issue 19); config supplies the others."""
+    flags: dict[str, Any] = {}
+    if failures is not None:
+        flags["failure_threshold"] = count_flag(failures, "--failure-threshold", example=2, minimum=1)
+    if successes is not None:
+        flags["success_threshold"] = count_flag(successes, "--success-threshold", example=1, minimum=1)
+    if remind is not None:
+        flags["remind_every"] = seconds_flag(remind, "--remind-every", example="30m")
+    return flags
 
 
 def _print_health(out: Output, run: HealthRun) -> None:
@@ -168,7 +190,8 @@ def _print_health(out: Output, run: HealthRun) -> None:
             if note.get("error"):
                 out.print(f"notify: could not post ({note['error'].get('cause')}); the next run retries")
             elif note.get("sent"):
-                out.print(f"notify: posted '{note.get('event')}'")
+                where = ", ".join(c["channel"] for c in note.get("channels", []))
+                out.print(f"notify: posted '{note.get('event')}' to {where}")
     if run.metrics_file is not None:
         out.print(f"metrics written to {run.metrics_file}")
 
