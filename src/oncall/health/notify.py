@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 
 from oncall.atomicfile import write_atomic
 from oncall.config import Target
-from oncall.errors import BadInput
+from oncall.db.shared import STATE_TABLE, locked_state
+from oncall.errors import BadInput, CheckFailed
 from oncall.health.channels import WEBHOOK_ENV, channel_urls, deliver
 from oncall.health.model import TargetHealth
 from oncall.redact import redact, register_secret
@@ -168,6 +169,11 @@ def load_state(path: Path) -> HealthState | None:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return state_from(raw)
+
+
+def state_from(raw: Any) -> HealthState | None:
+    """A stored state (file or database row) as a HealthState; None when it is not one."""
     if not isinstance(raw, dict) or raw.get("status") not in (HEALTHY, FAILING):
         return None
     try:
@@ -332,7 +338,53 @@ class FileStateStore:
             yield load_state(path), lambda state: save_state(path, state)
 
 
-Sender = Callable[[str, str, HealthState | None], list[dict[str, Any]]]
+class DbStateStore:
+    """The state as a row of oncall_notify_state in the target's database, under a row lock.
+
+    For a scheduler without a writable disk (a Render cron job starts with an empty filesystem):
+    without it every failing run would page and no recovery would ever be announced.
+    """
+
+    def __init__(self, target: Target, environ: Mapping[str, str]) -> None:
+        self.target = target
+        self.environ = environ
+        self.where = f"{target.schema}.{STATE_TABLE} (database of {target.name})"
+
+    @contextmanager
+    def hold(self, target_name: str) -> Iterator[tuple[HealthState | None, StoreFn]]:
+        import psycopg
+
+        from oncall.db.connect import connect, parse_database_url
+
+        url = parse_database_url(self.target.database_url(self.environ), source=self.target.database_url_env)
+        try:
+            with (
+                connect(url, connect_timeout=self.target.connect_timeout) as conn,
+                locked_state(conn, self.target.schema, target_name) as (raw, save),
+            ):
+                yield state_from(raw), lambda state: save(asdict(state))
+        except psycopg.Error as exc:
+            raise CheckFailed(
+                f"the alert state in {self.where} could not be read or written: "
+                f"{getattr(exc.diag, 'message_primary', None) or type(exc).__name__}",
+                f"give the role CREATE on schema {self.target.schema} (first use) or SELECT, INSERT, UPDATE "
+                f"on {STATE_TABLE}; or give --notify a writable state_dir",
+            ) from exc
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK)
+
+
+def store_for(target: Target, environ: Mapping[str, str]) -> StateStore:
+    """The state file under state_dir when it can be written, else the target's database."""
+    if _writable(target.state_dir / "health"):
+        return FileStateStore(target.state_dir)
+    return DbStateStore(target, environ)
 
 
 def notify_change(

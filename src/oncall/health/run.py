@@ -52,7 +52,7 @@ from oncall.health.model import (
     TargetHealth,
     combine_codes,
 )
-from oncall.health.notify import notify_change, notify_channels, policy_for
+from oncall.health.notify import AlertPolicy, notify_change, notify_channels, policy_for, store_for
 from oncall.runlog import append_run
 
 
@@ -235,6 +235,30 @@ def check_targets(
     return results
 
 
+def _notify(
+    health: TargetHealth,
+    target: Target,
+    env: Mapping[str, str],
+    *,
+    webhook: str | None,
+    urls: Sequence[str],
+    policy: AlertPolicy,
+) -> dict[str, Any]:
+    """Post what is due for one target; a state store that fails is reported, never a crash."""
+    try:
+        store = store_for(target, env)
+        return notify_change(
+            health, target.state_dir, webhook, channel_urls=urls, policy=policy, store=store
+        ).as_dict()
+    except OncallError as exc:
+        return {
+            "event": None,
+            "sent": False,
+            "status": "healthy" if health.ok else "failing",
+            "error": exc.as_dict(),
+        }
+
+
 def run_health(
     targets: Sequence[Target],
     *,
@@ -266,9 +290,9 @@ def run_health(
         target = by_name[health.target]
         if notify:
             webhook, urls = channels[target.name]
-            health.notify = notify_change(
-                health, target.state_dir, webhook, channel_urls=urls, policy=policies[target.name]
-            ).as_dict()
+            health.notify = _notify(
+                health, target, env, webhook=webhook, urls=urls, policy=policies[target.name]
+            )
         append_run(
             target.run_log,
             task="health",

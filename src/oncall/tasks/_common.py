@@ -55,6 +55,9 @@ def target_for(ctx: Context, name: str | None) -> Target:
     target = resolve_target(oncall_config(ctx), chosen, root=project_root(ctx))
     if name:
         _chain_target = name
+    from oncall.tasks._shared import share_runs_of
+
+    share_runs_of(target)  # its run records go to its database too, for the whole team (issue 19)
     return target
 
 

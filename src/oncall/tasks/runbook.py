@@ -27,6 +27,7 @@ from oncall.tasks._common import (
 )
 
 if TYPE_CHECKING:
+    from oncall.config import Target
     from oncall.health.run import HealthRun
     from oncall.output import Output
 
@@ -57,12 +58,15 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
     out = output_for(json)
     with boundary(out, task="runs", debug=debug):
         newest = count_flag(last, "--last", example=10)
+        shared: list[dict[str, Any]] = []
         if target:
-            path = target_for(ctx, target).run_log
+            chosen = target_for(ctx, target)
+            path = chosen.run_log
+            shared = _shared_runs(chosen, out, task, newest)
         else:
             path = project_root(ctx) / Path(str(settings(oncall_config(ctx))["run_log"]))
         selection = load_runs(path, last=newest, task=task, target=target)
-        records = selection.records
+        records = _merged(selection.records, shared, newest)
         skipped = selection.skipped_lines
         if skipped:
             # Human text goes to stderr under --json, so a damaged log is noticed either way.
@@ -71,9 +75,25 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
             )
         if json:
             doc = {"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records}
+            doc["shared_count"] = len(shared)
             out.emit(doc | {"skipped_lines": skipped})
             return
         _print_runs(out, records, path)
+
+
+def _shared_runs(target: Target, out: Output, task: str | None, last: int) -> list[dict[str, Any]]:
+    """The target's runs from its database (what the whole team did); [] with a warning if unreadable."""
+    from oncall.runbook.history import shared_runs
+
+    return shared_runs(target, task=task, last=last, warn=lambda line: out.print(line, markup=False))
+
+
+def _merged(local: list[dict[str, Any]], shared: list[dict[str, Any]], last: int) -> list[dict[str, Any]]:
+    if not shared:
+        return local
+    from oncall.runbook.history import merge_runs
+
+    return merge_runs(local, shared, last=last)
 
 
 def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
@@ -85,13 +105,14 @@ def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
         out.print(f"no runs recorded in {path}")
         return
     table = Table(title=f"runs ({path})")
-    for column in ("time (UTC)", "user", "target", "task", "outcome", "code", "duration"):
+    for column in ("time (UTC)", "user", "host", "target", "task", "outcome", "code", "duration"):
         table.add_column(column)
     for record in records:
         seconds = run_duration(record)
         table.add_row(
             str(record.get("time", ""))[:19].replace("T", " "),
             str(record.get("user", "")),
+            str(record.get("host", "")),
             str(record.get("target") or "-"),
             str(record.get("task", "")),
             str(record.get("outcome", "")),
@@ -135,12 +156,15 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
 
     from oncall.config import list_targets
     from oncall.health.run import run_health
+    from oncall.tasks._shared import share_runs_of
 
     out = output_for(json)
     with boundary(out, task="health", debug=debug):
         seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="20s")
         if all_:
             targets, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
+            for each in targets:
+                share_runs_of(each)
         else:
             targets = [target_for(ctx, target)]
         args = {"target": target, "all": all_, "notify": notify, "metrics_file": metrics_file}
