@@ -31,6 +31,9 @@ POST_TIMEOUT = 10.0
 NOTIFY_URLS_ENV = "ONCALL_NOTIFY_URLS"
 PAGERDUTY_SCHEMES = ("pagerduty",)
 _SEPARATORS = re.compile(r"[\s,]+")
+TOKEN_LENGTH = 16
+# Schemes whose host part is a server's name, not a key (every other scheme's host is masked).
+_HOST_IS_A_PLACE = ("json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos")
 
 
 class _RedactingFilter(logging.Filter):
@@ -56,12 +59,14 @@ def _register_url(url: str) -> None:
         parts = urlsplit(url)
     except ValueError:
         return
-    for piece in (parts.netloc, parts.path, parts.query, parts.username, parts.password):
+    for piece in (parts.path, parts.query, parts.username, parts.password):
         if piece and len(piece) > 1:
             register_secret(piece)
     for segment in parts.path.split("/"):
-        register_secret(segment)
-    if parts.hostname:
+        # A token-like segment alone (an echoed path may be cut); not words such as "hooks".
+        if len(segment) >= TOKEN_LENGTH:
+            register_secret(segment)
+    if parts.hostname and scheme_of(url) not in _HOST_IS_A_PLACE:
         register_secret(parts.hostname)  # for pagerduty:// or tgram:// the "host" is a key
 
 
@@ -110,7 +115,8 @@ def send_apprise(url: str, *, position: int, event: str, title: str, body: str, 
     sender = apprise.Apprise()
     if not sender.add(with_event(url, event, key)):
         raise BadInput(f"{name} is not a channel URL apprise accepts", "check ONCALL_NOTIFY_URLS")
-    kind = apprise.NotifyType.SUCCESS if event == "recovered" else apprise.NotifyType.FAILURE
+    kinds = {"recovered": apprise.NotifyType.SUCCESS, "report": apprise.NotifyType.INFO}
+    kind = kinds.get(event, apprise.NotifyType.FAILURE)
     delivered = sender.notify(
         title=redact(title), body=redact(body), notify_type=kind, body_format=apprise.NotifyFormat.MARKDOWN
     )
@@ -163,6 +169,7 @@ def deliver(
     text: str,
     target: str,
     key: str,
+    title: str | None = None,
 ) -> list[dict[str, Any]]:
     """Post the alert to the webhook and each apprise channel; one result per channel, never raises."""
     results: list[dict[str, Any]] = []
@@ -176,7 +183,7 @@ def deliver(
                     url,
                     position=position,
                     event=event,
-                    title=_title(event, target),
+                    title=title or _title(event, target),
                     body=_markdown(text),
                     key=key,
                 ),

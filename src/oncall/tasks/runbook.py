@@ -238,6 +238,8 @@ def _health_summary(run: HealthRun) -> str:
         "wait": f"how long restart and smoke wait for the service to answer healthy, {DURATION_WORDS} "
         "(default 5m)",
         "debug": DEBUG_HELP,
+        "post": "post a short summary of the outcome to the channels of ONCALL_WEBHOOK_URL and "
+        "ONCALL_NOTIFY_URLS (not PagerDuty)",
     }
 )
 def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
@@ -250,16 +252,21 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
     from_: str = "migrate",
     wait: str = "5m",
     debug: bool = False,
+    post: bool = False,
 ) -> None:
     """Run migrate, verify, restart and smoke as one: a timeline, a resume command, an incident report."""
+    import os
     from pathlib import Path
 
+    from oncall.runbook.post import post_report, report_channels
     from oncall.runbook.recover import recover as run_recover
 
     out = output_for(json)
     with boundary(out, task="recover", debug=debug):
         smoke_wait = seconds_flag(wait, "--wait", allow_zero=False, example="5m")
         chosen = target_for(ctx, target)
+        # Checked before anything runs, like --report: a recovery must not end in "nowhere to post".
+        channels = report_channels(chosen, os.environ) if post else None
         result = run_recover(
             chosen,
             out,
@@ -269,14 +276,26 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
             report=Path(report) if report else None,
             smoke_wait=smoke_wait,
         )
-        out.emit(result.as_dict())
+        posted = post_report(result, channels) if channels is not None and not result.dry_run else None
+        out.emit(result.as_dict() | ({"posted": posted} if posted is not None else {}))
         _print_timeline(out, result)
+        _print_posted(out, posted)
         failed = result.failed
         if failed is not None:
             exit_with(
                 result.code,
                 f"recover stopped at {failed.name} (exit {failed.code}): {failed.summary}\n"
                 f"  resume: {result.resume_command()}",
+            )
+
+
+def _print_posted(out: Output, posted: list[dict[str, Any]] | None) -> None:
+    for channel in posted or []:
+        if channel["sent"]:
+            out.print(f"summary posted to {channel['channel']}", markup=False)
+        else:
+            out.print(
+                f"summary NOT posted to {channel['channel']}: {channel['error']['cause']}", markup=False
             )
 
 
