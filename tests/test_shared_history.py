@@ -13,9 +13,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from health_support import load_target, migrate_target, scratch_project, target_entry, webhook_receiver
 from oncall.config import build_target
+from oncall.errors import BadInput
 from oncall.health.model import CheckEnv, HealthObservation
+from oncall.health.notify import store_for
 from oncall.health.run import run_health
 from oncall.output import Output
 from oncall.runbook.history import SharedHistory, merge_runs
@@ -143,3 +147,33 @@ def test_alert_state_lives_in_the_database_without_a_writable_state_dir(pg, tmp_
         assert events == [None, "failing", None]
         assert hook.count == 1
     assert pg.scalar("SELECT (state->>'fail_streak')::int FROM oncall_notify_state WHERE target = 'svc'") == 3
+
+
+@pytest.mark.parametrize(
+    ("notify_state", "environ", "expected"),
+    [
+        ("auto", {}, "FileStateStore"),
+        ("auto", {"RENDER": "true"}, "DbStateStore"),
+        ("database", {}, "DbStateStore"),
+        ("file", {"RENDER": "true"}, "FileStateStore"),
+    ],
+    ids=[
+        "auto with a writable state_dir: the file",
+        "auto on Render, whose cron jobs lose their disk: the database",
+        "database when configured",
+        "file when configured, even on Render",
+    ],
+)
+def test_where_the_alert_state_lives(
+    tmp_path: Path, notify_state: str, environ: dict[str, str], expected: str
+) -> None:
+    """notify_state chooses the store; auto picks the database on Render."""
+    merged = {"state_dir": str(tmp_path / "state"), "notify_state": notify_state}
+    target = build_target("svc", {"migrations": "sql/turbo-response"}, merged, tmp_path)
+    assert type(store_for(target, environ)).__name__ == expected
+
+
+def test_an_unknown_notify_state_is_bad_input(tmp_path: Path) -> None:
+    """notify_state: disk is none of auto, file, database: BadInput naming the key."""
+    with pytest.raises(BadInput, match="notify_state"):
+        build_target("svc", {"migrations": "sql/turbo-response", "notify_state": "disk"}, {}, tmp_path)

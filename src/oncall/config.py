@@ -26,6 +26,7 @@ from oncall.durations import parse_count, parse_duration
 from oncall.errors import BadInput
 
 LEDGERS = ("oncall", "alembic")
+NOTIFY_STATES = ("auto", "file", "database")
 
 # Keys of one target besides the global ones it may override. An unknown key is an error: a typo
 # such as `productoin: true` must not leave a production target unguarded.
@@ -93,6 +94,7 @@ class Target:
     failure_threshold: int = 2
     success_threshold: int = 1
     remind_every: float = 0.0
+    notify_state: str = "auto"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -292,8 +294,18 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         remind_every=parse_duration(
             pick("remind_every"), "remind_every:", hint="write e.g. remind_every: 30m (0 never reminds)"
         ),
+        notify_state=_choice(pick("notify_state"), "notify_state", NOTIFY_STATES),
         raw=raw,
     )
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise BadInput(
+            f"{key}: {value!r} is not one of {', '.join(allowed)}", f"write e.g. {key}: {allowed[0]}"
+        )
+    return text
 
 
 def resolve_target(

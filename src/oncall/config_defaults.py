@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "failure_threshold": 2,
     "success_threshold": 1,
     "remind_every": 0.0,
+    # where that state lives: auto (the database on Render or without a writable state_dir), file, database
+    "notify_state": "auto",
     "targets": {},
 }
 

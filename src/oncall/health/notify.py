@@ -1,18 +1,20 @@
-"""Post a health state change to a Slack-compatible webhook, once per change.
+"""Alert on a target's health: after N failing runs, remind while it lasts, resolve after M passing.
 
-A scheduled `invoke health --notify` is a one-shot process, so the state between runs lives in a
-small JSON file per target under `target.state_dir` (written atomically, read under a file lock so
-two overlapping cron runs cannot both post). The rule, after Upptime and Uptime Kuma's
-"important beats": post when the state changes, never while it stays the same.
+A scheduled `invoke health --notify` is a one-shot process, so the state between runs (status,
+runs in a row, whether an alert is open, when it was last posted) is kept per target: a JSON file
+under `target.state_dir` (written atomically, under a file lock), or a row of
+`oncall_notify_state` in the target's database (under a row lock) where no disk survives the run.
+Either lock spans read, decide, post and write, so two overlapping runs cannot both alert.
 
-    previous          now        posts
-    (none)            healthy    nothing (a first healthy run is not news)
-    (none)/healthy    failing    "FAILING"  (once)
-    failing           failing    nothing, unless the last post did not get through (then retried)
-    failing           healthy    "RECOVERED" (once; only if the failure was announced)
+    alert open   this run                                   posts
+    no           failing, >= failure_threshold in a row     "failing"   (PagerDuty: trigger)
+    yes          failing, remind_every since the last post  "reminder"  (trigger, same dedup key)
+    yes          passing, >= success_threshold in a row     "recovered" (PagerDuty: resolve)
+    otherwise                                               nothing
 
-The webhook URL is a secret (it carries the channel token): it comes from an environment variable,
-is registered with the redactor, and error messages name only its host.
+A post that did not get through leaves the state as it was, so the next run posts again. The
+channels (the Slack-style webhook and apprise URLs) are in oncall.health.channels; their URLs are
+secrets, registered with the redactor, and errors name only a host or a channel's position.
 """
 
 from __future__ import annotations
@@ -380,11 +382,21 @@ def _writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK)
 
 
+# Render sets RENDER=true in every service, cron jobs included; their filesystem starts empty.
+RENDER_ENV = "RENDER"
+
+
 def store_for(target: Target, environ: Mapping[str, str]) -> StateStore:
-    """The state file under state_dir when it can be written, else the target's database."""
-    if _writable(target.state_dir / "health"):
-        return FileStateStore(target.state_dir)
-    return DbStateStore(target, environ)
+    """Where the state lives (config `notify_state`): `file` under state_dir, `database`, or `auto`:
+    the database on Render (a cron job's disk is gone by the next run) or when state_dir cannot be
+    written, else the file."""
+    choice = target.notify_state
+    if choice == "auto":
+        on_render = environ.get(RENDER_ENV, "").lower() == "true"
+        choice = "database" if on_render or not _writable(target.state_dir / "health") else "file"
+    if choice == "database":
+        return DbStateStore(target, environ)
+    return FileStateStore(target.state_dir)
 
 
 def notify_change(

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from oncall.config import Target
-from oncall.errors import BadInput, ExitCode, OncallError, Unreachable
+from oncall.errors import BadInput, CheckFailed, ExitCode, OncallError, Unreachable
 from oncall.health.checks import CHECKS
 from oncall.health.metrics import write_textfile
 from oncall.health.model import (
@@ -251,12 +251,15 @@ def _notify(
             health, target.state_dir, webhook, channel_urls=urls, policy=policy, store=store
         ).as_dict()
     except OncallError as exc:
-        return {
-            "event": None,
-            "sent": False,
-            "status": "healthy" if health.ok else "failing",
-            "error": exc.as_dict(),
-        }
+        error = exc.as_dict()
+    except OSError as exc:  # notify_state: file, and state_dir cannot be written
+        reason = exc.strerror or type(exc).__name__
+        error = CheckFailed(
+            f"the alert state under {target.state_dir} could not be written: {reason}",
+            "give --notify a writable state_dir, or set notify_state: database",
+        ).as_dict()
+    status = "healthy" if health.ok else "failing"
+    return {"event": None, "sent": False, "status": status, "error": error}
 
 
 def run_health(
