@@ -175,6 +175,23 @@ def test_a_failed_channel_is_retried_and_named_without_its_url(tmp_path: Path, s
         assert (second.event, second.sent) == ("failing", True)
 
 
+def test_a_jsons_channel_is_posted_over_verified_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """jsons:// to a local https receiver: delivered when its CA is trusted, refused when not."""
+    from smoke_support import leaf, make_ca
+
+    ca, pem = make_ca(tmp_path)
+    policy = AlertPolicy(failure_threshold=1)
+    with webhook_receiver("/alerts", tls=leaf(ca)) as hook:
+        url = hook.url.replace("https://", "jsons://", 1)
+        untrusted = notify_change(_health(False, "a"), tmp_path, None, channel_urls=[url], policy=policy)
+        assert untrusted.error is not None
+        assert hook.count == 0
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pem))  # requests, under apprise, reads it
+        trusted = notify_change(_health(False, "b"), tmp_path, None, channel_urls=[url], policy=policy)
+        assert (trusted.event, trusted.sent) == ("failing", True)
+        assert hook.count == 1
+
+
 @pytest.mark.parametrize(
     ("value", "count"),
     [
