@@ -56,7 +56,7 @@ def test_a_zero_failure_threshold_is_bad_input(run_invoke, tmp_path) -> None:  #
     """--failure-threshold 0 would alert on nothing: exit 2 naming the flag, before any check."""
     result = run_invoke("health", "--failure-threshold", "0", cwd=_project(tmp_path), env={})
     assert result.code == 2
-    assert "--failure-threshold" in result.stderr
+    assert "--failure-threshold '0' is less than 1" in result.stderr
 
 
 def test_recover_post_sends_a_short_link_free_summary(run_invoke, pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
