@@ -177,3 +177,32 @@ def test_an_unknown_notify_state_is_bad_input(tmp_path: Path) -> None:
     """notify_state: disk is none of auto, file, database: BadInput naming the key."""
     with pytest.raises(BadInput, match="notify_state"):
         build_target("svc", {"migrations": "sql/turbo-response", "notify_state": "disk"}, {}, tmp_path)
+
+
+def test_two_overlapping_runs_alert_once_with_the_state_in_the_database(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """notify_state: database, one failure stored, then two runs at once: the row lock lets one
+    decide first, so exactly one of them alerts."""
+    import threading
+
+    merged = {"run_log": str(tmp_path / "runs.jsonl"), "notify_state": "database"}
+    target = build_target("svc", {"migrations": "sql/turbo-response"}, merged, tmp_path)
+    checks = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
+    with webhook_receiver("/alerts") as hook:
+        env = {"DATABASE_URL": pg.url, "ONCALL_NOTIFY_URLS": hook.url.replace("http://", "json://")}
+        first = run_health([target], notify=True, environ=env, checks=checks).results[0].notify or {}
+        assert first["event"] is None
+        start = threading.Barrier(2)
+        events: list[str] = []
+
+        def one_run() -> None:
+            start.wait()
+            note = run_health([target], notify=True, environ=env, checks=checks).results[0].notify or {}
+            events.append(str(note.get("event")))
+
+        runs = [threading.Thread(target=one_run) for _ in range(2)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+        assert sorted(events) == ["None", "failing"]
+        assert hook.count == 1
