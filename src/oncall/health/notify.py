@@ -238,9 +238,8 @@ def decide(
     alert_open = previous is not None and previous.notified
     if healthy:
         return RECOVERED if alert_open and passing_in_a_row >= policy.success_threshold else None
-    if not alert_open:
+    if previous is None or not alert_open:
         return FAILING if failing_in_a_row >= policy.failure_threshold else None
-    assert previous is not None
     due = policy.remind_every > 0 and _since(previous.last_sent, now or _utcnow()) >= policy.remind_every
     return REMINDER if due else None
 
@@ -263,10 +262,6 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
-
-
-def _now() -> str:
-    return _utcnow().isoformat(timespec="seconds")
 
 
 def message(health: TargetHealth, event: str, previous: HealthState | None) -> str:
