@@ -101,6 +101,7 @@ def test_the_incident_report_lists_what_others_did(pg, tmp_path, monkeypatch, se
             "task": "restart",
             "outcome": "restarted",
             "code": 0,
+            "details": {"service": "srv-d0abc123"},
         }
     )
     assert warnings == []
@@ -110,7 +111,7 @@ def test_the_incident_report_lists_what_others_did(pg, tmp_path, monkeypatch, se
     result = RecoverResult("svc", "turbo-response", "db", None, False, "migrate", now, [], others=others)
     report = render_report(result)
     assert "## What others did meanwhile" in report
-    assert "| bob@laptop-b | restart | restarted | 0 |" in report
+    assert "| bob@laptop-b | restart | restarted | 0 | service srv-d0abc123 |" in report
 
 
 def test_merge_lists_a_run_in_both_places_once() -> None:

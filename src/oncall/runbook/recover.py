@@ -486,6 +486,22 @@ def render_report(result: RecoverResult) -> str:
     return "\n".join(lines)
 
 
+def _what_it_changed(record: dict[str, Any]) -> str:
+    """ "applied V1, V2" for a migrate, "service srv-..." for a restart or deploy, else nothing."""
+    details = record.get("details")
+    if not isinstance(details, dict):
+        return ""
+    parts = []
+    applied = details.get("applied")
+    if isinstance(applied, list) and applied:
+        parts.append("applied " + ", ".join(map(str, applied)))
+    if details.get("service"):
+        parts.append(f"service {details['service']}")
+    if details.get("error"):
+        parts.append(f"error: {details['error']}")
+    return "; ".join(parts)
+
+
 def _others_lines(others: list[dict[str, Any]]) -> list[str]:
     """What the rest of the team did to this target around the incident (the shared history)."""
     lines = ["## What others did meanwhile", ""]
@@ -493,9 +509,7 @@ def _others_lines(others: list[dict[str, Any]]) -> list[str]:
         return [*lines, "No other run of this target was recorded in the shared history in that window.", ""]
     lines += ["| time (UTC) | who | task | outcome | code | detail |", "|---|---|---|---|---|---|"]
     for record in others:
-        details = record.get("details") if isinstance(record.get("details"), dict) else {}
-        applied = details.get("applied") if details else None
-        detail = f"applied {', '.join(map(str, applied))}" if isinstance(applied, list) and applied else ""
+        detail = _what_it_changed(record)
         when = str(record.get("time", ""))[:19].replace("T", " ")
         who = f"{_md(record.get('user'))}@{_md(record.get('host'))}"
         cells = [when, who, _md(record.get("task")), _md(record.get("outcome")), str(record.get("code", ""))]
