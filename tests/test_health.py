@@ -160,18 +160,18 @@ def test_notify_posts_once_on_failure_and_once_on_recovery(run_invoke, pg, proje
     with webhook_receiver() as hook, page_server(502) as page:
         secret_scan.add(hook.url)
         env = {"DATABASE_URL": pg.url, "APP_URL": page.url, "ONCALL_WEBHOOK_URL": hook.url}
-        first = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        first = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert first.code == 1
         assert hook.count == 1
         assert first.json()["notify"]["event"] == "failing"
-        second = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        second = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert second.code == 1
         assert hook.count == 1
         page.status = 200
-        third = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        third = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert third.code == 0
         assert hook.count == 2
-        fourth = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        fourth = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert fourth.code == 0
         assert hook.count == 2
         texts = hook.texts()

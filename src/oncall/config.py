@@ -26,6 +26,7 @@ from oncall.durations import parse_count, parse_duration
 from oncall.errors import BadInput
 
 LEDGERS = ("oncall", "alembic")
+NOTIFY_STATES = ("auto", "file", "database")
 
 # Keys of one target besides the global ones it may override. An unknown key is an error: a typo
 # such as `productoin: true` must not leave a production target unguarded.
@@ -91,6 +92,11 @@ class Target:
     table_lock_wait: float = 60.0
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
+    notify_urls_env: str = "ONCALL_NOTIFY_URLS"
+    failure_threshold: int = 2
+    success_threshold: int = 1
+    remind_every: float = 0.0
+    notify_state: str = "auto"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # Set by the task layer for `database_url_from: render` (oncall.render.env): reads the URL
     # from the Render service when first asked. Config cannot call Render itself (it sits below it).
@@ -285,8 +291,28 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         ),
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
+        notify_urls_env=str(pick("notify_urls_env")),
+        failure_threshold=parse_count(
+            pick("failure_threshold"), "failure_threshold:", minimum=1, hint="write e.g. failure_threshold: 2"
+        ),
+        success_threshold=parse_count(
+            pick("success_threshold"), "success_threshold:", minimum=1, hint="write e.g. success_threshold: 1"
+        ),
+        remind_every=parse_duration(
+            pick("remind_every"), "remind_every:", hint="write e.g. remind_every: 30m (0 never reminds)"
+        ),
+        notify_state=_choice(pick("notify_state"), "notify_state", NOTIFY_STATES),
         raw=raw,
     )
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise BadInput(
+            f"{key}: {value!r} is not one of {', '.join(allowed)}", f"write e.g. {key}: {allowed[0]}"
+        )
+    return text
 
 
 def resolve_target(

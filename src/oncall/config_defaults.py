@@ -23,6 +23,14 @@ DEFAULTS: dict[str, Any] = {
     "table_lock_wait": 60.0,
     "run_log": ".oncall/runs.jsonl",
     "state_dir": ".oncall",
+    # health --notify (issue 19): the variable that holds the apprise channel URLs (the URLs are
+    # secrets, so config names the variable, never the URLs), and when to alert, resolve, remind.
+    "notify_urls_env": "ONCALL_NOTIFY_URLS",
+    "failure_threshold": 2,
+    "success_threshold": 1,
+    "remind_every": 0.0,
+    # where that state lives: auto (the database on Render or without a writable state_dir), file, database
+    "notify_state": "auto",
     "targets": {},
 }
 

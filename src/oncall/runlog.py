@@ -4,6 +4,10 @@ The run log is append-only JSON Lines (time, user, host, target, task, arguments
 removed, outcome, exit code, durations). One `write()` of one line with O_APPEND keeps concurrent
 runs from interleaving; every value passes through `redact_obj`. `select_runs` is what
 `invoke runs` shows: the last N records, optionally of one task or target.
+
+Besides the file, each record goes to every registered sink (`add_sink`): the task layer adds one
+that shares the record in the target's database (oncall.runbook.history), so the whole team sees
+it. A sink never raises; it warns on its own.
 """
 
 from __future__ import annotations
@@ -14,13 +18,27 @@ import json
 import os
 import socket
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from oncall.output import json_default
 from oncall.redact import redact_obj
+
+RunSink = Callable[[dict[str, Any]], None]
+_sinks: list[RunSink] = []
+
+
+def add_sink(sink: RunSink) -> None:
+    """Hand every record appended from now on to `sink` as well (once per sink)."""
+    if sink not in _sinks:
+        _sinks.append(sink)
+
+
+def remove_sink(sink: RunSink) -> None:
+    if sink in _sinks:
+        _sinks.remove(sink)
 
 
 def _user() -> str:
@@ -61,12 +79,17 @@ def append_run(
         record["details"] = dict(details)
     record = redact_obj(record)
     line = json.dumps(record, default=json_default, sort_keys=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line.encode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        # Shared even when the local file cannot be written (a cron job without a writable disk).
+        for sink in list(_sinks):
+            sink(record)
     return record
 
 
