@@ -7,11 +7,13 @@ below both `run` and `admin` so that neither borrows the other's internals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, parse_database_url
-from oncall.errors import CheckFailed, OncallError, Unreachable
+from oncall.db.errors import Kind, translate
+from oncall.errors import OncallError
 from oncall.migrations.files import LedgerState, Migration, read_state
 from oncall.output import Output
 from oncall.redact import redact
@@ -20,6 +22,12 @@ if TYPE_CHECKING:
     import psycopg
 
 WORK_APPLICATION_NAME = "oncall migrate"
+
+# What the migration commands say on top of the boundary's causes (oncall.db.errors).
+MIGRATION_HINTS: Mapping[Kind, str | None] = {
+    Kind.PERMISSION: "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
+    Kind.CONNECTION: "check the database is up, then rerun (a migration that was cut off was rolled back)",
+}
 
 
 def url_of(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
@@ -56,23 +64,8 @@ def read_state_on(
 
 
 def database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
-    """A psycopg error outside a migration's own SQL, as our error (by SQLSTATE class)."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    text = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    if sqlstate == "42501":
-        return CheckFailed(
-            f"permission denied on {url.host}/{url.dbname} while {doing}: {text}",
-            "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
-            sqlstate=sqlstate,
-        )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
-        return Unreachable(
-            f"lost the connection to {url.host}:{url.port} while {doing}: {text}",
-            "check the database is up, then rerun (a migration that was cut off was rolled back)",
-            sqlstate=sqlstate,
-        )
-    return CheckFailed(f"{doing} failed on {url.host}/{url.dbname}: {text}", None, sqlstate=sqlstate)
+    """A psycopg error outside a migration's own SQL, as our error, with the migration commands' hints."""
+    return translate(exc, url, doing, hints=MIGRATION_HINTS)
 
 
 def say(out: Output, text: str) -> None:

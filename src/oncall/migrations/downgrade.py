@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect
+from oncall.db.errors import Kind, kind_of
 from oncall.errors import BadInput, OncallError, Refused
 from oncall.migrations.common import (
     database_error,
@@ -218,7 +219,7 @@ def _send_with_retries(
             return
         except psycopg.Error as exc:
             rollback(conn)
-            if exc.sqlstate != "55P03":
+            if kind_of(exc) is not Kind.LOCK:
                 raise database_error(exc, db, f"rolling back {step.migration.version} (rolled back)") from exc
             if attempt == target.lock_retries:
                 raise Refused(

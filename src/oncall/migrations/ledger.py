@@ -201,6 +201,7 @@ def upsert_row_sql(
 
 # --- exactly once -----------------------------------------------------------------------------
 # Custom SQLSTATEs the runner's guards raise inside a migration's transaction (OC001 is Alembic's).
+ALEMBIC_VERSION_MOVED = "OC001"  # alembic_version changed under the migration (its guard)
 APPLIED_ELSEWHERE = "OC002"  # the ledger already records this version with this content
 APPLY_LOCK_TIMEOUT = "OC003"  # another run held the apply lock for longer than lock_wait
 LEDGER_CONFLICT = "OC004"  # the ledger records this version twice, or with other content
@@ -353,6 +354,6 @@ def alembic_move_sql(schema: str, current: list[str] | None, revision: str, down
         "DO $oncall_guard$ BEGIN IF (SELECT count(*) FROM "
         f"{table}) <> 1 OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {quote_literal(revision)}) "
         "THEN RAISE EXCEPTION 'alembic_version did not move to %', "
-        f"{quote_literal(revision)} USING ERRCODE = 'OC001'; END IF; END $oncall_guard$"
+        f"{quote_literal(revision)} USING ERRCODE = '{ALEMBIC_VERSION_MOVED}'; END IF; END $oncall_guard$"
     )
     return ";\n".join(parts)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect
+from oncall.db.errors import UNDEFINED_TABLE, UNIQUE_VIOLATION, Kind, kind_of, sqlstate_of
 from oncall.errors import BadInput, CheckFailed, Drift, ExitCode, OncallError, Refused, Unreachable
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
@@ -52,6 +53,7 @@ from oncall.migrations.common import (
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import (
+    ALEMBIC_VERSION_MOVED,
     APPLIED_ELSEWHERE,
     APPLIED_OUTCOMES,
     APPLY_LOCK_TIMEOUT,
@@ -725,7 +727,7 @@ def _run_transactional(
             rollback(conn)
             if exc.sqlstate == APPLIED_ELSEWHERE:
                 raise _AppliedElsewhere(migration.version) from exc
-            if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
+            if kind_of(exc) is Kind.LOCK and attempt < plan.lock_retries:
                 waiter.lost_attempt(time.monotonic() - began)
                 where = f"in {migration.version}; rolled back"
                 _pause_to_retry(
@@ -898,7 +900,7 @@ def _run_statements(
                 counter.send(conn, statement.text)
                 break
             except psycopg.Error as exc:
-                if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
+                if kind_of(exc) is Kind.LOCK and attempt < plan.lock_retries:
                     attempts_total += 1
                     waiter.lost_attempt(time.monotonic() - began)
                     where = f"at {migration.path.name}:{statement.line}"
@@ -1030,9 +1032,10 @@ def _migration_error(
     replayable: bool,
 ) -> OncallError:
     migration = step.migration
-    sqlstate = getattr(exc, "sqlstate", None)
+    sqlstate = sqlstate_of(exc)
+    kind = kind_of(exc)
     relations = sorted({r for s in migration.statements for r in s.relations})
-    if sqlstate == "55P03":
+    if kind is Kind.LOCK:
         return _lock_refusal(conn, plan, migration.path.name, relations, attempts)
     if sqlstate == APPLY_LOCK_TIMEOUT:
         holder = lock_holder(conn, apply_key(plan.schema)) if not (conn.closed or conn.broken) else None
@@ -1043,9 +1046,8 @@ def _migration_error(
             "wait for that run and rerun migrate (it skips what the other run applied), or raise --lock-wait",
             holder=holder.as_dict() if holder else None,
         )
-    if sqlstate == LEDGER_CONFLICT or (
-        sqlstate == "23505" and getattr(getattr(exc, "diag", None), "table_name", None) == LEDGER_TABLE
-    ):
+    table = getattr(getattr(exc, "diag", None), "table_name", None)
+    if sqlstate == LEDGER_CONFLICT or (sqlstate == UNIQUE_VIOLATION and table == LEDGER_TABLE):
         return Drift(
             f"{migration.path.name}: the ledger on {plan.where} already records {migration.version} "
             f"({_server_message(exc)}); rolled back, nothing ran twice",
@@ -1053,12 +1055,12 @@ def _migration_error(
             f"invoke resolve {migration.version} --applied (or --rolled-back)",
             sqlstate=sqlstate,
         )
-    if sqlstate == "OC001":
+    if sqlstate == ALEMBIC_VERSION_MOVED:
         return Drift(
             f"alembic_version on {plan.where} changed while {migration.version} ran; rolled back",
             "someone edited alembic_version by hand or ran alembic at the same time; check invoke status",
         )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+    if kind is Kind.CONNECTION:
         return Unreachable(
             f"lost the connection to {db.host}:{db.port} while applying {migration.path.name}: "
             f"{_server_message(exc)}",
@@ -1075,10 +1077,11 @@ def _migration_error(
         )
     # Replaying to find the failing statement costs what the failed attempt cost: only when that
     # was quick, and never after statement_timeout (it would wait that long again).
-    statement = _locate(conn, plan, step, exc, offset, replay=replayable and sqlstate != "57014")
+    replay = replayable and kind is not Kind.STATEMENT_TIMEOUT
+    statement = _locate(conn, plan, step, exc, offset, replay=replay)
     where = f"{migration.path.name}:{statement.line}" if statement else migration.path.name
     fix = "fix the SQL in that file and rerun; its transaction was rolled back, nothing of it was committed"
-    return _statement_failure(exc, plan, where, statement, sqlstate, fix=fix)
+    return _statement_failure(exc, plan, where, statement, fix=fix)
 
 
 def _statement_error(
@@ -1093,21 +1096,21 @@ def _statement_error(
     committed: int,
 ) -> OncallError:
     migration = step.migration
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate == "55P03":
+    kind = kind_of(exc)
+    if kind is Kind.LOCK:
         return _lock_refusal(
             conn, plan, f"{migration.path.name}:{statement.line}", statement.relations, attempts
         )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+    if kind is Kind.CONNECTION:
         return Unreachable(
             f"lost the connection to {db.host}:{db.port} at {migration.path.name}:{statement.line}: "
             f"{_server_message(exc)}",
             "statements before it are recorded in the ledger; rerun invoke migrate to resume",
-            sqlstate=sqlstate,
+            sqlstate=sqlstate_of(exc),
         )
     where = f"{migration.path.name}:{statement.line}"
     fix = _committed_so_far(migration, committed, where)
-    return _statement_failure(exc, plan, where, statement, sqlstate, fix=fix)
+    return _statement_failure(exc, plan, where, statement, fix=fix)
 
 
 def _committed_so_far(migration: Migration, committed: int, where: str) -> str:
@@ -1122,19 +1125,21 @@ def _committed_so_far(migration: Migration, committed: int, where: str) -> str:
 
 
 def _statement_failure(
-    exc: Exception, plan: Plan, where: str, statement: Statement | None, sqlstate: str | None, *, fix: str
+    exc: Exception, plan: Plan, where: str, statement: Statement | None, *, fix: str
 ) -> OncallError:
     message = _server_message(exc)
-    if sqlstate == "57014":
+    sqlstate = sqlstate_of(exc)
+    kind = kind_of(exc)
+    if kind is Kind.STATEMENT_TIMEOUT:
         return CheckFailed(
             f"{where}: statement_timeout ({plan.statement_timeout}) cancelled the statement; rolled back",
             "raise INVOKE_ONCALL_STATEMENT_TIMEOUT for this run, or make the statement cheaper",
             sqlstate=sqlstate,
         )
     hint = fix
-    if sqlstate == "42501":
+    if kind is Kind.PERMISSION:
         hint = "the role lacks a privilege: migrate as the owner of the tables (Supabase: postgres); " + fix
-    if sqlstate == "42P01":
+    if sqlstate == UNDEFINED_TABLE:
         hint = "a table it references does not exist: apply the migration that creates it first; " + fix
     return CheckFailed(
         f"{where}: {message} [SQLSTATE {sqlstate}]",
