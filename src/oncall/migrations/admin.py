@@ -28,12 +28,10 @@ from oncall.migrations.common import (
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import (
-    ALEMBIC_TABLE,
-    create_alembic_sql,
+    alembic_move_sql,
     create_ledger_sql,
     delete_row_sql,
     qualified,
-    quote_literal,
     upsert_row_sql,
 )
 from oncall.migrations.lock import migration_lock
@@ -212,12 +210,7 @@ def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> li
 
 def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
     """Statements that make alembic_version hold exactly `revision` (like `alembic stamp`)."""
-    table = qualified(schema, ALEMBIC_TABLE)
-    parts = [create_alembic_sql(schema)] if current is None else []
-    if current:
-        parts.append(f"DELETE FROM {table}")
-    parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
-    return parts
+    return [alembic_move_sql(schema, current, to=revision, from_=None, stamp=True)]
 
 
 def resolve(
@@ -350,7 +343,6 @@ def _alembic_resolve(
             )
         )
     head = heads[0] if heads else None
-    table = qualified(target.schema, ALEMBIC_TABLE)
     position = revisions.index(m.revision)
     head_position = revisions.index(head) if head in revisions else -1
     if applied:
@@ -370,9 +362,4 @@ def _alembic_resolve(
             f"alembic_version is at {head}, after {m.revision}",
             "roll back (resolve --rolled-back) the later revisions first, newest first",
         )
-    if m.down_revision is None:
-        return [f"DELETE FROM {table}"]
-    return [
-        f"UPDATE {table} SET version_num = {quote_literal(m.down_revision)} "
-        f"WHERE version_num = {quote_literal(m.revision or '')}"
-    ]
+    return [alembic_move_sql(target.schema, current, to=m.down_revision, from_=m.revision or "")]

@@ -28,7 +28,7 @@ from oncall.migrations.common import (
     url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
-from oncall.migrations.ledger import delete_row_sql, quote_literal
+from oncall.migrations.ledger import delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
 from oncall.migrations.run import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
 from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
@@ -129,8 +129,8 @@ def _steps(
         ledger_sql.append(adapter.forget_sql(migration, previous))
         body = (
             "BEGIN;\n"
-            f"SET LOCAL lock_timeout = {quote_literal(target.lock_timeout)};\n"
-            f"SET LOCAL statement_timeout = {quote_literal(target.statement_timeout)};\n"
+            f"{set_sql('lock_timeout', target.lock_timeout, local=True)};\n"
+            f"{set_sql('statement_timeout', target.statement_timeout, local=True)};\n"
             f"{(migration.down_sql or '').strip()}\n;\n" + ";\n".join(ledger_sql) + ";\nCOMMIT;"
         )
         steps.append(RollbackStep(migration=migration, sql=body))

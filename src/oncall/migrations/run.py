@@ -38,6 +38,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from psycopg import sql
+
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect
 from oncall.db.errors import UNDEFINED_TABLE, UNIQUE_VIOLATION, Kind, kind_of, sqlstate_of
@@ -69,9 +71,9 @@ from oncall.migrations.ledger import (
     partial_checksum,
     progress_sql,
     qualified,
-    quote_ident,
-    quote_literal,
+    render,
     replace_repeatable_sql,
+    set_sql,
     statements_digest,
 )
 from oncall.migrations.lint import LintFinding, lint
@@ -354,7 +356,7 @@ def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -
             f"but {migration.path.name} is a first revision",
             "check the revision headers of the set against alembic_version",
         )
-    return alembic_move_sql(schema, current, migration.revision, down)
+    return alembic_move_sql(schema, current, to=migration.revision, from_=down, guard=True)
 
 
 def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
@@ -615,10 +617,9 @@ def _apply_locked(
 
 
 def _timeouts(plan: Plan, *, local: bool) -> str:
-    scope = "SET LOCAL" if local else "SET"
     return (
-        f"{scope} lock_timeout = {quote_literal(plan.lock_timeout)};\n"
-        f"{scope} statement_timeout = {quote_literal(plan.statement_timeout)};\n"
+        f"{set_sql('lock_timeout', plan.lock_timeout, local=local)};\n"
+        f"{set_sql('statement_timeout', plan.statement_timeout, local=local)};\n"
     )
 
 
@@ -661,7 +662,7 @@ def _transaction_prefix(plan: Plan, migration: Migration) -> str:
     """
     return (
         "BEGIN ISOLATION LEVEL READ COMMITTED;\n"
-        f"SET LOCAL statement_timeout = {quote_literal(plan.statement_timeout)};\n"
+        f"{set_sql('statement_timeout', plan.statement_timeout, local=True)};\n"
         + apply_guard_sql(
             plan.schema,
             migration,
@@ -670,7 +671,7 @@ def _transaction_prefix(plan: Plan, migration: Migration) -> str:
             repeatable=_is_repeatable(migration),
         )
         + ";\n"
-        f"SET LOCAL lock_timeout = {quote_literal(plan.lock_timeout)};\n"
+        f"{set_sql('lock_timeout', plan.lock_timeout, local=True)};\n"
     )
 
 
@@ -748,7 +749,7 @@ def _run_transactional(
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
-    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (quote_ident(schema),)).fetchone()
+    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (render(sql.Identifier(schema)),)).fetchone()
     return bool(row and row[0])
 
 
@@ -756,7 +757,7 @@ def _ledger_ddl(plan: Plan) -> str:
     """CREATE TABLE of the ledger, preceded by CREATE SCHEMA IF NOT EXISTS when its schema is missing."""
     ddl = create_ledger_sql(plan.schema)
     if plan.create_schema:
-        ddl = f"CREATE SCHEMA IF NOT EXISTS {quote_ident(plan.schema)};\n" + ddl
+        ddl = render(sql.SQL("CREATE SCHEMA IF NOT EXISTS {};\n").format(sql.Identifier(plan.schema))) + ddl
     return ddl
 
 
