@@ -11,11 +11,11 @@ as migrate apply; `--dry-run` prints exactly that SQL and changes nothing.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oncall import retry
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect
 from oncall.db.errors import Kind, kind_of
@@ -30,7 +30,6 @@ from oncall.migrations.common import (
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
-from oncall.migrations.run import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
 from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
 from oncall.output import Output
 from oncall.runlog import append_run
@@ -213,25 +212,36 @@ def _send_with_retries(
     """Send the step's transaction; on lock_timeout (55P03) retry with jittered backoff, as migrate does."""
     import psycopg
 
-    for attempt in range(target.lock_retries + 1):
-        try:
-            conn.execute(step.sql.encode())
-            return
-        except psycopg.Error as exc:
-            rollback(conn)
-            if kind_of(exc) is not Kind.LOCK:
-                raise database_error(exc, db, f"rolling back {step.migration.version} (rolled back)") from exc
-            if attempt == target.lock_retries:
-                raise Refused(
-                    f"rolling back {step.migration.version}: lock_timeout ({target.lock_timeout}) hit "
-                    f"{attempt + 1} times on {db.host}/{db.dbname}; nothing of it was committed",
-                    "a session holds locks on the tables its down SQL touches (see pg_locks and "
-                    "pg_stat_activity): wait for it to finish or end it, then rerun",
-                    attempts=attempt + 1,
-                ) from exc
-            pause = random.uniform(0, min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))  # noqa: S311
-            say(out, f"  lock_timeout ({target.lock_timeout}) hit; retry {attempt + 1} in {pause:.1f} s")
-            time.sleep(pause)
+    retries = tries = 0
+
+    def on_lock_timeout(exc: Exception) -> bool | float:
+        nonlocal retries
+        if kind_of(exc) is not Kind.LOCK or retries >= target.lock_retries:
+            return False
+        pause = retry.LOCK_TIMEOUT_BACKOFF.pause(retries)
+        retries += 1
+        say(out, f"  lock_timeout ({target.lock_timeout}) hit; retry {retries} in {pause:.1f} s")
+        return pause
+
+    try:
+        for attempt in retry.attempts(on_lock_timeout, attempts=target.lock_retries + 1, timeout=None):
+            with attempt:
+                tries += 1
+                try:
+                    conn.execute(step.sql.encode())
+                except psycopg.Error:
+                    rollback(conn)
+                    raise
+    except psycopg.Error as exc:
+        if kind_of(exc) is not Kind.LOCK:
+            raise database_error(exc, db, f"rolling back {step.migration.version} (rolled back)") from exc
+        raise Refused(
+            f"rolling back {step.migration.version}: lock_timeout ({target.lock_timeout}) hit "
+            f"{tries} times on {db.host}/{db.dbname}; nothing of it was committed",
+            "a session holds locks on the tables its down SQL touches (see pg_locks and "
+            "pg_stat_activity): wait for it to finish or end it, then rerun",
+            attempts=tries,
+        ) from exc
 
 
 def _run(target: Target, db: DatabaseURL, out: Output, result: RollbackResult) -> None:

@@ -31,15 +31,16 @@ server gives none, the statements are replayed one by one in a transaction that 
 
 from __future__ import annotations
 
-import random
 import re
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from oncall import retry
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect
 from oncall.db.errors import UNDEFINED_TABLE, UNIQUE_VIOLATION, Kind, kind_of, sqlstate_of
@@ -99,8 +100,7 @@ if TYPE_CHECKING:
     import psycopg
 
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
-RETRY_BASE_SECONDS = 0.5
-RETRY_CAP_SECONDS = 8.0
+RETRY_BASE_SECONDS = retry.LOCK_TIMEOUT_BACKOFF.initial
 REPLAY_LIMIT_SECONDS = 5.0
 
 
@@ -623,33 +623,46 @@ def _timeouts(plan: Plan, *, local: bool) -> str:
     )
 
 
-def _backoff(attempt: int, base: float) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2**attempt)] (AWS architecture blog's variant)."""
-    return random.uniform(0, min(RETRY_CAP_SECONDS, base * 2**attempt))  # noqa: S311
+@dataclass
+class _LockRetries:
+    """oncall.retry's hook for lock_timeout (55P03): retry `plan.lock_retries` times, saying so.
 
-
-def _pause_to_retry(
-    out: Output,
-    plan: Plan,
-    attempt: int,
-    retry_base: float,
-    where: str,
-    *,
-    waiter: LockWaiter,
-    statements: list[Statement],
-) -> None:
-    """After a lock_timeout (55P03): say so and who blocked, then pause before the next try.
-
-    With the table lock wait on, the pause is short: the wait before the next attempt is the backoff.
+    Each retry says who blocked and how long it pauses. With the table lock wait on the pause is
+    short: the wait before the next attempt is the backoff. The time an attempt spent queued, and
+    the pause, count as waiting for locks.
     """
-    pause = waiter.retry_pause() if waiter.enabled else _backoff(attempt, retry_base)
-    say(
-        out,
-        f"  lock_timeout ({plan.lock_timeout}) hit {where}; "
-        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s{waiter.blocked_by(statements)}",
-    )
-    time.sleep(pause)
-    waiter.lost_attempt(pause)
+
+    out: Output
+    plan: Plan
+    retry_base: float
+    waiter: LockWaiter
+    where: str
+    statements: list[Statement]
+    done: int = 0  # retries announced so far
+    tries: int = 0  # attempts begun (stamina.set_testing may stop sooner than lock_retries)
+    began: float = 0.0  # when the current attempt began
+
+    def start(self) -> None:
+        self.tries += 1
+        self.began = time.monotonic()
+
+    def attempts(self) -> Iterator[retry.Attempt]:
+        return retry.attempts(self, attempts=self.plan.lock_retries + 1, timeout=None)
+
+    def __call__(self, exc: Exception) -> bool | float:
+        if kind_of(exc) is not Kind.LOCK or self.done >= self.plan.lock_retries:
+            return False
+        self.waiter.lost_attempt(time.monotonic() - self.began)
+        backoff = retry.Backoff(initial=self.retry_base, cap=retry.LOCK_TIMEOUT_BACKOFF.cap)
+        pause = self.waiter.retry_pause() if self.waiter.enabled else backoff.pause(self.done)
+        self.done += 1
+        say(
+            self.out,
+            f"  lock_timeout ({self.plan.lock_timeout}) hit {self.where}; retry {self.done}/"
+            f"{self.plan.lock_retries} in {pause:.1f} s{self.waiter.blocked_by(self.statements)}",
+        )
+        self.waiter.lost_attempt(pause)
+        return pause
 
 
 def _transaction_prefix(plan: Plan, migration: Migration) -> str:
@@ -715,36 +728,37 @@ def _run_transactional(
     if plan.create_ledger:
         # After the file, not before it: the file may create the schema the ledger lives in.
         suffix_parts.insert(0, _ledger_ddl(plan))
-    for attempt in range(plan.lock_retries + 1):
-        waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
-        prefix = _transaction_prefix(plan, migration)
-        body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
-        began = time.monotonic()
-        try:
-            counter.send(conn, body)
-            plan.create_ledger = False
-            return attempt + 1
-        except psycopg.Error as exc:
-            rollback(conn)
-            if exc.sqlstate == APPLIED_ELSEWHERE:
-                raise _AppliedElsewhere(migration.version) from exc
-            if kind_of(exc) is Kind.LOCK and attempt < plan.lock_retries:
-                waiter.lost_attempt(time.monotonic() - began)
-                where = f"in {migration.version}; rolled back"
-                _pause_to_retry(
-                    out, plan, attempt, retry_base, where, waiter=waiter, statements=migration.statements
-                )
-                continue
-            raise _migration_error(
-                exc,
-                conn,
-                db,
-                plan,
-                step,
-                offset=len(prefix),
-                attempts=attempt + 1,
-                replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
-            ) from exc
+    retries = _LockRetries(
+        out, plan, retry_base, waiter, f"in {migration.version}; rolled back", migration.statements
+    )
+    prefix = ""
+    try:
+        for attempt in retries.attempts():
+            with attempt:
+                waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
+                prefix = _transaction_prefix(plan, migration)
+                body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
+                retries.start()
+                try:
+                    counter.send(conn, body)
+                except psycopg.Error as exc:
+                    rollback(conn)
+                    if exc.sqlstate == APPLIED_ELSEWHERE:
+                        raise _AppliedElsewhere(migration.version) from exc
+                    raise
+                plan.create_ledger = False
+                return retries.tries
+    except psycopg.Error as exc:
+        raise _migration_error(
+            exc,
+            conn,
+            db,
+            plan,
+            step,
+            offset=len(prefix),
+            attempts=retries.tries,
+            replayable=time.monotonic() - retries.began < REPLAY_LIMIT_SECONDS,
+        ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
 
 
@@ -892,26 +906,21 @@ def _run_statements(
         say(out, f"  resuming after statement {resume} of {len(statements)}")
     for index in range(resume, len(statements)):
         statement = statements[index]
-        for attempt in range(plan.lock_retries + 1):
-            waiter.wait_until_clear([statement], f"{migration.path.name}:{statement.line}")
-            began = time.monotonic()
-            if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
-                _drop_invalid_index(conn, schema, statement, counter, out)
-            try:
-                counter.send(conn, statement.text)
-                break
-            except psycopg.Error as exc:
-                if kind_of(exc) is Kind.LOCK and attempt < plan.lock_retries:
-                    attempts_total += 1
-                    waiter.lost_attempt(time.monotonic() - began)
-                    where = f"at {migration.path.name}:{statement.line}"
-                    _pause_to_retry(
-                        out, plan, attempt, retry_base, where, waiter=waiter, statements=[statement]
-                    )
-                    continue
-                raise _statement_error(
-                    exc, conn, db, plan, step, statement=statement, attempts=attempt + 1, committed=index
-                ) from exc
+        where = f"{migration.path.name}:{statement.line}"
+        retries = _LockRetries(out, plan, retry_base, waiter, f"at {where}", [statement])
+        try:
+            for attempt in retries.attempts():
+                with attempt:
+                    waiter.wait_until_clear([statement], where)
+                    retries.start()
+                    if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
+                        _drop_invalid_index(conn, schema, statement, counter, out)
+                    counter.send(conn, statement.text)
+        except psycopg.Error as exc:
+            raise _statement_error(
+                exc, conn, db, plan, step, statement=statement, attempts=retries.tries, committed=index
+            ) from exc
+        attempts_total += retries.tries - 1
         say(out, f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
         done_texts = [s.text for s in statements[: index + 1]]
         moved = counter.send(
