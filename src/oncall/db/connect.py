@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
+from oncall.config import Target
 from oncall.db.errors import translate_connect
 from oncall.db.pgbin import bin_dir
 from oncall.errors import BadInput, Unreachable
@@ -147,6 +148,20 @@ def _libpq_query(params: dict[str, str]) -> str:
     reached the server as the parameter "+search_path".
     """
     return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in params.items())
+
+
+def database_url_for(
+    target: Target, url: DatabaseURL | str | None = None, *, environ: Mapping[str, str] | None = None
+) -> DatabaseURL:
+    """The one resolver of a target's database URL, parsed and checked.
+
+    `url` as given (a string is parsed), else the target's environment variable read from `environ`
+    (os.environ by default); errors name that variable, never the URL's password.
+    """
+    if isinstance(url, DatabaseURL):
+        return url
+    raw = url if url is not None else target.database_url(environ)
+    return parse_database_url(raw, source=target.database_url_env)
 
 
 def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:

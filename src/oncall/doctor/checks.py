@@ -251,7 +251,7 @@ def database_checks(
     rows = _Rows()
     url: db.DatabaseURL | None = None
     with rows.run("database url") as row:
-        url = db.parse_database_url(target.database_url(environ), source=target.database_url_env)
+        url = db.database_url_for(target, environ=environ)
         row.detail = f"{target.database_url_env}: {url.where} (sslmode={url.sslmode})"
         if url.foreign_params:
             row.detail += f"; not for libpq, left out: {', '.join(url.foreign_params)}"

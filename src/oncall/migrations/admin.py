@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.errors import CheckFailed, Drift, OncallError, Refused
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
@@ -24,7 +24,6 @@ from oncall.migrations.common import (
     read_only_state,
     rollback,
     say,
-    url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import (
@@ -37,7 +36,7 @@ from oncall.migrations.ledger import (
 from oncall.migrations.lock import migration_lock
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.output import Output
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 
 # Drift that makes recording anything unsafe; a ledger row without a file does not.
@@ -122,8 +121,8 @@ def baseline(
     yes: bool = False,
 ) -> AdminResult:
     """Record migrations up to `to` as applied, only after checking the objects they create exist."""
-    db = url_of(target, url)
-    with _logged_admin(target, db, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
+    db = database_url_for(target, url)
+    with _logged_admin(target, db, out, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
         return _baseline(target, db, out, to=to, dry_run=dry_run)
 
 
@@ -224,9 +223,9 @@ def resolve(
     yes: bool = False,
 ) -> AdminResult:
     """Repair the ledger explicitly: mark `version` applied (with today's checksum) or rolled back."""
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     args = {"version": version, "applied": applied}
-    with _logged_admin(target, db, task="resolve", args=args, dry_run=dry_run, yes=yes):
+    with _logged_admin(target, db, out, task="resolve", args=args, dry_run=dry_run, yes=yes):
         return _resolve(target, db, out, version, applied=applied, dry_run=dry_run)
 
 
@@ -277,7 +276,14 @@ def _resolve(
 
 @contextmanager
 def _logged_admin(
-    target: Target, db: DatabaseURL, *, task: str, args: dict[str, Any], dry_run: bool, yes: bool
+    target: Target,
+    db: DatabaseURL,
+    out: Output,
+    *,
+    task: str,
+    args: dict[str, Any],
+    dry_run: bool,
+    yes: bool,
 ) -> Iterator[None]:
     """Guard production before any lock is taken, and append the run record however it ends."""
     started = time.monotonic()
@@ -292,10 +298,10 @@ def _logged_admin(
         raise
     finally:
         if not dry_run:
-            append_run(
-                target.run_log,
+            record_run(
+                target,
+                out.stderr,
                 task=task,
-                target=target.name,
                 args={**args, "yes": yes},
                 outcome="ok" if code == 0 else "failed",
                 code=code,

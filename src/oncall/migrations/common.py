@@ -1,6 +1,6 @@
 """What the migration runner and the admin commands (baseline, resolve) both need.
 
-The URL of a target, the ledger state read in a READ ONLY transaction, a psycopg error outside a
+The ledger state read in a READ ONLY transaction, a psycopg error outside a
 migration's own SQL as our error, ending a failed transaction, and a plain progress line. They sit
 below both `run` and `admin` so that neither borrows the other's internals.
 """
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect, parse_database_url
+from oncall.db.connect import DatabaseURL, connect
 from oncall.db.errors import Kind, translate
 from oncall.errors import OncallError
 from oncall.migrations.files import LedgerState, Migration, read_state
@@ -28,14 +28,6 @@ MIGRATION_HINTS: Mapping[Kind, str | None] = {
     Kind.PERMISSION: "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
     Kind.CONNECTION: "check the database is up, then rerun (a migration that was cut off was rolled back)",
 }
-
-
-def url_of(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
-    """The parsed URL: as given, or read from the target's environment variable when None."""
-    if isinstance(url, DatabaseURL):
-        return url
-    raw = url if url is not None else target.database_url()
-    return parse_database_url(raw, source=target.database_url_env)
 
 
 def read_only_state(url: DatabaseURL, target: Target, migrations: list[Migration]) -> tuple[LedgerState, int]:

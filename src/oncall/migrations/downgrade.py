@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall import retry
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.db.errors import Kind, kind_of
 from oncall.errors import BadInput, OncallError, Refused
 from oncall.migrations.common import (
@@ -25,14 +25,13 @@ from oncall.migrations.common import (
     read_only_state,
     rollback,
     say,
-    url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
 from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
 from oncall.output import Output
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 
 if TYPE_CHECKING:
@@ -148,7 +147,7 @@ def rollback_migration(
 ) -> RollbackResult:
     """Run down SQL newest first (see the module docstring); raises our errors for refusals."""
     started = time.monotonic()
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     where = f"{db.host}/{db.dbname}"
     result = RollbackResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     try:
@@ -194,10 +193,10 @@ def rollback_migration(
     finally:
         result.duration_s = time.monotonic() - started
         if not dry_run:
-            append_run(
-                target.run_log,
+            record_run(
+                target,
+                out.stderr,
                 task="rollback-migration",
-                target=target.name,
                 args={"to": to, "yes": yes},
                 outcome="ok" if result.ok else "failed",
                 code=result.code,

@@ -42,7 +42,7 @@ from psycopg import sql
 
 from oncall import retry
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.db.errors import UNDEFINED_TABLE, UNIQUE_VIOLATION, Kind, kind_of, sqlstate_of
 from oncall.errors import BadInput, CheckFailed, Drift, ExitCode, OncallError, Refused, Unreachable
 from oncall.migrations.common import (
@@ -52,7 +52,6 @@ from oncall.migrations.common import (
     read_state_on,
     rollback,
     say,
-    url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import (
@@ -94,6 +93,7 @@ from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
 from oncall.redact import redact
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 
 if TYPE_CHECKING:
@@ -404,7 +404,7 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
 
 def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None) -> Plan:
     """What migrate would do, read-only (in a READ ONLY transaction, without the lock)."""
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     migrations = discover(target)
     state, version = read_only_state(db, target, migrations)
     return build_plan(
@@ -414,7 +414,7 @@ def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None
 
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
     """The ledger state; with check, code 5 on drift and 1 on pending work."""
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     migrations = discover(target)
     state, _ = read_only_state(db, target, migrations)
     code = 0
@@ -453,7 +453,7 @@ def migrate(
 ) -> MigrateResult:
     """Apply the pending migrations (see the module docstring); raises our errors for refusals."""
     started = time.monotonic()
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     where = f"{db.host}/{db.dbname}"
     result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
@@ -527,14 +527,11 @@ def migrate(
 
 def _record_run(target: Target, out: Output, result: MigrateResult, args: dict[str, Any]) -> None:
     """The run's record in the run log; one that cannot be written is a warning, not the run's result."""
-    from oncall.runlog import append_run_or_warn
-
     outcome = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
-    append_run_or_warn(
-        target.run_log,
+    record_run(
+        target,
         out.stderr,
         task="migrate",
-        target=target.name,
         args=args,
         outcome=outcome,
         code=result.code,
