@@ -59,7 +59,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     report = outcome.get_result()
     if call.when != "call" or report.failed:
         return
-    captured = "\n".join(content for _, _, content in getattr(item, "_report_sections", []))
+    # Everything the test printed, logged or wrote to stderr, through the report's public view.
+    captured = "\n".join((report.capstdout, report.capstderr, report.caplog))
     leaked = [s for s in TEST_SECRETS if s in captured]
     if leaked:
         report.outcome = "failed"
