@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
-from conftest import TestDatabase
+from fix_pg import TestDatabase
 from oncall.db.connect import DatabaseURL, parse_database_url
 from oncall.db.errors import Kind, kind_of, translate, translate_connect, translating
 from oncall.errors import CheckFailed, OncallError, Refused, Unreachable

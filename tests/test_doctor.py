@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from conftest import clean_env
 from doctor_support import (
     INVOKE,
     closed_port,
@@ -25,6 +24,7 @@ from doctor_support import (
     silent_listener,
     target_entry,
 )
+from fix_invoke import clean_env
 from oncall.sandbox.render_api import RenderStandIn, make_service
 
 DATABASE_ROWS = (

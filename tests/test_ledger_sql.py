@@ -6,7 +6,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from conftest import TestDatabase
+from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall.migrations import migrate
 from oncall.migrations.ledger import alembic_move_sql, render

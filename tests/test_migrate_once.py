@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import INVOKE, REPO, clean_env
+from fix_invoke import INVOKE, REPO, clean_env
 from migrate_support import make_set, write_config
 
 AUDITED = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INVOKE, REPO, clean_env
+from fix_invoke import INVOKE, REPO, clean_env
 from migrate_support import TURBO, make_set, write_config
 
 SLOW = """\

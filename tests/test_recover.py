@@ -146,7 +146,7 @@ def test_ctrl_c_during_a_wait_still_leaves_the_timeline_and_report(pg, tmp_path)
     import signal
     import subprocess
 
-    from conftest import INVOKE, clean_env
+    from fix_invoke import INVOKE, clean_env
     from health_support import migrate_target, page_server, wait_for
 
     project = scratch_project(tmp_path / "p", {"svc": target_entry()})

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import stamina
 
-from conftest import TestDatabase
+from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall import retry
 from oncall.errors import Refused

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TestDatabase
+from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall.db import DatabaseURL, database_url_for
 from oncall.errors import BadInput
