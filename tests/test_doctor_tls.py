@@ -14,6 +14,8 @@ import pytest
 import trustme
 
 from doctor_support import rows, tls_terminating_proxy
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,9 @@ def test_certificate_from_another_ca_is_a_tls_failure(tls_url, run_invoke, tmp_p
     assert row["hint"] == "check sslmode and sslrootcert in the URL"
 
 
-def test_require_tls_from_a_server_without_it_is_a_tls_failure(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_require_tls_from_a_server_without_it_is_a_tls_failure(
+    pg: TestDatabase, run_invoke: RunInvoke
+) -> None:
     """sslmode=require against a server that has no TLS: exit 3, libpq's reason in the cause."""
     result = run_invoke("connect", "--json", env={"DATABASE_URL": pg.url + "?sslmode=require"})
     row = rows(result.json())["login"]

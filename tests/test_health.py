@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
 from health_support import (
     closed_port_url,
     migrate_target,
@@ -19,6 +21,7 @@ from health_support import (
     target_entry,
     webhook_receiver,
 )
+from oncall.sandbox.pg import EmbeddedPostgres
 from oncall.sandbox.render_api import RenderStandIn, make_service
 
 SERVICE = "turbo-response-backend"
@@ -211,7 +214,9 @@ def test_metrics_file_is_prometheus_text(run_invoke, pg, project, tmp_path) -> N
     assert stamp > 1_600_000_000
 
 
-def test_all_checks_every_target_in_one_document(run_invoke, pg, pg_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_all_checks_every_target_in_one_document(
+    run_invoke: RunInvoke, pg: TestDatabase, pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
     """--all: one JSON document with a result per configured target; the worst code wins (3)."""
     project = scratch_project(
         tmp_path / "many",

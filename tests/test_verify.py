@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fix_pg import TestDatabase
 from oncall.errors import CheckFailed, Refused
 from oncall.schema.verify import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, rows_named, write_files
@@ -162,7 +163,7 @@ def test_edited_applied_file_is_drift(pg, turbo) -> None:  # type: ignore[no-unt
     assert failed_names(result) == ["20251110_add_usage_tracking.sql"]
 
 
-def test_pending_migration_says_run_migrate(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_pending_migration_says_run_migrate(pg: TestDatabase, tmp_path: Path) -> None:
     """A pending file fails with exit 1 and 'run invoke migrate'; only applied files are expected."""
     target = make_target(copy_seed("turbo-response", tmp_path))
     apply(pg.url, target, upto=1)
@@ -174,7 +175,7 @@ def test_pending_migration_says_run_migrate(pg, tmp_path: Path) -> None:  # type
     assert not [r for r in result.rows if "ai_usage_logs" in r.name]
 
 
-def test_nothing_applied_says_so(pg) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_applied_says_so(pg: TestDatabase) -> None:
     """A database with no migrations applied fails with exit 1, saying nothing is applied yet."""
     result = verify(make_target(SEEDS["turbo-response"]), pg.url)
     assert result.code == 1
@@ -198,7 +199,7 @@ def test_only_checks_the_named_tables(pg, turbo) -> None:  # type: ignore[no-unt
     assert not [r for r in result.rows if r.name.startswith("cases")]
 
 
-def test_catalog_types_and_defaults_round_trip(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_types_and_defaults_round_trip(pg: TestDatabase, tmp_path: Path) -> None:
     """Many spellings of types and defaults verify against what the server made of them."""
     folder = write_files(
         tmp_path / "types",
@@ -234,7 +235,7 @@ def test_catalog_types_and_defaults_round_trip(pg, tmp_path: Path) -> None:  # t
     assert [(r.name, r.detail) for r in result.failures] == []
 
 
-def test_quoted_and_schema_qualified_objects_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_quoted_and_schema_qualified_objects_verify(pg: TestDatabase, tmp_path: Path) -> None:
     """Quoted identifiers and objects in another schema are found, and their damage named."""
     folder = write_files(
         tmp_path / "q",
@@ -255,7 +256,7 @@ def test_quoted_and_schema_qualified_objects_verify(pg, tmp_path: Path) -> None:
     assert failed_names(result) == ['billing."Amount Idx"']
 
 
-def test_if_not_exists_and_alter_folding_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_if_not_exists_and_alter_folding_verify(pg: TestDatabase, tmp_path: Path) -> None:
     """CREATE TABLE IF NOT EXISTS of an existing table and later ALTERs verify as the server applied them."""
     folder = write_files(
         tmp_path / "fold",
@@ -305,7 +306,7 @@ def test_verify_leaves_no_transaction_or_lock_behind(pg, turbo) -> None:  # type
     assert done.is_set()
 
 
-def test_zero_downtime_patterns_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_zero_downtime_patterns_verify(pg: TestDatabase, tmp_path: Path) -> None:
     """Concurrent unique index turned constraint, SET SCHEMA, generated columns verify as applied."""
     folder = write_files(
         tmp_path / "zd",
