@@ -240,7 +240,7 @@ def test_bad_connect_timeout_is_bad_input(run_invoke: RunInvoke) -> None:
 
 
 @pytest.fixture
-def render_api(secret_scan) -> Iterator[RenderStandIn]:  # type: ignore[no-untyped-def]
+def render_api(secret_scan: SecretScan) -> Iterator[RenderStandIn]:
     key = "rnd_" + secrets.token_hex(16)
     secret_scan.add(key)
     api = RenderStandIn(api_key=key)
@@ -255,7 +255,9 @@ def _render_env(api: RenderStandIn, pg: Any, key: str | None = None) -> dict[str
     return {"DATABASE_URL": pg.url, "RENDER_API_KEY": key or api.api_key, "RENDER_API_URL": api.base_url}
 
 
-def test_render_key_and_service_by_exact_name(pg, run_invoke, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_render_key_and_service_by_exact_name(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn
+) -> None:
     """With RENDER_API_KEY the key is accepted and the target's service resolves by exact name."""
     wanted = render_api.add_service(make_service("turbo-response-backend"))
     render_api.add_service(make_service("turbo-response-backend-staging"))
@@ -267,7 +269,9 @@ def test_render_key_and_service_by_exact_name(pg, run_invoke, render_api) -> Non
     assert wanted["id"] in by_name["render service"]["detail"]
 
 
-def test_render_service_by_srv_id(pg, run_invoke, render_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_render_service_by_srv_id(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn, tmp_path: Path
+) -> None:
     """A render.service given as a srv- id resolves to that service."""
     service = render_api.add_service(make_service("api"))
     project = make_project(
@@ -279,7 +283,9 @@ def test_render_service_by_srv_id(pg, run_invoke, render_api, tmp_path) -> None:
     assert rows(result.json())["render service"]["detail"].startswith(f"{service['id']} -> {service['id']}")
 
 
-def test_bad_render_key_is_unreachable(pg, run_invoke, render_api, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_bad_render_key_is_unreachable(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn, secret_scan: SecretScan
+) -> None:
     """A key Render rejects (401): exit 3 on the render api row; the key is never printed."""
     bad = "rnd_" + secrets.token_hex(16)
     secret_scan.add(bad)
@@ -292,7 +298,9 @@ def test_bad_render_key_is_unreachable(pg, run_invoke, render_api, secret_scan) 
     assert bad not in result.output
 
 
-def test_render_service_not_found_is_bad_input(pg, run_invoke, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_render_service_not_found_is_bad_input(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn
+) -> None:
     """No service with the target's name: exit 2, the name is in the cause."""
     render_api.add_service(make_service("something-else"))
     result = run_invoke("doctor", "--json", env=_render_env(render_api, pg))
@@ -302,7 +310,9 @@ def test_render_service_not_found_is_bad_input(pg, run_invoke, render_api) -> No
     )
 
 
-def test_two_services_with_one_name_is_an_error_naming_both(pg, run_invoke, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_two_services_with_one_name_is_an_error_naming_both(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn
+) -> None:
     """Two services named like the target's: exit 2, both srv- ids in the cause."""
     first = render_api.add_service(make_service("turbo-response-backend"))
     second = render_api.add_service(make_service("turbo-response-backend"))

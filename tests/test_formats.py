@@ -31,7 +31,7 @@ from oncall.migrations.downgrade import rollback_migration
 from oncall.migrations.sources import detect, survey
 
 
-def _exists(pg, name: str) -> bool:  # type: ignore[no-untyped-def]
+def _exists(pg: TestDatabase, name: str) -> bool:
     return bool(pg.scalar(f"SELECT to_regclass('{name}') IS NOT NULL"))
 
 

@@ -70,11 +70,11 @@ def test_required_locks_follow_postgres_lock_table(sql: str, expected: list[Lock
     assert required_locks(statement) == expected
 
 
-def _arrange_cases(pg) -> None:  # type: ignore[no-untyped-def]
+def _arrange_cases(pg: TestDatabase) -> None:
     pg.execute("CREATE TABLE cases (id int); INSERT INTO cases VALUES (1); ALTER TABLE cases OWNER TO app")
 
 
-def _until_old(pg, pid: int) -> None:  # type: ignore[no-untyped-def]
+def _until_old(pg: TestDatabase, pid: int) -> None:
     """Wait until the transaction of `pid` is old enough for migrate to wait for it (not a young query)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -87,7 +87,7 @@ def _until_old(pg, pid: int) -> None:  # type: ignore[no-untyped-def]
     raise AssertionError(f"the transaction of pid {pid} never aged")
 
 
-def _migrate_backend(pg) -> int:  # type: ignore[no-untyped-def]
+def _migrate_backend(pg: TestDatabase) -> int:
     """The pid of migrate's work session once it waits: reading pg_locks, or queued for a lock (today)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
