@@ -193,7 +193,9 @@ def test_each_health_run_appends_a_run_record(tmp_path: Path) -> None:
     assert record["details"]["failed"] == {"smoke": "page: 502 from Render's edge"}
 
 
-def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--all: a target still running at its budget gets one failed `health` row (code 3); others report."""
     import oncall.health.run as health_module
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fix_secrets import SecretScan
 from health_support import webhook_receiver
 from oncall.errors import BadInput
 from oncall.health import HealthCheckResult, TargetHealth
@@ -28,7 +29,7 @@ def _health(ok: bool, name: str = "svc") -> TargetHealth:
     return TargetHealth(name, "turbo-response", checks, _dt.datetime.now(_dt.UTC), 0.03, 0.0)
 
 
-def test_failing_posts_once_then_recovery_posts_once(tmp_path: Path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_failing_posts_once_then_recovery_posts_once(tmp_path: Path, secret_scan: SecretScan) -> None:
     """fail, fail, fail, ok, ok: exactly two posts — FAILING then RECOVERED."""
     with webhook_receiver() as hook:
         secret_scan.add(hook.url)
@@ -87,7 +88,7 @@ def test_a_failed_recovery_post_is_retried(tmp_path: Path) -> None:
         ]
 
 
-def test_an_unreachable_webhook_names_the_host_not_the_url(tmp_path: Path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_webhook_names_the_host_not_the_url(tmp_path: Path, secret_scan: SecretScan) -> None:
     """Nothing listens: the error names host 127.0.0.1 and never the token in the URL path."""
     url = "http://127.0.0.1:9/services/T1/B2/very-secret-token"
     secret_scan.add(url, "/services/T1/B2/very-secret-token")

@@ -203,7 +203,7 @@ def test_ctrl_c_off_a_terminal_says_how_to_cancel(
     api: RenderStandIn, secret_scan: Any, tmp_path: Path
 ) -> None:
     """SIGINT while waiting, with no terminal: exit 1, the deploy keeps running, how to cancel it."""
-    from conftest import INVOKE, clean_env
+    from fix_invoke import INVOKE, clean_env
 
     api.timings.build = 600
     env = clean_env(tmp_path, invoke_env(api, api.base_url))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from oncall.config import Target
 from oncall.output import json_default
 from oncall.redact import redact_obj
 
@@ -103,6 +104,36 @@ def append_run_or_warn(path: Path, warn_to: IO[str], **fields: Any) -> dict[str,
         warn_to.write(f"warning: could not write the run record to {path}: {reason}\n")
         warn_to.flush()
         return None
+
+
+def record_run(
+    target: Target,
+    warn_to: IO[str],
+    *,
+    task: str,
+    args: Mapping[str, Any],
+    outcome: str,
+    code: int,
+    durations: Mapping[str, float] | None = None,
+    details: Mapping[str, Any] | None = None,
+    started_at: _dt.datetime | None = None,
+) -> dict[str, Any] | None:
+    """The one way a task records its run: in `target`'s run log, never failing the run.
+
+    A run log that cannot be written is a warning on `warn_to` (see append_run_or_warn).
+    """
+    return append_run_or_warn(
+        target.run_log,
+        warn_to,
+        task=task,
+        target=target.name,
+        args=args,
+        outcome=outcome,
+        code=code,
+        durations=durations,
+        details=details,
+        started_at=started_at,
+    )
 
 
 def _parse_line(raw: bytes) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.db import connect as db
+from oncall.db.errors import SUPABASE_IPV6_HINT
 from oncall.errors import ExitCode, OncallError
 from oncall.output import Output
 from oncall.render.client import RenderClient
@@ -187,7 +188,7 @@ def _tcp_row(row: DoctorRow, addresses: list[db.Address], url: db.DatabaseURL, t
         row.detail, row.hint = f"no address of {where} could be tried", "check the host in the URL"
     elif any(a.unreachable for a in attempts) and all(a.family == "IPv6" for a in addresses):
         row.detail = f"network is unreachable for {where}: the host has only IPv6 addresses ({failures})"
-        row.hint = db.SUPABASE_IPV6_HINT
+        row.hint = SUPABASE_IPV6_HINT
     elif all(a.errno == errno.ECONNREFUSED for a in attempts):
         row.detail = f"connection refused by {where}" + (f" ({failures})" if len(addresses) > 1 else "")
         row.hint = "is the server running and listening on that port? check the port in the URL"
@@ -250,7 +251,7 @@ def database_checks(
     rows = _Rows()
     url: db.DatabaseURL | None = None
     with rows.run("database url") as row:
-        url = db.parse_database_url(target.database_url(environ), source=target.database_url_env)
+        url = db.database_url_for(target, environ=environ)
         row.detail = f"{target.database_url_env}: {url.where} (sslmode={url.sslmode})"
         if url.foreign_params:
             row.detail += f"; not for libpq, left out: {', '.join(url.foreign_params)}"

@@ -37,7 +37,7 @@ from typing import Any
 
 from oncall.atomicfile import write_atomic
 from oncall.config import Target
-from oncall.db.connect import bounded, parse_database_url
+from oncall.db.connect import bounded, database_url_for
 from oncall.errors import BadInput, ExitCode, OncallError
 from oncall.health.run import check_target
 from oncall.migrations.run import migrate
@@ -48,7 +48,7 @@ from oncall.render import ops as render_ops
 from oncall.render.client import RenderClient
 from oncall.runbook.history import shared_runs
 from oncall.runbook.triage import triage
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 from oncall.schema.verify import verify
 
@@ -161,7 +161,7 @@ StepFn = Callable[[], StepRecord]
 
 
 def _database_where(target: Target) -> tuple[Any, str]:
-    url = parse_database_url(target.database_url(), source=target.database_url_env)
+    url = database_url_for(target)
     return url, url.where
 
 
@@ -326,7 +326,7 @@ def recover(
     if not dry_run:
         result.others = others_meanwhile(target, started, out)
         result.report_path = write_report(result, report or default_report_path(target, started))
-        _append_record(target, result)
+        _append_record(target, out, result)
     return result
 
 
@@ -366,11 +366,11 @@ def default_report_path(target: Target, started: _dt.datetime) -> Path:
     return target.state_dir / "incidents" / f"{stamp}-{target.name}.md"
 
 
-def _append_record(target: Target, result: RecoverResult) -> None:
-    append_run(
-        target.run_log,
+def _append_record(target: Target, out: Output, result: RecoverResult) -> None:
+    record_run(
+        target,
+        out.stderr,
         task="recover",
-        target=target.name,
         args={"from": result.start_at, "yes": result.yes, "dry_run": result.dry_run},
         outcome="recovered" if result.ok else f"failed at {result.failed.name if result.failed else '?'}",
         code=result.code,

@@ -12,7 +12,20 @@ from types import ModuleType
 from invoke import Collection, Task
 
 from oncall.config_defaults import DEFAULTS
-from oncall.tasks import _cli, bench, demo, doctor, migrate, remedies, render, runbook, sandbox, smoke, verify
+from oncall.tasks import (
+    _cli,
+    _invoke_patches,
+    bench,
+    demo,
+    doctor,
+    migrate,
+    remedies,
+    render,
+    runbook,
+    sandbox,
+    smoke,
+    verify,
+)
 
 
 def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
@@ -23,6 +36,7 @@ def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
     ]
 
 
+_invoke_patches.install()
 _cli.install()
 
 ns = Collection()
