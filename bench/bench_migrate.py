@@ -57,7 +57,7 @@ from oncall.sandbox.pg import EmbeddedPostgres, bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = {
-    "turbo-response": ("oncall", REPO / "sql" / "turbo-response"),
+    "turbo-response": ("oncall", REPO / "examples/turbo-response-backend/backend/migrations"),
     "trdrhub": ("alembic", REPO / "sql" / "trdrhub"),
 }
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))

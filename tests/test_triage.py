@@ -47,7 +47,9 @@ def test_human_output_reads_as_a_diagnosis(api: RenderStandIn, run_invoke: Any) 
     assert result.code == 1
     assert "missing_relation" in result.stdout
     assert "20251110_add_usage_tracking" in result.stdout
-    assert "fix: sql/turbo-response" not in result.stdout  # the directory is named by its last part
+    assert (
+        "fix: examples/turbo-response-backend/backend/migrations" not in result.stdout
+    )  # the directory is named by its last part
     assert "turbo-response/20251110_add_usage_tracking.sql creates it" in result.stdout
 
 
@@ -83,7 +85,12 @@ def test_since_limits_the_window(api: RenderStandIn) -> None:
     """Lines older than --since are not read."""
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     api.add_log(service_id(api), CRASH, at=old)
-    target = Target("sandbox", "turbo-response", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "sandbox",
+        "turbo-response",
+        REPO / "examples/turbo-response-backend/backend/migrations",
+        render_service=SERVICE,
+    )
     recent = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     wider = triage(target, "3h", client=client_for(api, api.base_url), check_ledger=False)
     assert (recent.code, recent.lines) == (0, 0)
@@ -175,7 +182,9 @@ def test_several_causes_are_listed_newest_first(api: RenderStandIn) -> None:
         service_id(api), "Error: connect ECONNREFUSED 10.0.0.5:5432", at=now - dt.timedelta(minutes=5)
     )
     api.add_log(service_id(api), "JavaScript heap out of memory", at=now - dt.timedelta(minutes=1))
-    target = Target("t", "x", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "t", "x", REPO / "examples/turbo-response-backend/backend/migrations", render_service=SERVICE
+    )
     result = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     assert [f.signature for f in result.findings] == ["out_of_memory", "database_refused"]
 

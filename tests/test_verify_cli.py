@@ -28,7 +28,7 @@ def runtime_config(tmp_path: Path, folder: Path, ledger: str = "oncall") -> Path
 def test_verify_passes_on_the_sandbox_target(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
     """Seed 001 applied: `invoke verify --target sandbox` exits 0 with a table and the verdict."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
     assert result.code == 0
     assert "admin_settings[setting_key='cap_warning_threshold']" in result.stdout
@@ -49,7 +49,7 @@ def test_verify_json_is_one_document(pg, run_invoke, secret_scan) -> None:  # ty
 def test_dropped_index_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
     """A dropped index: exit 1, the index named in the output and in the JSON rows (failures first)."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     pg.execute("DROP INDEX idx_ai_usage_logs_created_at")
     result = run_invoke("verify", "--target", "sandbox", "--json", env={"DATABASE_URL": pg.url})
     assert result.code == 1
@@ -63,7 +63,7 @@ def test_dropped_index_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  
 def test_dropped_fk_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
     """A dropped foreign key: exit 1 with the constraint named."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     pg.execute("ALTER TABLE ai_usage_logs DROP CONSTRAINT ai_usage_logs_case_id_fkey")
     result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
     assert result.code == 1
@@ -105,7 +105,7 @@ def test_pending_exits_1_with_run_migrate(pg, run_invoke, secret_scan) -> None: 
 def test_unknown_only_table_exits_2(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
     """--only with a table no applied migration declares is bad input, exit 2."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     result = run_invoke("verify", "--target", "sandbox", "--only", "nope", env={"DATABASE_URL": pg.url})
     assert result.code == 2
     assert "nope" in result.stderr

@@ -16,7 +16,10 @@ from oncall.migrations import discover
 from oncall.output import Output
 
 REPO = Path(__file__).resolve().parents[1]
-SEEDS = {"turbo-response": REPO / "sql" / "turbo-response", "trdrhub": REPO / "sql" / "trdrhub"}
+SEEDS = {
+    "turbo-response": REPO / "examples/turbo-response-backend/backend/migrations",
+    "trdrhub": REPO / "sql" / "trdrhub",
+}
 
 
 def make_target(folder: Path, *, ledger: str = "oncall", name: str = "t", schema: str = "public") -> Target:

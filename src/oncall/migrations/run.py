@@ -50,7 +50,7 @@ from oncall.migrations.common import (
     say,
     url_of,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.files import LedgerState, Migration, discover, find, layout_of
 from oncall.migrations.ledger import (
     APPLIED_ELSEWHERE,
     APPLIED_OUTCOMES,
@@ -84,7 +84,7 @@ from oncall.migrations.lock import (
     release_apply_lock,
 )
 from oncall.migrations.lock_wait import LockWaiter, check_budget
-from oncall.migrations.sources import Layout, survey
+from oncall.migrations.sources import Layout
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
@@ -416,7 +416,7 @@ def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False
     code = 0
     if check:
         code = 5 if state.problems else (1 if state.pending else 0)
-    layout = survey(target.migrations_dir, target.format)
+    layout = layout_of(target)
     return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state, layout=layout)
 
 
