@@ -17,7 +17,9 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
