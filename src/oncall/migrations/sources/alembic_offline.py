@@ -43,11 +43,16 @@ RENDER_TIMEOUT_S = 120.0
 
 
 def command_words(command: str) -> list[str]:
+    """The command as argv. A bare `alembic` not on PATH is the one installed beside oncall's Python
+    (a virtualenv that was not activated), where there is one."""
     words = shlex.split(command)
     if not words:
         raise BadInput(
             "alembic_command is empty", "set alembic_command: alembic (or e.g. poetry run alembic)"
         )
+    beside = Path(sys.executable).parent / words[0]
+    if words[0] == "alembic" and shutil.which(words[0]) is None and beside.is_file():
+        words[0] = str(beside)
     return words
 
 
