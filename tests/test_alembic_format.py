@@ -13,6 +13,7 @@ from migrate_support import quiet, write_config
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.migrations import discover, migrate, plan, status
+from oncall.migrations.downgrade import rollback_migration
 from oncall.migrations.sources.alembic_offline import clean
 
 
@@ -186,3 +187,21 @@ def test_invoke_plan_status_and_verify_on_an_alembic_target(
     verified = run_invoke("-f", str(config), "verify", env=env)
     assert verified.code == 0, verified.output
     secret_scan.check(planned.output + verified.output)
+
+
+def test_rollback_migration_runs_alembics_downgrade_and_moves_alembic_version_back(
+    pg, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The down SQL is `alembic downgrade A:B --sql`; afterwards `alembic current` shows the parent."""
+    ini = copy_project(tmp_path)
+    target = alembic_target(ini, tmp_path)
+    migrate(target, pg.url, quiet())
+    out = quiet()
+    rollback_migration(target, pg.url, out, dry_run=True)
+    assert "DROP TABLE ai_assist_events" in out.stdout.getvalue()  # type: ignore[attr-defined]
+    result = rollback_migration(target, pg.url, quiet())
+    assert [r["version"] for r in result.rolled_back] == [HEAD]
+    assert not pg.scalar("SELECT to_regclass('ai_usage_records') IS NOT NULL")
+    assert pg.execute("SELECT version_num FROM alembic_version") == [(BASELINE,)]
+    assert run_alembic(ini, pg.url, "current").stdout.strip().endswith(BASELINE)
+    assert [m.version for m in status(target, pg.url).state.pending] == [HEAD]

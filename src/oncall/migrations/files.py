@@ -57,8 +57,9 @@ from oncall.migrations.sources.alembic import (
     looks_like_alembic,
     project,
     read_graph,
+    read_revision,
 )
-from oncall.migrations.sources.alembic_offline import render_upgrades
+from oncall.migrations.sources.alembic_offline import render_downgrade, render_upgrades
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, enum_value_uses, split_cached
 
@@ -248,6 +249,14 @@ def _from_alembic(target: Target, found: AlembicProject) -> list[Migration]:
     migrations = [_from_revision(revision, rendered, target) for revision in revisions]
     _check_alembic_chain(migrations)
     return migrations
+
+
+def down_sql_of(target: Target, migration: Migration) -> str | None:
+    """The down SQL of a migration: kept beside it, or for Alembic rendered by `alembic downgrade --sql`."""
+    found = alembic_project(target) if migration.tool and migration.tool.format == "alembic" else None
+    if found is None:
+        return migration.down_sql
+    return render_downgrade(found, target.alembic_command, read_revision(migration.path), target.state_dir)
 
 
 def _refuse_merges(revisions: list[Revision]) -> None:

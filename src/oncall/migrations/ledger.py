@@ -356,3 +356,15 @@ def alembic_move_sql(schema: str, current: list[str] | None, revision: str, down
         f"{quote_literal(revision)} USING ERRCODE = 'OC001'; END IF; END $oncall_guard$"
     )
     return ";\n".join(parts)
+
+
+def alembic_back_sql(schema: str, revision: str, parent: str | None) -> str:
+    """The statements that move alembic_version back from `revision` to its parent, as
+    `alembic downgrade` does: an UPDATE to the parent, or a DELETE when it was the first revision."""
+    table = qualified(schema, ALEMBIC_TABLE)
+    if parent is None:
+        return f"DELETE FROM {table} WHERE {table}.version_num = {quote_literal(revision)}"
+    return (
+        f"UPDATE {table} SET version_num = {quote_literal(parent)} "
+        f"WHERE {table}.version_num = {quote_literal(revision)}"
+    )
