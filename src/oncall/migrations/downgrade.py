@@ -27,10 +27,10 @@ from oncall.migrations.common import (
     url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, down_sql_of, find
-from oncall.migrations.ledger import Recordable, alembic_back_sql, delete_row_sql, quote_literal
+from oncall.migrations.ledger import alembic_back_sql, delete_row_sql, quote_literal
 from oncall.migrations.lock import LockHolder, migration_lock
 from oncall.migrations.run import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
-from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
+from oncall.migrations.sources.ledgers import Recordable, ToolLedger, ledger_for
 from oncall.output import Output
 from oncall.runlog import append_run
 from oncall.safety import guard_production
