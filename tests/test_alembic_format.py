@@ -205,3 +205,33 @@ def test_rollback_migration_runs_alembics_downgrade_and_moves_alembic_version_ba
     assert pg.execute("SELECT version_num FROM alembic_version") == [(BASELINE,)]
     assert run_alembic(ini, pg.url, "current").stdout.strip().endswith(BASELINE)
     assert [m.version for m in status(target, pg.url).state.pending] == [HEAD]
+
+
+ONLINE_ONLY = """
+bind = op.get_bind()
+seen = bind.execute(sa.text("SHOW lock_timeout")).scalar()
+companies = bind.execute(sa.text("SELECT count(*) FROM companies")).scalar()
+op.execute(f"CREATE TABLE seen_settings AS SELECT '{seen}'::text AS lock_timeout, {companies} AS companies")
+"""
+
+
+def test_a_revision_that_reads_the_database_is_run_by_alembic_under_our_timeouts(
+    pg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """op.get_bind(): plan marks it; migrate has Alembic run it with lock_timeout passed in PGOPTIONS."""
+    ini = copy_project(tmp_path)
+    write_revision(ini, "e3e3e3e3e3e3", HEAD, ONLINE_ONLY, name="backfill_stats")
+    target = alembic_target(ini, tmp_path, lock_timeout="750ms", database_url_env="DATABASE_URL")
+    planned = plan(target, pg.url)
+    assert [s.mode for s in planned.steps] == ["transaction", "transaction", "alembic"]
+    assert "op.get_bind() at line" in planned.steps[2].reasons[0]
+    monkeypatch.setenv("DATABASE_URL", pg.url)  # what env.py reads when Alembic runs it online
+    migrate(target, pg.url, quiet())
+    assert pg.execute("SELECT lock_timeout, companies FROM seen_settings") == [("750ms", 0)]
+    assert pg.execute("SELECT version_num FROM alembic_version") == [("e3e3e3e3e3e3",)]
+    assert (
+        pg.scalar("SELECT transaction_mode FROM oncall_migrations WHERE version = 'e3e3e3e3e3e3'")
+        == "alembic"
+    )
+    assert status(target, pg.url).state.pending == []
+    assert run_alembic(ini, pg.url, "current").stdout.strip().endswith("e3e3e3e3e3e3 (head)")

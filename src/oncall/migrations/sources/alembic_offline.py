@@ -56,7 +56,9 @@ def command_words(command: str) -> list[str]:
     return words
 
 
-def _run(project: AlembicProject, command: str, args: Sequence[str]) -> str:
+def run_alembic(
+    project: AlembicProject, command: str, args: Sequence[str], *, extra_env: dict[str, str] | None = None
+) -> str:
     """Alembic's stdout for `args`; BadInput with Alembic's own (redacted) error when it fails."""
     argv = [*command_words(command), "-c", str(project.ini), *args]
     try:
@@ -66,7 +68,7 @@ def _run(project: AlembicProject, command: str, args: Sequence[str]) -> str:
             capture_output=True,
             text=True,
             timeout=RENDER_TIMEOUT_S,
-            env=os.environ.copy(),
+            env={**os.environ, **(extra_env or {})},
         )
     except FileNotFoundError:
         raise BadInput(
@@ -142,7 +144,7 @@ def render_upgrades(
             first, last = run[0], run[-1]
             start = first.down_revisions[0] if first.down_revisions else None
             span = f"{start}:{last.revision}" if start else last.revision
-            rendered.update(split_rendered(_run(project, command, ["upgrade", span, "--sql"])))
+            rendered.update(split_rendered(run_alembic(project, command, ["upgrade", span, "--sql"])))
         return rendered
 
     return load_or_build(state_dir, "alembic-up", _fingerprint(project, command, revisions, "up"), build)
@@ -155,7 +157,7 @@ def render_downgrade(
     parent = revision.down_revisions[0] if revision.down_revisions else "base"
 
     def build() -> str:
-        output = _run(project, command, ["downgrade", f"{revision.revision}:{parent}", "--sql"])
+        output = run_alembic(project, command, ["downgrade", f"{revision.revision}:{parent}", "--sql"])
         return split_rendered(output).get(revision.revision, "")
 
     return load_or_build(state_dir, "alembic-down", _fingerprint(project, command, [revision], "down"), build)
