@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from verify_support import apply, copy_seed, make_target
+from verify_support import apply, copy_seed, make_target, trdrhub_alembic_target
 
 
 def runtime_config(tmp_path: Path, folder: Path, ledger: str = "oncall") -> Path:
@@ -38,7 +38,7 @@ def test_verify_passes_on_the_sandbox_target(pg, run_invoke, secret_scan) -> Non
 def test_verify_json_is_one_document(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
     """--json prints exactly one JSON document with ok, code, rows; human text goes to stderr."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/trdrhub").resolve(), ledger="alembic"))
+    apply(pg.url, trdrhub_alembic_target())
     result = run_invoke("verify", "--target", "sandbox-trdrhub", "--json", env={"DATABASE_URL": pg.url})
     doc = result.json()
     assert (result.code, doc["ok"], doc["code"]) == (0, True, 0)
@@ -73,8 +73,8 @@ def test_dropped_fk_exits_1_naming_it(pg, run_invoke, secret_scan) -> None:  # t
 def test_second_alembic_row_exits_5(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
     """Two rows in alembic_version: exit 5, alembic_version named, the fix in the hint."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/trdrhub").resolve(), ledger="alembic"))
-    pg.execute("INSERT INTO alembic_version VALUES ('20251001_baseline')")
+    apply(pg.url, trdrhub_alembic_target())
+    pg.execute("INSERT INTO alembic_version VALUES ('3f2a9c1d7b10')")  # the baseline, beside the head
     result = run_invoke("verify", "--target", "sandbox-trdrhub", env={"DATABASE_URL": pg.url})
     assert result.code == 5
     assert "alembic_version" in result.stderr

@@ -26,6 +26,20 @@ def make_target(folder: Path, *, ledger: str = "oncall", name: str = "t", schema
     return Target(name=name, system=name, migrations_dir=folder, ledger=ledger, schema=schema)
 
 
+TRDRHUB_ALEMBIC_INI = REPO / "examples" / "trdrhub-api" / "apps" / "api" / "alembic.ini"
+
+
+def trdrhub_alembic_target(name: str = "t") -> Target:
+    """The trdrhub-api Alembic project (what the sandbox-trdrhub target reads), for library calls."""
+    return Target(
+        name=name,
+        system="trdrhub",
+        migrations_dir=TRDRHUB_ALEMBIC_INI.parent,
+        format="alembic",
+        alembic_ini=TRDRHUB_ALEMBIC_INI,
+    )
+
+
 def copy_seed(seed: str, dest: Path) -> Path:
     """A private copy of a seed set, so a test may edit a file."""
     folder = dest / seed
