@@ -50,11 +50,11 @@ def test_human_output_reads_as_a_diagnosis(api: RenderStandIn, run_invoke: Any) 
     assert (
         "fix: examples/turbo-response-backend/backend/migrations" not in result.stdout
     )  # the directory is named by its last part
-    assert "turbo-response/20251110_add_usage_tracking.sql creates it" in result.stdout
+    assert "migrations/20251110_add_usage_tracking.sql creates it" in result.stdout
 
 
 def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> None:
-    """trdrhub: relation ai_usage_records is created by 20251116_add_ai_usage_and_events."""
+    """trdrhub: relation ai_usage_records is created by Alembic revision a7c41e2b9d3f (its .py named)."""
     standin = RenderStandIn(api_key=new_key(), services=[make_service("trdrhub-api")])
     secret_scan.add(standin.api_key)
     with standin as base_url:
@@ -68,7 +68,8 @@ def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> 
         )
     assert result.code == 1
     [finding] = result.json()["findings"]
-    assert finding["migration"] == "20251116_add_ai_usage_and_events"
+    assert finding["migration"] == "a7c41e2b9d3f"
+    assert "versions/a7c41e2b9d3f_add_ai_usage_and_events.py creates it" in finding["hint"]
     assert finding["migration_state"] == "unknown"  # no DATABASE_URL: the ledger was not read
 
 
