@@ -128,6 +128,13 @@ def test_a_database_revision_no_file_defines_lists_the_known_ones(pg, tmp_path: 
     assert f"revisions here: {BASELINE}, {HEAD}" in state.problems[0].cause
 
 
+def test_status_reads_the_files_alone_without_running_alembic(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Heads and pending work come from the .py files: status works where no alembic command exists."""
+    ini = copy_project(tmp_path)
+    state = status(alembic_target(ini, tmp_path, alembic_command="no-such-alembic-xyz"), pg.url).state
+    assert [m.version for m in state.pending] == [BASELINE, HEAD]
+
+
 def test_an_alembic_command_that_is_not_found_says_how_to_set_it(tmp_path: Path) -> None:
     ini = copy_project(tmp_path)
     with pytest.raises(BadInput) as caught:
@@ -235,3 +242,15 @@ def test_a_revision_that_reads_the_database_is_run_by_alembic_under_our_timeouts
     )
     assert status(target, pg.url).state.pending == []
     assert run_alembic(ini, pg.url, "current").stdout.strip().endswith("e3e3e3e3e3e3 (head)")
+
+
+def test_a_target_with_only_alembic_ini_reads_that_project(tmp_path: Path) -> None:
+    """alembic_ini: alone means format: alembic, ledger alembic, and the default alembic command."""
+    from oncall.config import resolve_target
+
+    ini = copy_project(tmp_path)
+    layered = {"targets": {"api": {"alembic_ini": "apps/api/alembic.ini"}}}
+    target = resolve_target(layered, "api", root=tmp_path, environ={})
+    assert (target.format, target.ledger, target.alembic_command) == ("alembic", "alembic", "alembic")
+    assert target.alembic_ini == ini.resolve()
+    assert [m.revision for m in discover(target)] == [BASELINE, HEAD]

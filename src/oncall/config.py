@@ -244,7 +244,9 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
     def seconds(key: str, *, allow_zero: bool = True) -> float:
         return parse_duration(pick(key), f"{key}:", allow_zero=allow_zero, hint=f"write e.g. {key}: 5s")
 
-    ledger = str(raw.get("ledger", "oncall"))
+    # An Alembic project's ledger is alembic_version (and oncall's own), whatever else is configured.
+    alembic_format = raw.get("format") == "alembic" or (raw.get("alembic_ini") and not raw.get("format"))
+    ledger = str(raw.get("ledger") or ("alembic" if alembic_format else "oncall"))
     if ledger not in LEDGERS:
         raise BadInput(
             f"target {name} has ledger {ledger!r}",

@@ -169,11 +169,15 @@ def layout_of(target: Target) -> Layout:
     return survey(target.migrations_dir, target.format)
 
 
-def discover(target: Target) -> list[Migration]:
-    """The target's migrations in the order of its format, parsed, with Alembic revisions chained."""
+def discover(target: Target, *, with_sql: bool = True) -> list[Migration]:
+    """The target's migrations in the order of its format, parsed, with Alembic revisions chained.
+
+    with_sql=False (status): an Alembic project's revisions without their SQL, so that what is
+    applied and pending is known from the files alone, without running Alembic.
+    """
     found = alembic_project(target)
     if found is not None:
-        return _from_alembic(target, found)
+        return _from_alembic(target, found, with_sql=with_sql)
     folder = target.migrations_dir
     if not folder.is_dir():
         raise BadInput(
@@ -241,11 +245,11 @@ def _from_source(source: SourceFile, target: Target) -> Migration:
     return migration
 
 
-def _from_alembic(target: Target, found: AlembicProject) -> list[Migration]:
+def _from_alembic(target: Target, found: AlembicProject, *, with_sql: bool = True) -> list[Migration]:
     """An Alembic project's revisions, parents first, each with the SQL Alembic's offline mode renders."""
     revisions = read_graph(found.versions)
     _refuse_merges(revisions)
-    rendered = render_upgrades(found, target.alembic_command, revisions, target.state_dir)
+    rendered = render_upgrades(found, target.alembic_command, revisions, target.state_dir) if with_sql else {}
     migrations = [_from_revision(revision, rendered, target) for revision in revisions]
     _check_alembic_chain(migrations)
     return migrations

@@ -421,7 +421,7 @@ def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
     """The ledger state; with check, code 5 on drift and 1 on pending work."""
     db = url_of(target, url)
-    migrations = discover(target)
+    migrations = discover(target, with_sql=False)  # an Alembic project's state needs only its files
     state, _ = read_only_state(db, target, migrations)
     code = 0
     if check:
