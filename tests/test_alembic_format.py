@@ -254,3 +254,16 @@ def test_a_target_with_only_alembic_ini_reads_that_project(tmp_path: Path) -> No
     assert (target.format, target.ledger, target.alembic_command) == ("alembic", "alembic", "alembic")
     assert target.alembic_ini == ini.resolve()
     assert [m.revision for m in discover(target)] == [BASELINE, HEAD]
+
+
+def test_doctor_reads_the_revisions_and_runs_the_teams_alembic_command(tmp_path: Path) -> None:
+    """doctor's alembic row: the head, and the command; a command that is missing is exit 2 with the key."""
+    from oncall.doctor.checks import alembic_check
+
+    ini = copy_project(tmp_path)
+    row = alembic_check(alembic_target(ini, tmp_path))
+    assert row.result == "ok", row.detail
+    assert f"2 revision(s) in {versions(ini)}, head {HEAD}" in row.detail
+    missing = alembic_check(alembic_target(ini, tmp_path, alembic_command="no-such-alembic-xyz"))
+    assert (missing.result, missing.code) == ("fail", 2)
+    assert "alembic_command:" in str(missing.hint)
