@@ -173,3 +173,10 @@ def test_init_library_refuses_a_file_that_exists(tmp_path: Path) -> None:
     with pytest.raises(BadInput):
         scaffold(repo)
     assert (repo / "oncall.yaml").read_text() == "x: 1\n"
+
+
+def test_oncall_outside_any_configured_repository_points_at_init(tmp_path: Path, run_oncall) -> None:  # type: ignore[no-untyped-def]
+    result = run_oncall("status", cwd=tmp_path)
+    assert result.code == 2
+    assert "no targets configured" in result.stderr
+    assert "oncall init" in result.stderr

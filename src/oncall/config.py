@@ -309,6 +309,11 @@ def resolve_target(
         _target_keys(targets[other], str(other))
     chosen = name or merged.get("target")
     known = ", ".join(sorted(targets)) or "(none configured)"
+    if not targets:
+        raise BadInput(
+            "no targets configured (no oncall.yaml or invoke.yaml with oncall.targets was found)",
+            "run `oncall init` in the repository root to write oncall.yaml, or pass -f FILE",
+        )
     if not chosen:
         raise BadInput(
             "no target chosen",
