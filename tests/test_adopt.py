@@ -180,3 +180,13 @@ def test_oncall_outside_any_configured_repository_points_at_init(tmp_path: Path,
     assert result.code == 2
     assert "no targets configured" in result.stderr
     assert "oncall init" in result.stderr
+
+
+def test_init_runs_alembic_through_poetry_when_the_project_uses_it(tmp_path: Path) -> None:
+    """Seed 000's team runs `poetry run alembic upgrade head`: init writes that as alembic_command."""
+    repo = alembic_repo(tmp_path / "trdrhub")
+    (repo / "apps" / "api" / "pyproject.toml").write_text('[tool.poetry]\nname = "api"\n')
+    made = scaffold(repo, write=False)
+    assert "\n      alembic_command: poetry run alembic" in made.text
+    plain = scaffold(alembic_repo(tmp_path / "plain"), write=False)
+    assert "      # alembic_command: poetry run alembic" in plain.text

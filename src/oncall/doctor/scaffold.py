@@ -172,7 +172,20 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def _target_lines(name: str, source: Source, service: Service | None, has_render_yaml: bool) -> list[str]:
+def uses_poetry(ini: Path) -> bool:
+    """Whether the project around an alembic.ini is managed by Poetry (then Alembic runs through it)."""
+    for folder in (ini.parent, *ini.parent.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            return "[tool.poetry" in pyproject.read_text(encoding="utf-8", errors="replace")
+        if (folder / ".git").exists():
+            break
+    return False
+
+
+def _target_lines(
+    root: Path, name: str, source: Source, service: Service | None, has_render_yaml: bool
+) -> list[str]:
     lines = [f"    {name}:"]
     found = f"{source.path} ({source.format}: {source.why})"
     if service:
@@ -183,9 +196,12 @@ def _target_lines(name: str, source: Source, service: Service | None, has_render
     lines.append(f"      format: {source.format}")
     if source.format == "alembic":
         lines.append(f"      alembic_ini: {_q(source.path)}")
-        lines.append(
-            "      # alembic_command: poetry run alembic   # how your team runs Alembic (default: alembic)"
-        )
+        if uses_poetry(root / source.path):
+            lines.append("      alembic_command: poetry run alembic   # pyproject.toml uses Poetry")
+        else:
+            lines.append(
+                "      # alembic_command: poetry run alembic   # how your team runs it (default: alembic)"
+            )
     else:
         lines.append(f"      migrations: {_q(source.path)}")
     db_var = service.database_vars[0] if service and service.database_vars else "DATABASE_URL"
@@ -219,7 +235,7 @@ def render_config(
         service = _service_for(source, services)
         name = _name_for(source, service, root, used)
         names.append(name)
-        body += _target_lines(name, source, service, has_render_yaml)
+        body += _target_lines(root, name, source, service, has_render_yaml)
     header = [
         "# oncall config, written by `oncall init` from what it found in this repository.",
         "# No secrets here: each target names the environment variable that holds its database URL.",
