@@ -190,3 +190,18 @@ def test_init_runs_alembic_through_poetry_when_the_project_uses_it(tmp_path: Pat
     assert "\n      alembic_command: poetry run alembic" in made.text
     plain = scaffold(alembic_repo(tmp_path / "plain"), write=False)
     assert "      # alembic_command: poetry run alembic" in plain.text
+
+
+def test_oncall_with_a_config_file_elsewhere_takes_paths_from_its_folder(
+    tmp_path: Path, run_oncall, pg
+) -> None:  # type: ignore[no-untyped-def]
+    """-f/--config FILE and no config above the working directory: FILE's folder is the project folder."""
+    repo = node_repo(tmp_path / "turbo")
+    assert scaffold(repo).targets == ["turbo-response-backend"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_oncall(
+        "--config", str(repo / "oncall.yaml"), "status", cwd=elsewhere, env={"DATABASE_URL": pg.url}
+    )
+    assert result.code == 0, result.output
+    assert "20251110_add_usage_tracking" in result.stdout
