@@ -142,7 +142,9 @@ def target_entry(
     trdrhub = system == "trdrhub"
     entry: dict[str, Any] = {
         "system": system,
-        "migrations": str(REPO / "sql" / ("trdrhub" if trdrhub else "turbo-response")),
+        "migrations": str(REPO / "sql" / "trdrhub")
+        if trdrhub
+        else str(REPO / "examples/turbo-response-backend/backend/migrations"),
         "ledger": "alembic" if trdrhub else "oncall",
         "database_url_env": database_url_env,
         "production": production,

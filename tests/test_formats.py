@@ -179,7 +179,7 @@ def test_python_only_folder_is_exit_2_naming_what_was_found(
         done = run_invoke("-f", str(config), task, env={"DATABASE_URL": pg.url})
         assert done.code == 2, done.output
         assert f"no migrations that oncall can read in {folder}: found 2 .py files" in done.output
-        assert "Python migrations (Alembic, Django) are code, not SQL" in done.output
+        assert "an Alembic project is read with format: alembic" in done.output
     assert not _exists(pg, "oncall_migrations")
 
 

@@ -32,7 +32,10 @@ def _target(tmp_path: Path, name: str = "svc"):  # type: ignore[no-untyped-def]
         "state_dir": str(tmp_path / "state"),
     }
     return build_target(
-        name, {"migrations": "sql/turbo-response", "system": "turbo-response"}, merged, tmp_path
+        name,
+        {"migrations": "examples/turbo-response-backend/backend/migrations", "system": "turbo-response"},
+        merged,
+        tmp_path,
     )
 
 

@@ -25,6 +25,8 @@ from oncall.output import Output
 from oncall.runbook.history import SharedHistory, merge_runs
 from oncall.runbook.recover import RecoverResult, others_meanwhile, render_report
 
+TURBO = "examples/turbo-response-backend/backend/migrations"
+
 
 def _second_role(pg: Any, secret_scan: Any, *, on_runs: bool = True) -> str:
     """A second login role (another engineer); with `on_runs`, rights to read and add shared runs."""
@@ -135,7 +137,7 @@ def test_alert_state_lives_in_the_database_without_a_writable_state_dir(pg, tmp_
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the state directory would be")
     merged = {"run_log": str(tmp_path / "runs.jsonl"), "state_dir": str(blocked)}
-    target = build_target("svc", {"migrations": "sql/turbo-response"}, merged, tmp_path)
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
     checks = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
     with webhook_receiver("/alerts") as hook:
         env = {"DATABASE_URL": pg.url, "ONCALL_NOTIFY_URLS": hook.url.replace("http://", "json://")}
@@ -170,14 +172,19 @@ def test_where_the_alert_state_lives(
 ) -> None:
     """notify_state chooses the store; auto picks the database on Render."""
     merged = {"state_dir": str(tmp_path / "state"), "notify_state": notify_state}
-    target = build_target("svc", {"migrations": "sql/turbo-response"}, merged, tmp_path)
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
     assert type(store_for(target, environ)).__name__ == expected
 
 
 def test_an_unknown_notify_state_is_bad_input(tmp_path: Path) -> None:
     """notify_state: disk is none of auto, file, database: BadInput naming the key."""
     with pytest.raises(BadInput, match="notify_state"):
-        build_target("svc", {"migrations": "sql/turbo-response", "notify_state": "disk"}, {}, tmp_path)
+        build_target(
+            "svc",
+            {"migrations": TURBO, "notify_state": "disk"},
+            {},
+            tmp_path,
+        )
 
 
 def test_two_overlapping_runs_alert_once_with_the_state_in_the_database(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -186,7 +193,7 @@ def test_two_overlapping_runs_alert_once_with_the_state_in_the_database(pg, tmp_
     import threading
 
     merged = {"run_log": str(tmp_path / "runs.jsonl"), "notify_state": "database"}
-    target = build_target("svc", {"migrations": "sql/turbo-response"}, merged, tmp_path)
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
     checks = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
     with webhook_receiver("/alerts") as hook:
         env = {"DATABASE_URL": pg.url, "ONCALL_NOTIFY_URLS": hook.url.replace("http://", "json://")}

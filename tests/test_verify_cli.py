@@ -8,7 +8,7 @@ from pathlib import Path
 from fix_invoke import RunInvoke
 from fix_pg import TestDatabase
 from fix_secrets import SecretScan
-from verify_support import apply, copy_seed, make_target
+from verify_support import apply, copy_seed, make_target, trdrhub_alembic_target
 
 
 def runtime_config(tmp_path: Path, folder: Path, ledger: str = "oncall") -> Path:
@@ -33,7 +33,7 @@ def test_verify_passes_on_the_sandbox_target(
 ) -> None:
     """Seed 001 applied: `invoke verify --target sandbox --verbose` exits 0 with the table and verdict."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     result = run_invoke("verify", "--target", "sandbox", "--verbose", env={"DATABASE_URL": pg.url})
     assert result.code == 0
     assert "admin_settings[setting_key='cap_warning_threshold']" in result.stdout
@@ -45,7 +45,7 @@ def test_a_passing_verify_prints_one_verdict_line(
 ) -> None:
     """A passing verify prints its verdict with counts and no table; under --json stderr holds only it."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     human = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
     assert human.code == 0
     [line] = human.stdout.strip().splitlines()
@@ -62,7 +62,7 @@ def test_verify_json_is_one_document(
 ) -> None:
     """--json prints exactly one JSON document with ok, code, rows; human text goes to stderr."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/trdrhub").resolve(), ledger="alembic"))
+    apply(pg.url, trdrhub_alembic_target())
     result = run_invoke("verify", "--target", "sandbox-trdrhub", "--json", env={"DATABASE_URL": pg.url})
     doc = result.json()
     assert (result.code, doc["ok"], doc["code"]) == (0, True, 0)
@@ -75,7 +75,7 @@ def test_dropped_index_exits_1_naming_it(
 ) -> None:
     """A dropped index: exit 1, the index named in the output and in the JSON rows (failures first)."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     pg.execute("DROP INDEX idx_ai_usage_logs_created_at")
     result = run_invoke("verify", "--target", "sandbox", "--json", env={"DATABASE_URL": pg.url})
     assert result.code == 1
@@ -93,7 +93,7 @@ def test_dropped_fk_exits_1_naming_it(
 ) -> None:
     """A dropped foreign key: exit 1 with the constraint named."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     pg.execute("ALTER TABLE ai_usage_logs DROP CONSTRAINT ai_usage_logs_case_id_fkey")
     result = run_invoke("verify", "--target", "sandbox", env={"DATABASE_URL": pg.url})
     assert result.code == 1
@@ -103,8 +103,8 @@ def test_dropped_fk_exits_1_naming_it(
 def test_second_alembic_row_exits_5(pg: TestDatabase, run_invoke: RunInvoke, secret_scan: SecretScan) -> None:
     """Two rows in alembic_version: exit 5, alembic_version named, the fix in the hint."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/trdrhub").resolve(), ledger="alembic"))
-    pg.execute("INSERT INTO alembic_version VALUES ('20251001_baseline')")
+    apply(pg.url, trdrhub_alembic_target())
+    pg.execute("INSERT INTO alembic_version VALUES ('3f2a9c1d7b10')")  # the baseline, beside the head
     result = run_invoke("verify", "--target", "sandbox-trdrhub", env={"DATABASE_URL": pg.url})
     assert result.code == 5
     assert "alembic_version" in result.stderr
@@ -139,7 +139,7 @@ def test_pending_exits_1_with_run_migrate(
 def test_unknown_only_table_exits_2(pg: TestDatabase, run_invoke: RunInvoke, secret_scan: SecretScan) -> None:
     """--only with a table no applied migration declares is bad input, exit 2."""
     secret_scan.add(pg.password)
-    apply(pg.url, make_target(Path("sql/turbo-response").resolve()))
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
     result = run_invoke("verify", "--target", "sandbox", "--only", "nope", env={"DATABASE_URL": pg.url})
     assert result.code == 2
     assert "nope" in result.stderr

@@ -15,6 +15,8 @@ the checks after it are skipped, because their answers would only repeat the fir
     render api        RENDER_API_KEY is accepted                          fail: 3 (skip without a key)
     render service    the target's service resolves by exact name or id  not found / ambiguous: 2
     render.yaml       no postDeployCommand (not a Render key)            fail: 1 (skip without a file)
+    alembic           (format: alembic) the revisions read, one head,
+                      and `<alembic_command> --version` runs               fail: 2, two heads: 5
 
 A transaction pooler fails (exit 2) rather than warns: the URL doctor checks is the one `migrate`
 uses, and a migration through it silently loses its advisory lock, its SET lock_timeout and its
@@ -41,6 +43,9 @@ from oncall.config import Target
 from oncall.db import connect as db
 from oncall.db.errors import SUPABASE_IPV6_HINT
 from oncall.errors import ExitCode, OncallError
+from oncall.migrations.files import alembic_project
+from oncall.migrations.sources.alembic import read_graph
+from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.output import Output
 from oncall.render.client import RenderClient
 
@@ -394,6 +399,27 @@ def render_yaml_check(target: Target, root: Path) -> DoctorRow:
     return row
 
 
+def alembic_check(target: Target) -> DoctorRow:
+    """An Alembic target: its revisions read statically with one head, and its alembic command runs."""
+    started = time.monotonic()
+    row = DoctorRow("alembic")
+    try:
+        found = alembic_project(target)
+        assert found is not None  # format: alembic
+        revisions = read_graph(found.versions)
+        version = run_alembic(found, target.alembic_command, ["--version"]).strip()
+    except OncallError as exc:
+        row.result, row.code = FAIL, int(exc.code)
+        row.detail, row.hint = exc.cause, exc.hint
+    else:
+        row.detail = (
+            f"{len(revisions)} revision(s) in {found.versions}, head {revisions[-1].revision}; "
+            f"`{target.alembic_command}`: {version or 'ran'}"
+        )
+    row.duration = time.monotonic() - started
+    return row
+
+
 def run_doctor(
     target: Target,
     *,
@@ -409,6 +435,8 @@ def run_doctor(
     if not database_only:
         report.checks.extend(render_checks(target, timeout=connect_timeout, environ=environ))
         report.checks.append(render_yaml_check(target, root))
+        if target.format == "alembic":
+            report.checks.append(alembic_check(target))
     report.total = time.monotonic() - started
     return report
 

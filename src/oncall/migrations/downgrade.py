@@ -26,10 +26,10 @@ from oncall.migrations.common import (
     rollback,
     say,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, find
-from oncall.migrations.ledger import delete_row_sql, set_sql
+from oncall.migrations.files import LedgerState, Migration, discover, down_sql_of, find
+from oncall.migrations.ledger import alembic_move_sql, delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
-from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
+from oncall.migrations.sources.ledgers import Recordable, ToolLedger, ledger_for
 from oncall.output import Output
 from oncall.runlog import record_run
 from oncall.safety import guard_production
@@ -79,15 +79,29 @@ class RollbackResult:
         }
 
 
+class AlembicVersionBack(ToolLedger):
+    """format: alembic: the down SQL comes from `alembic downgrade A:B --sql`, and alembic_version
+    moves back to the parent revision as `alembic downgrade` moves it."""
+
+    format = "alembic"
+    table_name = "alembic_version"
+    has_downs = True
+
+    def forget_sql(self, migration: Recordable, previous: Recordable | None) -> str:
+        assert isinstance(migration, Migration)
+        revision = migration.revision or migration.version
+        return alembic_move_sql(self.schema, [revision], to=migration.down_revision, from_=revision)
+
+
 def tool_ledger_with_downs(target: Target, migrations: list[Migration]) -> ToolLedger:
     """The format's ledger adapter; BadInput (exit 2) when the format keeps no down SQL."""
     fmt = migrations[0].tool.format if migrations and migrations[0].tool else "oncall"
-    adapter = ledger_for(fmt, target.schema)
+    adapter = AlembicVersionBack(target.schema) if fmt == "alembic" else ledger_for(fmt, target.schema)
     if adapter is None or not adapter.has_downs:
         raise BadInput(
             f"format {fmt} has no down migrations ({target.migrations_dir}): nothing to roll back with",
             "undo the change with a new forward migration; down SQL is read only from diesel down.sql, "
-            "golang-migrate .down.sql and dbmate -- migrate:down",
+            "golang-migrate .down.sql, dbmate -- migrate:down and Alembic's downgrade()",
         )
     return adapter
 
@@ -114,7 +128,8 @@ def _steps(
         raise state.problems[0]
     steps = []
     for migration in to_undo(state, migrations, to):
-        if not (migration.down_sql or "").strip():
+        down_sql = down_sql_of(target, migration)
+        if not (down_sql or "").strip():
             raise BadInput(
                 f"{migration.version} has no down SQL ({migration.path.name}); nothing was rolled back",
                 f"write its down migration, or roll back only the ones after it: --to {migration.version}",
@@ -129,7 +144,7 @@ def _steps(
             "BEGIN;\n"
             f"{set_sql('lock_timeout', target.lock_timeout, local=True)};\n"
             f"{set_sql('statement_timeout', target.statement_timeout, local=True)};\n"
-            f"{(migration.down_sql or '').strip()}\n;\n" + ";\n".join(ledger_sql) + ";\nCOMMIT;"
+            f"{(down_sql or '').strip()}\n;\n" + ";\n".join(ledger_sql) + ";\nCOMMIT;"
         )
         steps.append(RollbackStep(migration=migration, sql=body))
     return steps

@@ -53,7 +53,7 @@ from oncall.migrations.common import (
     rollback,
     say,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.files import LedgerState, Migration, alembic_project, discover, find, layout_of
 from oncall.migrations.ledger import (
     ALEMBIC_VERSION_MOVED,
     APPLIED_ELSEWHERE,
@@ -88,7 +88,8 @@ from oncall.migrations.lock import (
     release_apply_lock,
 )
 from oncall.migrations.lock_wait import LockWaiter, check_budget
-from oncall.migrations.sources import Layout, survey
+from oncall.migrations.sources import Layout
+from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
@@ -101,6 +102,8 @@ if TYPE_CHECKING:
 
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 RETRY_BASE_SECONDS = retry.LOCK_TIMEOUT_BACKOFF.initial
+# The mode of a revision that Alembic's offline mode cannot render (it reads the live database).
+BY_ALEMBIC = "alembic"
 REPLAY_LIMIT_SECONDS = 5.0
 
 
@@ -288,10 +291,13 @@ def build_plan(
         if target.is_alembic and migration.revision:
             alembic_sql = _alembic_sql(target.schema, alembic_current, migration)
             alembic_current = [migration.revision]
+        if migration.online_only:
+            # Alembic runs it (and moves alembic_version itself) while oncall holds the lock.
+            reasons, alembic_sql = [f"run by Alembic online: {migration.online_only}"], None
         steps.append(
             Step(
                 migration=migration,
-                mode="none" if reasons else "transaction",
+                mode=BY_ALEMBIC if migration.online_only else ("none" if reasons else "transaction"),
                 reasons=reasons,
                 findings=findings,
                 alembic_sql=alembic_sql,
@@ -373,7 +379,11 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
         mode = (
             "transaction"
             if step.mode == "transaction"
-            else "no transaction (" + "; ".join(step.reasons) + ")"
+            else (
+                step.reasons[0]
+                if step.mode == BY_ALEMBIC
+                else "no transaction (" + "; ".join(step.reasons) + ")"
+            )
         )
         say(out, f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}")
         if step.resume_from:
@@ -390,7 +400,7 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
                 f"   -- {scope} lock_timeout = '{plan.lock_timeout}'; {scope} statement_timeout = "
                 f"'{plan.statement_timeout}'",
             )
-            say(out, m.sql.rstrip())
+            say(out, m.sql.rstrip() if step.mode != BY_ALEMBIC else f"-- {_alembic_upgrade_words(plan, m)}")
             if step.alembic_sql:
                 say(out, step.alembic_sql + ";")
             if step.tool_sql:
@@ -415,12 +425,12 @@ def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
     """The ledger state; with check, code 5 on drift and 1 on pending work."""
     db = database_url_for(target, url)
-    migrations = discover(target)
+    migrations = discover(target, with_sql=False)  # an Alembic project's state needs only its files
     state, _ = read_only_state(db, target, migrations)
     code = 0
     if check:
         code = 5 if state.problems else (1 if state.pending else 0)
-    layout = survey(target.migrations_dir, target.format)
+    layout = layout_of(target)
     return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state, layout=layout)
 
 
@@ -584,7 +594,9 @@ def _apply_locked(
         begun = time.monotonic()
         waiter = LockWaiter(conn, the_plan.table_lock_wait, lambda text: say(out, text))
         try:
-            if step.mode == "transaction":
+            if step.mode == BY_ALEMBIC:
+                attempts = _run_by_alembic(conn, db, target, the_plan, step, counter=counter)
+            elif step.mode == "transaction":
                 attempts = _run_transactional(
                     conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
                 )
@@ -611,6 +623,49 @@ def _apply_locked(
                 "statements": len(step.migration.statements),
             }
         )
+
+
+def _alembic_upgrade_words(plan: Plan, migration: Migration) -> str:
+    return (
+        f"alembic upgrade {migration.down_revision or 'base'}:{migration.revision} (online, "
+        f"PGOPTIONS lock_timeout={plan.lock_timeout} statement_timeout={plan.statement_timeout})"
+    )
+
+
+def _run_by_alembic(
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    target: Target,
+    plan: Plan,
+    step: Step,
+    *,
+    counter: _Counter,
+) -> int:
+    """A revision offline mode cannot render: `alembic upgrade <rev>` runs it while we hold the lock.
+
+    Alembic connects on its own (env.py reads the team's variable) and moves alembic_version itself;
+    PGOPTIONS gives its session our lock_timeout and statement_timeout. Its ledger row follows.
+    """
+    import psycopg
+
+    migration = step.migration
+    assert migration.revision is not None
+    found = alembic_project(target)
+    assert found is not None
+    options = f"-c lock_timeout={plan.lock_timeout} -c statement_timeout={plan.statement_timeout}"
+    run_alembic(
+        found, target.alembic_command, ["upgrade", migration.revision], extra_env={"PGOPTIONS": options}
+    )
+    try:
+        counter.send(
+            conn,
+            insert_row_sql(
+                plan.schema, migration, duration_ms=None, transaction_mode=BY_ALEMBIC, outcome="applied"
+            ),
+        )
+    except psycopg.Error as exc:
+        raise database_error(exc, db, f"recording {migration.version} in the ledger") from exc
+    return 1
 
 
 def _timeouts(plan: Plan, *, local: bool) -> str:

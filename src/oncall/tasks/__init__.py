@@ -18,6 +18,7 @@ from oncall.tasks import (
     bench,
     demo,
     doctor,
+    init,
     migrate,
     remedies,
     render,
@@ -40,7 +41,7 @@ _invoke_patches.install()
 _cli.install()
 
 ns = Collection()
-for _module in (doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):
+for _module in (init, doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):
     for _task in _tasks_of(_module):
         ns.add_task(_task)
 ns.add_collection(Collection("sandbox", *_tasks_of(sandbox)))
