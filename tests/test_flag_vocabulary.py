@@ -50,7 +50,7 @@ def helps(run_invoke_module: Any) -> dict[str, str]:
 def run_invoke_module(tmp_path_factory: pytest.TempPathFactory) -> Any:
     import subprocess
 
-    from conftest import INVOKE, REPO, clean_env
+    from fix_invoke import INVOKE, REPO, clean_env
 
     home = tmp_path_factory.mktemp("home")
 

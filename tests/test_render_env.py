@@ -20,7 +20,7 @@ POOLER_6543 = "postgresql://postgres.abcdefghijklmnopqrst:Pooler6543Secret@aws-0
 def _config(tmp_path: Path, **extra: Any) -> Path:
     target = {
         "system": "turbo-response",
-        "migrations": str(REPO / "sql/turbo-response"),
+        "migrations": str(REPO / "examples/turbo-response-backend/backend/migrations"),
         "ledger": "oncall",
         "render": {"service": SERVICE},
         "database_url_from": "render",
@@ -97,7 +97,7 @@ def test_doctor_flags_the_services_pooler_url_and_other_host(
         {
             "svc": {
                 "system": "turbo-response",
-                "migrations": str(REPO / "sql/turbo-response"),
+                "migrations": str(REPO / "examples/turbo-response-backend/backend/migrations"),
                 "render": {"service": SERVICE},
                 "database_url_env": "DATABASE_URL",
             }
@@ -122,7 +122,7 @@ def test_doctor_same_database_is_ok(api: RenderStandIn, run_invoke: Any, pg: Any
         {
             "svc": {
                 "system": "turbo-response",
-                "migrations": str(REPO / "sql/turbo-response"),
+                "migrations": str(REPO / "examples/turbo-response-backend/backend/migrations"),
                 "render": {"service": SERVICE},
             }
         },

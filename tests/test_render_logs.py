@@ -196,7 +196,7 @@ def test_logs_follow_shows_new_lines_until_ctrl_c(
     api: RenderStandIn, secret_scan: Any, tmp_path: Path
 ) -> None:
     """--follow: a line written later is shown once; Ctrl-C ends it with exit 130."""
-    from conftest import INVOKE, clean_env
+    from fix_invoke import INVOKE, clean_env
 
     sid = service_id(api)
     api.add_log(sid, "before the follow", level="info", at=_ago(5))

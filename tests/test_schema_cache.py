@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fix_pg import TestDatabase
 from oncall.errors import BadInput
 from oncall.schema.cache import KIND, Prepared, decode, encode, expected_for
 from oncall.schema.expect import _UNDECIDED, _quick_canonical, canonical_default, expect, parsed_canonical
@@ -118,7 +119,7 @@ def test_the_usual_spellings_need_no_parser() -> None:
     assert [t for t in usual if _quick_canonical(t) is _UNDECIDED] == []
 
 
-def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_warm_verify_matches_cold_and_imports_no_parser(pg: TestDatabase, tmp_path: Path) -> None:
     """After one run, verify in a fresh process reads the cached shadow snapshot: same result, no replay,
     pglast never imported."""
     target = make_target(copy_seed("turbo-response", tmp_path), name="turbo")
@@ -149,7 +150,7 @@ def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> N
     assert warm["rows"] == [r.as_dict() for r in cold.rows]
 
 
-def test_verify_after_a_new_migration_uses_the_new_files(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_verify_after_a_new_migration_uses_the_new_files(pg: TestDatabase, tmp_path: Path) -> None:
     """A warm cache never hides a file applied since: its objects are expected and checked."""
     folder = write_files(tmp_path / "m", {"001_t.sql": "CREATE TABLE t (id int PRIMARY KEY);"})
     target = replace(make_target(folder), state_dir=tmp_path / "state")

@@ -47,12 +47,14 @@ def test_human_output_reads_as_a_diagnosis(api: RenderStandIn, run_invoke: Any) 
     assert result.code == 1
     assert "missing_relation" in result.stdout
     assert "20251110_add_usage_tracking" in result.stdout
-    assert "fix: sql/turbo-response" not in result.stdout  # the directory is named by its last part
-    assert "turbo-response/20251110_add_usage_tracking.sql creates it" in result.stdout
+    assert (
+        "fix: examples/turbo-response-backend/backend/migrations" not in result.stdout
+    )  # the directory is named by its last part
+    assert "migrations/20251110_add_usage_tracking.sql creates it" in result.stdout
 
 
 def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> None:
-    """trdrhub: relation ai_usage_records is created by 20251116_add_ai_usage_and_events."""
+    """trdrhub: relation ai_usage_records is created by Alembic revision a7c41e2b9d3f (its .py named)."""
     standin = RenderStandIn(api_key=new_key(), services=[make_service("trdrhub-api")])
     secret_scan.add(standin.api_key)
     with standin as base_url:
@@ -66,7 +68,8 @@ def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> 
         )
     assert result.code == 1
     [finding] = result.json()["findings"]
-    assert finding["migration"] == "20251116_add_ai_usage_and_events"
+    assert finding["migration"] == "a7c41e2b9d3f"
+    assert "versions/a7c41e2b9d3f_add_ai_usage_and_events.py creates it" in finding["hint"]
     assert finding["migration_state"] == "unknown"  # no DATABASE_URL: the ledger was not read
 
 
@@ -83,7 +86,12 @@ def test_since_limits_the_window(api: RenderStandIn) -> None:
     """Lines older than --since are not read."""
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     api.add_log(service_id(api), CRASH, at=old)
-    target = Target("sandbox", "turbo-response", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "sandbox",
+        "turbo-response",
+        REPO / "examples/turbo-response-backend/backend/migrations",
+        render_service=SERVICE,
+    )
     recent = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     wider = triage(target, "3h", client=client_for(api, api.base_url), check_ledger=False)
     assert (recent.code, recent.lines) == (0, 0)
@@ -175,7 +183,9 @@ def test_several_causes_are_listed_newest_first(api: RenderStandIn) -> None:
         service_id(api), "Error: connect ECONNREFUSED 10.0.0.5:5432", at=now - dt.timedelta(minutes=5)
     )
     api.add_log(service_id(api), "JavaScript heap out of memory", at=now - dt.timedelta(minutes=1))
-    target = Target("t", "x", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "t", "x", REPO / "examples/turbo-response-backend/backend/migrations", render_service=SERVICE
+    )
     result = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     assert [f.signature for f in result.findings] == ["out_of_memory", "database_refused"]
 
@@ -345,7 +355,9 @@ def test_triage_window_is_paginated_and_capped(api: RenderStandIn) -> None:
     api.add_log(sid, "Error: Cannot find module 'pg'", at=now - dt.timedelta(minutes=20))
     for i in range(249):
         api.add_log(sid, f"GET /health 200 {i}", level="info", at=now - dt.timedelta(seconds=600 - i))
-    target = Target("t", "x", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "t", "x", REPO / "examples/turbo-response-backend/backend/migrations", render_service=SERVICE
+    )
     full = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     assert full.lines == 250
     assert [f.signature for f in full.findings] == ["module_not_found"]

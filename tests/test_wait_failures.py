@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import INVOKE, REPO, clean_env
+from fix_invoke import INVOKE, REPO, clean_env
 from smoke_support import SmokeServer
 
 

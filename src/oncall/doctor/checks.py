@@ -17,6 +17,8 @@ the checks after it are skipped, because their answers would only repeat the fir
     render.yaml       no postDeployCommand (not a Render key)            fail: 1 (skip without a file)
     smoke             base URL resolves, every header_env variable set    warn (skip without checks)
     shared            no other target reaches the same database/service  warn
+    alembic           (format: alembic) the revisions read, one head,
+                      and `<alembic_command> --version` runs               fail: 2, two heads: 5
 
 A transaction pooler fails (exit 2) rather than warns: the URL doctor checks is the one `migrate`
 uses, and a migration through it silently loses its advisory lock, its SET lock_timeout and its
@@ -41,7 +43,11 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.db import connect as db
+from oncall.db.errors import SUPABASE_IPV6_HINT
 from oncall.errors import ExitCode, OncallError
+from oncall.migrations.files import alembic_project
+from oncall.migrations.sources.alembic import read_graph
+from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.output import Output
 from oncall.probe import run as probe
 from oncall.render.client import RenderClient
@@ -191,7 +197,7 @@ def _tcp_row(row: DoctorRow, addresses: list[db.Address], url: db.DatabaseURL, t
         row.detail, row.hint = f"no address of {where} could be tried", "check the host in the URL"
     elif any(a.unreachable for a in attempts) and all(a.family == "IPv6" for a in addresses):
         row.detail = f"network is unreachable for {where}: the host has only IPv6 addresses ({failures})"
-        row.hint = db.SUPABASE_IPV6_HINT
+        row.hint = SUPABASE_IPV6_HINT
     elif all(a.errno == errno.ECONNREFUSED for a in attempts):
         row.detail = f"connection refused by {where}" + (f" ({failures})" if len(addresses) > 1 else "")
         row.hint = "is the server running and listening on that port? check the port in the URL"
@@ -254,7 +260,7 @@ def database_checks(
     rows = _Rows()
     url: db.DatabaseURL | None = None
     with rows.run("database url") as row:
-        url = db.parse_database_url(target.database_url(environ), source=target.database_url_env)
+        url = db.database_url_for(target, environ=environ)
         row.detail = f"{target.database_url_env}: {url.where} (sslmode={url.sslmode})"
         if url.foreign_params:
             row.detail += f"; not for libpq, left out: {', '.join(url.foreign_params)}"
@@ -444,6 +450,27 @@ def render_yaml_check(target: Target, root: Path) -> DoctorRow:
     return row
 
 
+def alembic_check(target: Target) -> DoctorRow:
+    """An Alembic target: its revisions read statically with one head, and its alembic command runs."""
+    started = time.monotonic()
+    row = DoctorRow("alembic")
+    try:
+        found = alembic_project(target)
+        assert found is not None  # format: alembic
+        revisions = read_graph(found.versions)
+        version = run_alembic(found, target.alembic_command, ["--version"]).strip()
+    except OncallError as exc:
+        row.result, row.code = FAIL, int(exc.code)
+        row.detail, row.hint = exc.cause, exc.hint
+    else:
+        row.detail = (
+            f"{len(revisions)} revision(s) in {found.versions}, head {revisions[-1].revision}; "
+            f"`{target.alembic_command}`: {version or 'ran'}"
+        )
+    row.duration = time.monotonic() - started
+    return row
+
+
 def run_doctor(
     target: Target,
     *,
@@ -465,6 +492,8 @@ def run_doctor(
         report.checks.append(render_yaml_check(target, root))
         report.checks.append(smoke_check(target, environ))
         report.checks.append(sharing_check(target, others, environ))
+        if target.format == "alembic":
+            report.checks.append(alembic_check(target))
     report.total = time.monotonic() - started
     return report
 

@@ -150,7 +150,11 @@ def _object(signature: Signature, match: re.Match[str]) -> str:
         return f"{relation}.{bare}" if relation else bare
     # Alternatives of one signature name their object in different groups; take the one that matched.
     values = [v for k, v in found.items() if v and k != "relation"]
-    return values[0].strip("[]") if values else ""
+    if not values:
+        return ""
+    # An IPv6 host comes bracketed ([2a05::1]); a table name such as `x[/]` keeps its brackets.
+    value = values[0]
+    return value[1:-1] if value.startswith("[") and value.endswith("]") else value
 
 
 def _instances(service: Mapping[str, Any]) -> int | None:

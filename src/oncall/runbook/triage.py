@@ -238,6 +238,7 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
     schema_findings = [f for f in findings if f.signature in SCHEMA_SIGNATURES]
     if not schema_findings:
         return None
+    files: dict[str, str] = {}  # version -> folder/file, as the user finds it (a .sql or an Alembic .py)
     for finding in schema_findings:
         migration = creating_migration(target, finding.signature, finding.key)
         if migration is None:
@@ -248,6 +249,7 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
             finding.command = None  # nothing here to migrate
             continue
         finding.migration = migration.version
+        files[migration.version] = f"{migration.path.parent.name}/{migration.path.name}"
         finding.command = f"invoke migrate --target {target.name}"
     versions = [f.migration for f in schema_findings if f.migration]
     states: dict[str, str] = {}
@@ -258,7 +260,7 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
         if not finding.migration:
             continue
         finding.migration_state = states.get(finding.migration, "unknown")
-        where = f"{target.migrations_dir.name}/{finding.migration}.sql"
+        where = files.get(finding.migration, f"{target.migrations_dir.name}/{finding.migration}.sql")
         if finding.migration_state == "applied":
             finding.hint = (
                 f"{where} creates it and the ledger says it is applied: the backend may use another "

@@ -28,14 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from oncall.db.shared import RUNS_TABLE, STATE_TABLE
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import psycopg
 
-# Tables that record which migrations ran, for oncall and the tools whose ledgers it reads.
+# Tables that record which migrations ran, for oncall and the tools whose ledgers it reads, and
+# oncall's own shared run history and alert state (oncall.db.shared): none is the team's schema.
 LEDGER_TABLES = (
     "oncall_migrations",
+    RUNS_TABLE,
+    STATE_TABLE,
     "alembic_version",
     "_prisma_migrations",
     "__diesel_schema_migrations",

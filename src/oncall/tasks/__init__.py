@@ -15,9 +15,11 @@ from oncall.config_defaults import DEFAULTS
 from oncall.tasks import (
     _cli,
     _exitcodes,
+    _invoke_patches,
     bench,
     demo,
     doctor,
+    init,
     migrate,
     remedies,
     render,
@@ -36,10 +38,11 @@ def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
     ]
 
 
+_invoke_patches.install()
 _cli.install()
 
 ns = Collection()
-for _module in (doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):
+for _module in (init, doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):
     for _task in _tasks_of(_module):
         ns.add_task(_task)
 ns.add_collection(Collection("sandbox", *_tasks_of(sandbox)))

@@ -128,6 +128,10 @@ VALUE_NAMES = {
     "path": "PATH",
     "state": "on|off",
     "uri": "URL",
+    "failure_threshold": "N",
+    "success_threshold": "N",
+    "remind_every": "DURATION",
+    "file": "FILE",
 }
 
 

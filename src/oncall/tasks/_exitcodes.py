@@ -21,6 +21,7 @@ MEANING = {
 # Codes a task can end with besides 0, 2 and 130, which every task can.
 SPECIFIC = {
     "targets": (),
+    "init": (),
     "doctor": (1, 3),
     "connect": (1, 3),
     "status": (1, 3, 5),

@@ -41,14 +41,14 @@ def verify(  # noqa: PLR0917 - one parameter per CLI flag
     triggers, sequences, extensions, RLS policies and seed rows. Prints the failures, the warnings
     and one verdict line; --verbose lists every object.
     """
-    from oncall.db.connect import parse_database_url
+    from oncall.db.connect import database_url_for
     from oncall.schema.report import render
     from oncall.schema.verify import verify as run_verify
 
     out = output_for(json)
     with boundary(out, task="verify", debug=debug):
         chosen = target_for(ctx, target)
-        url = parse_database_url(chosen.database_url(), source=chosen.database_url_env)
+        url = database_url_for(chosen)
         result = run_verify(chosen, url, only=only or None)
         out.emit({"task": "verify", **result.as_dict()})
         render(out, result, verbose=verbose)
