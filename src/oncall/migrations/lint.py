@@ -15,6 +15,9 @@ from oncall.migrations.statements import Statement, _walk
 # Defaults that are evaluated once for the whole table (no rewrite since PostgreSQL 11).
 _STABLE_DEFAULT_FUNCS = {"now", "current_timestamp", "statement_timestamp", "transaction_timestamp"}
 
+# How many line numbers an info summary lists before "...".
+_LISTED_LINES = 8
+
 
 @dataclass(frozen=True)
 class LintFinding:
@@ -129,7 +132,10 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Lint
 
 
 def lint(statements: list[Statement], *, created_before: set[str] | None = None) -> list[LintFinding]:
-    """Findings for a file's statements; `created_before` holds tables earlier files of the run create."""
+    """Findings for a file's statements.
+
+    `created_before` holds what earlier files of the run create (see `new_relations`).
+    """
     created = set(created_before or ())
     findings: list[LintFinding] = []
     for statement in statements:
@@ -150,13 +156,11 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
                     LintFinding(
                         "prefer-robust-stmts",
                         line,
-                        f"CREATE TABLE {table} without IF NOT EXISTS fails when the table already exists "
-                        "(the seeds' 'relation already exists'); use IF NOT EXISTS or invoke baseline",
+                        f"CREATE TABLE {table} without IF NOT EXISTS fails with 'relation already exists' "
+                        "when rerun after a partial apply",
                         "info",
                     )
                 )
-            if table:
-                created.add(table)
         elif kind == "IndexStmt":
             new_table = table in created
             if not node.get("concurrent") and not new_table:
@@ -180,7 +184,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
         elif kind == "AlterTableStmt" and table:
             findings.extend(_alter_table(statement, table, table in created))
         elif kind == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
-            if not node.get("concurrent"):
+            if not node.get("concurrent") and not all(name in created for name in _dropped_names(node)):
                 findings.append(
                     LintFinding(
                         "require-concurrent-index-deletion",
@@ -188,12 +192,69 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
                         "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on its table",
                     )
                 )
-        elif kind == "ClusterStmt" or (
-            kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ())
-        ):
+        elif (
+            kind == "ClusterStmt"
+            or (kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ()))
+        ) and not (statement.relations and set(statement.relations) <= created):
             findings.append(
                 LintFinding(
                     "prefer-repack", line, "VACUUM FULL / CLUSTER hold ACCESS EXCLUSIVE; use pg_repack"
                 )
             )
+        created |= new_relations([statement], created)
     return findings
+
+
+def new_relations(statements: list[Statement], created_before: set[str]) -> set[str]:
+    """The tables these statements create, and the indexes they build on tables created in the run.
+
+    Locking rules skip both: nobody reads a table created earlier in the same run, so indexing it,
+    dropping its indexes or rewriting it blocks nothing. An index built on an existing table stays
+    out: dropping it still locks that table.
+    """
+    created = set(created_before)
+    for statement in statements:
+        for made in statement.creates:
+            if made.kind == "table" or (made.kind == "index" and statement.target_table in created):
+                created.add(made.name)
+    return created
+
+
+def _dropped_names(node: dict[str, Any]) -> list[str]:
+    """The (unqualified) names a DROP INDEX / DROP TABLE lists."""
+    names = []
+    for item in node.get("objects") or ():
+        parts = item.get("items") if isinstance(item, dict) else item
+        if isinstance(parts, list) and parts:
+            names.append(str(parts[-1].get("sval", "")))
+    return names
+
+
+def lint_lines(file_name: str, findings: list[LintFinding], *, verbose: bool = False) -> list[str]:
+    """The plan's lint lines for one file: each warning and error, info one line per rule.
+
+    A file of 200 CREATE TABLEs without IF NOT EXISTS says so once, with the lines; `verbose`
+    lists every finding.
+    """
+    lines: list[str] = []
+    infos: dict[str, list[LintFinding]] = {}
+    for finding in findings:
+        if finding.severity == "info" and not verbose:
+            infos.setdefault(finding.rule, []).append(finding)
+        else:
+            lines.append(
+                f"lint {finding.severity}: {file_name}:{finding.line} [{finding.rule}] {finding.message}"
+            )
+    for rule, group in infos.items():
+        first = group[0]
+        if len(group) == 1:
+            lines.append(f"lint info: {file_name}:{first.line} [{rule}] {first.message}")
+            continue
+        at = ", ".join(str(f.line) for f in group[:_LISTED_LINES]) + (
+            ", ..." if len(group) > _LISTED_LINES else ""
+        )
+        lines.append(
+            f"lint info: {file_name} [{rule}] {len(group)} statements (lines {at}), e.g. line "
+            f"{first.line}: {first.message}"
+        )
+    return lines

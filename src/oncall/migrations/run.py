@@ -72,7 +72,7 @@ from oncall.migrations.ledger import (
     replace_repeatable_sql,
     statements_digest,
 )
-from oncall.migrations.lint import LintFinding, lint
+from oncall.migrations.lint import LintFinding, lint, lint_lines, new_relations
 from oncall.migrations.lock import (
     LockHolder,
     apply_key,
@@ -260,8 +260,7 @@ def build_plan(
     for migration in _pending_until(state, migrations, to):
         reasons = migration.no_transaction_reasons(server_version)
         findings = lint(migration.statements, created_before=created)
-        for statement in migration.statements:
-            created.update(o.name for o in statement.creates if o.kind == "table")
+        created = new_relations(migration.statements, created)
         blocking = [f for f in findings if f.severity == "error"]
         if blocking:
             raise BadInput(
@@ -355,8 +354,11 @@ def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -
     return alembic_move_sql(schema, current, migration.revision, down)
 
 
-def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
-    """Human rendering of a plan: per step the mode, the timeouts, the lint findings and the SQL."""
+def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool = False) -> None:
+    """Human rendering of a plan: per step the mode, the timeouts, the lint findings and the SQL.
+
+    Info-level findings are summed up in one line per rule and file unless `verbose`.
+    """
     say(
         out,
         f"plan for {plan.target} ({plan.where}, PostgreSQL {plan.server_version // 10000}): "
@@ -376,9 +378,8 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             say(out, f"   resumes after statement {step.resume_from} (a previous run stopped there)")
         if m.revision:
             say(out, f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
-        for finding in step.findings:
-            place = f"{m.path.name}:{finding.line}"
-            say(out, f"   lint {finding.severity}: {place} [{finding.rule}] {finding.message}")
+        for line in lint_lines(m.path.name, step.findings, verbose=verbose):
+            say(out, f"   {line}")
         if with_sql:
             scope = "SET LOCAL" if step.mode == "transaction" else "SET"
             say(

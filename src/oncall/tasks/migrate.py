@@ -99,10 +99,21 @@ def _print_layout(out: Any, layout: Any) -> None:
 
 
 @task(
-    help={"target": TARGET_HELP, "json": JSON_HELP, "to": "plan only up to this version", "debug": DEBUG_HELP}
+    help={
+        "target": TARGET_HELP,
+        "json": JSON_HELP,
+        "to": "plan only up to this version",
+        "verbose": "list every lint finding (default: info-level ones summed up per rule and file)",
+        "debug": DEBUG_HELP,
+    }
 )
-def plan(
-    ctx: Context, target: str | None = None, json: bool = False, to: str | None = None, debug: bool = False
+def plan(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    json: bool = False,
+    to: str | None = None,
+    verbose: bool = False,
+    debug: bool = False,
 ) -> None:
     """Show what migrate would do: SQL, transaction mode, timeouts and lint findings (read-only)."""
     from oncall.migrations.run import plan as plan_of
@@ -112,7 +123,7 @@ def plan(
     with boundary(out, task="plan", debug=debug):
         chosen = target_for(ctx, target)
         the_plan = plan_of(chosen, None, to=to)
-        print_plan(out, the_plan)
+        print_plan(out, the_plan, verbose=verbose)
         out.emit({"ok": True, "code": 0, "task": "plan", **the_plan.as_dict()})
 
 
