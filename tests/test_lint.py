@@ -176,3 +176,37 @@ def test_plan_of_a_run_lints_only_what_locks_existing_tables(  # type: ignore[no
         "lint info: 002_reindex.sql:2 [prefer-robust-stmts] CREATE INDEX t0_id_ix without IF NOT EXISTS "
         "fails on rerun",
     ]
+
+
+def test_plan_squawk_adds_its_rules_but_not_on_tables_the_run_creates(  # type: ignore[no-untyped-def]
+    pg, tmp_path, run_invoke
+) -> None:
+    """plan --squawk: squawk's renaming-column on an existing table shows; nothing about the new table."""
+    from migrate_support import make_set, write_config
+    from oncall.migrations.squawk import squawk_binary
+
+    if squawk_binary() is None:
+        pytest.skip("squawk-cli is not installed")
+    pg.execute("CREATE TABLE cases (id bigint, status text)")
+    pg.execute("ALTER TABLE cases OWNER TO app")
+    folder = make_set(
+        tmp_path / "set",
+        {
+            "001_fresh.sql": "CREATE TABLE IF NOT EXISTS fresh (id bigint, code varchar(10));\n",
+            "002_changes.sql": "ALTER TABLE fresh RENAME COLUMN code TO label;\n"
+            "DROP TABLE IF EXISTS fresh;\n"
+            "ALTER TABLE cases RENAME COLUMN status TO state;\n",
+        },
+    )
+    config = write_config(tmp_path / "c.yaml", {"mine": {"migrations": str(folder)}})
+    args = ("-f", str(config), "plan", "--squawk", "--target", "mine")
+    result = run_invoke(*args, env={"DATABASE_URL": pg.url})
+    assert result.code == 0, result.stderr
+    lint_out = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("lint ")]
+    squawk_said = [line.split(" ")[2] + " " + line.split("[")[1].split("]")[0] for line in lint_out]
+    assert "002_changes.sql:3 squawk renaming-column" in squawk_said
+    assert not [line for line in lint_out if "002_changes.sql:1 " in line or "002_changes.sql:2 " in line]
+    assert not [line for line in lint_out if "timeout" in line]
+    doc = run_invoke(*args, "--json", env={"DATABASE_URL": pg.url}).json()
+    sources = {f["source"] for step in doc["steps"] for f in step["lint"]}
+    assert "squawk" in sources

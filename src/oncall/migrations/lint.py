@@ -27,9 +27,17 @@ class LintFinding:
     line: int
     message: str
     severity: str = "warning"
+    # "oncall" for our own pass, "squawk" for findings of `plan --squawk` (oncall.migrations.squawk)
+    source: str = "oncall"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "line": self.line, "message": self.message, "severity": self.severity}
+        return {
+            "rule": self.rule,
+            "line": self.line,
+            "message": self.message,
+            "severity": self.severity,
+            "source": self.source,
+        }
 
 
 def _constraints(column: dict[str, Any]) -> list[dict[str, Any]]:
@@ -195,7 +203,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
         elif (
             kind == "ClusterStmt"
             or (kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ()))
-        ) and not (statement.relations and set(statement.relations) <= created):
+        ) and not touches_only(statement, created):
             findings.append(
                 LintFinding(
                     "prefer-repack", line, "VACUUM FULL / CLUSTER hold ACCESS EXCLUSIVE; use pg_repack"
@@ -220,6 +228,14 @@ def new_relations(statements: list[Statement], created_before: set[str]) -> set[
     return created
 
 
+def touches_only(statement: Statement, created: set[str]) -> bool:
+    """Whether every relation the statement names (a DROP's objects too) is in `created`."""
+    names = set(statement.relations)
+    if statement.kind == "DropStmt":
+        names.update(_dropped_names(statement.node))
+    return bool(names) and names <= created
+
+
 def _dropped_names(node: dict[str, Any]) -> list[str]:
     """The (unqualified) names a DROP INDEX / DROP TABLE lists."""
     names = []
@@ -240,10 +256,10 @@ def lint_lines(file_name: str, findings: list[LintFinding], *, verbose: bool = F
     infos: dict[str, list[LintFinding]] = {}
     for finding in findings:
         if finding.severity == "info" and not verbose:
-            infos.setdefault(finding.rule, []).append(finding)
+            infos.setdefault(_rule(finding), []).append(finding)
         else:
             lines.append(
-                f"lint {finding.severity}: {file_name}:{finding.line} [{finding.rule}] {finding.message}"
+                f"lint {finding.severity}: {file_name}:{finding.line} [{_rule(finding)}] {finding.message}"
             )
     for rule, group in infos.items():
         first = group[0]
@@ -258,3 +274,8 @@ def lint_lines(file_name: str, findings: list[LintFinding], *, verbose: bool = F
             f"{first.line}: {first.message}"
         )
     return lines
+
+
+def _rule(finding: LintFinding) -> str:
+    """The rule as printed: squawk's own carry its name, so a reader knows whose advice it is."""
+    return f"squawk {finding.rule}" if finding.source == "squawk" else finding.rule

@@ -399,14 +399,27 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool 
 # --- plan / status ---------------------------------------------------------------------------
 
 
-def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None) -> Plan:
-    """What migrate would do, read-only (in a READ ONLY transaction, without the lock)."""
+def plan(
+    target: Target, url: DatabaseURL | str | None, *, to: str | None = None, squawk: bool = False
+) -> Plan:
+    """What migrate would do, read-only (in a READ ONLY transaction, without the lock).
+
+    With `squawk`, each step's findings also hold squawk's (oncall.migrations.squawk).
+    """
     db = url_of(target, url)
     migrations = discover(target)
     state, version = read_only_state(db, target, migrations)
-    return build_plan(
+    result = build_plan(
         target, state, migrations, where=f"{db.host}/{db.dbname}", server_version=version, to=to
     )
+    if squawk:
+        from oncall.migrations.squawk import squawk_findings
+
+        pending = [(step.migration, step.mode == "transaction") for step in result.steps]
+        extra = squawk_findings(pending, server_version=version)
+        for step in result.steps:
+            step.findings = sorted(step.findings + extra[step.migration.version], key=lambda f: f.line)
+    return result
 
 
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:

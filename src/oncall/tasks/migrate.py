@@ -104,6 +104,7 @@ def _print_layout(out: Any, layout: Any) -> None:
         "json": JSON_HELP,
         "to": "plan only up to this version",
         "verbose": "list every lint finding (default: info-level ones summed up per rule and file)",
+        "squawk": "also lint with squawk (pip install squawk-cli), filtered as our own findings are",
         "debug": DEBUG_HELP,
     }
 )
@@ -113,6 +114,7 @@ def plan(  # noqa: PLR0917 - one parameter per CLI flag
     json: bool = False,
     to: str | None = None,
     verbose: bool = False,
+    squawk: bool = False,
     debug: bool = False,
 ) -> None:
     """Show what migrate would do: SQL, transaction mode, timeouts and lint findings (read-only)."""
@@ -122,7 +124,7 @@ def plan(  # noqa: PLR0917 - one parameter per CLI flag
     out = output_for(json)
     with boundary(out, task="plan", debug=debug):
         chosen = target_for(ctx, target)
-        the_plan = plan_of(chosen, None, to=to)
+        the_plan = plan_of(chosen, None, to=to, squawk=squawk)
         print_plan(out, the_plan, verbose=verbose)
         out.emit({"ok": True, "code": 0, "task": "plan", **the_plan.as_dict()})
 
