@@ -84,6 +84,7 @@ from oncall.migrations.lock import (
     release_apply_lock,
 )
 from oncall.migrations.lock_wait import LockWaiter, check_budget
+from oncall.migrations.new_tables import TableKey, statements_to_watch, tables_after
 from oncall.migrations.sources import Layout, survey
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
@@ -112,6 +113,8 @@ class Step:
     resume_from: int = 0
     # The row of the format's own ledger (prisma, flyway, ...), written in the same transaction.
     tool_sql: str | None = None
+    # Tables earlier steps surely created: the look at pg_locks skips them (new_tables).
+    new_tables_before: frozenset[TableKey] = frozenset()
 
     def as_dict(self, *, with_sql: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -252,6 +255,7 @@ def build_plan(
     table_lock_wait = check_budget(target.table_lock_wait)
     steps: list[Step] = []
     created: set[str] = set()
+    new_tables: frozenset[TableKey] = frozenset()
     alembic_current = state.alembic_versions
     tool_ledger = (
         ledger_for(migrations[0].tool.format, target.schema) if migrations and migrations[0].tool else None
@@ -294,8 +298,10 @@ def build_plan(
                 tool_sql=tool_ledger.record_sql(migration, create=create_tool_ledger)
                 if tool_ledger
                 else None,
+                new_tables_before=new_tables,
             )
         )
+        new_tables = tables_after(migration.statements, new_tables)
         create_tool_ledger = False
     return Plan(
         target=target.name,
@@ -727,7 +733,10 @@ def _run_transactional(
         # After the file, not before it: the file may create the schema the ledger lives in.
         suffix_parts.insert(0, _ledger_ddl(plan))
     for attempt in range(plan.lock_retries + 1):
-        waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
+        # without queuing; tables the run itself created have nobody to wait for
+        waiter.wait_until_clear(
+            statements_to_watch(migration.statements, step.new_tables_before), migration.path.name
+        )
         prefix = _transaction_prefix(plan, migration)
         body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
