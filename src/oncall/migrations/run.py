@@ -7,7 +7,9 @@ again under it, then apply each pending file:
 - transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL statement_timeout; <apply
   lock + ledger re-check>; SET LOCAL lock_timeout; <the file>; <ledger row>; <alembic_version
   move>; COMMIT` goes to the server as one simple-protocol query, so the number of round trips
-  does not grow with the file.
+  does not grow with the file. Consecutive such migrations on tables new in the run share one
+  query (_batch_ahead / _run_batch): each keeps its own BEGIN ... COMMIT; on an error the ledger
+  tells which committed, and the failed one runs again alone.
 - exactly once: the session lock above only reports and refuses early. What makes a second apply
   impossible is the server: each migration's transaction takes `pg_advisory_xact_lock` on the
   schema's apply key and re-reads its ledger row before the file (ledger.apply_guard_sql), so a
