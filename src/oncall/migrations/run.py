@@ -7,9 +7,7 @@ again under it, then apply each pending file:
 - transaction mode: ONE round trip per migration. `BEGIN; SET LOCAL statement_timeout; <apply
   lock + ledger re-check>; SET LOCAL lock_timeout; <the file>; <ledger row>; <alembic_version
   move>; COMMIT` goes to the server as one simple-protocol query, so the number of round trips
-  does not grow with the file. Consecutive such migrations on tables new in the run share one
-  query (_batch_ahead / _run_batch): each keeps its own BEGIN ... COMMIT; on an error the ledger
-  tells which committed, and the failed one runs again alone.
+  does not grow with the file.
 - exactly once: the session lock above only reports and refuses early. What makes a second apply
   impossible is the server: each migration's transaction takes `pg_advisory_xact_lock` on the
   schema's apply key and re-reads its ledger row before the file (ledger.apply_guard_sql), so a
@@ -101,11 +99,6 @@ _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 8.0
 REPLAY_LIMIT_SECONDS = 5.0
-# Consecutive transactional migrations sent in one query (see _batch_ahead), at most this many
-# and this much SQL: enough to drop the per-migration round trip, small enough that a failure
-# late in a batch costs little to redo alone.
-BATCH_MAX_STEPS = 50
-BATCH_MAX_CHARS = 1_000_000
 
 
 @dataclass
@@ -603,17 +596,7 @@ def _apply_locked(
         the_plan.create_ledger = not state.ledger_exists and first_in_transaction
     except psycopg.Error as exc:
         raise database_error(exc, db, f"creating the ledger table {target.schema}.oncall_migrations") from exc
-    pending = list(the_plan.steps)
-    while pending:
-        batch = _batch_ahead(the_plan, pending)
-        if len(batch) > 1:
-            committed = _run_batch(conn, db, the_plan, batch, out=out, result=result)
-            del pending[:committed]
-            if committed == len(batch):
-                continue
-            # The first one that did not commit was rolled back: it runs again alone below, for
-            # its own error with file:line, its lock_timeout retries, or "skipped" (OC002).
-        step = pending.pop(0)
+    for step in the_plan.steps:
         label = "transaction" if step.mode == "transaction" else "no transaction"
         say(out, f"applying {step.migration.version} ({label}) ...")
         counter = _Counter()
@@ -647,113 +630,6 @@ def _apply_locked(
                 "statements": len(step.migration.statements),
             }
         )
-
-
-def _batch_ahead(plan: Plan, pending: list[Step]) -> list[Step]:
-    """The transactional steps at the head of `pending` that can go together in ONE query.
-
-    Each keeps its own BEGIN, apply guard, ledger row and COMMIT; what they share is the round
-    trip. Only steps that need no look at pg_locks (their tables are new in the run, or the wait
-    is off) and no repeatable-row replacement qualify, up to BATCH_MAX_STEPS / BATCH_MAX_CHARS.
-    """
-    batch: list[Step] = []
-    size = 0
-    for step in pending:
-        migration = step.migration
-        needs_look = plan.table_lock_wait > 0 and statements_to_watch(
-            migration.statements, step.new_tables_before
-        )
-        size += len(migration.sql)
-        if (
-            step.mode != "transaction"
-            or needs_look
-            or _is_repeatable(migration)
-            or len(batch) >= BATCH_MAX_STEPS
-            or (batch and size > BATCH_MAX_CHARS)
-        ):
-            break
-        batch.append(step)
-    return batch
-
-
-def _run_batch(
-    conn: psycopg.Connection[Any],
-    db: DatabaseURL,
-    plan: Plan,
-    batch: list[Step],
-    *,
-    out: Output,
-    result: MigrateResult,
-) -> int:
-    """Send `batch` as one simple-protocol query; return how many of its migrations committed.
-
-    PostgreSQL runs `BEGIN ... COMMIT; BEGIN ... COMMIT; ...` in one Query message as separate
-    transactions and stops at the first error: the migrations before it stay committed, the
-    failing one rolls back, the later ones never start. Which ones committed is read back from
-    the ledger (each wrote its row inside its own transaction), never guessed.
-    """
-    import psycopg
-
-    for step in batch:
-        say(out, f"applying {step.migration.version} (transaction) ...")
-    create_ledger = plan.create_ledger
-    bodies = []
-    for step in batch:
-        bodies.append(_transaction_body(plan, step)[1])
-        plan.create_ledger = False  # only the first body creates it
-    counter = _Counter()
-    began = time.monotonic()
-    try:
-        counter.send(conn, "\n".join(bodies))
-        committed = len(batch)
-    except psycopg.Error as exc:
-        rollback(conn)
-        committed = _committed_prefix(conn, db, plan, batch, exc)
-    if committed == 0:
-        plan.create_ledger = create_ledger
-    ms = round((time.monotonic() - began) * 1000 / len(batch))
-    for index, step in enumerate(batch[:committed]):
-        say(out, f"applied  {step.migration.version} in {ms} ms (one query for {len(batch)} migrations)")
-        result.applied.append(
-            {
-                "version": step.migration.version,
-                "duration_ms": ms,
-                "lock_wait_ms": 0,
-                "transaction_mode": step.mode,
-                "attempts": 1,
-                # The batch's one round trip is counted on its first migration.
-                "round_trips": 1 if index == 0 else 0,
-                "statements": len(step.migration.statements),
-                "batch": len(batch),
-            }
-        )
-    return committed
-
-
-def _committed_prefix(
-    conn: psycopg.Connection[Any], db: DatabaseURL, plan: Plan, batch: list[Step], error: psycopg.Error
-) -> int:
-    """How many leading migrations of a failed batch committed, read from the ledger."""
-    import psycopg
-    from psycopg import sql
-
-    versions = [step.migration.version for step in batch]
-    table = sql.Identifier(plan.schema, LEDGER_TABLE)
-    query = sql.SQL("SELECT version FROM {} WHERE version = ANY(%s) AND outcome = 'applied'").format(table)
-    try:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified(plan.schema, LEDGER_TABLE),))
-        row = exists.fetchone()
-        recorded = {r[0] for r in conn.execute(query, (versions,)).fetchall()} if row and row[0] else set()
-    except psycopg.Error as exc:
-        raise database_error(
-            error,
-            db,
-            f"applying {versions[0]} .. {versions[-1]} in one query (the ledger records what committed)",
-        ) from exc
-    committed = 0
-    while committed < len(versions) and versions[committed] in recorded:
-        committed += 1
-    return committed
 
 
 def _timeouts(plan: Plan, *, local: bool) -> str:
@@ -834,12 +710,35 @@ def _run_transactional(
     import psycopg
 
     migration = step.migration
+    suffix_parts = [
+        # The claim of a no-transaction run that committed nothing (the file has run in one
+        # transaction since): it records no work, so it gives way to the applied row.
+        delete_claim_sql(plan.schema, migration.version),
+        insert_row_sql(
+            plan.schema,
+            migration,
+            duration_ms=-1,
+            transaction_mode="transaction",
+            outcome="applied",
+            statements_done=len(migration.statements),
+        ),
+    ]
+    if _is_repeatable(migration):
+        suffix_parts.insert(0, replace_repeatable_sql(plan.schema, migration.version))
+    if step.alembic_sql:
+        suffix_parts.append(step.alembic_sql)
+    if step.tool_sql:
+        suffix_parts.append(step.tool_sql)
+    if plan.create_ledger:
+        # After the file, not before it: the file may create the schema the ledger lives in.
+        suffix_parts.insert(0, _ledger_ddl(plan))
     for attempt in range(plan.lock_retries + 1):
         # without queuing; tables the run itself created have nobody to wait for
         waiter.wait_until_clear(
             statements_to_watch(migration.statements, step.new_tables_before), migration.path.name
         )
-        prefix, body = _transaction_body(plan, step)
+        prefix = _transaction_prefix(plan, migration)
+        body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
         began = time.monotonic()
         try:
             counter.send(conn, body)
@@ -867,35 +766,6 @@ def _run_transactional(
                 replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
             ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
-
-
-def _transaction_body(plan: Plan, step: Step) -> tuple[str, str]:
-    """The one simple-protocol query of a transactional migration: (its prefix, the whole of it)."""
-    migration = step.migration
-    suffix_parts = [
-        # The claim of a no-transaction run that committed nothing (the file has run in one
-        # transaction since): it records no work, so it gives way to the applied row.
-        delete_claim_sql(plan.schema, migration.version),
-        insert_row_sql(
-            plan.schema,
-            migration,
-            duration_ms=-1,
-            transaction_mode="transaction",
-            outcome="applied",
-            statements_done=len(migration.statements),
-        ),
-    ]
-    if _is_repeatable(migration):
-        suffix_parts.insert(0, replace_repeatable_sql(plan.schema, migration.version))
-    if step.alembic_sql:
-        suffix_parts.append(step.alembic_sql)
-    if step.tool_sql:
-        suffix_parts.append(step.tool_sql)
-    if plan.create_ledger:
-        # After the file, not before it: the file may create the schema the ledger lives in.
-        suffix_parts.insert(0, _ledger_ddl(plan))
-    prefix = _transaction_prefix(plan, migration)
-    return prefix, prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
