@@ -62,7 +62,7 @@ class _Slow(BaseHTTPRequestHandler):
 def _target(index: int, root: Path, page: str) -> Target:
     raw = {
         "system": "turbo-response",
-        "migrations": str(REPO / "sql" / "turbo-response"),
+        "migrations": str(REPO / "examples/turbo-response-backend/backend/migrations"),
         "database_url_env": f"BENCH_DB_{index}",
         "base_url": page,
         "smoke": [{"name": "page", "url": "/admin/case/11", "conditions": {"status": "2xx"}}],

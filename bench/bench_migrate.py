@@ -14,6 +14,11 @@ Figures (medians of interleaved runs, one private embedded PostgreSQL, all in th
 - for reading: the command's CPU time (user + sys) against alembic's, and, for the first set, the
   floor of this stack: an Invoke task that only imports psycopg and rich, connects once and
   prints a one-row table, against `alembic upgrade head`
+- format: alembic: the whole `invoke migrate` command on an Alembic project of 50 revisions
+  (op.create_table / op.create_index, read statically, SQL from Alembic's offline mode, cached)
+  vs `alembic upgrade head` on the same project                                          target <= 1.0
+  (and, for reading, with the offline rendering cache emptied before each run)
+- `oncall --list` vs `invoke --list` in this repository                                  target <= 1.1
 - round trips per migration for files of 1, 10 and 100 statements: counted by our runner
   and cross-checked in the server's log (log_statement=all), which must not grow with size.
 
@@ -27,7 +32,8 @@ on every run: one more figure, for the first set, shows that condition (warm par
 include interpreter start-up on both sides: python + invoke + psycopg + rich imports cost ~0.3 s
 that psql (C) does not pay, so the command-vs-psql ratio measures start-up, not migration work.
 
-Run: /tmp/venv/bin/python bench/bench_migrate.py   (BENCH_RUNS=N for more runs; default 7)
+Run: /tmp/venv/bin/python bench/bench_migrate.py   (BENCH_RUNS=N for more runs; default 7;
+BENCH_ONLY=alembic for the format: alembic and `oncall --list` figures alone)
 """
 
 from __future__ import annotations
@@ -57,11 +63,14 @@ from oncall.sandbox.pg import EmbeddedPostgres, bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = {
-    "turbo-response": ("oncall", REPO / "sql" / "turbo-response"),
+    "turbo-response": ("oncall", REPO / "examples/turbo-response-backend/backend/migrations"),
     "trdrhub": ("alembic", REPO / "sql" / "trdrhub"),
 }
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 INVOKE = Path(sys.executable).parent / "invoke"
+ONCALL = Path(sys.executable).parent / "oncall"
+ONLY = os.environ.get("BENCH_ONLY", "")
+ALEMBIC_REVISIONS = 50
 ALEMBIC = Path(sys.executable).parent / "alembic"
 APP_PASSWORD = secrets.token_urlsafe(18)
 
@@ -147,9 +156,13 @@ def main() -> int:
         try:
             server.create_role("app", APP_PASSWORD)
             slot = Slot(server, "bench")
-            for index, (set_name, (ledger, folder)) in enumerate(SETS.items()):
-                ok &= bench_set(tmp, slot, set_name, ledger, folder, from_source=index == 0)
-            ok &= round_trips(tmp, server, slot)
+            if ONLY != "alembic":
+                for index, (set_name, (ledger, folder)) in enumerate(SETS.items()):
+                    ok &= bench_set(tmp, slot, set_name, ledger, folder, from_source=index == 0)
+            ok &= bench_alembic_format(tmp, slot)
+            ok &= bench_list()
+            if ONLY != "alembic":
+                ok &= round_trips(tmp, server, slot)
         finally:
             server.destroy()
     return 0 if ok else 1
@@ -252,6 +265,135 @@ def bench_set(tmp: Path, slot: Slot, set_name: str, ledger: str, folder: Path, *
     )
 
     return report_set(f"migrate {set_name}", cmd, lib, from_source=from_source)
+
+
+ALEMBIC_ENV_FROM_URL = """from alembic import context
+from sqlalchemy import create_engine, pool
+import os
+
+if context.is_offline_mode():
+    context.configure(url="postgresql+psycopg://", literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    engine = create_engine(os.environ["ONCALL_ALEMBIC_URL"], poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+"""
+
+
+def alembic_revisions_project(root: Path, count: int) -> Path:
+    """An Alembic project of `count` revisions written as Alembic users write them; its alembic.ini."""
+    versions = root / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (root / "alembic" / "env.py").write_text(ALEMBIC_ENV_FROM_URL, encoding="utf-8")
+    ini = root / "alembic.ini"
+    ini.write_text("[alembic]\nscript_location = %(here)s/alembic\n", encoding="utf-8")
+    down = None
+    for n in range(count):
+        revision = f"{n + 1:04x}" + secrets.token_hex(4)
+        (versions / f"{revision}_table_{n}.py").write_text(
+            "import sqlalchemy as sa\nfrom alembic import op\n\n"
+            f"revision = {revision!r}\ndown_revision = {down!r}\n"
+            "branch_labels = None\ndepends_on = None\n\n\n"
+            "def upgrade():\n"
+            f"    op.create_table('t{n}', sa.Column('id', sa.Integer(), primary_key=True), "
+            "sa.Column('name', sa.String(100), nullable=False), "
+            "sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()')))\n"
+            f"    op.create_index('ix_t{n}_name', 't{n}', ['name'])\n\n\n"
+            f"def downgrade():\n    op.drop_table('t{n}')\n",
+            encoding="utf-8",
+        )
+        down = revision
+    return ini
+
+
+def bench_alembic_format(tmp: Path, slot: Slot) -> bool:
+    """`invoke migrate` on a 50-revision Alembic project (format: alembic) vs `alembic upgrade head`."""
+    ini = alembic_revisions_project(tmp / "alembic-50", ALEMBIC_REVISIONS)
+    config = write_config(tmp / "alembic-50.yaml", {"bench": {"format": "alembic", "alembic_ini": str(ini)}})
+    state = tmp / "state-alembic-50"
+    home = tmp / "home-alembic"
+    home.mkdir(exist_ok=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("INVOKE_", "DATABASE_URL", "PG", "PYTHONPYCACHEPREFIX"))
+    }
+    env.update(
+        {
+            "HOME": str(home),
+            "INVOKE_ONCALL_RUN_LOG": str(home / "runs.jsonl"),
+            "INVOKE_ONCALL_STATE_DIR": str(state),
+            "PYTHONPYCACHEPREFIX": str(tmp / "pyc-alembic"),
+        }
+    )
+
+    def ours(url: str) -> None:
+        run_env = {**env, "DATABASE_URL": url, "ONCALL_ALEMBIC_URL": sqlalchemy_url(url)}
+        subprocess.run(
+            [str(INVOKE), "-f", str(config), "migrate", "--target", "bench"],
+            cwd=REPO,
+            env=run_env,
+            check=True,
+            capture_output=True,
+        )
+
+    def alembic_cli(url: str) -> None:
+        run_env = {**env, "ONCALL_ALEMBIC_URL": sqlalchemy_url(url)}
+        subprocess.run(
+            [str(ALEMBIC), "-c", str(ini), "upgrade", "head"], env=run_env, check=True, capture_output=True
+        )
+
+    def empty_render_cache() -> None:
+        shutil.rmtree(state / "cache", ignore_errors=True)
+
+    for warm in (ours, alembic_cli):
+        slot.reset()
+        warm(slot.url)
+    times = interleaved(
+        {"warm": (ours, None), "cold": (ours, empty_render_cache), "alembic": (alembic_cli, None)}, slot, RUNS
+    )
+    label = (
+        f"migrate an Alembic project of {ALEMBIC_REVISIONS} revisions "
+        "(format: alembic, whole invoke migrate command)"
+    )
+    ok = report(
+        f"{label}, offline rendering cached (files unchanged)",
+        times["warm"],
+        times["alembic"],
+        "alembic upgrade head",
+        target=1.0,
+    )
+    figure(
+        f"{label}, rendering cache emptied before each run (alembic upgrade --sql runs first): ratio to "
+        f"alembic upgrade head ({times['cold']:.3f} s vs {times['alembic']:.3f} s)",
+        times["cold"] / times["alembic"],
+        unit="x",
+    )
+    return ok
+
+
+def bench_list() -> bool:
+    """`oncall --list` (the console script) against `invoke --list`, both in this repository."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    sides = {"oncall": [str(ONCALL), "--list"], "invoke": [str(INVOKE), "--list"]}
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    for index in range(RUNS * 2 + 1):
+        for name, argv in sides.items():
+            started = time.perf_counter()
+            subprocess.run(argv, cwd=REPO, env=env, check=True, capture_output=True)
+            if index:
+                samples[name].append(time.perf_counter() - started)
+    return report(
+        "oncall --list (console script, config found by walking up)",
+        statistics.median(samples["oncall"]),
+        statistics.median(samples["invoke"]),
+        "invoke --list",
+        target=1.1,
+    )
 
 
 def report_set(label: str, cmd: dict[str, float], lib: dict[str, float], *, from_source: bool) -> bool:

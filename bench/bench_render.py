@@ -12,6 +12,16 @@ Figures: median detection delay (real seconds from the flip to the answer that s
 API calls per minute of waiting (status polls / minutes spent waiting, all waiters pooled).
 Targets: delay <= 1 s and <= 40 calls/min (a tenth of Render's 400 GET/min).
 
+Then two figures of issue 18, each over real HTTP against the stand-in:
+
+    rollback    `oncall.render.remedies.rollback` on services whose rollback deploy goes live
+                1-4 s (random) after it starts, with a page that answers 502 until then: time
+                from the call to "healthy" minus the stand-in's own deploy time (createdAt to
+                finishedAt of the rollback's deploy). Target <= 1.0 s median.
+    logs follow `oncall.render.logs.logs(follow=True)` while lines are written at random moments:
+                delay from a line being written to the sink receiving it, and API calls per minute
+                of following. Targets <= 1.0 s median at <= 40 calls/min.
+
     /tmp/venv/bin/python bench/bench_render.py
 """
 
@@ -29,7 +39,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from benchlib import figure, report
-from oncall.render.client import DEPLOY_TERMINAL, RenderClient
+from oncall.config import SmokeCheckConfig, Target
+from oncall.output import Output
+from oncall.render.client import DEPLOY_TERMINAL, RenderClient, parse_time
+from oncall.render.logs import LogLine, logs
+from oncall.render.remedies import rollback
 from oncall.render.wait import PollSchedule, follow
 from oncall.sandbox.render_api import RateLimits, RenderStandIn, Timings, make_service
 
@@ -130,7 +144,150 @@ def main() -> int:
         f"render-cli calls/min {cli_rate:.1f}; bench {total:.1f} s)",
         flush=True,
     )
+    ok &= rollback_figures(rng)
+    ok &= follow_figures(rng)
     return 0 if ok else 1
+
+
+ROLLBACKS = 12
+ROLLBACK_DEPLOY = (1.0, 4.0)
+
+
+class _Page:
+    """A page that answers 502 until `healthy` is set, on 127.0.0.1 (the service behind the edge)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        page = self
+        self.healthy = False
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                status, body = (200, b"ok") if page.healthy else (502, b"Bad Gateway")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def rollback_figures(rng: random.Random) -> bool:
+    """Rollback to live and healthy, minus the stand-in's own deploy time."""
+    services = [make_service(f"bench-rollback-{i}") for i in range(ROLLBACKS)]
+    pages = {svc["id"]: _Page() for svc in services}
+    takes = {svc["id"]: rng.uniform(*ROLLBACK_DEPLOY) for svc in services}
+
+    def on_deploy(service_id: str, _deploy: dict[str, Any]) -> str:
+        time.sleep(takes[service_id])
+        pages[service_id].healthy = True
+        return "live"
+
+    api = RenderStandIn(
+        services=services, timings=Timings(created=0, update=0), limits=RateLimits(get=1_000_000), tick=0.005
+    )
+    api.on_deploy = on_deploy
+    overheads: list[float] = []
+    lock = threading.Lock()
+
+    def one(service: dict[str, Any]) -> None:
+        sid = service["id"]
+        api.add_deploy(sid, "deactivated")
+        api.add_deploy(sid, "live")
+        target = Target(
+            service["name"], "bench", Path("."), render_service=sid, base_url=pages[sid].url,
+            smoke=(SmokeCheckConfig("page", "/", conditions={"status": "2xx"}),),
+            run_log=Path("/dev/null"),
+        )  # fmt: skip
+        out = Output(stdout=_Null(), stderr=_Null())
+        with RenderClient(api.api_key, api.base_url) as client:
+            result = rollback(target, out, client=client)
+        assert result.ok, result.message
+        final = result.deploy or {}
+        created, finished = parse_time(final.get("createdAt")), parse_time(final.get("finishedAt"))
+        assert created
+        assert finished
+        assert result.healthy_after_s is not None
+        with lock:
+            overheads.append(result.healthy_after_s - (finished - created).total_seconds())
+
+    with api:
+        # One at a time: the figure is our overhead, not how 12 rollbacks share two cores.
+        for service in services:
+            one(service)
+    for page in pages.values():
+        page.server.shutdown()
+    median = statistics.median(overheads)
+    print(f"(rollback samples: {len(overheads)}; worst overhead {max(overheads):.2f} s)", flush=True)
+    return figure(
+        "rollback: to live and healthy minus the stand-in's deploy time", median, unit="s", target=1.0
+    )
+
+
+class _Null:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return
+
+    def isatty(self) -> bool:
+        return False
+
+
+FOLLOW_LINES = 24
+FOLLOW_GAP = (0.3, 3.0)
+
+
+def follow_figures(rng: random.Random) -> bool:
+    """logs --follow: delay from a line written to it being shown, and API calls per minute."""
+    service = make_service("bench-logs")
+    sid = service["id"]
+    api = RenderStandIn(services=[service], tick=0.05)
+    written: dict[str, float] = {}
+    delays: list[float] = []
+    stop = threading.Event()
+
+    def sink(line: LogLine) -> None:
+        if line.message in written:
+            delays.append(time.monotonic() - written[line.message])
+
+    def sleep(seconds: float) -> None:
+        # The follow loop ends on Ctrl-C; the bench's stand-in for one is this event.
+        if stop.wait(seconds):
+            raise KeyboardInterrupt
+
+    def writer() -> None:
+        for i in range(FOLLOW_LINES):
+            time.sleep(rng.uniform(*FOLLOW_GAP))
+            message = f"line {i}"
+            written[message] = time.monotonic()
+            api.add_log(sid, message, level="info")
+        time.sleep(2.0)
+        stop.set()
+
+    target = Target("bench-logs", "bench", Path("."), render_service=sid, run_log=Path("/dev/null"))
+    with api, RenderClient(api.api_key, api.base_url) as client:
+        threading.Thread(target=writer, daemon=True).start()
+        started = time.monotonic()
+        logs(target, sink, since="5m", follow=True, client=client, sleep=sleep)
+        minutes = (time.monotonic() - started) / 60
+        following = client.total_calls - 2  # the service lookup and the first read are not the follow
+    assert len(delays) == FOLLOW_LINES, f"{len(delays)} of {FOLLOW_LINES} lines seen"
+    ok = figure(
+        "logs --follow: median delay from written to shown", statistics.median(delays), unit="s", target=1.0
+    )
+    ok &= figure(
+        "logs --follow: API calls per minute of following", following / minutes, unit="calls/min", target=40.0
+    )
+    return ok
 
 
 if __name__ == "__main__":

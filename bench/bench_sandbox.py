@@ -100,7 +100,12 @@ def bench_edge(scratch: Path) -> bool:
     up = manager.up(REPO, "turbo-response", environ=environ)
     try:
         with psycopg.connect(up.env["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute((REPO / "sql/turbo-response/20251110_add_usage_tracking.sql").read_bytes())
+            conn.execute(
+                (
+                    REPO
+                    / "examples/turbo-response-backend/backend/migrations/20251110_add_usage_tracking.sql"
+                ).read_bytes()
+            )
         service = up.backend["service_id"]
         request = urllib.request.Request(  # noqa: S310 - 127.0.0.1
             f"{up.state.api_url}/services/{service}/restart",

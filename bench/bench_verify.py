@@ -1,87 +1,92 @@
-"""Benchmark: verify at 10, 100 and 1,000 declared objects, against one `psql -c` catalog query.
+"""Benchmark: verify on a schema of ~1,000 objects, side by side with pg_dump and psql.
 
-For each size a migration set is generated (a settings table with a seed row, plus tables of
-id PRIMARY KEY, a column and an index: five objects each), applied to its own database on a private
-embedded PostgreSQL, and verified. Figures:
+A migration set is generated: 50 tables of 10 columns (a primary key each), 250 indexes, 100
+foreign keys, 20 functions with a trigger each, 20 views, 20 RLS policies, and a seeded settings
+table (about 1,100 catalog objects). It is applied with oncall's migrate to its own database on a
+private embedded PostgreSQL. The shadow is the embedded server verify keeps under the target's
+state dir (as on a user's machine: no SHADOW_DATABASE_URL), started once before the timings.
 
-- statements verify sends at each size (counted on the connection), which must not change;
-- median wall time of the library call `oncall.schema.verify(target, url)` at each size: connect,
-  read the files, read ledger and catalog, compare. Warm: the expectation comes from the cache
-  under the target's state_dir (oncall.schema.cache), as on every scheduled run after the first
-  since the files last changed. Cold: that cache is emptied before each run, so the files are
-  parsed with pglast and replayed (pglast is already imported in this process; its import, paid
-  once per process on a miss, is its own figure);
-- the warm 1,000-object time against the warm 10-object time, interleaved (target <= 1.5x);
-- the warm 1,000-object time against ONE `psql -c` catalog query (columns of the same tables with
-  their types, as the runbook's eyeball check would) run side by side (target <= 2x);
-- where the time goes at each size: discover (oncall.migrations reads and hashes the files), the
-  expectation warm (cache read) and cold (pglast parse + replay), the catalog reads, the comparison.
-
-psql's time includes starting its process and its own connection; ours includes our connection
-and reading the files. Both start from nothing, which is what an on-call engineer waits for.
+Figures, each run interleaved with its baseline so that machine noise hits both alike:
+- statements verify sends at 2 tables and at 50 (catalog queries constant in object count);
+- the whole `invoke verify` command, warm cache, default output, against `pg_dump --schema-only` of
+  the same database (the wheel's pg_dump): target <= 3.0x. Run as installed, with bytecode caches
+  (PYTHONDONTWRITEBYTECODE is dropped from its environment);
+- the library check `oncall.schema.verify(target, url)` in this process, warm, against the same
+  pg_dump: target <= 0.5x;
+- the first run after a migration, cold (the cached snapshot removed, so the files are replayed
+  into a new shadow database and read back), against `createdb` + `psql -f` of the applied files
+  into a fresh database on the same server: target <= 2.0x;
+- and, without targets, the floor of any invoke task (`invoke --list`, importing psycopg), the warm
+  and the cold-with-the-shadow-stopped times, and what starting the shadow costs once.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import subprocess
+import io
 
 import psycopg
 
 from benchlib import figure, interleaved_medians, median_of, report
 from oncall.config import Target
 from oncall.db import parse_database_url
-from oncall.migrations import discover
-from oncall.migrations.ledger import create_ledger_sql, upsert_row_sql
-from oncall.sandbox.pg import EmbeddedPostgres
-from oncall.schema.cache import expected_for
-from oncall.schema.catalog import read_catalog
-from oncall.schema.expect import expect
-from oncall.schema.verify import compare, verify, verify_on
+from oncall.db.embedded import EmbeddedPostgres
+from oncall.migrations import discover, migrate
+from oncall.output import Output
+from oncall.schema import verify, verify_on
+from oncall.schema.shadow import SHADOW_URL_ENV, stop_shadow
 
-SIZES = (10, 100, 1000)
 RUNS = 15
-RATIO_RUNS = 31
+PASSWORD = "bench-password-1"  # noqa: S105 - a throw-away local server
+REPO = Path(__file__).resolve().parents[1]
+INVOKE = Path(sys.executable).parent / "invoke"
 
 
-def migration_set(folder: Path, objects: int) -> None:
-    """Two files declaring `objects` objects: a seeded settings table and (objects/5 - 1) tables."""
+def migration_set(folder: Path, tables: int) -> None:
+    """Three files: tables with keys, then indexes and foreign keys, then code, views and policies."""
     folder.mkdir(parents=True)
-    tables = objects // 5 - 1
     first = [
         "CREATE TABLE settings (k varchar(100) PRIMARY KEY, v text);",
-        "INSERT INTO settings (k, v) VALUES ('cap_warning_threshold', '0.8');",
+        "INSERT INTO settings (k, v) VALUES ('cap_warning_threshold', '0.8'), ('monthly_cap', NULL);",
     ]
-    second = []
+    second, third = [], []
     for i in range(tables):
-        first.append(f"CREATE TABLE t{i:04d} (id serial PRIMARY KEY, val varchar(50));")
-        second.append(f"CREATE INDEX ix_t{i:04d}_val ON t{i:04d} (val);")
-    (folder / "001_tables.sql").write_text("\n".join(first) + "\n")
-    (folder / "002_indexes.sql").write_text("\n".join(second) + "\n")
+        cols = ", ".join(f"c{j} {'text' if j % 2 else 'integer'}" for j in range(1, 8))
+        first.append(f"CREATE TABLE t{i:03d} (id serial PRIMARY KEY, ref_a int, ref_b int, {cols});")
+        for j in range(1, 6):
+            second.append(f"CREATE INDEX ix_t{i:03d}_{j} ON t{i:03d} (c{j});")
+        for ref in ("ref_a", "ref_b"):
+            target = (i + (1 if ref == "ref_a" else 2)) % tables
+            second.append(f"ALTER TABLE t{i:03d} ADD FOREIGN KEY ({ref}) REFERENCES t{target:03d} (id);")
+    for i in range(min(20, tables)):
+        third += [
+            f"CREATE FUNCTION touch_{i:03d}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"NEW.c1 := coalesce(NEW.c1, 't{i:03d}'); RETURN NEW; END $$;",
+            f"CREATE TRIGGER trg_{i:03d} BEFORE INSERT ON t{i:03d} FOR EACH ROW"
+            f" EXECUTE FUNCTION touch_{i:03d}();",
+            f"CREATE VIEW v_{i:03d} AS SELECT id, c1, c2 FROM t{i:03d} WHERE c2 > 0;",
+            f"ALTER TABLE t{i:03d} ENABLE ROW LEVEL SECURITY;",
+            f"CREATE POLICY p_{i:03d} ON t{i:03d} FOR SELECT USING (c1 IS NOT NULL);",
+        ]
+    for name, lines in (("001_tables.sql", first), ("002_keys.sql", second), ("003_code.sql", third)):
+        (folder / name).write_text("\n".join(lines) + "\n")
 
 
 def apply(url: str, target: Target) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(create_ledger_sql(target.schema).encode())
-        for m in discover(target):
-            with conn.transaction():
-                conn.execute(m.sql.encode())
-                conn.execute(
-                    upsert_row_sql(
-                        target.schema,
-                        m,
-                        duration_ms=1,
-                        transaction_mode="transaction",
-                        outcome="applied",
-                    ).encode()
-                )
+    sink = Output(json_mode=True, stdout=io.StringIO(), stderr=io.StringIO())
+    result = migrate(target, url, sink, write_run_log=False)
+    assert result.ok, sink.stderr.getvalue()  # type: ignore[attr-defined]
 
 
 class CountingCursor(psycopg.Cursor[Any]):
@@ -92,152 +97,152 @@ class CountingCursor(psycopg.Cursor[Any]):
         return super().execute(*args, **kwargs)
 
 
-def statements_sent(url: str, target: Target) -> tuple[int, int, int]:
-    """(statements on the wire, catalog queries, objects checked) for one verify."""
+def statements_sent(url: str, target: Target) -> tuple[int, int]:
+    """(statements on the wire, objects checked) for one warm verify."""
+    verify(target, url)  # fill the cache
     CountingCursor.count = 0
     with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
         result = verify_on(conn, target, discover(target))
     assert result.ok, result.verdict()
-    return CountingCursor.count, result.queries, len(result.rows)
+    return CountingCursor.count, len(result.rows)
 
 
-def psql_query(server: EmbeddedPostgres, tables: int) -> list[str]:
-    names = ",".join(["settings", *(f"t{i:04d}" for i in range(tables))])
-    sql = (
-        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-        f"WHERE n.nspname = 'public' AND c.relname = ANY('{{{names}}}'::text[]) ORDER BY 1, a.attnum"
+def invoke_config(root: Path, target: Target) -> Path:
+    config = root / f"{target.name}.yaml"
+    spec = {"migrations": str(target.migrations_dir), "database_url_env": "DATABASE_URL"}
+    config.write_text(
+        json.dumps({"oncall": {"state_dir": str(target.state_dir), "targets": {target.name: spec}}})
     )
-    return [str(server.bin / "psql"), "-X", "-q", "-A", "-t", "-c", sql]
-
-
-def parts(url: str, target: Target) -> dict[str, float]:
-    """Median time of each stage of one verify, to show where the time at each size goes."""
-    migrations = discover(target)
-    files = [(m.path.name, m.sql) for m in migrations]
-    exp = expected_for(files, default_schema=target.schema, state_dir=target.state_dir)
-    with psycopg.connect(url, autocommit=True) as conn:
-        catalog = read_catalog(conn, exp)
-        return {
-            "discover (oncall.migrations: read + hash files)": median_of(lambda: discover(target), RUNS),
-            "expectation warm (cache read)": median_of(
-                lambda: expected_for(files, default_schema=target.schema, state_dir=target.state_dir), RUNS
-            ),
-            "expectation cold (parse with pglast + replay)": median_of(lambda: expect(files), RUNS),
-            "catalog reads (<= 3 queries)": median_of(lambda: read_catalog(conn, exp), RUNS),
-            "compare": median_of(lambda: compare(exp, catalog), RUNS),
-        }
-
-
-def cold_verify(target: Target, url: str) -> None:
-    """verify with its expectation cache emptied first: the files are parsed again."""
-    shutil.rmtree(target.state_dir / "cache", ignore_errors=True)
-    verify(target, url)
-
-
-def pglast_import(python: str) -> float:
-    """What importing pglast adds to a process (paid once, only when the cache misses)."""
-    bare = median_of(lambda: subprocess.run([python, "-c", "pass"], check=True), 5)
-    loaded = median_of(
-        lambda: subprocess.run([python, "-c", "import pglast.ast, pglast.stream"], check=True), 5
-    )
-    return max(loaded - bare, 0.0)
+    return config
 
 
 def main() -> int:
     ok = True
+    os.environ.pop(SHADOW_URL_ENV, None)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         server = EmbeddedPostgres(root / "data").start()
+        targets: dict[int, Target] = {}
         try:
-            server.create_role("bench", "bench-password-1")
-            counts: dict[int, int] = {}
-            times: dict[int, float] = {}
-            urls: dict[int, str] = {}
-            targets: dict[int, Target] = {}
-            for size in SIZES:
-                db = f"bench_{size}"
-                server.create_database(db, owner="bench")
-                urls[size] = server.url(db, "bench", "bench-password-1")
-                targets[size] = Target(
-                    name=f"bench{size}",
+            server.create_role("bench", PASSWORD)
+            urls = {}
+            for tables in (2, 50):
+                server.create_database(f"bench_{tables}", owner="bench")
+                urls[tables] = server.url(f"bench_{tables}", "bench", PASSWORD)
+                targets[tables] = Target(
+                    name=f"bench{tables}",
                     system="bench",
-                    migrations_dir=root / f"m{size}",
-                    state_dir=root / f"state{size}",
+                    migrations_dir=root / f"m{tables}",
+                    state_dir=root / f"state{tables}",
                 )
-                migration_set(targets[size].migrations_dir, size)
-                apply(urls[size], targets[size])
-            for size in SIZES:
-                sent, catalog_queries, objects = statements_sent(urls[size], targets[size])
-                counts[size] = sent
-                figure(
-                    f"verify at {size} objects ({objects} result rows): statements sent, "
-                    f"{catalog_queries} of them catalog queries",
-                    sent,
-                    unit="queries",
-                    target=counts[SIZES[0]],
-                )
-            ok &= len(set(counts.values())) == 1
-            for size in SIZES:
-                url, target = urls[size], targets[size]
-                times[size] = median_of(lambda u=url, t=target: verify(t, u), RUNS)
-                figure(
-                    f"verify at {size} objects, warm: median wall time (connect to verdict)",
-                    times[size],
-                    unit="s",
-                )
-            for size in SIZES:
-                url, target = urls[size], targets[size]
-                cold = median_of(lambda u=url, t=target: cold_verify(t, u), RUNS)
-                figure(
-                    f"verify at {size} objects, cold (no cache, pglast already imported): median wall time",
-                    cold,
-                    unit="s",
-                )
+                migration_set(targets[tables].migrations_dir, tables)
+                apply(urls[tables], targets[tables])
+            started = time.perf_counter()
+            verify(targets[2], urls[2])
             figure(
-                "pglast import, paid once per process when the cache misses",
-                pglast_import(sys.executable),
+                "embedded shadow first start (initdb + start + first replay), paid once",
+                time.perf_counter() - started,
                 unit="s",
             )
-            big_ours, small_ours = interleaved_medians(
-                lambda: verify(targets[1000], urls[1000]), lambda: verify(targets[10], urls[10]), RATIO_RUNS
-            )
+            counts = {}
+            for tables in (2, 50):
+                counts[tables], objects = statements_sent(urls[tables], targets[tables])
+                figure(
+                    f"verify at {tables} tables ({objects} result rows), warm: statements sent",
+                    counts[tables],
+                    unit="queries",
+                    target=counts[2],
+                )
+            ok &= counts[2] == counts[50]
+            target, url = targets[50], urls[50]
+            env = {**parse_database_url(url).libpq_env(), "PATH": "/usr/bin:/bin"}
+            dump = [str(server.bin / "pg_dump"), "--schema-only", "-f", os.devnull]
+
+            def pg_dump() -> None:
+                subprocess.run(dump, env=env, check=True, capture_output=True)
+
+            config = invoke_config(root, target)
+            # As installed: with bytecode caches (this machine's shell sets PYTHONDONTWRITEBYTECODE, which
+            # would make every run compile the package from source, a cost no installed copy pays).
+            cli_env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "160"}
+            cli_env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+            def cli() -> None:
+                done = subprocess.run(
+                    [str(INVOKE), "-f", str(config), "verify", "--target", target.name],
+                    env=cli_env, cwd=REPO, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stdout + done.stderr
+                assert len(done.stdout.splitlines()) == 1, done.stdout
+
+            cli()
+            ours, dumped = interleaved_medians(cli, pg_dump, RUNS)
             ok &= report(
-                "verify at 1000 objects vs at 10 objects, warm, interleaved",
-                big_ours,
-                small_ours,
-                "verify at 10 objects",
-                target=1.5,
-            )
-            big = urls[1000]
-            env = {**parse_database_url(big).libpq_env(), "PATH": "/usr/bin:/bin"}
-            command = psql_query(server, 1000 // 5 - 1)
-            ours, psql = interleaved_medians(
-                lambda: verify(targets[1000], big),
-                lambda: subprocess.run(command, env=env, check=True, capture_output=True),
-                RATIO_RUNS,
-            )
-            ok &= report(
-                "verify at 1000 objects, warm, vs one psql -c catalog query",
+                "invoke verify at ~1,000 objects, warm cache, default output, vs pg_dump --schema-only",
                 ours,
-                psql,
-                "psql -c",
-                target=2.0,
+                dumped,
+                "pg_dump --schema-only",
+                target=3.0,
             )
-            start_only = median_of(
-                lambda: subprocess.run(
-                    [str(server.bin / "psql"), "--version"], env=env, check=True, capture_output=True
-                ),
-                RUNS,
-            )
-            figure("psql process start alone (psql --version), to read the ratio above", start_only, unit="s")
-            for size in SIZES:
-                for stage, seconds in parts(urls[size], targets[size]).items():
-                    figure(f"verify at {size} objects, stage {stage}", seconds, unit="s")
+            floor(cli_env, config)
+            ours, dumped = interleaved_medians(lambda: verify(target, url), pg_dump, RUNS)
+            ok &= report("verify library check in-process at ~1,000 objects, warm, vs pg_dump --schema-only",
+                         ours, dumped, "pg_dump --schema-only", target=0.5)  # fmt: skip
+            ok &= cold_figures(server, target, url)
         finally:
+            for t in targets.values():
+                stop_shadow(t.state_dir)
             server.destroy()
     return 0 if ok else 1
+
+
+def floor(env: dict[str, str], config: Path) -> None:
+    """What any invoke task pays before verify's own work: to read the CLI figure above against."""
+    for label, command in (
+        ("invoke --list (Python + invoke + the task collection)", [str(INVOKE), "-f", str(config), "--list"]),
+        ("python -c 'import psycopg' (the driver verify needs)", [sys.executable, "-c", "import psycopg"]),
+    ):
+        seconds = median_of(
+            lambda c=command: subprocess.run(c, env=env, cwd=REPO, check=True, capture_output=True), RUNS
+        )
+        figure(f"floor: {label}", seconds, unit="s")
+
+
+def cold_figures(server: EmbeddedPostgres, target: Target, url: str) -> bool:
+    """The first verify after a migration (replay included) against psql -f into a fresh database."""
+    files = [str(m.path) for m in discover(target)]
+    admin_env = {**parse_database_url(server.url()).libpq_env(), "PATH": "/usr/bin:/bin"}
+    fresh = {"n": 0}
+
+    def psql_f() -> None:
+        fresh["n"] += 1
+        name = f"fresh_{fresh['n']}"
+        subprocess.run([str(server.bin / "createdb"), name], env=admin_env, check=True, capture_output=True)
+        command = [str(server.bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", name]
+        for path in files:
+            command += ["-f", path]
+        subprocess.run(command, env=admin_env, check=True, capture_output=True)
+
+    def cold() -> None:
+        shutil.rmtree(target.state_dir / "cache", ignore_errors=True)
+        result = verify(target, url)
+        assert result.ok
+        assert result.expected_from == "shadow replay", result.expected_from
+
+    ours, baseline = interleaved_medians(cold, psql_f, 7)
+    ok = report("verify at ~1,000 objects, cold (replay into the shadow), vs createdb + psql -f of the files",
+                ours, baseline, "createdb + psql -f", target=2.0)  # fmt: skip
+    warm = median_of(lambda: verify(target, url), RUNS)
+    figure("verify at ~1,000 objects, warm (for the cold figure above)", warm, unit="s")
+    stop_shadow(target.state_dir)
+    started = time.perf_counter()
+    cold()
+    figure(
+        "verify at ~1,000 objects, cold with the shadow server stopped (start + replay)",
+        time.perf_counter() - started,
+        unit="s",
+    )
+    return ok
 
 
 if __name__ == "__main__":

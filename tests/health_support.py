@@ -47,7 +47,10 @@ class WebhookReceiver:
 
 
 @contextmanager
-def webhook_receiver(path: str = "/services/T000/B000/hook-token-xyz") -> Iterator[WebhookReceiver]:
+def webhook_receiver(
+    path: str = "/services/T000/B000/hook-token-xyz", *, tls: Any = None
+) -> Iterator[WebhookReceiver]:
+    """A POST receiver on 127.0.0.1; with `tls` (a trustme leaf certificate) it serves https."""
     receiver = WebhookReceiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -65,7 +68,15 @@ def webhook_receiver(path: str = "/services/T000/B000/hook-token-xyz") -> Iterat
             return
 
     server = _Server(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    scheme = "http"
+    if tls is not None:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    receiver.url = f"{scheme}://127.0.0.1:{server.server_address[1]}{path}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -131,7 +142,9 @@ def target_entry(
     trdrhub = system == "trdrhub"
     entry: dict[str, Any] = {
         "system": system,
-        "migrations": str(REPO / "sql" / ("trdrhub" if trdrhub else "turbo-response")),
+        "migrations": str(REPO / "sql" / "trdrhub")
+        if trdrhub
+        else str(REPO / "examples/turbo-response-backend/backend/migrations"),
         "ledger": "alembic" if trdrhub else "oncall",
         "database_url_env": database_url_env,
         "production": production,

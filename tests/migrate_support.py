@@ -11,7 +11,7 @@ from oncall.config import Target
 from oncall.output import Output
 
 REPO = Path(__file__).resolve().parents[1]
-TURBO = REPO / "sql" / "turbo-response"
+TURBO = REPO / "examples/turbo-response-backend/backend/migrations"
 TRDRHUB = REPO / "sql" / "trdrhub"
 
 

@@ -69,6 +69,9 @@ def _loosen(node: Any) -> Any:
     """
     if isinstance(node, dict):
         out = {k: _loosen(v) for k, v in node.items() if k != "oneOf"}
+        if isinstance(node.get("$ref"), str):
+            # The spec points into its own oneOf lists (`.../details/oneOf/7/...`): follow the rename.
+            out["$ref"] = node["$ref"].replace("/oneOf/", "/anyOf/")
         if "oneOf" in node:
             out["anyOf"] = _loosen(node["oneOf"])
         if node.get("nullable") is True and "type" in node:

@@ -20,7 +20,7 @@ from oncall.sandbox import manager, procs
 
 REPO = Path(__file__).resolve().parents[1]
 SQL = {
-    "turbo-response": sorted((REPO / "sql" / "turbo-response").glob("*.sql")),
+    "turbo-response": sorted((REPO / "examples/turbo-response-backend/backend/migrations").glob("*.sql")),
     "trdrhub": sorted((REPO / "sql" / "trdrhub").glob("*.sql")),
 }
 MISSING = {"turbo-response": "ai_usage_logs", "trdrhub": "ai_usage_records"}

@@ -271,7 +271,10 @@ def leaf(ca: Any, *, days: float = 365) -> Any:
 
 def runtime_config(tmp: Path, smoke: list[dict[str, Any]], *, base_url: str | None = None) -> Path:
     """A `-f` config file defining target `local` whose smoke list is `smoke` (JSON is valid YAML)."""
-    target: dict[str, Any] = {"migrations": "sql/turbo-response", "smoke": smoke}
+    target: dict[str, Any] = {
+        "migrations": "examples/turbo-response-backend/backend/migrations",
+        "smoke": smoke,
+    }
     if base_url:
         target["base_url"] = base_url
     path = tmp / "smoke-config.yaml"

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from migrate_support import TRDRHUB, alembic_project, quiet, sqlalchemy_url, target, write_config
 from oncall.errors import Drift, Refused
 from oncall.migrations import baseline, migrate, resolve, status
+from oncall.sandbox.pg import EmbeddedPostgres
 
 ALEMBIC = Path(sys.executable).parent / "alembic"
 HEAD = "20251116_add_ai_usage_and_events"
@@ -32,7 +36,7 @@ def alembic(ini: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]
     return proc
 
 
-def test_after_migrate_alembic_sees_one_head_and_upgrade_is_a_no_op(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_after_migrate_alembic_sees_one_head_and_upgrade_is_a_no_op(pg: TestDatabase, tmp_path: Path) -> None:
     """After migrate, `alembic current` shows our last revision as the only head; upgrade head is a no-op."""
     result = migrate(target(TRDRHUB, tmp_path, ledger="alembic"), pg.url, quiet())
     assert [a["version"] for a in result.applied] == [BASE, HEAD]
@@ -47,7 +51,9 @@ def test_after_migrate_alembic_sees_one_head_and_upgrade_is_a_no_op(pg, tmp_path
     assert pg.execute("SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
-def test_alembic_version_table_matches_the_one_alembic_creates(pg, pg_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_alembic_version_table_matches_the_one_alembic_creates(
+    pg: TestDatabase, pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
     """Our alembic_version has Alembic's column type and primary key name (alembic_version_pkc)."""
     migrate(target(TRDRHUB, tmp_path, ledger="alembic"), pg.url, quiet(), to=BASE)
     other = f"{pg.name}_alembic"
@@ -65,7 +71,7 @@ def test_alembic_version_table_matches_the_one_alembic_creates(pg, pg_server, tm
     assert ours == theirs == [("version_num", "character varying(32)", True, "alembic_version_pkc")]
 
 
-def test_migrate_continues_from_a_revision_alembic_stamped(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_continues_from_a_revision_alembic_stamped(pg: TestDatabase, tmp_path: Path) -> None:
     """A database Alembic manages at the baseline gets only the next revision, moved by one UPDATE."""
     ini = alembic_project(tmp_path / "alembic", TRDRHUB, with_sql=True)
     assert alembic(ini, pg.url, "upgrade", BASE).returncode == 0
@@ -80,8 +86,8 @@ SEED_OPTION_3_INSERT = (
 
 
 def test_seed_two_heads_state_is_refused_with_the_exact_fix(
-    pg, tmp_path: Path, run_invoke, secret_scan
-) -> None:  # type: ignore[no-untyped-def]
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """The seed's INSERT ... ON CONFLICT leaves two rows; migrate exits 5 with the exact DELETE to run."""
     secret_scan.add(pg.password)
     migrate(target(TRDRHUB, tmp_path, ledger="alembic"), pg.url, quiet(), to=BASE)
@@ -105,7 +111,7 @@ def test_seed_two_heads_state_is_refused_with_the_exact_fix(
     assert "nothing to apply" in after.stdout
 
 
-def test_unknown_alembic_revision_is_drift(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_alembic_revision_is_drift(pg: TestDatabase, tmp_path: Path) -> None:
     """alembic_version at a revision no file defines (database ahead of the code) is refused, exit 5."""
     pg.execute("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)")
     pg.execute("INSERT INTO alembic_version VALUES ('ffffffffffff')")
@@ -117,7 +123,7 @@ def test_unknown_alembic_revision_is_drift(pg, tmp_path: Path) -> None:  # type:
     assert status(target(TRDRHUB, tmp_path, ledger="alembic"), pg.url, check=True).code == 5
 
 
-def test_baseline_of_existing_tables_stamps_alembic_version(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_of_existing_tables_stamps_alembic_version(pg: TestDatabase, tmp_path: Path) -> None:
     """baseline on an Alembic target checks the tables exist, records them and sets alembic_version."""
     import psycopg
 
@@ -134,7 +140,9 @@ def test_baseline_of_existing_tables_stamps_alembic_version(pg, tmp_path: Path) 
     assert f"{HEAD} (head)" in alembic(ini, pg.url, "current").stdout
 
 
-def test_resolve_rolled_back_moves_alembic_version_back_newest_first(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resolve_rolled_back_moves_alembic_version_back_newest_first(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """resolve --rolled-back moves alembic_version to the down-revision; an older one first is refused."""
     t = target(TRDRHUB, tmp_path, ledger="alembic")
     migrate(t, pg.url, quiet())

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from doctor_support import make_project, target_entry
+from fix_invoke import RunInvoke
 
 PASS_LINE = "alpha figure: ours 1.0000 s | baseline (x) 1.0000 s | ratio 1.00 | target <= 1.25 | PASS"
 MISS_LINE = "beta figure: ours 2.0000 s | baseline (x) 1.0000 s | ratio 2.00 | target <= 1.25 | MISS"
@@ -24,7 +25,7 @@ def _printing(line: str, code: int = 0) -> str:
     return f"import sys\nprint({line!r})\nsys.exit({code})\n"
 
 
-def test_all_benchmarks_run_and_lines_are_relayed(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_all_benchmarks_run_and_lines_are_relayed(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """Every bench_*.py runs in name order; its lines appear on stdout; all PASS: exit 0."""
     project = _bench_project(tmp_path, {"b": _printing(PASS_LINE), "a": "print('from a')\n"})
     result = run_invoke("bench", cwd=project)
@@ -33,7 +34,7 @@ def test_all_benchmarks_run_and_lines_are_relayed(run_invoke, tmp_path) -> None:
     assert "== a ok" in result.stdout
 
 
-def test_a_missed_figure_fails_the_run(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missed_figure_fails_the_run(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """A line ending in '| MISS': exit 1, the figure named in the exit message."""
     project = _bench_project(tmp_path, {"a": _printing(PASS_LINE), "b": _printing(MISS_LINE, 1)})
     result = run_invoke("bench", cwd=project)
@@ -42,7 +43,7 @@ def test_a_missed_figure_fails_the_run(run_invoke, tmp_path) -> None:  # type: i
     assert result.stderr.strip().splitlines()[-1] == "b: beta figure missed its target"
 
 
-def test_only_runs_the_named_benchmark(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_only_runs_the_named_benchmark(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """--only NAME (or its file name) runs that script alone."""
     project = _bench_project(tmp_path, {"a": _printing(PASS_LINE), "b": _printing(MISS_LINE, 1)})
     by_name = run_invoke("bench", "--only", "a", cwd=project)
@@ -51,7 +52,7 @@ def test_only_runs_the_named_benchmark(run_invoke, tmp_path) -> None:  # type: i
     assert MISS_LINE not in by_name.stdout + by_file.stdout
 
 
-def test_unknown_benchmark_is_bad_input(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_benchmark_is_bad_input(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """--only with no such script: exit 2 listing the known ones."""
     project = _bench_project(tmp_path, {"a": _printing(PASS_LINE), "b": _printing(PASS_LINE)})
     result = run_invoke("bench", "--only", "zeta", cwd=project)
@@ -60,7 +61,7 @@ def test_unknown_benchmark_is_bad_input(run_invoke, tmp_path) -> None:  # type: 
     assert lines[-1] == "hint: known benchmarks: a, b"
 
 
-def test_a_crashing_benchmark_fails_the_run(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_crashing_benchmark_fails_the_run(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """A script that exits non-zero without a MISS line: exit 1 naming it and its code."""
     project = _bench_project(tmp_path, {"a": "raise SystemExit(3)\n"})
     result = run_invoke("bench", cwd=project)
@@ -68,7 +69,7 @@ def test_a_crashing_benchmark_fails_the_run(run_invoke, tmp_path) -> None:  # ty
     assert result.stderr.strip().splitlines()[-1] == "a: exited with 3"
 
 
-def test_a_benchmark_over_its_time_limit_is_stopped(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_benchmark_over_its_time_limit_is_stopped(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """--timeout stops a script that runs too long: exit 1, 'stopped after N s'."""
     project = _bench_project(
         tmp_path, {"slow": "import time\nprint('started', flush=True)\ntime.sleep(60)\n"}
@@ -79,7 +80,7 @@ def test_a_benchmark_over_its_time_limit_is_stopped(run_invoke, tmp_path) -> Non
     assert result.stderr.strip().splitlines()[-1] == "slow: stopped after 1 s"
 
 
-def test_no_benchmarks_is_bad_input(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_no_benchmarks_is_bad_input(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """A project without bench/bench_*.py: exit 2."""
     project = _bench_project(tmp_path, {})
     result = run_invoke("bench", cwd=project)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from fix_invoke import RunInvoke
+from fix_secrets import SecretScan
 from health_support import (
     SANDBOX_TARGETS,
     SERVICES,
@@ -52,7 +56,9 @@ def test_the_chain_fixes_the_incident_with_one_target_flag(
     assert f"verify {target}: OK" in result.output
 
 
-def test_the_chain_takes_its_target_from_the_environment(run_invoke, sandbox_dir, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_the_chain_takes_its_target_from_the_environment(
+    run_invoke: RunInvoke, sandbox_dir: Path, secret_scan: SecretScan
+) -> None:
     """INVOKE_ONCALL_TARGET alone selects the target for every step of the chain."""
     env = start_sandbox(run_invoke, sandbox_dir, "trdrhub", secret_scan)
     assert env["INVOKE_ONCALL_TARGET"] == "sandbox-trdrhub"
@@ -62,7 +68,9 @@ def test_the_chain_takes_its_target_from_the_environment(run_invoke, sandbox_dir
     assert page_status(env) == 200
 
 
-def test_a_failing_verify_stops_the_chain_before_restart(run_invoke, sandbox_dir, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_verify_stops_the_chain_before_restart(
+    run_invoke: RunInvoke, sandbox_dir: Path, secret_scan: SecretScan
+) -> None:
     """migrate succeeds, verify finds a column of the wrong type: exit 1, restart and smoke never run."""
     env = start_sandbox(run_invoke, sandbox_dir, "turbo-response", secret_scan)
     damage_schema(env, "turbo-response")
@@ -77,7 +85,9 @@ def test_a_failing_verify_stops_the_chain_before_restart(run_invoke, sandbox_dir
     assert page_status(env) == 502
 
 
-def test_a_typo_in_a_later_step_runs_nothing(run_invoke, sandbox_dir, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_a_typo_in_a_later_step_runs_nothing(
+    run_invoke: RunInvoke, sandbox_dir: Path, secret_scan: SecretScan
+) -> None:
     """Invoke parses the whole line first: a bad flag on smoke means migrate never ran (exit 2, bad input)."""
     env = start_sandbox(run_invoke, sandbox_dir, "turbo-response", secret_scan)
     result = run_invoke("migrate", "verify", "restart", "smoke", "--no-such-flag", env=env)

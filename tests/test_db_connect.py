@@ -11,6 +11,8 @@ from urllib.parse import quote
 import pytest
 
 from doctor_support import closed_port, in_loopback_namespace, loopback_namespace_available, silent_listener
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from oncall.db.connect import Address, bounded, connect, parse_database_url, probe_tcp, resolve, session_facts
 from oncall.errors import ExitCode, Unreachable
 
@@ -22,7 +24,7 @@ def _connect_error(raw: str, timeout: float = 2) -> Unreachable:
     return caught.value
 
 
-def test_wrong_password_names_the_user_not_the_password(pg, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_names_the_user_not_the_password(pg: TestDatabase, secret_scan: SecretScan) -> None:
     """A wrong password is Unreachable (exit 3) naming user and host; the password is never shown."""
     secret_scan.add("not-the-password-42")
     error = _connect_error(pg.url.replace(pg.password, "not-the-password-42"))
@@ -31,7 +33,7 @@ def test_wrong_password_names_the_user_not_the_password(pg, secret_scan) -> None
     assert "not-the-password-42" not in error.message()
 
 
-def test_missing_database_is_named(pg) -> None:  # type: ignore[no-untyped-def]
+def test_missing_database_is_named(pg: TestDatabase) -> None:
     """A database that does not exist is named in the cause, with the Supabase hint."""
     error = _connect_error(pg.url.rsplit("/", 1)[0] + "/no_such_db")
     assert error.cause == f"database 'no_such_db' does not exist on 127.0.0.1:{pg.server.port}"
@@ -95,7 +97,7 @@ def test_resolve_unknown_host_is_unreachable() -> None:
     assert "no-such-host.invalid" in caught.value.cause
 
 
-def test_probe_tcp_reports_refused_and_accepted(pg) -> None:  # type: ignore[no-untyped-def]
+def test_probe_tcp_reports_refused_and_accepted(pg: TestDatabase) -> None:
     """probe_tcp says which address accepted, and the OS's words for one that refused."""
     here = Address("127.0.0.1", "IPv4")
     accepted = probe_tcp([here], pg.server.port, 2)
@@ -112,7 +114,7 @@ def test_bounded_gives_up_on_a_call_that_never_returns() -> None:
     assert caught.value.cause == "slow call did not finish within 0.2 s"
 
 
-def test_session_facts_read_version_user_and_create_right(pg) -> None:  # type: ignore[no-untyped-def]
+def test_session_facts_read_version_user_and_create_right(pg: TestDatabase) -> None:
     """A login reports server version, current user, TLS state and the CREATE right in the schema."""
     facts = session_facts(parse_database_url(pg.url), schema="public", connect_timeout=5)
     assert (facts.current_user, facts.superuser, facts.database) == ("app", False, pg.name)
@@ -120,7 +122,7 @@ def test_session_facts_read_version_user_and_create_right(pg) -> None:  # type: 
     assert (facts.schema_exists, facts.may_create, facts.ssl_in_use) == (True, True, False)
 
 
-def test_session_facts_without_create_right(pg) -> None:  # type: ignore[no-untyped-def]
+def test_session_facts_without_create_right(pg: TestDatabase) -> None:
     """A role without CREATE on the schema is reported as may_create False."""
     pg.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pass-1'")
     pg.execute("CREATE SCHEMA app AUTHORIZATION app")
@@ -130,7 +132,7 @@ def test_session_facts_without_create_right(pg) -> None:  # type: ignore[no-unty
     assert (facts.current_user, facts.schema_exists, facts.may_create) == ("reader", True, False)
 
 
-def test_password_with_special_characters_connects(pg) -> None:  # type: ignore[no-untyped-def]
+def test_password_with_special_characters_connects(pg: TestDatabase) -> None:
     """A percent-encoded password (@, :, /, %) is decoded before it reaches libpq."""
     password = "p@ss:w/rd%x-1"
     pg.execute(f"CREATE ROLE special LOGIN PASSWORD '{password}'")
@@ -139,7 +141,7 @@ def test_password_with_special_characters_connects(pg) -> None:  # type: ignore[
         assert conn.execute("select current_user").fetchone() == ("special",)
 
 
-def test_child_process_of_psql_command_gets_no_password_in_argv(pg) -> None:  # type: ignore[no-untyped-def]
+def test_child_process_of_psql_command_gets_no_password_in_argv(pg: TestDatabase) -> None:
     """psql_command puts the password in the environment only; the argv is just the program."""
     from oncall.db.connect import find_psql, psql_command
 

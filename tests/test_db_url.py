@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fix_secrets import SecretScan
 from oncall.db.connect import parse_database_url, pooler_mode
 from oncall.errors import BadInput, ExitCode
 
@@ -38,7 +39,7 @@ def test_malformed_url_names_the_wrong_part(raw: str, says: str) -> None:
     assert "\n" not in caught.value.cause
 
 
-def test_malformed_url_never_shows_its_password(secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_url_never_shows_its_password(secret_scan: SecretScan) -> None:
     """The password of a URL that fails to parse appears in no part of the error."""
     secret_scan.add("hunter2-secret")
     with pytest.raises(BadInput) as caught:

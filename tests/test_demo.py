@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INVOKE, REPO, clean_env
+from fix_invoke import INVOKE, REPO, clean_env
 from oncall.sandbox import procs
 from sandbox_support import (
     force_down,

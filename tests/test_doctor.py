@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from conftest import clean_env
 from doctor_support import (
     INVOKE,
     closed_port,
@@ -25,6 +24,9 @@ from doctor_support import (
     silent_listener,
     target_entry,
 )
+from fix_invoke import RunInvoke, clean_env
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from oncall.sandbox.render_api import RenderStandIn, make_service
 
 DATABASE_ROWS = (
@@ -54,7 +56,7 @@ def _doctor(run_invoke, url: str | None, *args: str, **env: str):  # type: ignor
     return result, rows(result.json())
 
 
-def test_healthy_target_passes_every_database_check(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_healthy_target_passes_every_database_check(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """Against a reachable database every database row is ok, Render rows skip, and the exit is 0."""
     result, by_name = _doctor(run_invoke, pg.url)
     document = result.json()
@@ -71,7 +73,7 @@ def test_healthy_target_passes_every_database_check(pg, run_invoke) -> None:  # 
     assert isinstance(document["total_s"], float)
 
 
-def test_human_output_is_a_table_with_total_time(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_human_output_is_a_table_with_total_time(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """Without --json, stdout has the table (check, result, detail, hint) and the total time."""
     result = run_invoke("doctor", env={"DATABASE_URL": pg.url})
     assert result.code == 0
@@ -81,14 +83,14 @@ def test_human_output_is_a_table_with_total_time(pg, run_invoke) -> None:  # typ
     assert " s: 9 ok, 0 warn, 0 fail, 3 skip" in result.stdout
 
 
-def test_json_mode_prints_exactly_one_document(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_json_mode_prints_exactly_one_document(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """--json: stdout parses as one JSON document; the table goes to stderr."""
     result = run_invoke("doctor", "--json", env={"DATABASE_URL": pg.url})
     json.loads(result.stdout)
     assert "database url" in result.stderr
 
 
-def test_missing_variable_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_missing_variable_is_bad_input(run_invoke: RunInvoke) -> None:
     """DATABASE_URL unset: exit 2, the url row fails naming the variable, later database rows skip."""
     result, by_name = _doctor(run_invoke, None)
     assert result.code == 2
@@ -99,14 +101,14 @@ def test_missing_variable_is_bad_input(run_invoke) -> None:  # type: ignore[no-u
     assert {by_name[name]["result"] for name in DATABASE_ROWS[1:]} == {"skip"}
 
 
-def test_empty_url_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_empty_url_is_bad_input(run_invoke: RunInvoke) -> None:
     """An empty DATABASE_URL: exit 2, 'set but empty'."""
     result, _ = _doctor(run_invoke, "")
     assert result.code == 2
     assert _last_lines(result.stderr)[0] == "database url: DATABASE_URL is set but empty (target sandbox)"
 
 
-def test_bad_scheme_is_bad_input(run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_bad_scheme_is_bad_input(run_invoke: RunInvoke, secret_scan: SecretScan) -> None:
     """A mysql:// URL: exit 2, the scheme is named, the password is not."""
     secret_scan.add("scheme-secret-9")
     result, _ = _doctor(run_invoke, "mysql://app:scheme-secret-9@127.0.0.1:3306/app")
@@ -116,7 +118,7 @@ def test_bad_scheme_is_bad_input(run_invoke, secret_scan) -> None:  # type: igno
     )
 
 
-def test_unknown_host_is_unreachable(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_host_is_unreachable(run_invoke: RunInvoke) -> None:
     """A host that does not resolve: exit 3 on the dns row, tcp and later rows skip."""
     result, by_name = _doctor(run_invoke, "postgresql://app:pw@no-such-host.invalid:5432/app")
     assert result.code == 3
@@ -125,7 +127,7 @@ def test_unknown_host_is_unreachable(run_invoke) -> None:  # type: ignore[no-unt
     assert _last_lines(result.stderr)[0].startswith("dns: DNS: host 'no-such-host.invalid' does not resolve")
 
 
-def test_refused_port_is_unreachable(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_refused_port_is_unreachable(run_invoke: RunInvoke) -> None:
     """Nothing listening on the port: exit 3, 'connection refused' on the tcp row."""
     port = closed_port()
     result, by_name = _doctor(run_invoke, f"postgresql://app:pw@127.0.0.1:{port}/app")
@@ -134,7 +136,9 @@ def test_refused_port_is_unreachable(run_invoke) -> None:  # type: ignore[no-unt
     assert _last_lines(result.stderr)[0] == (f"tcp: connection refused by 127.0.0.1:{port}")
 
 
-def test_wrong_password_names_the_user(pg, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_names_the_user(
+    pg: TestDatabase, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """A wrong password: exit 3, the login row names the user, the password appears nowhere."""
     secret_scan.add("wrong-password-77")
     result, by_name = _doctor(run_invoke, pg.url.replace(pg.password, "wrong-password-77"))
@@ -146,7 +150,7 @@ def test_wrong_password_names_the_user(pg, run_invoke, secret_scan) -> None:  # 
     assert "wrong-password-77" not in result.output
 
 
-def test_missing_database_is_unreachable(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_missing_database_is_unreachable(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """A database name that does not exist: exit 3, the name is in the cause."""
     result, _ = _doctor(run_invoke, pg.url.rsplit("/", 1)[0] + "/nope_db")
     assert result.code == 3
@@ -155,7 +159,7 @@ def test_missing_database_is_unreachable(pg, run_invoke) -> None:  # type: ignor
     )
 
 
-def test_silent_server_times_out_instead_of_hanging(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_silent_server_times_out_instead_of_hanging(run_invoke: RunInvoke) -> None:
     """A socket that accepts but never answers: tcp ok, login fails with 'no answer' and exit 3."""
     with silent_listener() as port:
         result, by_name = _doctor(
@@ -169,7 +173,7 @@ def test_silent_server_times_out_instead_of_hanging(run_invoke) -> None:  # type
     assert result.json()["connect_timeout"] == 2.0
 
 
-def test_transaction_pooler_port_fails_as_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_transaction_pooler_port_fails_as_bad_input(run_invoke: RunInvoke) -> None:
     """Port 6543 is flagged as a transaction-mode pooler: exit 2 (first failure), the other rows still run.
 
     Detection is by URL; port 6543 on 127.0.0.1 may or may not have a listener, so the tcp row is
@@ -185,7 +189,7 @@ def test_transaction_pooler_port_fails_as_bad_input(run_invoke) -> None:  # type
     )
 
 
-def test_pgbouncer_flag_fails_even_when_login_works(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_pgbouncer_flag_fails_even_when_login_works(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """?pgbouncer=true marks a transaction pooler: exit 2 although the login itself succeeds."""
     result, by_name = _doctor(run_invoke, pg.url + "?pgbouncer=true")
     assert (result.code, by_name["pooler"]["result"]) == (2, "fail")
@@ -204,7 +208,7 @@ def test_ipv6_only_host_from_ipv4_network_gets_the_session_pooler_hint(tmp_path:
     assert "pooler.supabase.com, port 5432, user postgres.<ref>" in by_name["tcp"]["hint"]
 
 
-def test_missing_create_right_warns_but_passes(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_missing_create_right_warns_but_passes(pg: TestDatabase, run_invoke: RunInvoke) -> None:
     """A role that may not CREATE in the schema gets a warning; warnings do not fail (exit 0)."""
     pg.execute("CREATE ROLE viewer LOGIN PASSWORD 'viewer-pass-1'")
     pg.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
@@ -217,7 +221,7 @@ def test_missing_create_right_warns_but_passes(pg, run_invoke) -> None:  # type:
     )
 
 
-def test_unknown_target_lists_known_ones(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_target_lists_known_ones(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """--target nope: exit 2, the cause names it and the hint lists the configured targets."""
     project = make_project(tmp_path / "proj", {"targets": {"web": target_entry(), "api": target_entry()}})
     result = run_invoke("doctor", "--target", "nope", cwd=project)
@@ -225,7 +229,7 @@ def test_unknown_target_lists_known_ones(run_invoke, tmp_path) -> None:  # type:
     assert _last_lines(result.stderr) == ["unknown target 'nope'", "hint: known targets: api, web"]
 
 
-def test_bad_connect_timeout_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_bad_connect_timeout_is_bad_input(run_invoke: RunInvoke) -> None:
     """--connect-timeout soon: exit 2 naming the value."""
     result = run_invoke("doctor", "--connect-timeout", "soon", env={"DATABASE_URL": "postgresql://a:b@c/d"})
     assert result.code == 2
@@ -236,7 +240,7 @@ def test_bad_connect_timeout_is_bad_input(run_invoke) -> None:  # type: ignore[n
 
 
 @pytest.fixture
-def render_api(secret_scan) -> Iterator[RenderStandIn]:  # type: ignore[no-untyped-def]
+def render_api(secret_scan: SecretScan) -> Iterator[RenderStandIn]:
     key = "rnd_" + secrets.token_hex(16)
     secret_scan.add(key)
     api = RenderStandIn(api_key=key)
@@ -251,7 +255,9 @@ def _render_env(api: RenderStandIn, pg: Any, key: str | None = None) -> dict[str
     return {"DATABASE_URL": pg.url, "RENDER_API_KEY": key or api.api_key, "RENDER_API_URL": api.base_url}
 
 
-def test_render_key_and_service_by_exact_name(pg, run_invoke, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_render_key_and_service_by_exact_name(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn
+) -> None:
     """With RENDER_API_KEY the key is accepted and the target's service resolves by exact name."""
     wanted = render_api.add_service(make_service("turbo-response-backend"))
     render_api.add_service(make_service("turbo-response-backend-staging"))
@@ -263,7 +269,9 @@ def test_render_key_and_service_by_exact_name(pg, run_invoke, render_api) -> Non
     assert wanted["id"] in by_name["render service"]["detail"]
 
 
-def test_render_service_by_srv_id(pg, run_invoke, render_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_render_service_by_srv_id(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn, tmp_path: Path
+) -> None:
     """A render.service given as a srv- id resolves to that service."""
     service = render_api.add_service(make_service("api"))
     project = make_project(
@@ -275,7 +283,9 @@ def test_render_service_by_srv_id(pg, run_invoke, render_api, tmp_path) -> None:
     assert rows(result.json())["render service"]["detail"].startswith(f"{service['id']} -> {service['id']}")
 
 
-def test_bad_render_key_is_unreachable(pg, run_invoke, render_api, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_bad_render_key_is_unreachable(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn, secret_scan: SecretScan
+) -> None:
     """A key Render rejects (401): exit 3 on the render api row; the key is never printed."""
     bad = "rnd_" + secrets.token_hex(16)
     secret_scan.add(bad)
@@ -288,7 +298,9 @@ def test_bad_render_key_is_unreachable(pg, run_invoke, render_api, secret_scan) 
     assert bad not in result.output
 
 
-def test_render_service_not_found_is_bad_input(pg, run_invoke, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_render_service_not_found_is_bad_input(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn
+) -> None:
     """No service with the target's name: exit 2, the name is in the cause."""
     render_api.add_service(make_service("something-else"))
     result = run_invoke("doctor", "--json", env=_render_env(render_api, pg))
@@ -298,7 +310,9 @@ def test_render_service_not_found_is_bad_input(pg, run_invoke, render_api) -> No
     )
 
 
-def test_two_services_with_one_name_is_an_error_naming_both(pg, run_invoke, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_two_services_with_one_name_is_an_error_naming_both(
+    pg: TestDatabase, run_invoke: RunInvoke, render_api: RenderStandIn
+) -> None:
     """Two services named like the target's: exit 2, both srv- ids in the cause."""
     first = render_api.add_service(make_service("turbo-response-backend"))
     second = render_api.add_service(make_service("turbo-response-backend"))
@@ -321,7 +335,9 @@ def _yaml_project(tmp_path: Path, text: str, **entry: Any) -> Path:
     return project
 
 
-def test_post_deploy_command_in_render_yaml_fails(pg, run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_post_deploy_command_in_render_yaml_fails(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """render.yaml in the project root with postDeployCommand: exit 1, line named, preDeployCommand hinted."""
     project = _yaml_project(
         tmp_path,
@@ -334,7 +350,9 @@ def test_post_deploy_command_in_render_yaml_fails(pg, run_invoke, tmp_path) -> N
     assert row["hint"].startswith("rename it to preDeployCommand")
 
 
-def test_pre_deploy_command_in_configured_render_yaml_passes(pg, run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_pre_deploy_command_in_configured_render_yaml_passes(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """A target's render_yaml with preDeployCommand is ok and shows the command."""
     project = _yaml_project(
         tmp_path,
@@ -348,7 +366,9 @@ def test_pre_deploy_command_in_configured_render_yaml_passes(pg, run_invoke, tmp
     )
 
 
-def test_configured_render_yaml_that_is_missing_is_bad_input(pg, run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_configured_render_yaml_that_is_missing_is_bad_input(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """A target naming a render_yaml that does not exist: exit 2, the path is named."""
     project = make_project(
         tmp_path / "proj", {"target": "t", "targets": {"t": target_entry(render_yaml="render.missing.yaml")}}

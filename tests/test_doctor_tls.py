@@ -14,6 +14,8 @@ import pytest
 import trustme
 
 from doctor_support import rows, tls_terminating_proxy
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def ca() -> trustme.CA:
 
 
 @pytest.fixture
-def tls_url(pg, ca: trustme.CA) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def tls_url(pg: TestDatabase, ca: trustme.CA) -> Iterator[str]:
     """The test database's URL, through a TLS front whose certificate names 127.0.0.1."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
@@ -36,7 +38,7 @@ def _ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     return path
 
 
-def test_tls_in_use_is_reported_with_sslmode(tls_url, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_tls_in_use_is_reported_with_sslmode(tls_url: str, run_invoke: RunInvoke) -> None:
     """sslmode=require over TLS: the tls row says in use, the sslmode, and that nothing was verified."""
     result = run_invoke("connect", "--json", env={"DATABASE_URL": tls_url + "?sslmode=require"})
     row = rows(result.json())["tls"]
@@ -55,7 +57,9 @@ def test_verified_certificate_is_reported_as_such(tls_url, ca, run_invoke, tmp_p
     assert rows(result.json())["tls"]["detail"] == "in use (sslmode=verify-full)"
 
 
-def test_certificate_from_another_ca_is_a_tls_failure(tls_url, run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_certificate_from_another_ca_is_a_tls_failure(
+    tls_url: str, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """verify-full against a CA that did not sign the certificate: exit 3, 'TLS failed' on the login row."""
     url = f"{tls_url}?sslmode=verify-full&sslrootcert={_ca_file(trustme.CA(), tmp_path)}"
     result = run_invoke("connect", "--json", env={"DATABASE_URL": url})
@@ -65,7 +69,9 @@ def test_certificate_from_another_ca_is_a_tls_failure(tls_url, run_invoke, tmp_p
     assert row["hint"] == "check sslmode and sslrootcert in the URL"
 
 
-def test_require_tls_from_a_server_without_it_is_a_tls_failure(pg, run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_require_tls_from_a_server_without_it_is_a_tls_failure(
+    pg: TestDatabase, run_invoke: RunInvoke
+) -> None:
     """sslmode=require against a server that has no TLS: exit 3, libpq's reason in the cause."""
     result = run_invoke("connect", "--json", env={"DATABASE_URL": pg.url + "?sslmode=require"})
     row = rows(result.json())["login"]

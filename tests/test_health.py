@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from health_support import (
     closed_port_url,
     migrate_target,
@@ -19,6 +22,7 @@ from health_support import (
     target_entry,
     webhook_receiver,
 )
+from oncall.sandbox.pg import EmbeddedPostgres
 from oncall.sandbox.render_api import RenderStandIn, make_service
 
 SERVICE = "turbo-response-backend"
@@ -31,7 +35,7 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def render_api(secret_scan) -> Iterator[tuple[RenderStandIn, dict[str, str]]]:  # type: ignore[no-untyped-def]
+def render_api(secret_scan: SecretScan) -> Iterator[tuple[RenderStandIn, dict[str, str]]]:
     """The Render stand-in with the target's service, and the env that points the client at it."""
     key = "rnd_" + secrets.token_hex(16)
     secret_scan.add(key)
@@ -44,7 +48,9 @@ def _checks(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in doc["checks"]}
 
 
-def test_a_healthy_target_passes_every_check(run_invoke, pg, project, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_a_healthy_target_passes_every_check(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path, render_api: tuple[RenderStandIn, dict[str, str]]
+) -> None:
     """Migrated database, live service, page 200: all four checks pass, exit 0, one JSON document."""
     _, render_env = render_api
     migrate_target(project, "svc", pg.url)
@@ -63,7 +69,9 @@ def test_a_healthy_target_passes_every_check(run_invoke, pg, project, render_api
     }
 
 
-def test_database_down_exits_3_and_skips_schema(run_invoke, pg, project) -> None:  # type: ignore[no-untyped-def]
+def test_database_down_exits_3_and_skips_schema(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path
+) -> None:
     """Nothing listens on the database port: database fails with code 3, schema is skipped, exit 3."""
     with page_server(200) as page:
         result = run_invoke(
@@ -79,7 +87,7 @@ def test_database_down_exits_3_and_skips_schema(run_invoke, pg, project) -> None
     assert checks["schema"]["status"] == "skip"
 
 
-def test_a_502_page_exits_1_and_says_why(run_invoke, pg, project) -> None:  # type: ignore[no-untyped-def]
+def test_a_502_page_exits_1_and_says_why(run_invoke: RunInvoke, pg: TestDatabase, project: Path) -> None:
     """The page answers Render's 502: smoke fails with the status in words, exit 1."""
     migrate_target(project, "svc", pg.url)
     with page_server(502) as page:
@@ -93,7 +101,9 @@ def test_a_502_page_exits_1_and_says_why(run_invoke, pg, project) -> None:  # ty
     assert "unhealthy (exit 1): svc/smoke failed" in result.stderr
 
 
-def test_a_pending_migration_exits_1_naming_it(run_invoke, pg, project) -> None:  # type: ignore[no-untyped-def]
+def test_a_pending_migration_exits_1_naming_it(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path
+) -> None:
     """Only the baseline applied: schema fails (pending add_usage_tracking, run invoke migrate), exit 1."""
     migrate_target(project, "svc", pg.url, to="20251001_baseline")
     with page_server(200) as page:
@@ -108,7 +118,9 @@ def test_a_pending_migration_exits_1_naming_it(run_invoke, pg, project) -> None:
     assert any("add_usage_tracking" in p for p in schema["details"]["pending"])
 
 
-def test_checks_a_target_cannot_run_are_skipped_with_the_reason(run_invoke, pg, project) -> None:  # type: ignore[no-untyped-def]
+def test_checks_a_target_cannot_run_are_skipped_with_the_reason(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path
+) -> None:
     """No RENDER_API_KEY and no APP_URL: render and smoke are skipped and say why; still exit 0."""
     migrate_target(project, "svc", pg.url)
     result = run_invoke("health", "--json", cwd=project, env={"DATABASE_URL": pg.url})
@@ -122,7 +134,9 @@ def test_checks_a_target_cannot_run_are_skipped_with_the_reason(run_invoke, pg, 
     assert "$APP_URL" in checks["smoke"]["cause"]
 
 
-def test_a_suspended_service_fails_the_render_check(run_invoke, pg, project, render_api) -> None:  # type: ignore[no-untyped-def]
+def test_a_suspended_service_fails_the_render_check(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path, render_api: tuple[RenderStandIn, dict[str, str]]
+) -> None:
     """The Render service is suspended: render fails naming it, exit 1."""
     api, render_env = render_api
     (service,) = [s for s in (api.service(sid) for sid in list(api._services)) if s["name"] == SERVICE]
@@ -135,7 +149,9 @@ def test_a_suspended_service_fails_the_render_check(run_invoke, pg, project, ren
     assert "suspended" in render["cause"]
 
 
-def test_a_hanging_page_fails_within_the_timeout(run_invoke, pg, project) -> None:  # type: ignore[no-untyped-def]
+def test_a_hanging_page_fails_within_the_timeout(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path
+) -> None:
     """A page that never answers fails smoke within --timeout (no answer: code 3) instead of hanging."""
     migrate_target(project, "svc", pg.url)
     with page_server(200) as page:
@@ -154,24 +170,26 @@ def test_a_hanging_page_fails_within_the_timeout(run_invoke, pg, project) -> Non
     assert "no complete answer" in smoke["cause"]
 
 
-def test_notify_posts_once_on_failure_and_once_on_recovery(run_invoke, pg, project, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_notify_posts_once_on_failure_and_once_on_recovery(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path, secret_scan: SecretScan
+) -> None:
     """Down, down, up, up: the webhook receives exactly two POSTs (failing, then recovered)."""
     migrate_target(project, "svc", pg.url)
     with webhook_receiver() as hook, page_server(502) as page:
         secret_scan.add(hook.url)
         env = {"DATABASE_URL": pg.url, "APP_URL": page.url, "ONCALL_WEBHOOK_URL": hook.url}
-        first = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        first = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert first.code == 1
         assert hook.count == 1
         assert first.json()["notify"]["event"] == "failing"
-        second = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        second = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert second.code == 1
         assert hook.count == 1
         page.status = 200
-        third = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        third = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert third.code == 0
         assert hook.count == 2
-        fourth = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        fourth = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         assert fourth.code == 0
         assert hook.count == 2
         texts = hook.texts()
@@ -180,7 +198,7 @@ def test_notify_posts_once_on_failure_and_once_on_recovery(run_invoke, pg, proje
     assert "svc RECOVERED" in texts[1]
 
 
-def test_notify_without_a_webhook_url_exits_2(run_invoke, project) -> None:  # type: ignore[no-untyped-def]
+def test_notify_without_a_webhook_url_exits_2(run_invoke: RunInvoke, project: Path) -> None:
     """--notify with ONCALL_WEBHOOK_URL unset: exit 2 naming the variable, before any check runs."""
     result = run_invoke("health", "--json", "--notify", cwd=project, env={})
     assert result.code == 2
@@ -188,7 +206,9 @@ def test_notify_without_a_webhook_url_exits_2(run_invoke, project) -> None:  # t
     assert "ONCALL_WEBHOOK_URL is not set" in doc["error"]["cause"]
 
 
-def test_metrics_file_is_prometheus_text(run_invoke, pg, project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_file_is_prometheus_text(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path, tmp_path: Path
+) -> None:
     """--metrics-file writes strict exposition text: success and duration per check, last run time."""
     migrate_target(project, "svc", pg.url)
     metrics = tmp_path / "textfile" / "oncall.prom"
@@ -211,7 +231,9 @@ def test_metrics_file_is_prometheus_text(run_invoke, pg, project, tmp_path) -> N
     assert stamp > 1_600_000_000
 
 
-def test_all_checks_every_target_in_one_document(run_invoke, pg, pg_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_all_checks_every_target_in_one_document(
+    run_invoke: RunInvoke, pg: TestDatabase, pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
     """--all: one JSON document with a result per configured target; the worst code wins (3)."""
     project = scratch_project(
         tmp_path / "many",
@@ -237,7 +259,9 @@ def test_all_checks_every_target_in_one_document(run_invoke, pg, pg_server, tmp_
     assert (doc["ok"], doc["code"]) == (False, 3)
 
 
-def test_each_run_leaves_a_run_record_per_target(run_invoke, pg, project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_each_run_leaves_a_run_record_per_target(
+    run_invoke: RunInvoke, pg: TestDatabase, project: Path, tmp_path: Path
+) -> None:
     """A health run appends one record with outcome and code, which `invoke runs` shows."""
     migrate_target(project, "svc", pg.url)
     with page_server(502) as page:

@@ -32,7 +32,10 @@ def _target(tmp_path: Path, name: str = "svc"):  # type: ignore[no-untyped-def]
         "state_dir": str(tmp_path / "state"),
     }
     return build_target(
-        name, {"migrations": "sql/turbo-response", "system": "turbo-response"}, merged, tmp_path
+        name,
+        {"migrations": "examples/turbo-response-backend/backend/migrations", "system": "turbo-response"},
+        merged,
+        tmp_path,
     )
 
 
@@ -193,7 +196,9 @@ def test_each_health_run_appends_a_run_record(tmp_path: Path) -> None:
     assert record["details"]["failed"] == {"smoke": "page: 502 from Render's edge"}
 
 
-def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--all: a target still running at its budget gets one failed `health` row (code 3); others report."""
     import oncall.health.run as health_module
 

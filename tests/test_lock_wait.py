@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target, write_config
 from oncall.errors import Refused
 from oncall.migrations import MigrateResult, migrate
@@ -69,11 +70,11 @@ def test_required_locks_follow_postgres_lock_table(sql: str, expected: list[Lock
     assert required_locks(statement) == expected
 
 
-def _arrange_cases(pg) -> None:  # type: ignore[no-untyped-def]
+def _arrange_cases(pg: TestDatabase) -> None:
     pg.execute("CREATE TABLE cases (id int); INSERT INTO cases VALUES (1); ALTER TABLE cases OWNER TO app")
 
 
-def _until_old(pg, pid: int) -> None:  # type: ignore[no-untyped-def]
+def _until_old(pg: TestDatabase, pid: int) -> None:
     """Wait until the transaction of `pid` is old enough for migrate to wait for it (not a young query)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -86,7 +87,7 @@ def _until_old(pg, pid: int) -> None:  # type: ignore[no-untyped-def]
     raise AssertionError(f"the transaction of pid {pid} never aged")
 
 
-def _migrate_backend(pg) -> int:  # type: ignore[no-untyped-def]
+def _migrate_backend(pg: TestDatabase) -> int:
     """The pid of migrate's work session once it waits: reading pg_locks, or queued for a lock (today)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -100,7 +101,9 @@ def _migrate_backend(pg) -> int:  # type: ignore[no-untyped-def]
     raise AssertionError("migrate never started waiting")
 
 
-def test_waits_outside_the_lock_queue_then_applies_when_the_reader_commits(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_waits_outside_the_lock_queue_then_applies_when_the_reader_commits(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """A long reader holds ACCESS SHARE: migrate waits without queuing (the app's queries pass), then
     applies as soon as the reader commits, and reports its waiting apart from its DDL time."""
     _arrange_cases(pg)
@@ -159,7 +162,9 @@ def test_a_reader_that_never_ends_is_refused_with_exit_4_naming_pid_query_and_ag
     assert pg.scalar("SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'") == 0
 
 
-def test_a_queued_lock_request_of_another_session_makes_migrate_hold_off(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_queued_lock_request_of_another_session_makes_migrate_hold_off(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """An INSERT needs only ROW EXCLUSIVE but would queue behind another session's waiting LOCK: hold off."""
     _arrange_cases(pg)
     folder = make_set(tmp_path / "set", {"001_row.sql": "INSERT INTO cases VALUES (2);"})
@@ -184,7 +189,7 @@ def test_a_queued_lock_request_of_another_session_makes_migrate_hold_off(pg, tmp
     assert pg.scalar("SELECT count(*) FROM cases") == 1
 
 
-def test_no_transaction_statement_waits_for_the_lock_it_needs(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_transaction_statement_waits_for_the_lock_it_needs(pg: TestDatabase, tmp_path: Path) -> None:
     """CREATE INDEX CONCURRENTLY needs SHARE UPDATE EXCLUSIVE: a SHARE lock held elsewhere makes it wait."""
     _arrange_cases(pg)
     folder = make_set(

@@ -8,12 +8,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from migrate_support import TRDRHUB, TURBO, make_set, quiet, target, write_config
 from oncall.errors import BadInput, CheckFailed, Drift, Refused
 from oncall.migrations import baseline, discover, migrate, read_state, resolve, status
 
 
-def test_applies_seed_set_with_one_round_trip_per_migration(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_applies_seed_set_with_one_round_trip_per_migration(pg: TestDatabase, tmp_path: Path) -> None:
     """Every pending file runs in its own transaction with its ledger row, in one round trip each."""
     result = migrate(target(TURBO, tmp_path), pg.url, quiet())
     assert result.ok
@@ -31,7 +34,7 @@ def test_applies_seed_set_with_one_round_trip_per_migration(pg, tmp_path: Path) 
     assert again.applied == []
 
 
-def test_read_state_is_read_only_and_creates_no_ledger(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_read_state_is_read_only_and_creates_no_ledger(pg: TestDatabase, tmp_path: Path) -> None:
     """read_state works inside a READ ONLY transaction and leaves no ledger table behind."""
     t = target(TURBO, tmp_path)
     migrations = discover(t)
@@ -44,7 +47,7 @@ def test_read_state_is_read_only_and_creates_no_ledger(pg, tmp_path: Path) -> No
     assert pg.scalar("SELECT to_regclass('oncall_migrations')") is None
 
 
-def test_edited_applied_file_is_drift_until_resolved(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_edited_applied_file_is_drift_until_resolved(pg: TestDatabase, tmp_path: Path) -> None:
     """Editing an applied file makes status show it and migrate refuse with exit 5; resolve clears it."""
     folder = make_set(tmp_path / "set", {"001_a.sql": "CREATE TABLE IF NOT EXISTS a (id int);"})
     t = target(folder, tmp_path)
@@ -62,7 +65,7 @@ def test_edited_applied_file_is_drift_until_resolved(pg, tmp_path: Path) -> None
     assert migrate(t, pg.url, quiet()).applied[0]["version"] == "002_b"
 
 
-def test_missing_referenced_table_is_named_with_file_and_line(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_referenced_table_is_named_with_file_and_line(pg: TestDatabase, tmp_path: Path) -> None:
     """A migration referencing a table that does not exist fails naming file:line and the table."""
     folder = make_set(
         tmp_path / "set",
@@ -80,7 +83,7 @@ def test_missing_referenced_table_is_named_with_file_and_line(pg, tmp_path: Path
     assert pg.scalar("SELECT to_regclass('oncall_migrations')") is None  # rolled back with the file
 
 
-def test_server_error_position_maps_to_the_file_line(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_server_error_position_maps_to_the_file_line(pg: TestDatabase, tmp_path: Path) -> None:
     """An error the server positions (unknown column) names the file line of its statement."""
     folder = make_set(
         tmp_path / "set", {"001_x.sql": "CREATE TABLE IF NOT EXISTS t (a int);\n\nSELECT nope FROM t;\n"}
@@ -91,7 +94,9 @@ def test_server_error_position_maps_to_the_file_line(pg, tmp_path: Path) -> None
     assert 'column "nope" does not exist' in caught.value.cause
 
 
-def test_syntax_error_exits_2_before_anything_runs(pg, tmp_path: Path, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_syntax_error_exits_2_before_anything_runs(
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """A syntax error names file, line and PostgreSQL's message and sends nothing (exit 2)."""
     secret_scan.add(pg.password)
     folder = make_set(
@@ -140,7 +145,9 @@ def test_plan_and_dry_run_show_sql_mode_timeouts_and_lint_and_write_nothing(  # 
     assert [s["transaction_mode"] for s in doc["steps"]] == ["transaction", "none"]
 
 
-def test_no_transaction_file_runs_statementwise_and_drops_invalid_index(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_transaction_file_runs_statementwise_and_drops_invalid_index(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """A failed CREATE UNIQUE INDEX CONCURRENTLY's INVALID index is dropped before the retry succeeds."""
     pg.execute("CREATE TABLE items (id int, code text); INSERT INTO items VALUES (1, 'a'), (2, 'a')")
     pg.execute("ALTER TABLE items OWNER TO app")
@@ -170,7 +177,9 @@ def test_no_transaction_file_runs_statementwise_and_drops_invalid_index(pg, tmp_
     ]
 
 
-def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """ACCESS EXCLUSIVE held elsewhere, table lock wait off: lock_timeout, bounded retries, then exit 4
     naming pid and query; each retry line names the blocker."""
     pg.execute("CREATE TABLE cases (id int)")
@@ -195,7 +204,7 @@ def test_held_table_lock_fails_fast_retries_then_refuses_naming_blocker(pg, tmp_
     assert migrate(t, pg.url, quiet()).ok
 
 
-def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg: TestDatabase, tmp_path: Path) -> None:
     """Another run holding the migration lock: exit 4 after --lock-wait, naming its pid and application."""
     from oncall.migrations.lock import lock_key
 
@@ -210,7 +219,7 @@ def test_advisory_lock_held_elsewhere_refuses_naming_holder(pg, tmp_path: Path) 
     assert "gave up after 0.5 s" in caught.value.cause
 
 
-def test_lock_released_when_holder_connection_dies(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lock_released_when_holder_connection_dies(pg: TestDatabase, tmp_path: Path) -> None:
     """A killed holder leaves no stale lock: the session lock dies with its connection."""
     from oncall.migrations.lock import lock_key
 
@@ -231,8 +240,8 @@ def test_lock_released_when_holder_connection_dies(pg, tmp_path: Path) -> None: 
 
 
 def test_production_target_without_yes_off_a_terminal_exits_4(
-    pg, tmp_path: Path, run_invoke, secret_scan
-) -> None:  # type: ignore[no-untyped-def]
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """A production target refuses without --yes when stdin is not a terminal, naming host and database."""
     secret_scan.add(pg.password)
     config = write_config(tmp_path / "c.yaml", {"prod": {"migrations": str(TURBO), "production": True}})
@@ -249,7 +258,9 @@ def test_production_target_without_yes_off_a_terminal_exits_4(
     assert len(ok.json()["applied"]) == 2
 
 
-def test_status_check_and_json(pg, tmp_path: Path, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_status_check_and_json(
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """status --check exits 1 while migrations are pending and 0 after; --json is one document."""
     secret_scan.add(pg.password)
     config = write_config(tmp_path / "c.yaml", {"mine": {"migrations": str(TURBO)}})
@@ -272,7 +283,7 @@ def test_status_check_and_json(pg, tmp_path: Path, run_invoke, secret_scan) -> N
     assert '"outcome": "ok"' in runs
 
 
-def test_baseline_records_only_after_checking_objects(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_records_only_after_checking_objects(pg: TestDatabase, tmp_path: Path) -> None:
     """baseline refuses (exit 1) while a table is missing, and records the files once all objects exist."""
     t = target(TURBO, tmp_path)
     with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -288,7 +299,7 @@ def test_baseline_records_only_after_checking_objects(pg, tmp_path: Path) -> Non
     assert [a["version"] for a in migrate(t, pg.url, quiet()).applied] == ["20251110_add_usage_tracking"]
 
 
-def test_resolve_dry_run_changes_nothing_and_rolled_back_forgets(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resolve_dry_run_changes_nothing_and_rolled_back_forgets(pg: TestDatabase, tmp_path: Path) -> None:
     """resolve --dry-run only prints; --rolled-back deletes the ledger row so migrate runs it again."""
     t = target(TURBO, tmp_path)
     migrate(t, pg.url, quiet())
@@ -301,7 +312,7 @@ def test_resolve_dry_run_changes_nothing_and_rolled_back_forgets(pg, tmp_path: P
     assert [m.version for m in status(t, pg.url).state.pending] == ["20251110_add_usage_tracking"]
 
 
-def test_resolve_needs_exactly_one_mode(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_resolve_needs_exactly_one_mode(run_invoke: RunInvoke) -> None:
     """resolve without --applied or --rolled-back is bad input (exit 2)."""
     result = run_invoke(
         "resolve", "x", "--target", "sandbox", env={"DATABASE_URL": "postgresql://a@127.0.0.1/x"}
@@ -336,8 +347,8 @@ def test_discover_reads_headers_and_checksums() -> None:
 
 
 def test_baseline_on_production_without_yes_is_refused_and_logged(
-    pg, tmp_path: Path, run_invoke, secret_scan
-) -> None:  # type: ignore[no-untyped-def]
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """baseline on a production target off a terminal exits 4 before touching anything, and is logged."""
     secret_scan.add(pg.password)
     config = write_config(tmp_path / "c.yaml", {"prod": {"migrations": str(TURBO), "production": True}})
@@ -358,7 +369,7 @@ def test_baseline_on_production_without_yes_is_refused_and_logged(
     assert '"code": 4' in record
 
 
-def test_to_applies_only_up_to_the_named_version(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_to_applies_only_up_to_the_named_version(pg: TestDatabase, tmp_path: Path) -> None:
     """--to VERSION stops after that version; an unknown version is bad input (exit 2)."""
     t = target(TURBO, tmp_path)
     with pytest.raises(BadInput) as caught:
@@ -369,7 +380,7 @@ def test_to_applies_only_up_to_the_named_version(pg, tmp_path: Path) -> None:  #
     assert pg.scalar("SELECT to_regclass('ai_usage_logs')") is None
 
 
-def test_statement_timeout_cancels_and_rolls_back(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_statement_timeout_cancels_and_rolls_back(pg: TestDatabase, tmp_path: Path) -> None:
     """A statement running past statement_timeout is cancelled: exit 1 naming the file, nothing kept."""
     folder = make_set(
         tmp_path / "set", {"001_slow.sql": "CREATE TABLE IF NOT EXISTS kept (id int);\nSELECT pg_sleep(5);\n"}
@@ -381,7 +392,7 @@ def test_statement_timeout_cancels_and_rolls_back(pg, tmp_path: Path) -> None:  
     assert pg.scalar("SELECT to_regclass('kept')") is None
 
 
-def test_lock_wait_that_is_not_a_number_is_bad_input(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_lock_wait_that_is_not_a_number_is_bad_input(run_invoke: RunInvoke) -> None:
     """--lock-wait soon is refused as bad input (exit 2) before connecting."""
     result = run_invoke(
         "migrate",

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from migrate_support import make_set, write_config
 
 
@@ -18,7 +21,9 @@ def _migrate(run_invoke: Any, pg: Any, config: Path, *args: str, **env: str) -> 
     )
 
 
-def test_a_nul_byte_is_refused_before_anything_is_sent(pg, tmp_path: Path, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_a_nul_byte_is_refused_before_anything_is_sent(
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """libpq would cut the query at the NUL and the run say applied: exit 2 naming file and offset."""
     secret_scan.add(pg.password)
     folder = tmp_path / "set"

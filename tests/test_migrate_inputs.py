@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall.db.connect import connect, parse_database_url
 from oncall.errors import BadInput, CheckFailed
 from oncall.migrations import discover, migrate, status
 
 
-def test_options_in_the_url_reach_the_server_as_libpq_reads_them(pg) -> None:  # type: ignore[no-untyped-def]
+def test_options_in_the_url_reach_the_server_as_libpq_reads_them(pg: TestDatabase) -> None:
     """`?options=-c%20search_path%3Dstorage,public` sets search_path (it used to become "+search_path")."""
     url = parse_database_url(pg.url + "?options=-c%20search_path%3Dstorage,public")
     assert url.params["options"] == "-c search_path=storage,public"
@@ -50,7 +51,9 @@ def test_ledger_in_a_schema_that_a_migration_creates(files: dict[str, str], pg, 
     assert status(t, pg.url, check=True).code == 0
 
 
-def test_a_failure_of_the_ledger_itself_does_not_blame_the_migration_file(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_of_the_ledger_itself_does_not_blame_the_migration_file(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
     """A file that makes the ledger unusable: the error says the ledger failed, not `001_x.sql:1`."""
     folder = make_set(tmp_path / "set", {"001_x.sql": "CREATE TABLE oncall_migrations (id int);"})
     with pytest.raises(CheckFailed) as caught:

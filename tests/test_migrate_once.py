@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from conftest import INVOKE, REPO, clean_env
+from fix_invoke import INVOKE, REPO, RunInvoke, clean_env
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from migrate_support import make_set, write_config
 
 AUDITED = {
@@ -229,7 +231,9 @@ def test_two_runs_racing_while_a_pooler_drops_lock_sessions_apply_once(  # type:
     assert pg.scalar("SELECT count(*) FROM oncall_migrations") == 2
 
 
-def test_a_ledger_that_records_a_version_twice_is_drift(pg, tmp_path: Path, run_invoke, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_a_ledger_that_records_a_version_twice_is_drift(
+    pg: TestDatabase, tmp_path: Path, run_invoke: RunInvoke, secret_scan: SecretScan
+) -> None:
     """Two ledger rows for one version (a second apply) exit 5 for migrate and status --check."""
     secret_scan.add(pg.password)
     project = Project(pg, tmp_path, {"001_audit.sql": AUDITED["001_audit.sql"]})
@@ -249,7 +253,7 @@ def test_a_ledger_that_records_a_version_twice_is_drift(pg, tmp_path: Path, run_
     assert check.code == 5
 
 
-def test_apply_lock_held_past_lock_wait_refuses_naming_the_holder(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_apply_lock_held_past_lock_wait_refuses_naming_the_holder(pg: TestDatabase, tmp_path: Path) -> None:
     """A session holding the apply lock (a run whose lock session was lost): exit 4 after --lock-wait."""
     import psycopg
 

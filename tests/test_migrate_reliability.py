@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INVOKE, REPO, clean_env
+from fix_invoke import INVOKE, REPO, clean_env
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from migrate_support import TURBO, make_set, write_config
 
 SLOW = """\
@@ -20,7 +22,9 @@ CREATE TABLE IF NOT EXISTS never_without_half (id int);
 
 
 @pytest.mark.slow
-def test_eight_concurrent_migrate_runs_apply_each_migration_once(pg, tmp_path: Path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_eight_concurrent_migrate_runs_apply_each_migration_once(
+    pg: TestDatabase, tmp_path: Path, secret_scan: SecretScan
+) -> None:
     """Eight `invoke migrate` started at once all exit 0 and every migration is applied exactly once."""
     secret_scan.add(pg.password)
     folder = make_set(tmp_path / "set", {p.name: p.read_text() for p in sorted(TURBO.glob("*.sql"))})
@@ -110,7 +114,7 @@ def test_backend_terminated_mid_file_leaves_nothing_and_rerun_succeeds(  # type:
     assert pg.execute("SELECT version FROM oncall_migrations ORDER BY 1") == [("001_first",), ("002_slow",)]
 
 
-def test_waiting_ddl_queues_other_sessions_only_until_lock_timeout(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_waiting_ddl_queues_other_sessions_only_until_lock_timeout(pg: TestDatabase, tmp_path: Path) -> None:
     """While migrate waits for a table lock, a reader queued behind it gets through once lock_timeout ends."""
     import threading
 

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from fix_secrets import SecretScan
 from health_support import webhook_receiver
 from oncall.errors import BadInput
 from oncall.health import HealthCheckResult, TargetHealth
-from oncall.health.notify import decide, load_state, notify_change, state_path, webhook_url
+from oncall.health.notify import AlertPolicy, decide, load_state, notify_change, state_path, webhook_url
+
+# These tests pin the posting rules at a threshold of one failing run (the behaviour before
+# thresholds); tests/test_alerts.py covers thresholds and reminders.
+FIRST_FAILURE = AlertPolicy(failure_threshold=1)
 
 
 def _health(ok: bool, name: str = "svc") -> TargetHealth:
@@ -24,12 +29,13 @@ def _health(ok: bool, name: str = "svc") -> TargetHealth:
     return TargetHealth(name, "turbo-response", checks, _dt.datetime.now(_dt.UTC), 0.03, 0.0)
 
 
-def test_failing_posts_once_then_recovery_posts_once(tmp_path: Path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_failing_posts_once_then_recovery_posts_once(tmp_path: Path, secret_scan: SecretScan) -> None:
     """fail, fail, fail, ok, ok: exactly two posts — FAILING then RECOVERED."""
     with webhook_receiver() as hook:
         secret_scan.add(hook.url)
         events = [
-            notify_change(_health(ok), tmp_path, hook.url).event for ok in (False, False, False, True, True)
+            notify_change(_health(ok), tmp_path, hook.url, policy=FIRST_FAILURE).event
+            for ok in (False, False, False, True, True)
         ]
         assert events == ["failing", None, None, "recovered", None]
         assert hook.count == 2
@@ -42,7 +48,7 @@ def test_failing_posts_once_then_recovery_posts_once(tmp_path: Path, secret_scan
 def test_a_first_healthy_run_is_not_news(tmp_path: Path) -> None:
     """No previous state and healthy: nothing is posted, the state is stored."""
     with webhook_receiver() as hook:
-        outcome = notify_change(_health(True), tmp_path, hook.url)
+        outcome = notify_change(_health(True), tmp_path, hook.url, policy=FIRST_FAILURE)
         assert hook.count == 0
     assert (outcome.event, outcome.sent) == (None, False)
     state = load_state(state_path(tmp_path, "svc"))
@@ -54,13 +60,13 @@ def test_a_failed_post_is_retried_on_the_next_run(tmp_path: Path) -> None:
     """The webhook answers 500: the failure stays unannounced and the next failing run posts again."""
     with webhook_receiver() as hook:
         hook.status = 500
-        first = notify_change(_health(False), tmp_path, hook.url)
+        first = notify_change(_health(False), tmp_path, hook.url, policy=FIRST_FAILURE)
         assert first.sent is False
         assert first.error is not None
         assert "answered HTTP 500" in first.error["cause"]
         hook.status = 200
-        second = notify_change(_health(False), tmp_path, hook.url)
-        third = notify_change(_health(False), tmp_path, hook.url)
+        second = notify_change(_health(False), tmp_path, hook.url, policy=FIRST_FAILURE)
+        third = notify_change(_health(False), tmp_path, hook.url, policy=FIRST_FAILURE)
         assert (second.event, second.sent) == ("failing", True)
         assert third.event is None
         assert hook.count == 2
@@ -69,12 +75,12 @@ def test_a_failed_post_is_retried_on_the_next_run(tmp_path: Path) -> None:
 def test_a_failed_recovery_post_is_retried(tmp_path: Path) -> None:
     """The recovery post fails: the next healthy run posts RECOVERED again, then nothing."""
     with webhook_receiver() as hook:
-        notify_change(_health(False), tmp_path, hook.url)
+        notify_change(_health(False), tmp_path, hook.url, policy=FIRST_FAILURE)
         hook.status = 503
-        assert notify_change(_health(True), tmp_path, hook.url).sent is False
+        assert notify_change(_health(True), tmp_path, hook.url, policy=FIRST_FAILURE).sent is False
         hook.status = 200
-        assert notify_change(_health(True), tmp_path, hook.url).event == "recovered"
-        assert notify_change(_health(True), tmp_path, hook.url).event is None
+        assert notify_change(_health(True), tmp_path, hook.url, policy=FIRST_FAILURE).event == "recovered"
+        assert notify_change(_health(True), tmp_path, hook.url, policy=FIRST_FAILURE).event is None
         assert [t.split(":")[1] for t in hook.texts()] == [
             "red_circle",
             "large_green_circle",
@@ -82,11 +88,13 @@ def test_a_failed_recovery_post_is_retried(tmp_path: Path) -> None:
         ]
 
 
-def test_an_unreachable_webhook_names_the_host_not_the_url(tmp_path: Path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_webhook_names_the_host_not_the_url(tmp_path: Path, secret_scan: SecretScan) -> None:
     """Nothing listens: the error names host 127.0.0.1 and never the token in the URL path."""
     url = "http://127.0.0.1:9/services/T1/B2/very-secret-token"
     secret_scan.add(url, "/services/T1/B2/very-secret-token")
-    outcome = notify_change(_health(False), tmp_path, webhook_url({"ONCALL_WEBHOOK_URL": url}))
+    outcome = notify_change(
+        _health(False), tmp_path, webhook_url({"ONCALL_WEBHOOK_URL": url}), policy=FIRST_FAILURE
+    )
     assert outcome.error is not None
     assert outcome.error["code"] == 3
     assert "127.0.0.1" in outcome.error["cause"]
@@ -96,7 +104,7 @@ def test_an_unreachable_webhook_names_the_host_not_the_url(tmp_path: Path, secre
 def test_state_is_written_atomically_as_json(tmp_path: Path) -> None:
     """The state file is complete JSON, and no temporary file is left beside it."""
     with webhook_receiver() as hook:
-        notify_change(_health(False), tmp_path, hook.url)
+        notify_change(_health(False), tmp_path, hook.url, policy=FIRST_FAILURE)
     path = state_path(tmp_path, "svc")
     doc = json.loads(path.read_text())
     assert (doc["status"], doc["notified"], doc["failing"]) == ("failing", True, ["smoke"])
@@ -138,8 +146,14 @@ def test_the_transition_table(previous: tuple[str, bool] | None, healthy: bool, 
     """decide() posts on a change of state, and only then."""
     from oncall.health.notify import HealthState
 
-    state = HealthState(previous[0], "2026-01-01T00:00:00+00:00", notified=previous[1]) if previous else None
-    assert decide(state, healthy) == event
+    state = (
+        HealthState(
+            previous[0], "2026-01-01T00:00:00+00:00", notified=previous[1] and previous[0] == "failing"
+        )
+        if previous
+        else None
+    )
+    assert decide(state, healthy, FIRST_FAILURE) == event
 
 
 @pytest.mark.parametrize(

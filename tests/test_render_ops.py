@@ -203,7 +203,7 @@ def test_ctrl_c_off_a_terminal_says_how_to_cancel(
     api: RenderStandIn, secret_scan: Any, tmp_path: Path
 ) -> None:
     """SIGINT while waiting, with no terminal: exit 1, the deploy keeps running, how to cancel it."""
-    from conftest import INVOKE, clean_env
+    from fix_invoke import INVOKE, clean_env
 
     api.timings.build = 600
     env = clean_env(tmp_path, invoke_env(api, api.base_url))
@@ -241,7 +241,12 @@ class _Terminal(io.StringIO):
 def test_ctrl_c_on_a_terminal_offers_to_cancel(api: RenderStandIn) -> None:
     """SIGINT while waiting on a terminal: answering y cancels the deploy on Render; exit code 1."""
     api.timings.build = 600
-    target = Target("sandbox", "turbo-response", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "sandbox",
+        "turbo-response",
+        REPO / "examples/turbo-response-backend/backend/migrations",
+        render_service=SERVICE,
+    )
     out = Output(stdout=io.StringIO(), stderr=io.StringIO())
     main = threading.main_thread().ident
     assert main is not None

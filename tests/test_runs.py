@@ -6,13 +6,18 @@ import json
 import secrets
 from pathlib import Path
 
+from fix_invoke import RunInvoke
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
 from health_support import migrate_target, page_server, scratch_project, target_entry, webhook_receiver
 from oncall.redact import register_secret
 from oncall.runlog import append_run, read_runs, select_runs
 from oncall.sandbox.render_api import RenderStandIn, make_service
 
 
-def test_run_log_lines_contain_no_secret(run_invoke, pg, tmp_path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_run_log_lines_contain_no_secret(
+    run_invoke: RunInvoke, pg: TestDatabase, tmp_path: Path, secret_scan: SecretScan
+) -> None:
     """Tasks run with a database password, an API key, a webhook token and a header secret in their
     environment and arguments: the run log holds none of them."""
     key = "rnd_" + secrets.token_hex(16)
@@ -51,7 +56,7 @@ def test_run_log_lines_contain_no_secret(run_invoke, pg, tmp_path, secret_scan) 
         assert secret not in report
 
 
-def test_append_run_redacts_arguments_and_details(tmp_path: Path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_append_run_redacts_arguments_and_details(tmp_path: Path, secret_scan: SecretScan) -> None:
     """A URL password and a registered secret in args or details are masked in the stored line."""
     token = "tok_" + secrets.token_hex(10)
     password = secrets.token_hex(9)
@@ -100,7 +105,7 @@ def test_a_torn_line_is_skipped(tmp_path: Path) -> None:
     assert len(list(read_runs(path))) == 5
 
 
-def test_invoke_runs_shows_a_table(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_invoke_runs_shows_a_table(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """`invoke runs --last 3` prints time, user, target, task, outcome, code and duration."""
     result = run_invoke("runs", "--last", "3")
     assert result.code == 0
@@ -115,7 +120,7 @@ def test_invoke_runs_shows_a_table(run_invoke, tmp_path) -> None:  # type: ignor
     assert result.stdout.count("health") == 2
 
 
-def test_invoke_runs_json_filters_by_task(run_invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_invoke_runs_json_filters_by_task(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """`invoke runs --task health --json`: one JSON document with only health runs."""
     _fill(tmp_path / "home" / "runs.jsonl")
     result = run_invoke("runs", "--task", "health", "--json")
@@ -125,7 +130,7 @@ def test_invoke_runs_json_filters_by_task(run_invoke, tmp_path) -> None:  # type
     assert {r["task"] for r in doc["runs"]} == {"health"}
 
 
-def test_invoke_runs_with_an_unknown_target_exits_2(run_invoke) -> None:  # type: ignore[no-untyped-def]
+def test_invoke_runs_with_an_unknown_target_exits_2(run_invoke: RunInvoke) -> None:
     """--target names no configured target: exit 2 listing the known ones."""
     result = run_invoke("runs", "--target", "nope")
     assert result.code == 2

@@ -151,7 +151,9 @@ def test_deploy_with_a_failing_pre_deploy_command_is_pre_deploy_failed(pg, tmp_p
 def test_deploy_runs_the_pre_deploy_command_then_restarts_live(pg, tmp_path: Path) -> None:
     """A pre-deploy command that applies the migration makes the deploy go live."""
     apply(pg, "turbo-response", 1)
-    migration = REPO / "sql" / "turbo-response" / "20251110_add_usage_tracking.sql"
+    migration = (
+        REPO / "examples/turbo-response-backend/backend/migrations" / "20251110_add_usage_tracking.sql"
+    )
     script = (
         "import os, pathlib, psycopg; "
         "conn = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fix_pg import TestDatabase
 from oncall.errors import BadInput
 from oncall.schema.cache import KIND, Prepared, decode, encode, expected_for
 from oncall.schema.expect import _UNDECIDED, _quick_canonical, canonical_default, expect, parsed_canonical
+from oncall.schema.shadow import KIND as SHADOW_KIND
 from oncall.schema.verify import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, write_files
 
@@ -21,8 +23,8 @@ def seed_files(name: str) -> list[tuple[str, str]]:
     return [(p.name, p.read_text()) for p in sorted(SEEDS[name].glob("*.sql"))]
 
 
-def entries(state: Path) -> list[Path]:
-    return sorted((state / "cache").glob(f"{KIND}-*.json"))
+def entries(state: Path, kind: str = KIND) -> list[Path]:
+    return sorted((state / "cache").glob(f"{kind}-*.json"))
 
 
 @pytest.mark.parametrize("seed", ["turbo-response", "trdrhub"])
@@ -117,14 +119,16 @@ def test_the_usual_spellings_need_no_parser() -> None:
     assert [t for t in usual if _quick_canonical(t) is _UNDECIDED] == []
 
 
-def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """After one run, verify in a fresh process reads the cache: same result, pglast never imported."""
+def test_warm_verify_matches_cold_and_imports_no_parser(pg: TestDatabase, tmp_path: Path) -> None:
+    """After one run, verify in a fresh process reads the cached shadow snapshot: same result, no replay,
+    pglast never imported."""
     target = make_target(copy_seed("turbo-response", tmp_path), name="turbo")
     target = replace(target, state_dir=tmp_path / "state")
     apply(pg.url, target)
     cold = verify(target, pg.url)
     assert cold.ok, cold.verdict()
-    assert len(entries(target.state_dir)) == 1
+    assert cold.expected_from == "shadow replay"
+    assert len(entries(target.state_dir, SHADOW_KIND)) == 1
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
@@ -134,7 +138,7 @@ def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> N
         f" state_dir=Path({str(target.state_dir)!r}))\n"
         "r = verify(t, sys.argv[1])\n"
         "print(json.dumps({'pglast': [m for m in sys.modules if m.startswith('pglast')],"
-        " 'rows': [x.as_dict() for x in r.rows], 'code': r.code}))\n"
+        " 'rows': [x.as_dict() for x in r.rows], 'code': r.code, 'from': r.expected_from}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, pg.url], capture_output=True, text=True, timeout=120, check=True
@@ -142,10 +146,11 @@ def test_warm_verify_matches_cold_and_imports_no_parser(pg, tmp_path: Path) -> N
     warm = json.loads(done.stdout)
     assert warm["pglast"] == []
     assert warm["code"] == 0
+    assert warm["from"] == "shadow replay (cached)"
     assert warm["rows"] == [r.as_dict() for r in cold.rows]
 
 
-def test_verify_after_a_new_migration_uses_the_new_files(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_verify_after_a_new_migration_uses_the_new_files(pg: TestDatabase, tmp_path: Path) -> None:
     """A warm cache never hides a file applied since: its objects are expected and checked."""
     folder = write_files(tmp_path / "m", {"001_t.sql": "CREATE TABLE t (id int PRIMARY KEY);"})
     target = replace(make_target(folder), state_dir=tmp_path / "state")

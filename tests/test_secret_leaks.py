@@ -109,7 +109,7 @@ def test_a_header_env_value_with_a_trailing_line_break_leaks_through_no_channel(
         }
         human = run_invoke("smoke", "--junit", str(junit), "--total-timeout", "5", cwd=project, env=env)
         machine = run_invoke("smoke", "--json", "--total-timeout", "5", cwd=project, env=env)
-        health = run_invoke("health", "--json", "--notify", cwd=project, env=env)
+        health = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
         recover = run_invoke(
             "recover", "--json", "--wait", "1", "--report", str(report), cwd=project, env=env, timeout=180
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fix_pg import TestDatabase
 from migrate_support import TURBO
 from oncall.errors import BadInput
 from oncall.migrations.parse_cache import cache_key
@@ -55,7 +56,7 @@ def test_seed_file_splits_into_its_seven_statements() -> None:
     ]
 
 
-def test_statements_run_one_by_one_match_psql_f(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_statements_run_one_by_one_match_psql_f(pg: TestDatabase, tmp_path: Path) -> None:
     """Running the split statements one at a time leaves the same objects as `psql -f` of the file."""
     import psycopg
 

@@ -47,12 +47,14 @@ def test_human_output_reads_as_a_diagnosis(api: RenderStandIn, run_invoke: Any) 
     assert result.code == 1
     assert "missing_relation" in result.stdout
     assert "20251110_add_usage_tracking" in result.stdout
-    assert "fix: sql/turbo-response" not in result.stdout  # the directory is named by its last part
-    assert "turbo-response/20251110_add_usage_tracking.sql creates it" in result.stdout
+    assert (
+        "fix: examples/turbo-response-backend/backend/migrations" not in result.stdout
+    )  # the directory is named by its last part
+    assert "migrations/20251110_add_usage_tracking.sql creates it" in result.stdout
 
 
 def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> None:
-    """trdrhub: relation ai_usage_records is created by 20251116_add_ai_usage_and_events."""
+    """trdrhub: relation ai_usage_records is created by Alembic revision a7c41e2b9d3f (its .py named)."""
     standin = RenderStandIn(api_key=new_key(), services=[make_service("trdrhub-api")])
     secret_scan.add(standin.api_key)
     with standin as base_url:
@@ -66,7 +68,8 @@ def test_missing_table_for_alembic_target(run_invoke: Any, secret_scan: Any) -> 
         )
     assert result.code == 1
     [finding] = result.json()["findings"]
-    assert finding["migration"] == "20251116_add_ai_usage_and_events"
+    assert finding["migration"] == "a7c41e2b9d3f"
+    assert "versions/a7c41e2b9d3f_add_ai_usage_and_events.py creates it" in finding["hint"]
     assert finding["migration_state"] == "unknown"  # no DATABASE_URL: the ledger was not read
 
 
@@ -83,7 +86,12 @@ def test_since_limits_the_window(api: RenderStandIn) -> None:
     """Lines older than --since are not read."""
     old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     api.add_log(service_id(api), CRASH, at=old)
-    target = Target("sandbox", "turbo-response", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "sandbox",
+        "turbo-response",
+        REPO / "examples/turbo-response-backend/backend/migrations",
+        render_service=SERVICE,
+    )
     recent = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     wider = triage(target, "3h", client=client_for(api, api.base_url), check_ledger=False)
     assert (recent.code, recent.lines) == (0, 0)
@@ -175,7 +183,9 @@ def test_several_causes_are_listed_newest_first(api: RenderStandIn) -> None:
         service_id(api), "Error: connect ECONNREFUSED 10.0.0.5:5432", at=now - dt.timedelta(minutes=5)
     )
     api.add_log(service_id(api), "JavaScript heap out of memory", at=now - dt.timedelta(minutes=1))
-    target = Target("t", "x", REPO / "sql/turbo-response", render_service=SERVICE)
+    target = Target(
+        "t", "x", REPO / "examples/turbo-response-backend/backend/migrations", render_service=SERVICE
+    )
     result = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
     assert [f.signature for f in result.findings] == ["out_of_memory", "database_refused"]
 
@@ -214,3 +224,144 @@ def test_unreadable_ledger_is_named(api: RenderStandIn, run_invoke: Any) -> None
     result = run_invoke("triage", "--target", "sandbox", env=invoke_env(api, api.base_url))
     assert result.code == 1
     assert "ledger not read: DATABASE_URL is not set" in result.stdout
+
+
+# -- the crash signatures of issue 18 ---------------------------------------------------------
+
+SIGNATURE_LINES = [
+    ('ERROR:  column "plan" does not exist at character 8', ("missing_column", "plan")),
+    ("error: column u.plan_tier does not exist", ("missing_column", "plan_tier")),
+    (
+        "FATAL:  remaining connection slots are reserved for non-replication superuser connections",
+        ("too_many_connections", ""),
+    ),
+    (
+        'PostgresError: prepared statement "s0" already exists',
+        ("prepared_statement_pooler", "s0"),
+    ),
+    (
+        "Error: connect ENETUNREACH 2a05:d014:1c06:5f01:4f6b:8e1b:2a3c:9d10:5432 - Local (:::0)",
+        ("ipv6_unreachable", "2a05:d014:1c06:5f01:4f6b:8e1b:2a3c:9d10"),
+    ),
+    (
+        'connection to server at "db.abcd.supabase.co" (2600:1f18:2e13:9d00::1), port 5432 failed: '
+        "Network is unreachable",
+        ("ipv6_unreachable", "2600:1f18:2e13:9d00::1"),
+    ),
+    (
+        "Error: getaddrinfo ENOTFOUND db.wrongref.supabase.co",
+        ("host_not_found", "db.wrongref.supabase.co"),
+    ),
+    (
+        'psycopg.OperationalError: could not translate host name "db.x.supabase.co" to address',
+        ("host_not_found", "db.x.supabase.co"),
+    ),
+    (
+        'FATAL:  password authentication failed for user "postgres.abcdefgh"',
+        ("password_failed", "postgres.abcdefgh"),
+    ),
+    ("Out of memory: Killed process 4182 (node) total-vm:1528332kB", ("out_of_memory", "")),
+    ("==> No open ports detected on 0.0.0.0, continuing to scan...", ("port_not_bound", "")),
+    (
+        "alembic.util.exc.CommandError: Can't locate revision identified by '20251116_add_ai_usage'",
+        ("alembic_missing_revision", "20251116_add_ai_usage"),
+    ),
+    (
+        "FAILED: Multiple head revisions are present for given argument 'head'; please specify a "
+        "specific target revision, '<branchname>@head' to narrow to a specific head, "
+        "or 'heads' for all heads",
+        ("alembic_multiple_heads", ""),
+    ),
+    ("Error: connect ECONNREFUSED 10.0.4.7:5432", ("database_refused", "")),
+    ("Error: connect ECONNREFUSED 127.0.0.1:5432", ("database_url_unset", "")),
+    ("ModuleNotFoundError: No module named 'psycopg2'", ("module_not_found", "psycopg2")),
+    ("Error: Cannot find module 'pg'", ("module_not_found", "pg")),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    SIGNATURE_LINES,
+    ids=[
+        "column (SELECT form)",
+        "alias-qualified column",
+        "no connection slots left",
+        "pgbouncer prepared statement",
+        "Node ENETUNREACH to Supabase's IPv6 host",
+        "libpq network unreachable on IPv6",
+        "getaddrinfo ENOTFOUND",
+        "libpq cannot translate host name",
+        "password authentication failed",
+        "kernel OOM kill",
+        "Render: no open ports",
+        "Alembic can't locate revision",
+        "Alembic multiple heads",
+        "Node ECONNREFUSED to the database",
+        "ECONNREFUSED to localhost: DATABASE_URL unset",
+        "Python ModuleNotFoundError",
+        "Node cannot find module",
+    ],
+)
+def test_crash_signatures(line: str, expected: tuple[str, str]) -> None:
+    """Each crash line of issue 18 is recognised, with its object."""
+    assert classify(line) == expected
+
+
+def test_select_form_column_names_the_migration_that_adds_it(tmp_path: Path) -> None:
+    """column "ai_summary" does not exist (no relation named): the migration adding it to any table."""
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / "001_cases.sql").write_text("CREATE TABLE cases (id serial primary key);\n")
+    (sql / "002_summary.sql").write_text("ALTER TABLE public.cases ADD COLUMN ai_summary text;\n")
+    target = Target("t", "x", sql)
+    assert creating_migration(target, "missing_column", "ai_summary").version == "002_summary"
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ('ERROR:  column "tokens_used" does not exist', "invoke migrate --target sandbox"),
+        ("ModuleNotFoundError: No module named 'psycopg2'", "invoke rollback --target sandbox"),
+        ('prepared statement "s0" already exists', "fix DATABASE_URL in Render"),
+        ("Error: connect ENETUNREACH 2a05:d014::1:5432 - Local (:::0)", "fix DATABASE_URL in Render"),
+        ("Ran out of memory (used over 512MB) while running your code.", "invoke scale 2 --target sandbox"),
+        ("Multiple head revisions are present", "invoke status --target sandbox"),
+    ],
+    ids=["migrate", "rollback", "fix the URL (pooler)", "fix the URL (IPv6)", "scale", "status"],
+)
+def test_triage_shows_raw_lines_and_next_command(
+    api: RenderStandIn, run_invoke: Any, line: str, command: str
+) -> None:
+    """Each finding prints the raw lines it is based on and proposes the next command."""
+    now = dt.datetime.now(dt.UTC)
+    for seconds in (30, 20):
+        api.add_log(service_id(api), f"{line} [{seconds}s ago]", at=now - dt.timedelta(seconds=seconds))
+    env = invoke_env(api, api.base_url)
+    human = run_invoke("triage", "--target", "sandbox", env=env)
+    assert human.code == 1
+    assert "[30s ago]" in human.stdout
+    assert "[20s ago]" in human.stdout
+    assert f"next: {command}" in human.stdout
+    doc = run_invoke("triage", "--target", "sandbox", "--json", env=env).json()
+    [finding] = doc["findings"]
+    assert finding["command"].startswith(command)
+    assert [raw["message"][-9:] for raw in finding["lines"]] == ["[30s ago]", "[20s ago]"]
+
+
+def test_triage_window_is_paginated_and_capped(api: RenderStandIn) -> None:
+    """250 lines: every page is read by default; --max-lines 120 reads the newest 120 and says so."""
+    now = dt.datetime.now(dt.UTC)
+    sid = service_id(api)
+    api.add_log(sid, "Error: Cannot find module 'pg'", at=now - dt.timedelta(minutes=20))
+    for i in range(249):
+        api.add_log(sid, f"GET /health 200 {i}", level="info", at=now - dt.timedelta(seconds=600 - i))
+    target = Target(
+        "t", "x", REPO / "examples/turbo-response-backend/backend/migrations", render_service=SERVICE
+    )
+    full = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False)
+    assert full.lines == 250
+    assert [f.signature for f in full.findings] == ["module_not_found"]
+    capped = triage(target, "30m", client=client_for(api, api.base_url), check_ledger=False, max_lines=120)
+    assert capped.lines == 120
+    assert capped.findings == []
+    assert "--max-lines" in (capped.note or "")

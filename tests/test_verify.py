@@ -8,13 +8,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fix_pg import TestDatabase
+from fix_secrets import SecretScan
+from oncall.config import Target
 from oncall.errors import CheckFailed, Refused
+from oncall.sandbox.pg import EmbeddedPostgres
 from oncall.schema.verify import verify
 from verify_support import SEEDS, apply, copy_seed, make_target, rows_named, write_files
 
 
 @pytest.fixture
-def turbo(pg, tmp_path: Path):  # type: ignore[no-untyped-def]
+def turbo(pg: TestDatabase, tmp_path: Path) -> Target:
     """Seed 001 (turbo-response, own ledger) applied to a fresh database."""
     target = make_target(copy_seed("turbo-response", tmp_path))
     apply(pg.url, target)
@@ -22,7 +26,7 @@ def turbo(pg, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def trdrhub(pg, tmp_path: Path):  # type: ignore[no-untyped-def]
+def trdrhub(pg: TestDatabase, tmp_path: Path) -> Target:
     """Seed 000 (trdrhub, Alembic) applied to a fresh database."""
     target = make_target(copy_seed("trdrhub", tmp_path), ledger="alembic")
     apply(pg.url, target)
@@ -33,7 +37,7 @@ def failed_names(result) -> list[str]:  # type: ignore[no-untyped-def]
     return [r.name for r in result.failures]
 
 
-def test_seed_001_applied_verifies(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_seed_001_applied_verifies(pg: TestDatabase, turbo: Target) -> None:
     """Seed 001 applied: every expected object is present, exit 0, in at most 3 catalog queries."""
     result = verify(turbo, pg.url)
     assert (result.ok, result.code, result.failures) == (True, 0, [])
@@ -47,7 +51,7 @@ def test_seed_001_applied_verifies(pg, turbo) -> None:  # type: ignore[no-untype
     assert "oncall_migrations" not in " ".join(r.name for r in result.rows)
 
 
-def test_seed_000_applied_verifies(pg, trdrhub) -> None:  # type: ignore[no-untyped-def]
+def test_seed_000_applied_verifies(pg: TestDatabase, trdrhub: Target) -> None:
     """Seed 000 applied with Alembic's ledger: exit 0 and alembic_version holds the last revision."""
     result = verify(trdrhub, pg.url)
     assert (result.code, failed_names(result)) == (0, [])
@@ -55,7 +59,7 @@ def test_seed_000_applied_verifies(pg, trdrhub) -> None:  # type: ignore[no-unty
     assert row.found == "20251116_add_ai_usage_and_events"
 
 
-def test_dropped_index_is_named(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_index_is_named(pg: TestDatabase, turbo: Target) -> None:
     """A dropped index fails verify with exit 1 and the index named."""
     pg.execute("DROP INDEX idx_ai_usage_logs_case_id")
     result = verify(turbo, pg.url)
@@ -65,7 +69,7 @@ def test_dropped_index_is_named(pg, turbo) -> None:  # type: ignore[no-untyped-d
     assert "20251110_add_usage_tracking.sql" in (result.hint or "")
 
 
-def test_dropped_column_is_named(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_column_is_named(pg: TestDatabase, turbo: Target) -> None:
     """A dropped column fails verify with the column named (and the index on it)."""
     pg.execute("ALTER TABLE ai_usage_logs DROP COLUMN created_at")
     result = verify(turbo, pg.url)
@@ -73,7 +77,7 @@ def test_dropped_column_is_named(pg, turbo) -> None:  # type: ignore[no-untyped-
     assert failed_names(result) == ["ai_usage_logs.created_at", "idx_ai_usage_logs_created_at"]
 
 
-def test_changed_column_type_says_expected_and_found(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_changed_column_type_says_expected_and_found(pg: TestDatabase, turbo: Target) -> None:
     """A changed type is drift: the row says what was expected and what was found."""
     pg.execute("ALTER TABLE ai_usage_logs ALTER COLUMN model_used TYPE text")
     result = verify(turbo, pg.url)
@@ -83,7 +87,7 @@ def test_changed_column_type_says_expected_and_found(pg, turbo) -> None:  # type
     assert row.detail == "type: expected character varying(50), found text"
 
 
-def test_dropped_nullability_is_drift(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_nullability_is_drift(pg: TestDatabase, turbo: Target) -> None:
     """A NOT NULL dropped by hand is reported as a nullability difference."""
     pg.execute("ALTER TABLE ai_usage_logs ALTER COLUMN analysis_type DROP NOT NULL")
     [row] = verify(turbo, pg.url).failures
@@ -91,7 +95,7 @@ def test_dropped_nullability_is_drift(pg, turbo) -> None:  # type: ignore[no-unt
     assert row.detail == "nullability: expected NOT NULL, found NULL allowed"
 
 
-def test_dropped_foreign_key_is_named(pg, trdrhub) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_foreign_key_is_named(pg: TestDatabase, trdrhub: Target) -> None:
     """A dropped foreign key fails with the constraint and its reference named."""
     pg.execute("ALTER TABLE ai_usage_records DROP CONSTRAINT ai_usage_records_tenant_id_fkey")
     result = verify(trdrhub, pg.url)
@@ -101,7 +105,7 @@ def test_dropped_foreign_key_is_named(pg, trdrhub) -> None:  # type: ignore[no-u
     assert "REFERENCES companies(id)" in row.expected
 
 
-def test_deleted_settings_row_is_named(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_settings_row_is_named(pg: TestDatabase, turbo: Target) -> None:
     """A deleted admin_settings row fails with its key named."""
     pg.execute("DELETE FROM admin_settings WHERE setting_key = 'cap_warning_threshold'")
     result = verify(turbo, pg.url)
@@ -109,7 +113,7 @@ def test_deleted_settings_row_is_named(pg, turbo) -> None:  # type: ignore[no-un
     assert failed_names(result) == ["admin_settings[setting_key='cap_warning_threshold']"]
 
 
-def test_changed_setting_value_is_a_warning(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_changed_setting_value_is_a_warning(pg: TestDatabase, turbo: Target) -> None:
     """An admin who set the spending cap changed a setting, not the schema: a warning, exit 0."""
     pg.execute("UPDATE admin_settings SET setting_value = '500' WHERE setting_key = 'monthly_spending_cap'")
     result = verify(turbo, pg.url)
@@ -118,7 +122,7 @@ def test_changed_setting_value_is_a_warning(pg, turbo) -> None:  # type: ignore[
     assert (row.found, row.expected) == ("setting_value='500'", "setting_value=NULL")
 
 
-def test_invalid_index_fails(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_index_fails(pg: TestDatabase, turbo: Target) -> None:
     """An index marked INVALID (a failed concurrent build) fails verify with the index named."""
     pg.execute(
         "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_ai_usage_logs_created_at'::regclass"
@@ -130,7 +134,7 @@ def test_invalid_index_fails(pg, turbo) -> None:  # type: ignore[no-untyped-def]
     assert row.found.startswith("INVALID")
 
 
-def test_unexpected_invalid_index_and_not_valid_constraint_fail(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_unexpected_invalid_index_and_not_valid_constraint_fail(pg: TestDatabase, turbo: Target) -> None:
     """Leftovers nobody declared (an INVALID index, a NOT VALID constraint) still fail verify."""
     pg.execute("CREATE INDEX stray ON cases (client_email)")
     pg.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'stray'::regclass")
@@ -143,7 +147,7 @@ def test_unexpected_invalid_index_and_not_valid_constraint_fail(pg, turbo) -> No
     ]
 
 
-def test_second_alembic_row_is_drift(pg, trdrhub) -> None:  # type: ignore[no-untyped-def]
+def test_second_alembic_row_is_drift(pg: TestDatabase, trdrhub: Target) -> None:
     """The seed's INSERT INTO alembic_version leaves two rows: drift, exit 5, with the DELETE to run."""
     pg.execute("INSERT INTO alembic_version VALUES ('20251001_baseline')")
     result = verify(trdrhub, pg.url)
@@ -153,7 +157,7 @@ def test_second_alembic_row_is_drift(pg, trdrhub) -> None:  # type: ignore[no-un
     assert "DELETE FROM alembic_version WHERE version_num = '20251001_baseline'" in (row.hint or "")
 
 
-def test_edited_applied_file_is_drift(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_edited_applied_file_is_drift(pg: TestDatabase, turbo: Target) -> None:
     """A file edited after it was applied is drift, exit 5, with the file named."""
     path = turbo.migrations_dir / "20251110_add_usage_tracking.sql"
     path.write_text(path.read_text() + "\n-- edited\n")
@@ -162,7 +166,7 @@ def test_edited_applied_file_is_drift(pg, turbo) -> None:  # type: ignore[no-unt
     assert failed_names(result) == ["20251110_add_usage_tracking.sql"]
 
 
-def test_pending_migration_says_run_migrate(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_pending_migration_says_run_migrate(pg: TestDatabase, tmp_path: Path) -> None:
     """A pending file fails with exit 1 and 'run invoke migrate'; only applied files are expected."""
     target = make_target(copy_seed("turbo-response", tmp_path))
     apply(pg.url, target, upto=1)
@@ -174,7 +178,7 @@ def test_pending_migration_says_run_migrate(pg, tmp_path: Path) -> None:  # type
     assert not [r for r in result.rows if "ai_usage_logs" in r.name]
 
 
-def test_nothing_applied_says_so(pg) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_applied_says_so(pg: TestDatabase) -> None:
     """A database with no migrations applied fails with exit 1, saying nothing is applied yet."""
     result = verify(make_target(SEEDS["turbo-response"]), pg.url)
     assert result.code == 1
@@ -182,7 +186,7 @@ def test_nothing_applied_says_so(pg) -> None:  # type: ignore[no-untyped-def]
     assert result.applied == []
 
 
-def test_extra_column_is_a_warning(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_extra_column_is_a_warning(pg: TestDatabase, turbo: Target) -> None:
     """A column no migration declared is listed as a warning; verify still passes."""
     pg.execute("ALTER TABLE admin_settings ADD COLUMN note text")
     result = verify(turbo, pg.url)
@@ -190,7 +194,7 @@ def test_extra_column_is_a_warning(pg, turbo) -> None:  # type: ignore[no-untype
     assert [(r.name, r.result) for r in result.warnings] == [("admin_settings.note", "warning")]
 
 
-def test_only_checks_the_named_tables(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_only_checks_the_named_tables(pg: TestDatabase, turbo: Target) -> None:
     """--only limits the objects to the named tables; damage elsewhere is not reported."""
     pg.execute("DROP INDEX idx_cases_status")
     result = verify(turbo, pg.url, only=["admin_settings,ai_usage_logs"])
@@ -198,7 +202,7 @@ def test_only_checks_the_named_tables(pg, turbo) -> None:  # type: ignore[no-unt
     assert not [r for r in result.rows if r.name.startswith("cases")]
 
 
-def test_catalog_types_and_defaults_round_trip(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_types_and_defaults_round_trip(pg: TestDatabase, tmp_path: Path) -> None:
     """Many spellings of types and defaults verify against what the server made of them."""
     folder = write_files(
         tmp_path / "types",
@@ -234,7 +238,7 @@ def test_catalog_types_and_defaults_round_trip(pg, tmp_path: Path) -> None:  # t
     assert [(r.name, r.detail) for r in result.failures] == []
 
 
-def test_quoted_and_schema_qualified_objects_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_quoted_and_schema_qualified_objects_verify(pg: TestDatabase, tmp_path: Path) -> None:
     """Quoted identifiers and objects in another schema are found, and their damage named."""
     folder = write_files(
         tmp_path / "q",
@@ -255,7 +259,7 @@ def test_quoted_and_schema_qualified_objects_verify(pg, tmp_path: Path) -> None:
     assert failed_names(result) == ['billing."Amount Idx"']
 
 
-def test_if_not_exists_and_alter_folding_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_if_not_exists_and_alter_folding_verify(pg: TestDatabase, tmp_path: Path) -> None:
     """CREATE TABLE IF NOT EXISTS of an existing table and later ALTERs verify as the server applied them."""
     folder = write_files(
         tmp_path / "fold",
@@ -275,7 +279,7 @@ def test_if_not_exists_and_alter_folding_verify(pg, tmp_path: Path) -> None:  # 
     assert rows_named(result, "things.title")[0].expected == "text"
 
 
-def test_verify_never_waits_on_a_locked_table(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_verify_never_waits_on_a_locked_table(pg: TestDatabase, turbo: Target) -> None:
     """A table locked by DDL in progress makes verify give up within its lock_timeout (exit 4), not hang."""
     holder = psycopg.connect(pg.admin_url)
     holder.execute("LOCK TABLE admin_settings IN ACCESS EXCLUSIVE MODE")
@@ -288,7 +292,7 @@ def test_verify_never_waits_on_a_locked_table(pg, turbo) -> None:  # type: ignor
         holder.close()
 
 
-def test_verify_leaves_no_transaction_or_lock_behind(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_verify_leaves_no_transaction_or_lock_behind(pg: TestDatabase, turbo: Target) -> None:
     """After verify, no session of ours is idle in a transaction and a writer gets its lock at once."""
     verify(turbo, pg.url)
     done = threading.Event()
@@ -305,7 +309,7 @@ def test_verify_leaves_no_transaction_or_lock_behind(pg, turbo) -> None:  # type
     assert done.is_set()
 
 
-def test_zero_downtime_patterns_verify(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_zero_downtime_patterns_verify(pg: TestDatabase, tmp_path: Path) -> None:
     """Concurrent unique index turned constraint, SET SCHEMA, generated columns verify as applied."""
     folder = write_files(
         tmp_path / "zd",
@@ -326,7 +330,9 @@ def test_zero_downtime_patterns_verify(pg, tmp_path: Path) -> None:  # type: ign
     assert rows_named(result, "settings[k='cap']")[0].found == "v='0.8000'"
 
 
-def test_a_read_only_role_can_verify(pg, turbo, pg_server, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_a_read_only_role_can_verify(
+    pg: TestDatabase, turbo: Target, pg_server: EmbeddedPostgres, secret_scan: SecretScan
+) -> None:
     """verify needs nothing but SELECT: a monitoring role with read rights only gets exit 0."""
     secret_scan.add("reader-password-1")
     pg.execute("DROP ROLE IF EXISTS verify_reader")
@@ -340,7 +346,9 @@ def test_a_read_only_role_can_verify(pg, turbo, pg_server, secret_scan) -> None:
         pg.execute("DROP ROLE verify_reader")
 
 
-def test_no_select_on_a_seeded_table_is_a_check_failure(pg, turbo, pg_server, secret_scan) -> None:  # type: ignore[no-untyped-def]
+def test_no_select_on_a_seeded_table_is_a_check_failure(
+    pg: TestDatabase, turbo: Target, pg_server: EmbeddedPostgres, secret_scan: SecretScan
+) -> None:
     """A role that cannot read admin_settings fails with exit 1 naming the permission problem."""
     secret_scan.add("reader-password-2")
     pg.execute("DROP ROLE IF EXISTS verify_blind")
@@ -356,7 +364,7 @@ def test_no_select_on_a_seeded_table_is_a_check_failure(pg, turbo, pg_server, se
         pg.execute("DROP ROLE verify_blind")
 
 
-def test_alembic_version_moved_back_by_hand_is_drift(pg, trdrhub) -> None:  # type: ignore[no-untyped-def]
+def test_alembic_version_moved_back_by_hand_is_drift(pg: TestDatabase, trdrhub: Target) -> None:
     """alembic_version behind what the ledger recorded: drift, exit 5, one alembic_version row."""
     pg.execute("UPDATE alembic_version SET version_num = '20251001_baseline'")
     result = verify(trdrhub, pg.url)
@@ -365,7 +373,7 @@ def test_alembic_version_moved_back_by_hand_is_drift(pg, trdrhub) -> None:  # ty
     assert "invoke resolve" in (result.hint or "")
 
 
-def test_ledger_row_without_its_file_is_drift(pg, turbo) -> None:  # type: ignore[no-untyped-def]
+def test_ledger_row_without_its_file_is_drift(pg: TestDatabase, turbo: Target) -> None:
     """A ledger row whose file is gone: drift, exit 5, the ledger table named."""
     (turbo.migrations_dir / "20251110_add_usage_tracking.sql").unlink()
     result = verify(turbo, pg.url)

@@ -16,11 +16,28 @@ from oncall.migrations import discover
 from oncall.output import Output
 
 REPO = Path(__file__).resolve().parents[1]
-SEEDS = {"turbo-response": REPO / "sql" / "turbo-response", "trdrhub": REPO / "sql" / "trdrhub"}
+SEEDS = {
+    "turbo-response": REPO / "examples/turbo-response-backend/backend/migrations",
+    "trdrhub": REPO / "sql" / "trdrhub",
+}
 
 
 def make_target(folder: Path, *, ledger: str = "oncall", name: str = "t", schema: str = "public") -> Target:
     return Target(name=name, system=name, migrations_dir=folder, ledger=ledger, schema=schema)
+
+
+TRDRHUB_ALEMBIC_INI = REPO / "examples" / "trdrhub-api" / "apps" / "api" / "alembic.ini"
+
+
+def trdrhub_alembic_target(name: str = "t") -> Target:
+    """The trdrhub-api Alembic project (what the sandbox-trdrhub target reads), for library calls."""
+    return Target(
+        name=name,
+        system="trdrhub",
+        migrations_dir=TRDRHUB_ALEMBIC_INI.parent,
+        format="alembic",
+        alembic_ini=TRDRHUB_ALEMBIC_INI,
+    )
 
 
 def copy_seed(seed: str, dest: Path) -> Path:

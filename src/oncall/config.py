@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from oncall.durations import parse_count, parse_duration
 from oncall.errors import BadInput
 
 LEDGERS = ("oncall", "alembic")
+NOTIFY_STATES = ("auto", "file", "database")
 
 # Keys of one target besides the global ones it may override. An unknown key is an error: a typo
 # such as `productoin: true` must not leave a production target unguarded.
@@ -33,8 +34,12 @@ TARGET_KEYS = (
     "system",
     "format",
     "migrations",
+    "alembic_ini",
+    "alembic_command",
     "ledger",
     "database_url_env",
+    "database_url_from",  # env (default) or render: the service's own variable (oncall.render.env)
+    "database_url_key",
     "production",
     "schema",
     "render",
@@ -73,6 +78,10 @@ class Target:
     ledger: str = "oncall"
     # How the migrations folder is laid out (oncall.migrations.sources): auto, oncall, prisma, ...
     format: str = "auto"
+    # format: alembic (oncall.migrations.sources.alembic): the project's alembic.ini, and the command
+    # that runs the team's Alembic (offline rendering, and revisions that only run online).
+    alembic_ini: Path | None = None
+    alembic_command: str = "alembic"
     database_url_env: str = "DATABASE_URL"
     production: bool = False
     schema: str = "public"
@@ -89,14 +98,24 @@ class Target:
     table_lock_wait: float = 60.0
     run_log: Path = Path(".oncall/runs.jsonl")
     state_dir: Path = Path(".oncall")
+    notify_urls_env: str = "ONCALL_NOTIFY_URLS"
+    failure_threshold: int = 2
+    success_threshold: int = 1
+    remind_every: float = 0.0
+    notify_state: str = "auto"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Set by the task layer for `database_url_from: render` (oncall.render.env): reads the URL
+    # from the Render service when first asked. Config cannot call Render itself (it sits below it).
+    database_url_source: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_alembic(self) -> bool:
-        return self.ledger == "alembic"
+        return self.ledger == "alembic" or self.format == "alembic"
 
     def database_url(self, environ: Mapping[str, str] | None = None) -> str:
         """The raw URL from the target's environment variable; BadInput when unset or empty."""
+        if self.database_url_source is not None:
+            return self.database_url_source()
         env = os.environ if environ is None else environ
         value = env.get(self.database_url_env)
         if value is None:
@@ -238,16 +257,20 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
     def seconds(key: str, *, allow_zero: bool = True) -> float:
         return parse_duration(pick(key), f"{key}:", allow_zero=allow_zero, hint=f"write e.g. {key}: 5s")
 
-    ledger = str(raw.get("ledger", "oncall"))
+    # An Alembic project's ledger is alembic_version (and oncall's own), whatever else is configured.
+    alembic_format = raw.get("format") == "alembic" or (raw.get("alembic_ini") and not raw.get("format"))
+    ledger = str(raw.get("ledger") or ("alembic" if alembic_format else "oncall"))
     if ledger not in LEDGERS:
         raise BadInput(
             f"target {name} has ledger {ledger!r}",
             f"set ledger to one of: {', '.join(LEDGERS)}",
         )
     migrations = raw.get("migrations")
-    if not migrations:
+    alembic_ini = raw.get("alembic_ini")
+    if not migrations and not alembic_ini:
         raise BadInput(
-            f"target {name} has no migrations directory", "set migrations: sql/<set> in invoke.yaml"
+            f"target {name} has no migrations directory",
+            "set migrations: to the folder of migrations, or alembic_ini: to an Alembic alembic.ini",
         )
     render = _as_dict(raw.get("render"), f"render of target {name}")
     _reject_unknown_keys(render, RENDER_KEYS, f"render of target {name}")
@@ -255,9 +278,11 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
     return Target(
         name=name,
         system=str(raw.get("system", name)),
-        migrations_dir=(root / str(migrations)).resolve(),
+        migrations_dir=(root / str(migrations or Path(str(alembic_ini)).parent)).resolve(),
         ledger=ledger,
-        format=str(raw.get("format") or "auto"),
+        format=str(raw.get("format") or ("alembic" if alembic_ini else "auto")),
+        alembic_ini=(root / str(alembic_ini)).resolve() if alembic_ini else None,
+        alembic_command=str(raw.get("alembic_command") or "alembic"),
         database_url_env=str(raw.get("database_url_env", "DATABASE_URL")),
         production=bool(raw.get("production", False)),
         schema=str(raw.get("schema", "public")),
@@ -278,8 +303,28 @@ def build_target(name: str, raw: Mapping[str, Any], merged: Mapping[str, Any], r
         ),
         run_log=root / str(pick("run_log")),
         state_dir=root / str(pick("state_dir")),
+        notify_urls_env=str(pick("notify_urls_env")),
+        failure_threshold=parse_count(
+            pick("failure_threshold"), "failure_threshold:", minimum=1, hint="write e.g. failure_threshold: 2"
+        ),
+        success_threshold=parse_count(
+            pick("success_threshold"), "success_threshold:", minimum=1, hint="write e.g. success_threshold: 1"
+        ),
+        remind_every=parse_duration(
+            pick("remind_every"), "remind_every:", hint="write e.g. remind_every: 30m (0 never reminds)"
+        ),
+        notify_state=_choice(pick("notify_state"), "notify_state", NOTIFY_STATES),
         raw=raw,
     )
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise BadInput(
+            f"{key}: {value!r} is not one of {', '.join(allowed)}", f"write e.g. {key}: {allowed[0]}"
+        )
+    return text
 
 
 def resolve_target(
@@ -297,6 +342,11 @@ def resolve_target(
         _target_keys(targets[other], str(other))
     chosen = name or merged.get("target")
     known = ", ".join(sorted(targets)) or "(none configured)"
+    if not targets:
+        raise BadInput(
+            "no targets configured (no oncall.yaml or invoke.yaml with oncall.targets was found)",
+            "run `oncall init` in the repository root to write oncall.yaml, or pass -f FILE",
+        )
     if not chosen:
         raise BadInput(
             "no target chosen",

@@ -4,6 +4,10 @@ The run log is append-only JSON Lines (time, user, host, target, task, arguments
 removed, outcome, exit code, durations). One `write()` of one line with O_APPEND keeps concurrent
 runs from interleaving; every value passes through `redact_obj`. `select_runs` is what
 `invoke runs` shows: the last N records, optionally of one task or target.
+
+Besides the file, each record goes to every registered sink (`add_sink`): the task layer adds one
+that shares the record in the target's database (oncall.runbook.history), so the whole team sees
+it. A sink never raises; it warns on its own.
 """
 
 from __future__ import annotations
@@ -14,13 +18,28 @@ import json
 import os
 import socket
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from oncall.config import Target
 from oncall.output import json_default
 from oncall.redact import redact_obj
+
+RunSink = Callable[[dict[str, Any]], None]
+_sinks: list[RunSink] = []
+
+
+def add_sink(sink: RunSink) -> None:
+    """Hand every record appended from now on to `sink` as well (once per sink)."""
+    if sink not in _sinks:
+        _sinks.append(sink)
+
+
+def remove_sink(sink: RunSink) -> None:
+    if sink in _sinks:
+        _sinks.remove(sink)
 
 
 def _user() -> str:
@@ -61,12 +80,17 @@ def append_run(
         record["details"] = dict(details)
     record = redact_obj(record)
     line = json.dumps(record, default=json_default, sort_keys=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line.encode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        # Shared even when the local file cannot be written (a cron job without a writable disk).
+        for sink in list(_sinks):
+            sink(record)
     return record
 
 
@@ -80,6 +104,36 @@ def append_run_or_warn(path: Path, warn_to: IO[str], **fields: Any) -> dict[str,
         warn_to.write(f"warning: could not write the run record to {path}: {reason}\n")
         warn_to.flush()
         return None
+
+
+def record_run(
+    target: Target,
+    warn_to: IO[str],
+    *,
+    task: str,
+    args: Mapping[str, Any],
+    outcome: str,
+    code: int,
+    durations: Mapping[str, float] | None = None,
+    details: Mapping[str, Any] | None = None,
+    started_at: _dt.datetime | None = None,
+) -> dict[str, Any] | None:
+    """The one way a task records its run: in `target`'s run log, never failing the run.
+
+    A run log that cannot be written is a warning on `warn_to` (see append_run_or_warn).
+    """
+    return append_run_or_warn(
+        target.run_log,
+        warn_to,
+        task=task,
+        target=target.name,
+        args=args,
+        outcome=outcome,
+        code=code,
+        durations=durations,
+        details=details,
+        started_at=started_at,
+    )
 
 
 def _parse_line(raw: bytes) -> dict[str, Any] | None:

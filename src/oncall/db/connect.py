@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
+from oncall.config import Target
+from oncall.db.errors import translate_connect
 from oncall.db.pgbin import bin_dir
 from oncall.errors import BadInput, Unreachable
 from oncall.redact import register_secret
@@ -37,11 +39,6 @@ SCHEMES = ("postgresql", "postgres")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
 APPLICATION_NAME = "oncall"
 T = TypeVar("T")
-
-SUPABASE_IPV6_HINT = (
-    "Supabase's direct host db.<ref>.supabase.co is IPv6-only; from an IPv4 network use the session "
-    "pooler instead: host aws-0-<region>.pooler.supabase.com, port 5432, user postgres.<ref>"
-)
 
 
 @functools.cache
@@ -153,6 +150,20 @@ def _libpq_query(params: dict[str, str]) -> str:
     return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in params.items())
 
 
+def database_url_for(
+    target: Target, url: DatabaseURL | str | None = None, *, environ: Mapping[str, str] | None = None
+) -> DatabaseURL:
+    """The one resolver of a target's database URL, parsed and checked.
+
+    `url` as given (a string is parsed), else the target's environment variable read from `environ`
+    (os.environ by default); errors name that variable, never the URL's password.
+    """
+    if isinstance(url, DatabaseURL):
+        return url
+    raw = url if url is not None else target.database_url(environ)
+    return parse_database_url(raw, source=target.database_url_env)
+
+
 def parse_database_url(raw: str, source: str = "database URL") -> DatabaseURL:
     """Validate a postgresql:// URL; BadInput names the part that is wrong (never the password)."""
     raw = raw.strip()
@@ -254,117 +265,6 @@ def _check_params(params: Mapping[str, str], source: str) -> None:
             )
 
 
-# psycopg/libpq wrap the reason in "connection failed: connection to server at "h" (addr), port N failed: "
-_LIBPQ_PREFIX = re.compile(
-    r"^(?:connection failed: )?connection to server at \"[^\"]*\"(?: \([^)]*\))?, port \d+ failed: "
-    r"(?:FATAL:\s+)?"
-)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The reason libpq gave, without the host/port preamble our cause already states."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return _LIBPQ_PREFIX.sub("", first) or first
-
-
-def translate_connect_error(exc: Exception, url: DatabaseURL) -> Exception:
-    """Map a psycopg connection failure to Unreachable/BadInput with a cause and a hint.
-
-    libpq reports start-up failures (authentication, missing database, refused, TLS) as text with
-    no SQLSTATE, so this is the one place that reads message text; a SQLSTATE wins when present.
-    `details["stage"]` says which step failed: dns, tcp, timeout, tls, auth, database, server.
-    """
-    import psycopg
-
-    sqlstate = getattr(exc, "sqlstate", None)
-    text = _first_line(exc)
-    where = url.hostport
-    lowered = str(exc).lower()
-    hba = "pg_hba.conf" in lowered
-    if (sqlstate in ("28P01", "28000") and not hba) or "password authentication failed" in lowered:
-        return Unreachable(
-            f"authentication failed for user {url.user!r} on {where}",
-            f"check the password in {url.source}; the role must exist and be allowed to log in",
-            stage="auth",
-            sqlstate=sqlstate,
-        )
-    if "tenant or user not found" in lowered:
-        return Unreachable(
-            f"the pooler at {where} knows no tenant for user {url.user!r}",
-            "Supabase's pooler needs the user as postgres.<project-ref>, not plain postgres",
-            stage="auth",
-            sqlstate=sqlstate,
-        )
-    if hba:
-        return Unreachable(
-            f"{where} has no access rule for user {url.user!r}, database {url.dbname!r} from this address",
-            "the server's pg_hba.conf (or the provider's network restrictions) must allow this client",
-            stage="auth",
-            sqlstate=sqlstate,
-        )
-    if sqlstate == "3D000" or f'database "{url.dbname.lower()}" does not exist' in lowered:
-        return Unreachable(
-            f"database {url.dbname!r} does not exist on {where}",
-            "check the database name at the end of the URL (Supabase uses 'postgres')",
-            stage="database",
-            sqlstate=sqlstate,
-        )
-    if any(
-        marker in lowered
-        for marker in (
-            "could not translate host name",
-            "failed to resolve host",
-            "name or service not known",
-            "temporary failure in name resolution",
-            "nodename nor servname",
-        )
-    ):
-        return Unreachable(
-            f"DNS: host {url.host!r} does not resolve",
-            "check the host in the URL and your network/DNS",
-            stage="dns",
-        )
-    if "network is unreachable" in lowered or "no route to host" in lowered:
-        return Unreachable(
-            f"network is unreachable for {where} (an IPv6-only address from an IPv4-only network?)",
-            SUPABASE_IPV6_HINT,
-            stage="tcp",
-        )
-    if "connection refused" in lowered:
-        return Unreachable(
-            f"connection refused by {where}",
-            "is the server running and listening on that port?",
-            stage="tcp",
-        )
-    if isinstance(exc, psycopg.errors.ConnectionTimeout) or "timeout" in lowered or "timed out" in lowered:
-        return Unreachable(
-            f"no answer from {where} within the connect timeout",
-            "something accepts connections there but does not speak PostgreSQL in time: check the "
-            "port, firewalls/allow-lists, or raise --connect-timeout",
-            stage="timeout",
-        )
-    if "ssl" in lowered or "certificate" in lowered:
-        return Unreachable(
-            f"TLS failed with {where}: {text}",
-            "check sslmode and sslrootcert in the URL",
-            stage="tls",
-        )
-    if sqlstate in ("53300", "57P03"):
-        return Unreachable(
-            f"{where} refused the session: {text}",
-            "the server is full or starting/stopping; retry in a minute",
-            stage="server",
-            sqlstate=sqlstate,
-        )
-    return Unreachable(
-        f"could not connect to {where} as {url.user!r}: {text}",
-        "run invoke doctor for a step-by-step diagnosis",
-        stage="server",
-        sqlstate=sqlstate,
-    )
-
-
 def connect(
     url: DatabaseURL,
     *,
@@ -386,7 +286,7 @@ def connect(
             **kwargs,
         )
     except psycopg.Error as exc:
-        raise translate_connect_error(exc, url) from exc
+        raise translate_connect(exc, url) from exc
     return conn
 
 

@@ -15,6 +15,8 @@ the checks after it are skipped, because their answers would only repeat the fir
     render api        RENDER_API_KEY is accepted                          fail: 3 (skip without a key)
     render service    the target's service resolves by exact name or id  not found / ambiguous: 2
     render.yaml       no postDeployCommand (not a Render key)            fail: 1 (skip without a file)
+    alembic           (format: alembic) the revisions read, one head,
+                      and `<alembic_command> --version` runs               fail: 2, two heads: 5
 
 A transaction pooler fails (exit 2) rather than warns: the URL doctor checks is the one `migrate`
 uses, and a migration through it silently loses its advisory lock, its SET lock_timeout and its
@@ -39,7 +41,11 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.db import connect as db
+from oncall.db.errors import SUPABASE_IPV6_HINT
 from oncall.errors import ExitCode, OncallError
+from oncall.migrations.files import alembic_project
+from oncall.migrations.sources.alembic import read_graph
+from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.output import Output
 from oncall.render.client import RenderClient
 
@@ -187,7 +193,7 @@ def _tcp_row(row: DoctorRow, addresses: list[db.Address], url: db.DatabaseURL, t
         row.detail, row.hint = f"no address of {where} could be tried", "check the host in the URL"
     elif any(a.unreachable for a in attempts) and all(a.family == "IPv6" for a in addresses):
         row.detail = f"network is unreachable for {where}: the host has only IPv6 addresses ({failures})"
-        row.hint = db.SUPABASE_IPV6_HINT
+        row.hint = SUPABASE_IPV6_HINT
     elif all(a.errno == errno.ECONNREFUSED for a in attempts):
         row.detail = f"connection refused by {where}" + (f" ({failures})" if len(addresses) > 1 else "")
         row.hint = "is the server running and listening on that port? check the port in the URL"
@@ -250,7 +256,7 @@ def database_checks(
     rows = _Rows()
     url: db.DatabaseURL | None = None
     with rows.run("database url") as row:
-        url = db.parse_database_url(target.database_url(environ), source=target.database_url_env)
+        url = db.database_url_for(target, environ=environ)
         row.detail = f"{target.database_url_env}: {url.where} (sslmode={url.sslmode})"
         if url.foreign_params:
             row.detail += f"; not for libpq, left out: {', '.join(url.foreign_params)}"
@@ -313,7 +319,34 @@ def render_checks(
                     row.result = WARN
                     row.detail += ", suspended"
                     row.hint = "resume it in the Render dashboard before restarting or deploying"
+            if not rows.failed("render service"):
+                _service_url_row(rows, target, client, service, env=env, timeout=timeout)
     return rows.checks
+
+
+def _service_url_row(
+    rows: _Rows,
+    target: Target,
+    client: Any,
+    service: dict[str, Any],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+) -> None:
+    """The service's own DATABASE_URL: host, port, database; 6543 or another database flagged."""
+    from oncall.render.env import service_url_row
+
+    def own_url() -> str | None:
+        try:
+            return target.database_url(env)
+        except OncallError:
+            return None
+
+    with rows.run("service database url") as row:
+        result, detail, hint = _bounded_render(
+            lambda: service_url_row(target, client, service, own_url), timeout
+        )
+        row.result, row.detail, row.hint = result, detail, hint
 
 
 def _bounded_render(fn: Callable[[], Any], timeout: float) -> Any:
@@ -366,6 +399,27 @@ def render_yaml_check(target: Target, root: Path) -> DoctorRow:
     return row
 
 
+def alembic_check(target: Target) -> DoctorRow:
+    """An Alembic target: its revisions read statically with one head, and its alembic command runs."""
+    started = time.monotonic()
+    row = DoctorRow("alembic")
+    try:
+        found = alembic_project(target)
+        assert found is not None  # format: alembic
+        revisions = read_graph(found.versions)
+        version = run_alembic(found, target.alembic_command, ["--version"]).strip()
+    except OncallError as exc:
+        row.result, row.code = FAIL, int(exc.code)
+        row.detail, row.hint = exc.cause, exc.hint
+    else:
+        row.detail = (
+            f"{len(revisions)} revision(s) in {found.versions}, head {revisions[-1].revision}; "
+            f"`{target.alembic_command}`: {version or 'ran'}"
+        )
+    row.duration = time.monotonic() - started
+    return row
+
+
 def run_doctor(
     target: Target,
     *,
@@ -381,6 +435,8 @@ def run_doctor(
     if not database_only:
         report.checks.extend(render_checks(target, timeout=connect_timeout, environ=environ))
         report.checks.append(render_yaml_check(target, root))
+        if target.format == "alembic":
+            report.checks.append(alembic_check(target))
     report.total = time.monotonic() - started
     return report
 

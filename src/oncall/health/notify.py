@@ -1,18 +1,20 @@
-"""Post a health state change to a Slack-compatible webhook, once per change.
+"""Alert on a target's health: after N failing runs, remind while it lasts, resolve after M passing.
 
-A scheduled `invoke health --notify` is a one-shot process, so the state between runs lives in a
-small JSON file per target under `target.state_dir` (written atomically, read under a file lock so
-two overlapping cron runs cannot both post). The rule, after Upptime and Uptime Kuma's
-"important beats": post when the state changes, never while it stays the same.
+A scheduled `invoke health --notify` is a one-shot process, so the state between runs (status,
+runs in a row, whether an alert is open, when it was last posted) is kept per target: a JSON file
+under `target.state_dir` (written atomically, under a file lock), or a row of
+`oncall_notify_state` in the target's database (under a row lock) where no disk survives the run.
+Either lock spans read, decide, post and write, so two overlapping runs cannot both alert.
 
-    previous          now        posts
-    (none)            healthy    nothing (a first healthy run is not news)
-    (none)/healthy    failing    "FAILING"  (once)
-    failing           failing    nothing, unless the last post did not get through (then retried)
-    failing           healthy    "RECOVERED" (once; only if the failure was announced)
+    alert open   this run                                   posts
+    no           failing, >= failure_threshold in a row     "failing"   (PagerDuty: trigger)
+    yes          failing, remind_every since the last post  "reminder"  (trigger, same dedup key)
+    yes          passing, >= success_threshold in a row     "recovered" (PagerDuty: resolve)
+    otherwise                                               nothing
 
-The webhook URL is a secret (it carries the channel token): it comes from an environment variable,
-is registered with the redactor, and error messages name only its host.
+A post that did not get through leaves the state as it was, so the next run posts again. The
+channels (the Slack-style webhook and apprise URLs) are in oncall.health.channels; their URLs are
+secrets, registered with the redactor, and errors name only a host or a channel's position.
 """
 
 from __future__ import annotations
@@ -21,28 +23,45 @@ import datetime as _dt
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from oncall.atomicfile import write_atomic
-from oncall.errors import BadInput, CheckFailed, OncallError, Unreachable
+from oncall.config import Target
+from oncall.db.shared import STATE_TABLE, locked_state
+from oncall.errors import BadInput, CheckFailed
+from oncall.health.channels import WEBHOOK_ENV, channel_urls, deliver
 from oncall.health.model import TargetHealth
 from oncall.redact import redact, register_secret
-
-WEBHOOK_ENV = "ONCALL_WEBHOOK_URL"
-POST_TIMEOUT = 10.0
 
 HEALTHY = "healthy"
 FAILING = "failing"
 
 
+@dataclass(frozen=True)
+class AlertPolicy:
+    """When to alert, resolve and remind (flags --failure-threshold, --success-threshold, --remind-every).
+
+    One failed probe is not a page: an alert needs `failure_threshold` failing runs in a row, and it
+    is resolved after `success_threshold` passing runs in a row. While it stays open, a reminder
+    goes out every `remind_every` seconds (0: never).
+    """
+
+    failure_threshold: int = 2
+    success_threshold: int = 1
+    remind_every: float = 0.0
+
+
 @dataclass
 class HealthState:
-    """What the last --notify run saw for one target, kept between runs."""
+    """What the last --notify run saw for one target, kept between runs.
+
+    `notified` means "an alert is open": it was delivered and its resolve was not (yet).
+    """
 
     status: str
     since: str
@@ -50,6 +69,9 @@ class HealthState:
     failing: list[str] = field(default_factory=list)
     notified: bool = False
     updated: str = ""
+    fail_streak: int = 0
+    pass_streak: int = 0
+    last_sent: str = ""
 
 
 @dataclass
@@ -60,8 +82,10 @@ class NotifyOutcome:
     sent: bool
     previous: str | None
     status: str
-    state_file: Path
+    state_file: Path | str
     error: dict[str, Any] | None = None
+    dedup_key: str = ""
+    channels: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,7 +95,40 @@ class NotifyOutcome:
             "status": self.status,
             "state_file": str(self.state_file),
             "error": self.error,
+            "dedup_key": self.dedup_key,
+            "channels": self.channels,
         }
+
+
+def policy_for(target: Target, flags: Mapping[str, Any] | None = None) -> AlertPolicy:
+    """The target's thresholds from config, each overridden by its flag when one was given."""
+    chosen = {
+        "failure_threshold": target.failure_threshold,
+        "success_threshold": target.success_threshold,
+        "remind_every": target.remind_every,
+    }
+    chosen.update({k: v for k, v in (flags or {}).items() if v is not None})
+    return AlertPolicy(
+        failure_threshold=int(chosen["failure_threshold"]),
+        success_threshold=int(chosen["success_threshold"]),
+        remind_every=float(chosen["remind_every"]),
+    )
+
+
+def notify_channels(target: Target, environ: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """The Slack-style webhook (or None) and the apprise channel URLs this target alerts to.
+
+    BadInput when there is none: --notify must not run as if it alerted when it cannot.
+    """
+    urls = channel_urls(environ, target.notify_urls_env)
+    has_webhook = bool((environ.get(WEBHOOK_ENV) or "").strip())
+    if not urls and not has_webhook:
+        raise BadInput(
+            f"--notify was given but {WEBHOOK_ENV} is not set, nor {target.notify_urls_env}",
+            f"export {target.notify_urls_env}='pagerduty://KEY@APIKEY json://host/path' (apprise URLs) "
+            f"or {WEBHOOK_ENV}=https://hooks.slack.com/services/...",
+        )
+    return (webhook_url(environ) if has_webhook else None), urls
 
 
 def webhook_url(environ: Mapping[str, str] | None = None) -> str:
@@ -114,6 +171,11 @@ def load_state(path: Path) -> HealthState | None:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return state_from(raw)
+
+
+def state_from(raw: Any) -> HealthState | None:
+    """A stored state (file or database row) as a HealthState; None when it is not one."""
     if not isinstance(raw, dict) or raw.get("status") not in (HEALTHY, FAILING):
         return None
     try:
@@ -124,6 +186,10 @@ def load_state(path: Path) -> HealthState | None:
             failing=[str(x) for x in raw.get("failing", [])],
             notified=bool(raw.get("notified", False)),
             updated=str(raw.get("updated", "")),
+            # A state file from before thresholds: one run of its status so far.
+            fail_streak=int(raw.get("fail_streak", 1 if raw["status"] == FAILING else 0)),
+            pass_streak=int(raw.get("pass_streak", 1 if raw["status"] == HEALTHY else 0)),
+            last_sent=str(raw.get("last_sent", raw.get("since", "") if raw.get("notified") else "")),
         )
     except (TypeError, ValueError):
         return None
@@ -133,15 +199,54 @@ def save_state(path: Path, state: HealthState) -> None:
     write_atomic(path, json.dumps(asdict(state), indent=2) + "\n")
 
 
-def decide(previous: HealthState | None, healthy: bool) -> str | None:
-    """The event to post ("failing"/"recovered") for this transition, or None to stay quiet."""
+REMINDER = "reminder"
+RECOVERED = "recovered"
+
+
+def streaks(previous: HealthState | None, healthy: bool) -> tuple[int, int]:
+    """(failing, passing) runs in a row, this run included."""
     if healthy:
-        if previous is not None and previous.status == FAILING and previous.notified:
-            return "recovered"
-        return None
-    if previous is None or previous.status == HEALTHY:
-        return FAILING
-    return None if previous.notified else FAILING
+        before = previous.pass_streak if previous is not None and previous.status == HEALTHY else 0
+        return 0, before + 1
+    before = previous.fail_streak if previous is not None and previous.status == FAILING else 0
+    return before + 1, 0
+
+
+def _since(stamp: str, now: _dt.datetime) -> float:
+    try:
+        return (now - _dt.datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return float("inf")  # no readable time of the last post: a reminder is due
+
+
+def decide(
+    previous: HealthState | None,
+    healthy: bool,
+    policy: AlertPolicy | None = None,
+    now: _dt.datetime | None = None,
+) -> str | None:
+    """The event to post for this run ("failing", "reminder", "recovered"), or None to stay quiet.
+
+        no alert open, failing runs in a row >= failure_threshold   -> "failing"
+        alert open, failing, remind_every elapsed since last post  -> "reminder"
+        alert open, passing runs in a row >= success_threshold      -> "recovered"
+
+    A post that did not get through leaves the state as it was, so the next run posts again.
+    """
+    policy = policy or AlertPolicy()
+    failing_in_a_row, passing_in_a_row = streaks(previous, healthy)
+    alert_open = previous is not None and previous.notified
+    if healthy:
+        return RECOVERED if alert_open and passing_in_a_row >= policy.success_threshold else None
+    if previous is None or not alert_open:
+        return FAILING if failing_in_a_row >= policy.failure_threshold else None
+    due = policy.remind_every > 0 and _since(previous.last_sent, now or _utcnow()) >= policy.remind_every
+    return REMINDER if due else None
+
+
+def dedup_key(target_name: str) -> str:
+    """One incident per target's health check, the same for its trigger, reminders and resolve."""
+    return f"oncall-health-{target_name}"
 
 
 @contextmanager
@@ -155,16 +260,17 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
 
 
 def message(health: TargetHealth, event: str, previous: HealthState | None) -> str:
     """The chat message: what changed, the exit code, and each failing check's cause."""
-    if event == "recovered":
+    if event == RECOVERED:
         since = f" (failing since {previous.since})" if previous and previous.since else ""
         return f":large_green_circle: oncall health: {health.target} RECOVERED{since}; all checks pass."
-    lines = [f":red_circle: oncall health: {health.target} is FAILING (exit {health.code})"]
+    still = f"is STILL FAILING since {previous.since}" if event == REMINDER and previous else "is FAILING"
+    lines = [f":red_circle: oncall health: {health.target} {still} (exit {health.code})"]
     for check in health.checks:
         if check.status == "fail":
             lines.append(f"• {check.name}: {check.cause}")
@@ -172,71 +278,162 @@ def message(health: TargetHealth, event: str, previous: HealthState | None) -> s
     return redact("\n".join(lines))
 
 
-def post_webhook(url: str, text: str, *, timeout: float = POST_TIMEOUT) -> None:
-    """POST {"text": ...} to the webhook; Unreachable/CheckFailed name the host, never the URL."""
-    import httpx
-
-    host = urlsplit(url).hostname or "webhook"
-    try:
-        response = httpx.post(url, json={"text": redact(text)}, timeout=timeout)
-    except httpx.TimeoutException as exc:
-        raise Unreachable(
-            f"webhook host {host} did not answer within {timeout:g}s",
-            "the state was kept unannounced; the next run retries the post",
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise Unreachable(
-            f"could not reach webhook host {host}: {type(exc).__name__}",
-            f"check {WEBHOOK_ENV} and the network; the next run retries the post",
-        ) from exc
-    if response.status_code >= 300:
-        raise CheckFailed(
-            f"webhook host {host} answered HTTP {response.status_code}",
-            f"check that {WEBHOOK_ENV} is a live incoming-webhook URL; the next run retries the post",
-        )
-
-
-def _next_state(
-    previous: HealthState | None, health: TargetHealth, event: str | None, sent: bool
+def next_state(
+    previous: HealthState | None, health: TargetHealth, event: str | None, sent: bool, now: _dt.datetime
 ) -> HealthState:
-    failing = [c.name for c in health.checks if c.status == "fail"]
-    if event == "recovered" and not sent and previous is not None:
-        # Keep the announced failure on record so that the next run retries the recovery post.
-        return HealthState(FAILING, previous.since, previous.code, previous.failing, True, _now())
+    """The state to store after this run: streaks, whether an alert is open, when it was last posted."""
+    stamp = now.isoformat(timespec="seconds")
     status = HEALTHY if health.ok else FAILING
     same = previous is not None and previous.status == status
-    since = previous.since if same and previous is not None else _now()
-    if event == FAILING:
-        notified = sent
-    elif event is None and same and previous is not None:
-        notified = previous.notified
-    else:
-        # A recovery that was posted, or a quiet healthy state: nothing is owed to anyone.
-        notified = True
-    return HealthState(status, since, health.code, failing, notified, _now())
+    fail_streak, pass_streak = streaks(previous, health.ok)
+    alert_open = previous.notified if previous is not None else False
+    last_sent = previous.last_sent if previous is not None else ""
+    if sent and event in (FAILING, REMINDER):
+        alert_open, last_sent = True, stamp
+    elif sent and event == RECOVERED:
+        alert_open = False
+    return HealthState(
+        status=status,
+        since=previous.since if same and previous is not None else stamp,
+        code=health.code,
+        failing=[c.name for c in health.checks if c.status == "fail"],
+        notified=alert_open,
+        updated=stamp,
+        fail_streak=fail_streak,
+        pass_streak=pass_streak,
+        last_sent=last_sent,
+    )
 
 
-def notify_change(health: TargetHealth, state_dir: Path, url: str) -> NotifyOutcome:
-    """Compare with the stored state, post if the state changed, and store the new state."""
-    path = state_path(state_dir, health.target)
+class StateStore(Protocol):
+    """Where the state between runs lives: a file under state_dir, or the target's database.
+
+    `hold` yields the previous state and a function that stores the next one, while holding a lock
+    that an overlapping run of the same target waits for: only one of two overlapping runs alerts.
+    """
+
+    where: str
+
+    def hold(self, target_name: str) -> AbstractContextManager[tuple[HealthState | None, StoreFn]]: ...
+
+
+StoreFn = Callable[[HealthState], None]
+
+
+class FileStateStore:
+    """One JSON file per target under state_dir/health, under an flock, replaced atomically."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.where = str(state_dir / "health")
+
+    @contextmanager
+    def hold(self, target_name: str) -> Iterator[tuple[HealthState | None, StoreFn]]:
+        path = state_path(self.state_dir, target_name)
+        self.where = str(path)
+        with _locked(path):
+            yield load_state(path), lambda state: save_state(path, state)
+
+
+class DbStateStore:
+    """The state as a row of oncall_notify_state in the target's database, under a row lock.
+
+    For a scheduler without a writable disk (a Render cron job starts with an empty filesystem):
+    without it every failing run would page and no recovery would ever be announced.
+    """
+
+    def __init__(self, target: Target, environ: Mapping[str, str]) -> None:
+        self.target = target
+        self.environ = environ
+        self.where = f"{target.schema}.{STATE_TABLE} (database of {target.name})"
+
+    @contextmanager
+    def hold(self, target_name: str) -> Iterator[tuple[HealthState | None, StoreFn]]:
+        import psycopg
+
+        from oncall.db.connect import connect, parse_database_url
+
+        url = parse_database_url(self.target.database_url(self.environ), source=self.target.database_url_env)
+        try:
+            with (
+                connect(url, connect_timeout=self.target.connect_timeout) as conn,
+                locked_state(conn, self.target.schema, target_name) as (raw, save),
+            ):
+                yield state_from(raw), lambda state: save(asdict(state))
+        except psycopg.Error as exc:
+            raise CheckFailed(
+                f"the alert state in {self.where} could not be read or written: "
+                f"{getattr(exc.diag, 'message_primary', None) or type(exc).__name__}",
+                f"give the role CREATE on schema {self.target.schema} (first use) or SELECT, INSERT, UPDATE "
+                f"on {STATE_TABLE}; or give --notify a writable state_dir",
+            ) from exc
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK)
+
+
+# Render sets RENDER=true in every service, cron jobs included; their filesystem starts empty.
+RENDER_ENV = "RENDER"
+
+
+def store_for(target: Target, environ: Mapping[str, str]) -> StateStore:
+    """Where the state lives (config `notify_state`): `file` under state_dir, `database`, or `auto`:
+    the database on Render (a cron job's disk is gone by the next run) or when state_dir cannot be
+    written, else the file."""
+    choice = target.notify_state
+    if choice == "auto":
+        on_render = environ.get(RENDER_ENV, "").lower() == "true"
+        choice = "database" if on_render or not _writable(target.state_dir / "health") else "file"
+    if choice == "database":
+        return DbStateStore(target, environ)
+    return FileStateStore(target.state_dir)
+
+
+def notify_change(
+    health: TargetHealth,
+    state_dir: Path,
+    url: str | None,
+    *,
+    channel_urls: Sequence[str] = (),
+    policy: AlertPolicy | None = None,
+    store: StateStore | None = None,
+    clock: Callable[[], _dt.datetime] = _utcnow,
+) -> NotifyOutcome:
+    """Compare with the stored state, post what is due to every channel, and store the new state."""
+    store = store or FileStateStore(state_dir)
     status = HEALTHY if health.ok else FAILING
-    with _locked(path):
-        previous = load_state(path)
-        event = decide(previous, health.ok)
+    key = dedup_key(health.target)
+    with store.hold(health.target) as (previous, save):
+        now = clock()
+        event = decide(previous, health.ok, policy, now)
         error: dict[str, Any] | None = None
-        sent = False
+        results: list[dict[str, Any]] = []
         if event is not None:
-            try:
-                post_webhook(url, message(health, event, previous))
-                sent = True
-            except OncallError as exc:
-                error = exc.as_dict()
-        save_state(path, _next_state(previous, health, event, sent))
+            results = deliver(
+                webhook=url,
+                channel_urls=channel_urls,
+                event=event,
+                text=message(health, event, previous),
+                target=health.target,
+                key=key,
+            )
+            failed = [r for r in results if not r["sent"]]
+            if failed:
+                error = failed[0]["error"]
+        sent = event is not None and error is None
+        save(next_state(previous, health, event, sent, now))
     return NotifyOutcome(
         event=event,
         sent=sent,
         previous=previous.status if previous else None,
         status=status,
-        state_file=path,
+        state_file=store.where,
         error=error,
+        dedup_key=key,
+        channels=results,
     )

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from oncall.config import Target
-from oncall.errors import BadInput, ExitCode, OncallError, Unreachable
+from oncall.errors import BadInput, CheckFailed, ExitCode, OncallError, Unreachable
 from oncall.health.checks import CHECKS
 from oncall.health.metrics import write_textfile
 from oncall.health.model import (
@@ -52,7 +52,7 @@ from oncall.health.model import (
     TargetHealth,
     combine_codes,
 )
-from oncall.health.notify import notify_change, webhook_url
+from oncall.health.notify import AlertPolicy, notify_change, notify_channels, policy_for, store_for
 from oncall.runlog import append_run
 
 
@@ -235,6 +235,33 @@ def check_targets(
     return results
 
 
+def _notify(
+    health: TargetHealth,
+    target: Target,
+    env: Mapping[str, str],
+    *,
+    webhook: str | None,
+    urls: Sequence[str],
+    policy: AlertPolicy,
+) -> dict[str, Any]:
+    """Post what is due for one target; a state store that fails is reported, never a crash."""
+    try:
+        store = store_for(target, env)
+        return notify_change(
+            health, target.state_dir, webhook, channel_urls=urls, policy=policy, store=store
+        ).as_dict()
+    except OncallError as exc:
+        error = exc.as_dict()
+    except OSError as exc:  # notify_state: file, and state_dir cannot be written
+        reason = exc.strerror or type(exc).__name__
+        error = CheckFailed(
+            f"the alert state under {target.state_dir} could not be written: {reason}",
+            "give --notify a writable state_dir, or set notify_state: database",
+        ).as_dict()
+    status = "healthy" if health.ok else "failing"
+    return {"event": None, "sent": False, "status": status, "error": error}
+
+
 def run_health(
     targets: Sequence[Target],
     *,
@@ -244,14 +271,17 @@ def run_health(
     run_args: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     checks: Mapping[str, CheckFn] | None = None,
+    alert_flags: Mapping[str, Any] | None = None,
 ) -> HealthRun:
-    """Check the targets, then post state changes, write metrics, and append a run record each.
+    """Check the targets, then post what is due, write metrics, and append a run record each.
 
-    `--notify` without a webhook URL is refused before any check runs (BadInput), so a scheduled
-    job never believes it alerts when it cannot.
+    `--notify` without a webhook URL or channel URL is refused before any check runs (BadInput),
+    so a scheduled job never believes it alerts when it cannot. `alert_flags` holds the
+    --failure-threshold/--success-threshold/--remind-every values given (None: the config's).
     """
     env = os.environ if environ is None else environ
-    url = webhook_url(env) if notify else None
+    channels = {t.name: notify_channels(t, env) for t in targets} if notify else {}
+    policies = {t.name: policy_for(t, alert_flags) for t in targets}
     if timeout <= 0:
         raise BadInput(f"--timeout {timeout:g} is not positive", "give each check a few seconds, e.g. 20")
     if len(targets) == 1:
@@ -261,8 +291,11 @@ def run_health(
     by_name = {t.name: t for t in targets}
     for health in results:
         target = by_name[health.target]
-        if url is not None:
-            health.notify = notify_change(health, target.state_dir, url).as_dict()
+        if notify:
+            webhook, urls = channels[target.name]
+            health.notify = _notify(
+                health, target, env, webhook=webhook, urls=urls, policy=policies[target.name]
+            )
         append_run(
             target.run_log,
             task="health",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.errors import CheckFailed, Drift, OncallError, Refused
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
@@ -24,22 +24,19 @@ from oncall.migrations.common import (
     read_only_state,
     rollback,
     say,
-    url_of,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find
 from oncall.migrations.ledger import (
-    ALEMBIC_TABLE,
-    create_alembic_sql,
+    alembic_move_sql,
     create_ledger_sql,
     delete_row_sql,
     qualified,
-    quote_literal,
     upsert_row_sql,
 )
 from oncall.migrations.lock import migration_lock
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.output import Output
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 
 # Drift that makes recording anything unsafe; a ledger row without a file does not.
@@ -124,8 +121,8 @@ def baseline(
     yes: bool = False,
 ) -> AdminResult:
     """Record migrations up to `to` as applied, only after checking the objects they create exist."""
-    db = url_of(target, url)
-    with _logged_admin(target, db, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
+    db = database_url_for(target, url)
+    with _logged_admin(target, db, out, task="baseline", args={"to": to}, dry_run=dry_run, yes=yes):
         return _baseline(target, db, out, to=to, dry_run=dry_run)
 
 
@@ -212,12 +209,7 @@ def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> li
 
 def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
     """Statements that make alembic_version hold exactly `revision` (like `alembic stamp`)."""
-    table = qualified(schema, ALEMBIC_TABLE)
-    parts = [create_alembic_sql(schema)] if current is None else []
-    if current:
-        parts.append(f"DELETE FROM {table}")
-    parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
-    return parts
+    return [alembic_move_sql(schema, current, to=revision, from_=None, stamp=True)]
 
 
 def resolve(
@@ -231,9 +223,9 @@ def resolve(
     yes: bool = False,
 ) -> AdminResult:
     """Repair the ledger explicitly: mark `version` applied (with today's checksum) or rolled back."""
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     args = {"version": version, "applied": applied}
-    with _logged_admin(target, db, task="resolve", args=args, dry_run=dry_run, yes=yes):
+    with _logged_admin(target, db, out, task="resolve", args=args, dry_run=dry_run, yes=yes):
         return _resolve(target, db, out, version, applied=applied, dry_run=dry_run)
 
 
@@ -284,7 +276,14 @@ def _resolve(
 
 @contextmanager
 def _logged_admin(
-    target: Target, db: DatabaseURL, *, task: str, args: dict[str, Any], dry_run: bool, yes: bool
+    target: Target,
+    db: DatabaseURL,
+    out: Output,
+    *,
+    task: str,
+    args: dict[str, Any],
+    dry_run: bool,
+    yes: bool,
 ) -> Iterator[None]:
     """Guard production before any lock is taken, and append the run record however it ends."""
     started = time.monotonic()
@@ -299,10 +298,10 @@ def _logged_admin(
         raise
     finally:
         if not dry_run:
-            append_run(
-                target.run_log,
+            record_run(
+                target,
+                out.stderr,
                 task=task,
-                target=target.name,
                 args={**args, "yes": yes},
                 outcome="ok" if code == 0 else "failed",
                 code=code,
@@ -350,7 +349,6 @@ def _alembic_resolve(
             )
         )
     head = heads[0] if heads else None
-    table = qualified(target.schema, ALEMBIC_TABLE)
     position = revisions.index(m.revision)
     head_position = revisions.index(head) if head in revisions else -1
     if applied:
@@ -370,9 +368,4 @@ def _alembic_resolve(
             f"alembic_version is at {head}, after {m.revision}",
             "roll back (resolve --rolled-back) the later revisions first, newest first",
         )
-    if m.down_revision is None:
-        return [f"DELETE FROM {table}"]
-    return [
-        f"UPDATE {table} SET version_num = {quote_literal(m.down_revision)} "
-        f"WHERE version_num = {quote_literal(m.revision or '')}"
-    ]
+    return [alembic_move_sql(target.schema, current, to=m.down_revision, from_=m.revision or "")]

@@ -1,17 +1,19 @@
 """What the migration runner and the admin commands (baseline, resolve) both need.
 
-The URL of a target, the ledger state read in a READ ONLY transaction, a psycopg error outside a
+The ledger state read in a READ ONLY transaction, a psycopg error outside a
 migration's own SQL as our error, ending a failed transaction, and a plain progress line. They sit
 below both `run` and `admin` so that neither borrows the other's internals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect, parse_database_url
-from oncall.errors import CheckFailed, OncallError, Unreachable
+from oncall.db.connect import DatabaseURL, connect
+from oncall.db.errors import Kind, translate
+from oncall.errors import OncallError
 from oncall.migrations.files import LedgerState, Migration, read_state
 from oncall.output import Output
 from oncall.redact import redact
@@ -21,13 +23,11 @@ if TYPE_CHECKING:
 
 WORK_APPLICATION_NAME = "oncall migrate"
 
-
-def url_of(target: Target, url: DatabaseURL | str | None) -> DatabaseURL:
-    """The parsed URL: as given, or read from the target's environment variable when None."""
-    if isinstance(url, DatabaseURL):
-        return url
-    raw = url if url is not None else target.database_url()
-    return parse_database_url(raw, source=target.database_url_env)
+# What the migration commands say on top of the boundary's causes (oncall.db.errors).
+MIGRATION_HINTS: Mapping[Kind, str | None] = {
+    Kind.PERMISSION: "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
+    Kind.CONNECTION: "check the database is up, then rerun (a migration that was cut off was rolled back)",
+}
 
 
 def read_only_state(url: DatabaseURL, target: Target, migrations: list[Migration]) -> tuple[LedgerState, int]:
@@ -56,23 +56,8 @@ def read_state_on(
 
 
 def database_error(exc: Exception, url: DatabaseURL, doing: str) -> OncallError:
-    """A psycopg error outside a migration's own SQL, as our error (by SQLSTATE class)."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    text = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    if sqlstate == "42501":
-        return CheckFailed(
-            f"permission denied on {url.host}/{url.dbname} while {doing}: {text}",
-            "use a role that owns the schema (Supabase: postgres); invoke doctor shows the rights",
-            sqlstate=sqlstate,
-        )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
-        return Unreachable(
-            f"lost the connection to {url.host}:{url.port} while {doing}: {text}",
-            "check the database is up, then rerun (a migration that was cut off was rolled back)",
-            sqlstate=sqlstate,
-        )
-    return CheckFailed(f"{doing} failed on {url.host}/{url.dbname}: {text}", None, sqlstate=sqlstate)
+    """A psycopg error outside a migration's own SQL, as our error, with the migration commands' hints."""
+    return translate(exc, url, doing, hints=MIGRATION_HINTS)
 
 
 def say(out: Output, text: str) -> None:

@@ -11,28 +11,27 @@ as migrate apply; `--dry-run` prints exactly that SQL and changes nothing.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oncall import retry
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect, database_url_for
+from oncall.db.errors import Kind, kind_of
 from oncall.errors import BadInput, OncallError, Refused
 from oncall.migrations.common import (
     database_error,
     read_only_state,
     rollback,
     say,
-    url_of,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, find
-from oncall.migrations.ledger import delete_row_sql, quote_literal
+from oncall.migrations.files import LedgerState, Migration, discover, down_sql_of, find
+from oncall.migrations.ledger import alembic_move_sql, delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
-from oncall.migrations.run import RETRY_BASE_SECONDS, RETRY_CAP_SECONDS
-from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
+from oncall.migrations.sources.ledgers import Recordable, ToolLedger, ledger_for
 from oncall.output import Output
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 
 if TYPE_CHECKING:
@@ -80,15 +79,29 @@ class RollbackResult:
         }
 
 
+class AlembicVersionBack(ToolLedger):
+    """format: alembic: the down SQL comes from `alembic downgrade A:B --sql`, and alembic_version
+    moves back to the parent revision as `alembic downgrade` moves it."""
+
+    format = "alembic"
+    table_name = "alembic_version"
+    has_downs = True
+
+    def forget_sql(self, migration: Recordable, previous: Recordable | None) -> str:
+        assert isinstance(migration, Migration)
+        revision = migration.revision or migration.version
+        return alembic_move_sql(self.schema, [revision], to=migration.down_revision, from_=revision)
+
+
 def tool_ledger_with_downs(target: Target, migrations: list[Migration]) -> ToolLedger:
     """The format's ledger adapter; BadInput (exit 2) when the format keeps no down SQL."""
     fmt = migrations[0].tool.format if migrations and migrations[0].tool else "oncall"
-    adapter = ledger_for(fmt, target.schema)
+    adapter = AlembicVersionBack(target.schema) if fmt == "alembic" else ledger_for(fmt, target.schema)
     if adapter is None or not adapter.has_downs:
         raise BadInput(
             f"format {fmt} has no down migrations ({target.migrations_dir}): nothing to roll back with",
             "undo the change with a new forward migration; down SQL is read only from diesel down.sql, "
-            "golang-migrate .down.sql and dbmate -- migrate:down",
+            "golang-migrate .down.sql, dbmate -- migrate:down and Alembic's downgrade()",
         )
     return adapter
 
@@ -115,7 +128,8 @@ def _steps(
         raise state.problems[0]
     steps = []
     for migration in to_undo(state, migrations, to):
-        if not (migration.down_sql or "").strip():
+        down_sql = down_sql_of(target, migration)
+        if not (down_sql or "").strip():
             raise BadInput(
                 f"{migration.version} has no down SQL ({migration.path.name}); nothing was rolled back",
                 f"write its down migration, or roll back only the ones after it: --to {migration.version}",
@@ -128,9 +142,9 @@ def _steps(
         ledger_sql.append(adapter.forget_sql(migration, previous))
         body = (
             "BEGIN;\n"
-            f"SET LOCAL lock_timeout = {quote_literal(target.lock_timeout)};\n"
-            f"SET LOCAL statement_timeout = {quote_literal(target.statement_timeout)};\n"
-            f"{(migration.down_sql or '').strip()}\n;\n" + ";\n".join(ledger_sql) + ";\nCOMMIT;"
+            f"{set_sql('lock_timeout', target.lock_timeout, local=True)};\n"
+            f"{set_sql('statement_timeout', target.statement_timeout, local=True)};\n"
+            f"{(down_sql or '').strip()}\n;\n" + ";\n".join(ledger_sql) + ";\nCOMMIT;"
         )
         steps.append(RollbackStep(migration=migration, sql=body))
     return steps
@@ -148,7 +162,7 @@ def rollback_migration(
 ) -> RollbackResult:
     """Run down SQL newest first (see the module docstring); raises our errors for refusals."""
     started = time.monotonic()
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     where = f"{db.host}/{db.dbname}"
     result = RollbackResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     try:
@@ -194,10 +208,10 @@ def rollback_migration(
     finally:
         result.duration_s = time.monotonic() - started
         if not dry_run:
-            append_run(
-                target.run_log,
+            record_run(
+                target,
+                out.stderr,
                 task="rollback-migration",
-                target=target.name,
                 args={"to": to, "yes": yes},
                 outcome="ok" if result.ok else "failed",
                 code=result.code,
@@ -212,25 +226,36 @@ def _send_with_retries(
     """Send the step's transaction; on lock_timeout (55P03) retry with jittered backoff, as migrate does."""
     import psycopg
 
-    for attempt in range(target.lock_retries + 1):
-        try:
-            conn.execute(step.sql.encode())
-            return
-        except psycopg.Error as exc:
-            rollback(conn)
-            if exc.sqlstate != "55P03":
-                raise database_error(exc, db, f"rolling back {step.migration.version} (rolled back)") from exc
-            if attempt == target.lock_retries:
-                raise Refused(
-                    f"rolling back {step.migration.version}: lock_timeout ({target.lock_timeout}) hit "
-                    f"{attempt + 1} times on {db.host}/{db.dbname}; nothing of it was committed",
-                    "a session holds locks on the tables its down SQL touches (see pg_locks and "
-                    "pg_stat_activity): wait for it to finish or end it, then rerun",
-                    attempts=attempt + 1,
-                ) from exc
-            pause = random.uniform(0, min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**attempt))  # noqa: S311
-            say(out, f"  lock_timeout ({target.lock_timeout}) hit; retry {attempt + 1} in {pause:.1f} s")
-            time.sleep(pause)
+    retries = tries = 0
+
+    def on_lock_timeout(exc: Exception) -> bool | float:
+        nonlocal retries
+        if kind_of(exc) is not Kind.LOCK or retries >= target.lock_retries:
+            return False
+        pause = retry.LOCK_TIMEOUT_BACKOFF.pause(retries)
+        retries += 1
+        say(out, f"  lock_timeout ({target.lock_timeout}) hit; retry {retries} in {pause:.1f} s")
+        return pause
+
+    try:
+        for attempt in retry.attempts(on_lock_timeout, attempts=target.lock_retries + 1, timeout=None):
+            with attempt:
+                tries += 1
+                try:
+                    conn.execute(step.sql.encode())
+                except psycopg.Error:
+                    rollback(conn)
+                    raise
+    except psycopg.Error as exc:
+        if kind_of(exc) is not Kind.LOCK:
+            raise database_error(exc, db, f"rolling back {step.migration.version} (rolled back)") from exc
+        raise Refused(
+            f"rolling back {step.migration.version}: lock_timeout ({target.lock_timeout}) hit "
+            f"{tries} times on {db.host}/{db.dbname}; nothing of it was committed",
+            "a session holds locks on the tables its down SQL touches (see pg_locks and "
+            "pg_stat_activity): wait for it to finish or end it, then rerun",
+            attempts=tries,
+        ) from exc
 
 
 def _run(target: Target, db: DatabaseURL, out: Output, result: RollbackResult) -> None:

@@ -50,7 +50,16 @@ from oncall.config import Target
 from oncall.errors import BadInput, Drift
 from oncall.migrations.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
 from oncall.migrations.parse_cache import load_or_build
-from oncall.migrations.sources import SourceFile, ToolFacts, survey
+from oncall.migrations.sources import Layout, SourceFile, ToolFacts, survey
+from oncall.migrations.sources.alembic import (
+    AlembicProject,
+    Revision,
+    looks_like_alembic,
+    project,
+    read_graph,
+    read_revision,
+)
+from oncall.migrations.sources.alembic_offline import render_downgrade, render_upgrades
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, enum_value_uses, split_cached
 
@@ -81,6 +90,9 @@ class Migration:
     down_sql: str | None = field(default=None, compare=False, repr=False)
     tool: ToolFacts | None = None
     no_transaction_why: str = "header -- oncall:no-transaction"
+    # format: alembic: why Alembic's offline mode cannot render this revision (it reads the live
+    # database); such a revision is run by Alembic itself while oncall holds the lock.
+    online_only: str | None = None
 
     @cached_property
     def statements(self) -> list[Statement]:
@@ -135,8 +147,37 @@ def _name_of(stem: str) -> str:
     return rest if head.isdigit() and rest else stem
 
 
-def discover(target: Target) -> list[Migration]:
-    """The target's migrations in the order of its format, parsed, with Alembic revisions chained."""
+def alembic_project(target: Target) -> AlembicProject | None:
+    """The Alembic project a target reads (format: alembic, or auto on an Alembic folder), else None."""
+    named = target.migrations_dir if target.raw.get("migrations") else None
+    if target.format == "alembic":
+        return project(named or (None if target.alembic_ini else target.migrations_dir), target.alembic_ini)
+    if (
+        target.format == "auto"
+        and target.migrations_dir.is_dir()
+        and looks_like_alembic(target.migrations_dir)
+    ):
+        return project(target.migrations_dir, target.alembic_ini)
+    return None
+
+
+def layout_of(target: Target) -> Layout:
+    """How the target's folder was read (status shows it): the format, and what it ignores."""
+    found = alembic_project(target)
+    if found is not None:
+        return Layout(folder=found.versions, format="alembic", detected=target.format == "auto")
+    return survey(target.migrations_dir, target.format)
+
+
+def discover(target: Target, *, with_sql: bool = True) -> list[Migration]:
+    """The target's migrations in the order of its format, parsed, with Alembic revisions chained.
+
+    with_sql=False (status): an Alembic project's revisions without their SQL, so that what is
+    applied and pending is known from the files alone, without running Alembic.
+    """
+    found = alembic_project(target)
+    if found is not None:
+        return _from_alembic(target, found, with_sql=with_sql)
     folder = target.migrations_dir
     if not folder.is_dir():
         raise BadInput(
@@ -201,6 +242,54 @@ def _from_source(source: SourceFile, target: Target) -> Migration:
         no_transaction_why=source.no_transaction_why or "",
     )
     load_or_build(target.state_dir, "parses", source.sql, lambda m=migration: len(m.statements))  # type: ignore[misc]
+    return migration
+
+
+def _from_alembic(target: Target, found: AlembicProject, *, with_sql: bool = True) -> list[Migration]:
+    """An Alembic project's revisions, parents first, each with the SQL Alembic's offline mode renders."""
+    revisions = read_graph(found.versions)
+    _refuse_merges(revisions)
+    rendered = render_upgrades(found, target.alembic_command, revisions, target.state_dir) if with_sql else {}
+    migrations = [_from_revision(revision, rendered, target) for revision in revisions]
+    _check_alembic_chain(migrations)
+    return migrations
+
+
+def down_sql_of(target: Target, migration: Migration) -> str | None:
+    """The down SQL of a migration: kept beside it, or for Alembic rendered by `alembic downgrade --sql`."""
+    found = alembic_project(target) if migration.tool and migration.tool.format == "alembic" else None
+    if found is None:
+        return migration.down_sql
+    return render_downgrade(found, target.alembic_command, read_revision(migration.path), target.state_dir)
+
+
+def _refuse_merges(revisions: list[Revision]) -> None:
+    """oncall applies a linear history; a merge revision (or depends_on) is Alembic's alone for now."""
+    for revision in revisions:
+        if len(revision.down_revisions) > 1 or revision.depends_on:
+            raise BadInput(
+                f"{revision.path.name} joins several parents "
+                f"({', '.join((*revision.down_revisions, *revision.depends_on))}: a merge or depends_on)",
+                "oncall applies linear Alembic histories only: apply this one with `alembic upgrade head`, "
+                "then `invoke status` reads it again",
+            )
+
+
+def _from_revision(revision: Revision, rendered: dict[str, str], target: Target) -> Migration:
+    sql = "" if revision.online_only else rendered.get(revision.revision, "")
+    migration = Migration(
+        version=revision.revision,
+        name=revision.name,
+        path=revision.path,
+        checksum=revision.checksum,
+        sql=sql,
+        revision=revision.revision,
+        down_revision=revision.down_revisions[0] if revision.down_revisions else None,
+        state_dir=target.state_dir,
+        tool=ToolFacts("alembic", revision.revision, description=revision.message),
+        online_only=revision.online_only,
+    )
+    load_or_build(target.state_dir, "parses", sql, lambda m=migration: len(m.statements))  # type: ignore[misc]
     return migration
 
 
@@ -320,7 +409,8 @@ def alembic_problems(migrations: list[Migration], versions: list[str], where: st
     if unknown:
         problems.append(
             Drift(
-                f"alembic_version on {where} holds {', '.join(unknown)}, which no file in this set defines",
+                f"alembic_version on {where} holds {', '.join(unknown)}, which no file in this set defines "
+                f"(revisions here: {', '.join(known) or 'none'})",
                 "deploy the code that has that revision, or fix alembic_version by hand after checking "
                 "which schema the database really has",
                 kind="alembic-unknown",

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from psycopg import sql
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -79,46 +81,53 @@ class LedgerRow:
         }
 
 
+def render(query: sql.Composable) -> str:
+    """Composed SQL as text, to be sent with a migration file's own SQL as one simple-protocol query.
+
+    Rendered without a connection (psycopg's `as_string(None)`): identifiers are quoted, and a
+    literal is escaped in a form every server reads the same whatever standard_conforming_strings
+    says (E'...' when it holds a backslash).
+    """
+    return query.as_string(None)
+
+
+def table_id(schema: str, table: str) -> sql.Identifier:
+    return sql.Identifier(schema, table)
+
+
 def qualified(schema: str, table: str) -> str:
-    """schema.table with both parts quoted as identifiers (for SQL we compose ourselves)."""
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str | None) -> str:
-    """A SQL literal; standard_conforming_strings is on in every supported server, so '' is enough."""
-    if value is None:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"
+    """schema.table with both parts quoted as identifiers (to_regclass arguments, messages)."""
+    return render(table_id(schema, table))
 
 
 def create_ledger_sql(schema: str) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {qualified(schema, LEDGER_TABLE)} (\n"
-        "    version text PRIMARY KEY,\n"
-        "    name text NOT NULL,\n"
-        "    checksum text NOT NULL,\n"
-        "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
-        "    applied_by text NOT NULL,\n"
-        "    host text NOT NULL,\n"
-        "    duration_ms integer,\n"
-        "    transaction_mode text NOT NULL,\n"
-        "    outcome text NOT NULL,\n"
-        "    statements_done integer NOT NULL DEFAULT 0\n"
-        ")"
+    return render(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (\n"
+            "    version text PRIMARY KEY,\n"
+            "    name text NOT NULL,\n"
+            "    checksum text NOT NULL,\n"
+            "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
+            "    applied_by text NOT NULL,\n"
+            "    host text NOT NULL,\n"
+            "    duration_ms integer,\n"
+            "    transaction_mode text NOT NULL,\n"
+            "    outcome text NOT NULL,\n"
+            "    statements_done integer NOT NULL DEFAULT 0\n"
+            ")"
+        ).format(table_id(schema, LEDGER_TABLE))
     )
 
 
 def create_alembic_sql(schema: str) -> str:
     """DDL identical to what Alembic's MigrationContext creates on first upgrade."""
-    return (
-        f"CREATE TABLE IF NOT EXISTS {qualified(schema, ALEMBIC_TABLE)} (\n"
-        f"    version_num VARCHAR({ALEMBIC_VERSION_LENGTH}) NOT NULL,\n"
-        "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
-        ")"
+    return render(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (\n"
+            "    version_num VARCHAR({}) NOT NULL,\n"
+            "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
+            ")"
+        ).format(table_id(schema, ALEMBIC_TABLE), sql.Literal(ALEMBIC_VERSION_LENGTH))
     )
 
 
@@ -158,18 +167,29 @@ def insert_row_sql(
     BEGIN, i.e. how long the migration's own statements took, without another round trip.
     `checksum` defaults to the file's (a partial row records `partial_checksum` instead).
     """
+    duration: sql.Composable
     if duration_ms == -1:
-        duration = "round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
+        duration = sql.SQL("round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
     else:
-        duration = "NULL" if duration_ms is None else str(int(duration_ms))
-    return (
-        f"INSERT INTO {qualified(schema, LEDGER_TABLE)} AS l "
-        "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
-        "outcome, statements_done) VALUES ("
-        f"{quote_literal(migration.version)}, {quote_literal(migration.name)}, "
-        f"{quote_literal(checksum or migration.checksum)}, now(), "
-        f"{quote_literal(who())} || ' as ' || current_user, {quote_literal(socket.gethostname())}, "
-        f"{duration}, {quote_literal(transaction_mode)}, {quote_literal(outcome)}, {int(statements_done)})"
+        duration = sql.Literal(None if duration_ms is None else int(duration_ms))
+    return render(
+        sql.SQL(
+            "INSERT INTO {table} AS l "
+            "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+            "outcome, statements_done) VALUES ({version}, {name}, {checksum}, now(), "
+            "{who} || ' as ' || current_user, {host}, {duration}, {mode}, {outcome}, {done})"
+        ).format(
+            table=table_id(schema, LEDGER_TABLE),
+            version=sql.Literal(migration.version),
+            name=sql.Literal(migration.name),
+            checksum=sql.Literal(checksum or migration.checksum),
+            who=sql.Literal(who()),
+            host=sql.Literal(socket.gethostname()),
+            duration=duration,
+            mode=sql.Literal(transaction_mode),
+            outcome=sql.Literal(outcome),
+            done=sql.Literal(int(statements_done)),
+        )
     )
 
 
@@ -201,6 +221,7 @@ def upsert_row_sql(
 
 # --- exactly once -----------------------------------------------------------------------------
 # Custom SQLSTATEs the runner's guards raise inside a migration's transaction (OC001 is Alembic's).
+ALEMBIC_VERSION_MOVED = "OC001"  # alembic_version changed under the migration (its guard)
 APPLIED_ELSEWHERE = "OC002"  # the ledger already records this version with this content
 APPLY_LOCK_TIMEOUT = "OC003"  # another run held the apply lock for longer than lock_wait
 LEDGER_CONFLICT = "OC004"  # the ledger records this version twice, or with other content
@@ -235,62 +256,95 @@ def apply_guard_sql(
     other content is its previous run, which `replace_repeatable_sql` removes in the same transaction.
     Compact on purpose: pg_stat_activity shows only the first 1024 bytes of the round trip.
     """
-    table = qualified(schema, LEDGER_TABLE)
+    table = table_id(schema, LEDGER_TABLE)
     wait_ms = max(1, round(wait_s * 1000))
     other_content = "false" if repeatable else "c IS NOT NULL"
-    return (
-        "DO $oncall_guard$DECLARE c text[];BEGIN "
-        f"PERFORM set_config('lock_timeout','{wait_ms}ms',true);PERFORM pg_advisory_xact_lock({int(key)});"
-        f"IF to_regclass({quote_literal(table)}) IS NULL THEN RETURN;END IF;"
-        f"SELECT array_agg(checksum)INTO c FROM {table} WHERE version={quote_literal(migration.version)} "
-        "AND outcome<>'partial';"
-        f"IF cardinality(c)=1 AND c[1]={quote_literal(migration.checksum)} THEN RAISE SQLSTATE "
-        f"'{APPLIED_ELSEWHERE}';ELSIF {other_content} THEN RAISE SQLSTATE '{LEDGER_CONFLICT}' USING "
-        "MESSAGE='recorded as applied with sha256 '||array_to_string(c,', ');END IF;"
-        f"EXCEPTION WHEN lock_not_available THEN RAISE SQLSTATE '{APPLY_LOCK_TIMEOUT}';END$oncall_guard$"
+    return render(
+        sql.SQL(
+            "DO $oncall_guard$DECLARE c text[];BEGIN "
+            "PERFORM set_config('lock_timeout',{wait},true);PERFORM pg_advisory_xact_lock({key});"
+            "IF to_regclass({name}) IS NULL THEN RETURN;END IF;"
+            "SELECT array_agg(checksum)INTO c FROM {table} WHERE version={version} AND outcome<>'partial';"
+            "IF cardinality(c)=1 AND c[1]={checksum} THEN RAISE SQLSTATE {applied};"
+            "ELSIF {other_content} THEN RAISE SQLSTATE {conflict} USING "
+            "MESSAGE='recorded as applied with sha256 '||array_to_string(c,', ');END IF;"
+            "EXCEPTION WHEN lock_not_available THEN RAISE SQLSTATE {lock_timeout};END$oncall_guard$"
+        ).format(
+            wait=sql.Literal(f"{wait_ms}ms"),
+            key=sql.Literal(int(key)),
+            name=sql.Literal(render(table)),
+            table=table,
+            version=sql.Literal(migration.version),
+            checksum=sql.Literal(migration.checksum),
+            applied=sql.Literal(APPLIED_ELSEWHERE),
+            other_content=sql.SQL(other_content),
+            conflict=sql.Literal(LEDGER_CONFLICT),
+            lock_timeout=sql.Literal(APPLY_LOCK_TIMEOUT),
+        )
     )
 
 
 def replace_repeatable_sql(schema: str, version: str) -> str:
     """Remove the previous run's row of a repeatable migration, so that its new run records one row."""
-    return (
-        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
-        "AND outcome <> 'partial'"
+    return render(
+        sql.SQL("DELETE FROM {} WHERE version = {} AND outcome <> 'partial'").format(
+            table_id(schema, LEDGER_TABLE), sql.Literal(version)
+        )
     )
 
 
 def progress_sql(schema: str, version: str, *, done: int, checksum: str, duration_ms: int) -> str:
     """Advance a partial row from `done - 1` to `done` statements (0 rows updated: someone else moved it)."""
-    return (
-        f"UPDATE {qualified(schema, LEDGER_TABLE)} SET statements_done = {int(done)}, "
-        f"checksum = {quote_literal(checksum)}, duration_ms = {int(duration_ms)}, applied_at = now() "
-        f"WHERE version = {quote_literal(version)} AND outcome = 'partial' "
-        f"AND statements_done = {int(done) - 1}"
+    return render(
+        sql.SQL(
+            "UPDATE {table} SET statements_done = {done}, checksum = {checksum}, "
+            "duration_ms = {duration}, applied_at = now() "
+            "WHERE version = {version} AND outcome = 'partial' AND statements_done = {before}"
+        ).format(
+            table=table_id(schema, LEDGER_TABLE),
+            done=sql.Literal(int(done)),
+            checksum=sql.Literal(checksum),
+            duration=sql.Literal(int(duration_ms)),
+            version=sql.Literal(version),
+            before=sql.Literal(int(done) - 1),
+        )
     )
 
 
 def delete_claim_sql(schema: str, version: str) -> str:
     """Remove a `partial` row that records no statement done (a claim, nothing committed)."""
-    return (
-        f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)} "
-        "AND outcome = 'partial' AND statements_done = 0"
+    return render(
+        sql.SQL("DELETE FROM {} WHERE version = {} AND outcome = 'partial' AND statements_done = 0").format(
+            table_id(schema, LEDGER_TABLE), sql.Literal(version)
+        )
     )
 
 
 def finish_sql(schema: str, migration: Recordable, *, statements: int, duration_ms: int) -> str:
     """Turn the partial row of a no-transaction file into its applied row."""
-    return (
-        f"UPDATE {qualified(schema, LEDGER_TABLE)} SET outcome = 'applied', "
-        f"checksum = {quote_literal(migration.checksum)}, statements_done = {int(statements)}, "
-        f"duration_ms = {int(duration_ms)}, applied_at = now(), "
-        f"applied_by = {quote_literal(who())} || ' as ' || current_user, "
-        f"host = {quote_literal(socket.gethostname())} "
-        f"WHERE version = {quote_literal(migration.version)} AND outcome = 'partial'"
+    return render(
+        sql.SQL(
+            "UPDATE {table} SET outcome = 'applied', checksum = {checksum}, statements_done = {done}, "
+            "duration_ms = {duration}, applied_at = now(), applied_by = {who} || ' as ' || current_user, "
+            "host = {host} WHERE version = {version} AND outcome = 'partial'"
+        ).format(
+            table=table_id(schema, LEDGER_TABLE),
+            checksum=sql.Literal(migration.checksum),
+            done=sql.Literal(int(statements)),
+            duration=sql.Literal(int(duration_ms)),
+            who=sql.Literal(who()),
+            host=sql.Literal(socket.gethostname()),
+            version=sql.Literal(migration.version),
+        )
     )
 
 
 def delete_row_sql(schema: str, version: str) -> str:
-    return f"DELETE FROM {qualified(schema, LEDGER_TABLE)} WHERE version = {quote_literal(version)}"
+    return render(
+        sql.SQL("DELETE FROM {} WHERE version = {}").format(
+            table_id(schema, LEDGER_TABLE), sql.Literal(version)
+        )
+    )
 
 
 def table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
@@ -314,8 +368,10 @@ def read_rows(
     if not (table_exists(conn, schema, LEDGER_TABLE) if exists is None else exists):
         return None
     cur = conn.execute(
-        "SELECT version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
-        f"outcome, statements_done FROM {qualified(schema, LEDGER_TABLE)} ORDER BY version"
+        sql.SQL(
+            "SELECT version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
+            "outcome, statements_done FROM {} ORDER BY version"
+        ).format(table_id(schema, LEDGER_TABLE))
     )
     return [LedgerRow(*row) for row in cur.fetchall()]
 
@@ -326,33 +382,60 @@ def read_alembic(
     """The rows of alembic_version, or None when the table does not exist."""
     if not (table_exists(conn, schema, ALEMBIC_TABLE) if exists is None else exists):
         return None
-    cur = conn.execute(f"SELECT version_num FROM {qualified(schema, ALEMBIC_TABLE)} ORDER BY 1")
+    cur = conn.execute(
+        sql.SQL("SELECT version_num FROM {} ORDER BY 1").format(table_id(schema, ALEMBIC_TABLE))
+    )
     return [str(row[0]) for row in cur.fetchall()]
 
 
-def alembic_move_sql(schema: str, current: list[str] | None, revision: str, down: str | None) -> str:
-    """The statements that move alembic_version from `down` to `revision`, as Alembic would.
+def alembic_move_sql(
+    schema: str,
+    current: list[str] | None,
+    *,
+    to: str | None,
+    from_: str | None,
+    stamp: bool = False,
+    guard: bool = False,
+) -> str:
+    """The statements that move alembic_version from `from_` to `to`, as Alembic would.
 
-    Alembic UPDATEs the single row from the down-revision; it INSERTs only for a first revision
-    into an empty (or new) table. A guard after the move fails the transaction (SQLSTATE OC001) if
-    anything other than exactly one row equal to `revision` is left, so a concurrent hand edit of
-    alembic_version can never leave two heads behind our back.
+    The one builder of every change to alembic_version (migrate, rollback, baseline, resolve):
+    `current is None` creates the table first, as Alembic's first upgrade does. Alembic UPDATEs
+    the single row from the down-revision; it INSERTs only for a first revision (`from_` None)
+    into an empty (or new) table, and DELETEs the row when going back to base (`to` None).
+    `stamp` replaces whatever rows there are by `to`, like `alembic stamp`. `guard` fails the
+    transaction (SQLSTATE OC001) if anything other than exactly one row equal to `to` is left, so
+    a concurrent hand edit of alembic_version can never leave two heads behind our back.
     """
-    table = qualified(schema, ALEMBIC_TABLE)
-    parts: list[str] = []
+    table = table_id(schema, ALEMBIC_TABLE)
+    parts: list[sql.Composable] = []
     if current is None:
-        parts.append(create_alembic_sql(schema))
-    if down is None:
-        parts.append(f"INSERT INTO {table} (version_num) VALUES ({quote_literal(revision)})")
+        parts.append(sql.SQL(create_alembic_sql(schema)))
+    if stamp and current:
+        parts.append(sql.SQL("DELETE FROM {}").format(table))
+    if to is None:
+        parts.append(sql.SQL("DELETE FROM {} WHERE version_num = {}").format(table, sql.Literal(from_)))
+    elif from_ is None or stamp:
+        parts.append(sql.SQL("INSERT INTO {} (version_num) VALUES ({})").format(table, sql.Literal(to)))
     else:
         parts.append(
-            f"UPDATE {table} SET version_num = {quote_literal(revision)} "
-            f"WHERE {table}.version_num = {quote_literal(down)}"
+            sql.SQL("UPDATE {table} SET version_num = {to} WHERE {table}.version_num = {from_}").format(
+                table=table, to=sql.Literal(to), from_=sql.Literal(from_)
+            )
         )
-    parts.append(
-        "DO $oncall_guard$ BEGIN IF (SELECT count(*) FROM "
-        f"{table}) <> 1 OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {quote_literal(revision)}) "
-        "THEN RAISE EXCEPTION 'alembic_version did not move to %', "
-        f"{quote_literal(revision)} USING ERRCODE = 'OC001'; END IF; END $oncall_guard$"
-    )
-    return ";\n".join(parts)
+    if guard and to is not None:
+        parts.append(
+            sql.SQL(
+                "DO $oncall_guard$ BEGIN IF (SELECT count(*) FROM {table}) <> 1 OR NOT EXISTS "
+                "(SELECT 1 FROM {table} WHERE version_num = {to}) "
+                "THEN RAISE EXCEPTION 'alembic_version did not move to %', {to} "
+                "USING ERRCODE = {code}; END IF; END $oncall_guard$"
+            ).format(table=table, to=sql.Literal(to), code=sql.Literal(ALEMBIC_VERSION_MOVED))
+        )
+    return render(sql.SQL(";\n").join(parts))
+
+
+def set_sql(setting: str, value: str, *, local: bool) -> str:
+    """`SET [LOCAL] setting = 'value'` for the timeouts every migration transaction sets."""
+    scope = "SET LOCAL" if local else "SET"
+    return render(sql.SQL("{} {} = {}").format(sql.SQL(scope), sql.SQL(setting), sql.Literal(value)))

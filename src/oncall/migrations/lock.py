@@ -12,7 +12,6 @@ and a killed run leaves nothing behind; the server drops a session lock with its
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from oncall import retry
 from oncall.db.connect import DatabaseURL, connect
 from oncall.errors import Refused, Unreachable
 
@@ -43,7 +43,7 @@ def apply_key(schema: str) -> int:
 
     Not the session lock's key: the run that holds the session lock on its lock connection must be
     able to take this one on its work connection. The session lock says who is migrating and
-    refuses early; this one is what makes a second apply impossible (see oncall.migrate_run).
+    refuses early; this one is what makes a second apply impossible (see oncall.migrations.run).
     """
     return lock_key(schema, "apply")
 
@@ -178,6 +178,10 @@ def discard(opened: Future[psycopg.Connection[Any]]) -> None:
         opened.result().close()
 
 
+class _Busy(Exception):
+    """pg_try_advisory_lock answered false: another session holds the migration lock."""
+
+
 def _poll(
     conn: psycopg.Connection[Any],
     url: DatabaseURL,
@@ -188,26 +192,36 @@ def _poll(
     report_every: float,
 ) -> None:
     deadline = time.monotonic() + max(0.0, wait)
-    delay = 0.05
     next_report = time.monotonic()
-    while True:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-        if row and row[0]:
-            return
+    tries = 0
+
+    def pause(exc: Exception) -> bool | float:
+        """Until the deadline: report who holds the lock now and then, and pause before trying again."""
+        nonlocal next_report, tries
         now = time.monotonic()
-        if now >= deadline:
-            holder = lock_holder(conn, key)
-            who = holder.describe() if holder else "a session that has since ended"
-            pid = holder.pid if holder else "PID"
-            raise Refused(
-                f"migration lock on {url.host}/{url.dbname} is held by {who}; gave up after {wait:g} s",
-                "another migrate is running: wait for it and rerun, raise --lock-wait, or if that "
-                f"session is stuck, end it with SELECT pg_terminate_backend({pid})",
-                holder=holder.as_dict() if holder else None,
-            )
+        if not isinstance(exc, _Busy) or now >= deadline:
+            return False
         if on_wait is not None and now >= next_report:
             on_wait(lock_holder(conn, key), deadline - now)
             next_report = now + report_every
-        # Jitter keeps eight waiting runs from polling in lock-step.
-        time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - now)))  # noqa: S311
-        delay = min(delay * 2, 1.0)
+        # Jitter keeps eight waiting runs from polling in lock-step; the last pause ends at the deadline.
+        tries += 1
+        return min(retry.LOCK_POLL_BACKOFF.pause(tries - 1), max(0.0, deadline - now))
+
+    try:
+        # Bounded by the deadline, which the hook enforces (stamina's timeout would count from its own start).
+        for attempt in retry.attempts(pause, attempts=None, timeout=None):
+            with attempt:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if not (row and row[0]):
+                    raise _Busy
+    except _Busy:
+        holder = lock_holder(conn, key)
+        who = holder.describe() if holder else "a session that has since ended"
+        pid = holder.pid if holder else "PID"
+        raise Refused(
+            f"migration lock on {url.host}/{url.dbname} is held by {who}; gave up after {wait:g} s",
+            "another migrate is running: wait for it and rerun, raise --lock-wait, or if that "
+            f"session is stuck, end it with SELECT pg_terminate_backend({pid})",
+            holder=holder.as_dict() if holder else None,
+        ) from None

@@ -22,12 +22,12 @@ so the wait can be longer than needed, never shorter. A DO block's body is opaqu
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from oncall import retry
 from oncall.errors import BadInput, Refused
 from oncall.migrations.statements import Statement
 from oncall.redact import redact
@@ -44,6 +44,7 @@ YOUNG_SECONDS = 0.05
 FIRST_PROGRESS_SECONDS = 1.0
 PROGRESS_EVERY_SECONDS = 5.0
 RETRY_PAUSE_CAP_SECONDS = 0.1
+_RETRY_PAUSE = retry.Backoff(initial=RETRY_PAUSE_CAP_SECONDS, cap=RETRY_PAUSE_CAP_SECONDS)
 QUERY_WIDTH = 120
 
 ACCESS_SHARE = "AccessShareLock"
@@ -358,7 +359,7 @@ class LockWaiter:
 
     def retry_pause(self) -> float:
         """After a lock_timeout: a short jittered pause, then the wait above (not a long backoff)."""
-        return random.uniform(0, RETRY_PAUSE_CAP_SECONDS)  # noqa: S311 - jitter, not secrecy
+        return _RETRY_PAUSE.pause(0)
 
     def blocked_by(self, statements: Sequence[Statement]) -> str:
         """`; blocked by pid 1234 holding ...` for a retry line, or '' when nobody holds a lock now."""

@@ -31,15 +31,19 @@ server gives none, the statements are replayed one by one in a transaction that 
 
 from __future__ import annotations
 
-import random
 import re
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from psycopg import sql
+
+from oncall import retry
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect
+from oncall.db.connect import DatabaseURL, connect, database_url_for
+from oncall.db.errors import UNDEFINED_TABLE, UNIQUE_VIOLATION, Kind, kind_of, sqlstate_of
 from oncall.errors import BadInput, CheckFailed, Drift, ExitCode, OncallError, Refused, Unreachable
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
@@ -48,10 +52,10 @@ from oncall.migrations.common import (
     read_state_on,
     rollback,
     say,
-    url_of,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.files import LedgerState, Migration, alembic_project, discover, find, layout_of
 from oncall.migrations.ledger import (
+    ALEMBIC_VERSION_MOVED,
     APPLIED_ELSEWHERE,
     APPLIED_OUTCOMES,
     APPLY_LOCK_TIMEOUT,
@@ -67,9 +71,9 @@ from oncall.migrations.ledger import (
     partial_checksum,
     progress_sql,
     qualified,
-    quote_ident,
-    quote_literal,
+    render,
     replace_repeatable_sql,
+    set_sql,
     statements_digest,
 )
 from oncall.migrations.lint import LintFinding, lint, lint_lines, new_relations
@@ -85,19 +89,22 @@ from oncall.migrations.lock import (
 )
 from oncall.migrations.lock_wait import LockWaiter, check_budget
 from oncall.migrations.new_tables import TableKey, statements_to_watch, tables_after
-from oncall.migrations.sources import Layout, survey
+from oncall.migrations.sources import Layout
+from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.migrations.sources.ledgers import ledger_for
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
 from oncall.redact import redact
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 
 if TYPE_CHECKING:
     import psycopg
 
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
-RETRY_BASE_SECONDS = 0.5
-RETRY_CAP_SECONDS = 8.0
+RETRY_BASE_SECONDS = retry.LOCK_TIMEOUT_BACKOFF.initial
+# The mode of a revision that Alembic's offline mode cannot render (it reads the live database).
+BY_ALEMBIC = "alembic"
 REPLAY_LIMIT_SECONDS = 5.0
 
 
@@ -287,10 +294,13 @@ def build_plan(
         if target.is_alembic and migration.revision:
             alembic_sql = _alembic_sql(target.schema, alembic_current, migration)
             alembic_current = [migration.revision]
+        if migration.online_only:
+            # Alembic runs it (and moves alembic_version itself) while oncall holds the lock.
+            reasons, alembic_sql = [f"run by Alembic online: {migration.online_only}"], None
         steps.append(
             Step(
                 migration=migration,
-                mode="none" if reasons else "transaction",
+                mode=BY_ALEMBIC if migration.online_only else ("none" if reasons else "transaction"),
                 reasons=reasons,
                 findings=findings,
                 alembic_sql=alembic_sql,
@@ -357,7 +367,7 @@ def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -
             f"but {migration.path.name} is a first revision",
             "check the revision headers of the set against alembic_version",
         )
-    return alembic_move_sql(schema, current, migration.revision, down)
+    return alembic_move_sql(schema, current, to=migration.revision, from_=down, guard=True)
 
 
 def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool = False) -> None:
@@ -377,7 +387,11 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool 
         mode = (
             "transaction"
             if step.mode == "transaction"
-            else "no transaction (" + "; ".join(step.reasons) + ")"
+            else (
+                step.reasons[0]
+                if step.mode == BY_ALEMBIC
+                else "no transaction (" + "; ".join(step.reasons) + ")"
+            )
         )
         say(out, f"\n== {m.version}  [{mode}]  {len(m.statements)} statements  sha256 {m.checksum[:12]}")
         if step.resume_from:
@@ -393,7 +407,7 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool 
                 f"   -- {scope} lock_timeout = '{plan.lock_timeout}'; {scope} statement_timeout = "
                 f"'{plan.statement_timeout}'",
             )
-            say(out, m.sql.rstrip())
+            say(out, m.sql.rstrip() if step.mode != BY_ALEMBIC else f"-- {_alembic_upgrade_words(plan, m)}")
             if step.alembic_sql:
                 say(out, step.alembic_sql + ";")
             if step.tool_sql:
@@ -412,7 +426,7 @@ def plan(
 
     With `squawk`, each step's findings also hold squawk's (oncall.migrations.squawk).
     """
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     migrations = discover(target)
     state, version = read_only_state(db, target, migrations)
     result = build_plan(
@@ -430,13 +444,13 @@ def plan(
 
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
     """The ledger state; with check, code 5 on drift and 1 on pending work."""
-    db = url_of(target, url)
-    migrations = discover(target)
+    db = database_url_for(target, url)
+    migrations = discover(target, with_sql=False)  # an Alembic project's state needs only its files
     state, _ = read_only_state(db, target, migrations)
     code = 0
     if check:
         code = 5 if state.problems else (1 if state.pending else 0)
-    layout = survey(target.migrations_dir, target.format)
+    layout = layout_of(target)
     return StatusResult(ok=code == 0, code=code, where=f"{db.host}/{db.dbname}", state=state, layout=layout)
 
 
@@ -469,7 +483,7 @@ def migrate(
 ) -> MigrateResult:
     """Apply the pending migrations (see the module docstring); raises our errors for refusals."""
     started = time.monotonic()
-    db = url_of(target, url)
+    db = database_url_for(target, url)
     where = f"{db.host}/{db.dbname}"
     result = MigrateResult(ok=False, code=1, target=target.name, where=where, dry_run=dry_run)
     args = {"dry_run": dry_run, "to": to, "lock_wait": lock_wait, "yes": yes}
@@ -543,14 +557,11 @@ def migrate(
 
 def _record_run(target: Target, out: Output, result: MigrateResult, args: dict[str, Any]) -> None:
     """The run's record in the run log; one that cannot be written is a warning, not the run's result."""
-    from oncall.runlog import append_run_or_warn
-
     outcome = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
-    append_run_or_warn(
-        target.run_log,
+    record_run(
+        target,
         out.stderr,
         task="migrate",
-        target=target.name,
         args=args,
         outcome=outcome,
         code=result.code,
@@ -603,7 +614,9 @@ def _apply_locked(
         begun = time.monotonic()
         waiter = LockWaiter(conn, the_plan.table_lock_wait, lambda text: say(out, text))
         try:
-            if step.mode == "transaction":
+            if step.mode == BY_ALEMBIC:
+                attempts = _run_by_alembic(conn, db, target, the_plan, step, counter=counter)
+            elif step.mode == "transaction":
                 attempts = _run_transactional(
                     conn, db, the_plan, step, counter=counter, out=out, retry_base=retry_base, waiter=waiter
                 )
@@ -632,41 +645,96 @@ def _apply_locked(
         )
 
 
-def _timeouts(plan: Plan, *, local: bool) -> str:
-    scope = "SET LOCAL" if local else "SET"
+def _alembic_upgrade_words(plan: Plan, migration: Migration) -> str:
     return (
-        f"{scope} lock_timeout = {quote_literal(plan.lock_timeout)};\n"
-        f"{scope} statement_timeout = {quote_literal(plan.statement_timeout)};\n"
+        f"alembic upgrade {migration.down_revision or 'base'}:{migration.revision} (online, "
+        f"PGOPTIONS lock_timeout={plan.lock_timeout} statement_timeout={plan.statement_timeout})"
     )
 
 
-def _backoff(attempt: int, base: float) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2**attempt)] (AWS architecture blog's variant)."""
-    return random.uniform(0, min(RETRY_CAP_SECONDS, base * 2**attempt))  # noqa: S311
-
-
-def _pause_to_retry(
-    out: Output,
+def _run_by_alembic(
+    conn: psycopg.Connection[Any],
+    db: DatabaseURL,
+    target: Target,
     plan: Plan,
-    attempt: int,
-    retry_base: float,
-    where: str,
+    step: Step,
     *,
-    waiter: LockWaiter,
-    statements: list[Statement],
-) -> None:
-    """After a lock_timeout (55P03): say so and who blocked, then pause before the next try.
+    counter: _Counter,
+) -> int:
+    """A revision offline mode cannot render: `alembic upgrade <rev>` runs it while we hold the lock.
 
-    With the table lock wait on, the pause is short: the wait before the next attempt is the backoff.
+    Alembic connects on its own (env.py reads the team's variable) and moves alembic_version itself;
+    PGOPTIONS gives its session our lock_timeout and statement_timeout. Its ledger row follows.
     """
-    pause = waiter.retry_pause() if waiter.enabled else _backoff(attempt, retry_base)
-    say(
-        out,
-        f"  lock_timeout ({plan.lock_timeout}) hit {where}; "
-        f"retry {attempt + 1}/{plan.lock_retries} in {pause:.1f} s{waiter.blocked_by(statements)}",
+    import psycopg
+
+    migration = step.migration
+    assert migration.revision is not None
+    found = alembic_project(target)
+    assert found is not None
+    options = f"-c lock_timeout={plan.lock_timeout} -c statement_timeout={plan.statement_timeout}"
+    run_alembic(
+        found, target.alembic_command, ["upgrade", migration.revision], extra_env={"PGOPTIONS": options}
     )
-    time.sleep(pause)
-    waiter.lost_attempt(pause)
+    try:
+        counter.send(
+            conn,
+            insert_row_sql(
+                plan.schema, migration, duration_ms=None, transaction_mode=BY_ALEMBIC, outcome="applied"
+            ),
+        )
+    except psycopg.Error as exc:
+        raise database_error(exc, db, f"recording {migration.version} in the ledger") from exc
+    return 1
+
+
+def _timeouts(plan: Plan, *, local: bool) -> str:
+    return (
+        f"{set_sql('lock_timeout', plan.lock_timeout, local=local)};\n"
+        f"{set_sql('statement_timeout', plan.statement_timeout, local=local)};\n"
+    )
+
+
+@dataclass
+class _LockRetries:
+    """oncall.retry's hook for lock_timeout (55P03): retry `plan.lock_retries` times, saying so.
+
+    Each retry says who blocked and how long it pauses. With the table lock wait on the pause is
+    short: the wait before the next attempt is the backoff. The time an attempt spent queued, and
+    the pause, count as waiting for locks.
+    """
+
+    out: Output
+    plan: Plan
+    retry_base: float
+    waiter: LockWaiter
+    where: str
+    statements: list[Statement]
+    done: int = 0  # retries announced so far
+    tries: int = 0  # attempts begun (stamina.set_testing may stop sooner than lock_retries)
+    began: float = 0.0  # when the current attempt began
+
+    def start(self) -> None:
+        self.tries += 1
+        self.began = time.monotonic()
+
+    def attempts(self) -> Iterator[retry.Attempt]:
+        return retry.attempts(self, attempts=self.plan.lock_retries + 1, timeout=None)
+
+    def __call__(self, exc: Exception) -> bool | float:
+        if kind_of(exc) is not Kind.LOCK or self.done >= self.plan.lock_retries:
+            return False
+        self.waiter.lost_attempt(time.monotonic() - self.began)
+        backoff = retry.Backoff(initial=self.retry_base, cap=retry.LOCK_TIMEOUT_BACKOFF.cap)
+        pause = self.waiter.retry_pause() if self.waiter.enabled else backoff.pause(self.done)
+        self.done += 1
+        say(
+            self.out,
+            f"  lock_timeout ({self.plan.lock_timeout}) hit {self.where}; retry {self.done}/"
+            f"{self.plan.lock_retries} in {pause:.1f} s{self.waiter.blocked_by(self.statements)}",
+        )
+        self.waiter.lost_attempt(pause)
+        return pause
 
 
 def _transaction_prefix(plan: Plan, migration: Migration) -> str:
@@ -679,7 +747,7 @@ def _transaction_prefix(plan: Plan, migration: Migration) -> str:
     """
     return (
         "BEGIN ISOLATION LEVEL READ COMMITTED;\n"
-        f"SET LOCAL statement_timeout = {quote_literal(plan.statement_timeout)};\n"
+        f"{set_sql('statement_timeout', plan.statement_timeout, local=True)};\n"
         + apply_guard_sql(
             plan.schema,
             migration,
@@ -688,7 +756,7 @@ def _transaction_prefix(plan: Plan, migration: Migration) -> str:
             repeatable=_is_repeatable(migration),
         )
         + ";\n"
-        f"SET LOCAL lock_timeout = {quote_literal(plan.lock_timeout)};\n"
+        f"{set_sql('lock_timeout', plan.lock_timeout, local=True)};\n"
     )
 
 
@@ -732,44 +800,45 @@ def _run_transactional(
     if plan.create_ledger:
         # After the file, not before it: the file may create the schema the ledger lives in.
         suffix_parts.insert(0, _ledger_ddl(plan))
-    for attempt in range(plan.lock_retries + 1):
-        # without queuing; tables the run itself created have nobody to wait for
-        waiter.wait_until_clear(
-            statements_to_watch(migration.statements, step.new_tables_before), migration.path.name
-        )
-        prefix = _transaction_prefix(plan, migration)
-        body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
-        began = time.monotonic()
-        try:
-            counter.send(conn, body)
-            plan.create_ledger = False
-            return attempt + 1
-        except psycopg.Error as exc:
-            rollback(conn)
-            if exc.sqlstate == APPLIED_ELSEWHERE:
-                raise _AppliedElsewhere(migration.version) from exc
-            if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
-                waiter.lost_attempt(time.monotonic() - began)
-                where = f"in {migration.version}; rolled back"
-                _pause_to_retry(
-                    out, plan, attempt, retry_base, where, waiter=waiter, statements=migration.statements
+    retries = _LockRetries(
+        out, plan, retry_base, waiter, f"in {migration.version}; rolled back", migration.statements
+    )
+    prefix = ""
+    try:
+        for attempt in retries.attempts():
+            with attempt:
+                # without queuing; tables the run itself created have nobody to wait for
+                waiter.wait_until_clear(
+                    statements_to_watch(migration.statements, step.new_tables_before), migration.path.name
                 )
-                continue
-            raise _migration_error(
-                exc,
-                conn,
-                db,
-                plan,
-                step,
-                offset=len(prefix),
-                attempts=attempt + 1,
-                replayable=time.monotonic() - began < REPLAY_LIMIT_SECONDS,
-            ) from exc
+                prefix = _transaction_prefix(plan, migration)
+                body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
+                retries.start()
+                try:
+                    counter.send(conn, body)
+                except psycopg.Error as exc:
+                    rollback(conn)
+                    if exc.sqlstate == APPLIED_ELSEWHERE:
+                        raise _AppliedElsewhere(migration.version) from exc
+                    raise
+                plan.create_ledger = False
+                return retries.tries
+    except psycopg.Error as exc:
+        raise _migration_error(
+            exc,
+            conn,
+            db,
+            plan,
+            step,
+            offset=len(prefix),
+            attempts=retries.tries,
+            replayable=time.monotonic() - retries.began < REPLAY_LIMIT_SECONDS,
+        ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
-    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (quote_ident(schema),)).fetchone()
+    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (render(sql.Identifier(schema)),)).fetchone()
     return bool(row and row[0])
 
 
@@ -777,7 +846,7 @@ def _ledger_ddl(plan: Plan) -> str:
     """CREATE TABLE of the ledger, preceded by CREATE SCHEMA IF NOT EXISTS when its schema is missing."""
     ddl = create_ledger_sql(plan.schema)
     if plan.create_schema:
-        ddl = f"CREATE SCHEMA IF NOT EXISTS {quote_ident(plan.schema)};\n" + ddl
+        ddl = render(sql.SQL("CREATE SCHEMA IF NOT EXISTS {};\n").format(sql.Identifier(plan.schema))) + ddl
     return ddl
 
 
@@ -912,26 +981,21 @@ def _run_statements(
         say(out, f"  resuming after statement {resume} of {len(statements)}")
     for index in range(resume, len(statements)):
         statement = statements[index]
-        for attempt in range(plan.lock_retries + 1):
-            waiter.wait_until_clear([statement], f"{migration.path.name}:{statement.line}")
-            began = time.monotonic()
-            if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
-                _drop_invalid_index(conn, schema, statement, counter, out)
-            try:
-                counter.send(conn, statement.text)
-                break
-            except psycopg.Error as exc:
-                if exc.sqlstate == "55P03" and attempt < plan.lock_retries:
-                    attempts_total += 1
-                    waiter.lost_attempt(time.monotonic() - began)
-                    where = f"at {migration.path.name}:{statement.line}"
-                    _pause_to_retry(
-                        out, plan, attempt, retry_base, where, waiter=waiter, statements=[statement]
-                    )
-                    continue
-                raise _statement_error(
-                    exc, conn, db, plan, step, statement=statement, attempts=attempt + 1, committed=index
-                ) from exc
+        where = f"{migration.path.name}:{statement.line}"
+        retries = _LockRetries(out, plan, retry_base, waiter, f"at {where}", [statement])
+        try:
+            for attempt in retries.attempts():
+                with attempt:
+                    waiter.wait_until_clear([statement], where)
+                    retries.start()
+                    if statement.kind == "IndexStmt" and statement.node.get("concurrent"):
+                        _drop_invalid_index(conn, schema, statement, counter, out)
+                    counter.send(conn, statement.text)
+        except psycopg.Error as exc:
+            raise _statement_error(
+                exc, conn, db, plan, step, statement=statement, attempts=retries.tries, committed=index
+            ) from exc
+        attempts_total += retries.tries - 1
         say(out, f"  {index + 1}/{len(statements)} done: {statement.first_line(60)}")
         done_texts = [s.text for s in statements[: index + 1]]
         moved = counter.send(
@@ -1053,9 +1117,10 @@ def _migration_error(
     replayable: bool,
 ) -> OncallError:
     migration = step.migration
-    sqlstate = getattr(exc, "sqlstate", None)
+    sqlstate = sqlstate_of(exc)
+    kind = kind_of(exc)
     relations = sorted({r for s in migration.statements for r in s.relations})
-    if sqlstate == "55P03":
+    if kind is Kind.LOCK:
         return _lock_refusal(conn, plan, migration.path.name, relations, attempts)
     if sqlstate == APPLY_LOCK_TIMEOUT:
         holder = lock_holder(conn, apply_key(plan.schema)) if not (conn.closed or conn.broken) else None
@@ -1066,9 +1131,8 @@ def _migration_error(
             "wait for that run and rerun migrate (it skips what the other run applied), or raise --lock-wait",
             holder=holder.as_dict() if holder else None,
         )
-    if sqlstate == LEDGER_CONFLICT or (
-        sqlstate == "23505" and getattr(getattr(exc, "diag", None), "table_name", None) == LEDGER_TABLE
-    ):
+    table = getattr(getattr(exc, "diag", None), "table_name", None)
+    if sqlstate == LEDGER_CONFLICT or (sqlstate == UNIQUE_VIOLATION and table == LEDGER_TABLE):
         return Drift(
             f"{migration.path.name}: the ledger on {plan.where} already records {migration.version} "
             f"({_server_message(exc)}); rolled back, nothing ran twice",
@@ -1076,12 +1140,12 @@ def _migration_error(
             f"invoke resolve {migration.version} --applied (or --rolled-back)",
             sqlstate=sqlstate,
         )
-    if sqlstate == "OC001":
+    if sqlstate == ALEMBIC_VERSION_MOVED:
         return Drift(
             f"alembic_version on {plan.where} changed while {migration.version} ran; rolled back",
             "someone edited alembic_version by hand or ran alembic at the same time; check invoke status",
         )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+    if kind is Kind.CONNECTION:
         return Unreachable(
             f"lost the connection to {db.host}:{db.port} while applying {migration.path.name}: "
             f"{_server_message(exc)}",
@@ -1098,10 +1162,11 @@ def _migration_error(
         )
     # Replaying to find the failing statement costs what the failed attempt cost: only when that
     # was quick, and never after statement_timeout (it would wait that long again).
-    statement = _locate(conn, plan, step, exc, offset, replay=replayable and sqlstate != "57014")
+    replay = replayable and kind is not Kind.STATEMENT_TIMEOUT
+    statement = _locate(conn, plan, step, exc, offset, replay=replay)
     where = f"{migration.path.name}:{statement.line}" if statement else migration.path.name
     fix = "fix the SQL in that file and rerun; its transaction was rolled back, nothing of it was committed"
-    return _statement_failure(exc, plan, where, statement, sqlstate, fix=fix)
+    return _statement_failure(exc, plan, where, statement, fix=fix)
 
 
 def _statement_error(
@@ -1116,21 +1181,21 @@ def _statement_error(
     committed: int,
 ) -> OncallError:
     migration = step.migration
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate == "55P03":
+    kind = kind_of(exc)
+    if kind is Kind.LOCK:
         return _lock_refusal(
             conn, plan, f"{migration.path.name}:{statement.line}", statement.relations, attempts
         )
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+    if kind is Kind.CONNECTION:
         return Unreachable(
             f"lost the connection to {db.host}:{db.port} at {migration.path.name}:{statement.line}: "
             f"{_server_message(exc)}",
             "statements before it are recorded in the ledger; rerun invoke migrate to resume",
-            sqlstate=sqlstate,
+            sqlstate=sqlstate_of(exc),
         )
     where = f"{migration.path.name}:{statement.line}"
     fix = _committed_so_far(migration, committed, where)
-    return _statement_failure(exc, plan, where, statement, sqlstate, fix=fix)
+    return _statement_failure(exc, plan, where, statement, fix=fix)
 
 
 def _committed_so_far(migration: Migration, committed: int, where: str) -> str:
@@ -1145,19 +1210,21 @@ def _committed_so_far(migration: Migration, committed: int, where: str) -> str:
 
 
 def _statement_failure(
-    exc: Exception, plan: Plan, where: str, statement: Statement | None, sqlstate: str | None, *, fix: str
+    exc: Exception, plan: Plan, where: str, statement: Statement | None, *, fix: str
 ) -> OncallError:
     message = _server_message(exc)
-    if sqlstate == "57014":
+    sqlstate = sqlstate_of(exc)
+    kind = kind_of(exc)
+    if kind is Kind.STATEMENT_TIMEOUT:
         return CheckFailed(
             f"{where}: statement_timeout ({plan.statement_timeout}) cancelled the statement; rolled back",
             "raise INVOKE_ONCALL_STATEMENT_TIMEOUT for this run, or make the statement cheaper",
             sqlstate=sqlstate,
         )
     hint = fix
-    if sqlstate == "42501":
+    if kind is Kind.PERMISSION:
         hint = "the role lacks a privilege: migrate as the owner of the tables (Supabase: postgres); " + fix
-    if sqlstate == "42P01":
+    if sqlstate == UNDEFINED_TABLE:
         hint = "a table it references does not exist: apply the migration that creates it first; " + fix
     return CheckFailed(
         f"{where}: {message} [SQLSTATE {sqlstate}]",

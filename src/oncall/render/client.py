@@ -366,12 +366,58 @@ class RenderClient:
     def restart_service(self, service_id: str) -> None:
         self._request("POST", f"/services/{service_id}/restart", what=f"restart of {service_id}")
 
+    def update_service(self, service_id: str, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+        """PATCH /services/{id} with the fields in `body`; Render answers the whole service."""
+        data: dict[str, Any] = self._json(
+            self._request("PATCH", f"/services/{service_id}", json=dict(body), what=what), what
+        )
+        return data
+
+    def get_env_var(self, service_id: str, key: str) -> str | None:
+        """The value of an environment variable set on the service itself; None when it has none.
+
+        Variables of a linked environment group are not listed here (Render's API keeps them on
+        the group). The value is a secret: it is registered with the redactor before it is returned.
+        """
+        try:
+            data = self._get(f"/services/{service_id}/env-vars/{key}", what=f"env var {key} of {service_id}")
+        except RenderNotFound:
+            return None
+        value = data.get("value") if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            return None
+        register_secret(value)
+        return value
+
+    def suspend_service(self, service_id: str) -> None:
+        self._request("POST", f"/services/{service_id}/suspend", what=f"suspend of {service_id}")
+
+    def resume_service(self, service_id: str) -> None:
+        self._request("POST", f"/services/{service_id}/resume", what=f"resume of {service_id}")
+
+    def scale_service(self, service_id: str, instances: int) -> None:
+        """POST /services/{id}/scale {numInstances}: 202, empty (Render ignores it under autoscaling)."""
+        self._request(
+            "POST",
+            f"/services/{service_id}/scale",
+            json={"numInstances": instances},
+            what=f"scale of {service_id} to {instances} instance(s)",
+        )
+
     def list_events(
-        self, service_id: str, *, limit: int = 20, types: Iterable[str] = ()
+        self,
+        service_id: str,
+        *,
+        limit: int = 20,
+        types: Iterable[str] = (),
+        start: _dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
+        """The service's events, newest first (at most `limit`, since `start` when given)."""
         params: dict[str, Any] = {}
         if types:
             params["type"] = ",".join(types)
+        if start is not None:
+            params["startTime"] = _iso(start)
         return self._list_all(
             f"/services/{service_id}/events",
             "event",
@@ -418,12 +464,26 @@ class RenderClient:
         data: dict[str, Any] = self._json(response, f"cancel of deploy {deploy_id}")
         return data
 
+    def rollback(self, service_id: str, deploy_id: str) -> dict[str, Any]:
+        """POST /services/{id}/rollback: a new deploy (trigger rollback) of an earlier deploy's build.
+
+        Not retried after a lost answer: a second rollback to the same deploy would only queue the
+        same build again, but the caller is told to look before trying (`Unreachable`).
+        """
+        what = f"rollback of {service_id} to {deploy_id}"
+        response = self._request(
+            "POST", f"/services/{service_id}/rollback", json={"deployId": deploy_id}, what=what
+        )
+        data: dict[str, Any] = self._json(response, what)
+        return data
+
     def trigger_deploy(
         self,
         service_id: str,
         *,
         clear_cache: bool = False,
         commit_id: str | None = None,
+        image_url: str | None = None,
         known_ids: Iterable[str] = (),
         settle: float = 3.0,
     ) -> DeployTrigger:
@@ -435,6 +495,8 @@ class RenderClient:
         body: dict[str, Any] = {"clearCache": "clear" if clear_cache else "do_not_clear"}
         if commit_id:
             body["commitId"] = commit_id
+        if image_url:
+            body["imageUrl"] = image_url  # image-backed services: host/repo/name must match the service's
         path = f"/services/{service_id}/deploys"
         what = f"deploy of {service_id}"
         known = set(known_ids)
@@ -568,9 +630,12 @@ class RenderClient:
         start: _dt.datetime,
         end: _dt.datetime | None = None,
         max_pages: int = 5,
-        **filters: str,
+        **filters: str | list[str],
     ) -> list[dict[str, Any]]:
-        """Log entries of one resource between start and end, newest first, following hasMore."""
+        """Log entries of one resource between start and end, following hasMore.
+
+        Newest first by default; `direction="forward"` (a filter like the others) reads oldest first.
+        """
         params: dict[str, Any] = {
             "ownerId": owner_id,
             "resource": resource,

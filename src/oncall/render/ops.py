@@ -35,6 +35,8 @@ from oncall.render.client import (
     parse_time,
     service_ref,
 )
+from oncall.render.events import event_row
+from oncall.render.rollback import rollback_candidate
 from oncall.render.wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.runlog import append_run
 from oncall.safety import guard_production
@@ -333,17 +335,20 @@ class DeployResult:
     timed_out: bool = False
     interrupted: bool = False
     message: str = ""
+    smoke: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "code": self.code,
             "service": service_ref(self.service),
+            "smoke": self.smoke,
             "deploy": {
                 "id": self.deploy.get("id"),
                 "status": self.deploy.get("status"),
                 "trigger": self.deploy.get("trigger"),
                 "commit": (self.deploy.get("commit") or {}).get("id"),
+                "image": (self.deploy.get("image") or {}).get("ref"),
                 "createdAt": self.deploy.get("createdAt"),
                 "finishedAt": self.deploy.get("finishedAt"),
             },
@@ -374,21 +379,43 @@ def deploy(
     yes: bool = False,
     timeout: float = 1800.0,
     force: bool = False,
+    image: str | None = None,
+    smoke: bool = True,
+    wait_timeout: float = 300.0,
     client: RenderClient | None = None,
     schedule: PollSchedule | None = None,
     stdin: IO[str] | None = None,
 ) -> DeployResult:
-    """Trigger a deploy (or follow the one in progress) and wait for it to end."""
+    """Trigger a deploy (or follow the one in progress) and wait for it to end.
+
+    `image`: the image URL to deploy on an image-backed service (Render's `imageUrl`; its host,
+    repository and name must be the service's). With `smoke`, once the deploy is live the
+    target's smoke checks run until healthy, as after a restart; a target whose checks cannot be
+    built (no base URL, no smoke list) says why they were skipped.
+    """
     if timeout <= 0:
         raise BadInput(
             f"--timeout {timeout:g} is not positive", "pass --timeout SECONDS, e.g. --timeout 1800"
         )
+    if image and commit:
+        raise BadInput(
+            "--image and --commit exclude each other", "an image-backed service deploys --image URL"
+        )
     args = {"clear_cache": clear_cache, "commit": commit, "yes": yes, "timeout": timeout, "force": force}
+    if image:
+        args["image"] = image
+    checks, no_checks = _smoke_plan(target, smoke)
     with _recorded(target, "deploy", args) as run, client_for(client) as api:
         service = service_of(target, api)
         sid = str(service["id"])
         run.details["service"] = sid
         _refuse_suspended(service, "a deploy")
+        if image and not service.get("imagePath"):
+            runtime = (service.get("serviceDetails") or {}).get("runtime") or "a repository"
+            raise BadInput(
+                f"{where(service)} is built from a repository ({runtime}); --image is for image services",
+                "deploy a commit instead: invoke deploy --commit SHA",
+            )
         recent = api.list_deploys(sid, limit=10)
         running = [d for d in recent if d.get("status") in DEPLOY_IN_PROGRESS]
         if running and not force:
@@ -403,7 +430,9 @@ def deploy(
         else:
             guard_production(target, action="deploy", where=where(service), yes=yes, stdin=stdin)
             known = [str(d.get("id")) for d in recent]
-            trigger = api.trigger_deploy(sid, clear_cache=clear_cache, commit_id=commit, known_ids=known)
+            trigger = api.trigger_deploy(
+                sid, clear_cache=clear_cache, commit_id=commit, image_url=image, known_ids=known
+            )
             if trigger.deploy is None:
                 out.print("Render queued the deploy (202); looking for it…")
                 current = api.find_queued_deploy(sid, known_ids=known)
@@ -416,7 +445,9 @@ def deploy(
                     f"the answer to the deploy request was lost; found the deploy it created: {current['id']}"
                 )
             cache = "clearing the build cache" if clear_cache else "with the build cache"
-            out.print(f"deploy {current.get('id')} of {where(service)} started ({cache})")
+            what = f"image {image}" if image else cache
+            out.print(f"deploy {current.get('id')} of {where(service)} started ({what})")
+        out.print(f"  deploys {_source_of(current)}", markup=False)
         dep_id = str(current["id"])
         path = f"/services/{sid}/deploys/{dep_id}"
         waited, final = _watch(
@@ -436,9 +467,52 @@ def deploy(
         result = _deploy_result(
             api, service=service, final=final, action=action, waited=waited, timeout=timeout, path=path
         )
+        if result.ok and smoke:
+            _smoke_after_live(result, checks, no_checks, out, wait_timeout)
+            result.api_calls = api.total_calls
         run.code = result.code
         run.details.update(deploy=dep_id, status=result.deploy.get("status"), action=action)
         return result
+
+
+def _source_of(deploy: dict[str, Any]) -> str:
+    """What a deploy ships: its commit (short SHA and first line of the message) or its image."""
+    image = (deploy.get("image") or {}).get("ref")
+    if image:
+        return f"image {image}"
+    commit = deploy.get("commit") or {}
+    if not commit.get("id"):
+        return "the branch's latest commit (Render names it once the build starts)"
+    message = str(commit.get("message") or "").splitlines()[0][:80] if commit.get("message") else ""
+    return f"commit {str(commit['id'])[:12]}" + (f": {message}" if message else "")
+
+
+def _smoke_plan(target: Target, smoke: bool) -> tuple[Any, str | None]:
+    """The smoke checks to run after live, or None and why not (built before anything is sent)."""
+    if not smoke:
+        return None, "--no-smoke"
+    try:
+        return probe.checks_for(target), None
+    except BadInput as exc:
+        return None, exc.cause
+
+
+def _smoke_after_live(
+    result: DeployResult, checks: Any, no_checks: str | None, out: Output, wait_timeout: float
+) -> None:
+    """Like restart: the smoke checks until healthy; a failure makes the deploy's result exit 1."""
+    if checks is None:
+        out.print(f"smoke checks skipped: {no_checks} (--no-smoke says so on purpose)")
+        return
+    checked = probe.smoke(checks, wait=wait_timeout, out=out)
+    result.smoke = checked.as_dict()
+    if not checked.ok:
+        result.ok, result.code = False, 1
+        result.message += (
+            f", but the site did not answer healthy within {wait_timeout:g} s: {checked.summary()}"
+        )
+    else:
+        result.message += " and answers the smoke checks healthy"
 
 
 def _deploy_result(
@@ -626,6 +700,8 @@ class RenderStatus:
     deploys: list[dict[str, Any]]
     api_calls: int
     problems: list[str] = field(default_factory=list)
+    rollback_to: dict[str, Any] | None = None  # the deploy `invoke rollback` would go back to
+    events: list[dict[str, Any]] = field(default_factory=list)  # the last few, newest first
 
     def as_dict(self) -> dict[str, Any]:
         details = self.service.get("serviceDetails") or {}
@@ -654,16 +730,28 @@ class RenderStatus:
                 }
                 for d in self.deploys
             ],
+            "rollback_to": None
+            if self.rollback_to is None
+            else {
+                "id": self.rollback_to.get("id"),
+                "commit": (self.rollback_to.get("commit") or {}).get("id"),
+                "createdAt": self.rollback_to.get("createdAt"),
+            },
+            "events": self.events,
             "problems": self.problems,
             "api_calls": self.api_calls,
         }
 
 
-def render_status(target: Target, *, client: RenderClient | None = None, deploys: int = 5) -> RenderStatus:
-    """The service, whether it is suspended, and its last deploys (read-only)."""
+def render_status(
+    target: Target, *, client: RenderClient | None = None, deploys: int = 5, events: int = 5
+) -> RenderStatus:
+    """The service, whether it is suspended, its last deploys and events (read-only)."""
     with client_for(client) as api:
         service = service_of(target, api)
-        recent = api.list_deploys(str(service["id"]), limit=deploys)
+        # More history than is shown, so that the rollback candidate is found behind failed deploys.
+        history = api.list_deploys(str(service["id"]), limit=max(deploys, 20))
+        recent = history[:deploys]
         problems = []
         if service.get("suspended") == "suspended":
             problems.append(f"suspended (by: {', '.join(service.get('suspenders') or []) or 'unknown'})")
@@ -673,4 +761,17 @@ def render_status(target: Target, *, client: RenderClient | None = None, deploys
                 f"the last finished deploy {finished[0].get('id')} ended {finished[0].get('status')}"
             )
         ok = not problems
-        return RenderStatus(ok, 0 if ok else 1, service, recent, api.total_calls, problems)
+        candidate = rollback_candidate(history)
+        last_events = (
+            [event_row(e) for e in api.list_events(str(service["id"]), limit=events)] if events else []
+        )
+        return RenderStatus(
+            ok,
+            0 if ok else 1,
+            service,
+            recent,
+            api.total_calls,
+            problems,
+            rollback_to=None if candidate is None else dict(candidate),
+            events=last_events,
+        )

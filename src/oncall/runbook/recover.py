@@ -37,7 +37,7 @@ from typing import Any
 
 from oncall.atomicfile import write_atomic
 from oncall.config import Target
-from oncall.db.connect import bounded, parse_database_url
+from oncall.db.connect import bounded, database_url_for
 from oncall.errors import BadInput, ExitCode, OncallError
 from oncall.health.run import check_target
 from oncall.migrations.run import migrate
@@ -46,8 +46,9 @@ from oncall.probe.run import checks_for, describe_failure, smoke
 from oncall.redact import redact
 from oncall.render import ops as render_ops
 from oncall.render.client import RenderClient
+from oncall.runbook.history import shared_runs
 from oncall.runbook.triage import triage
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production
 from oncall.schema.verify import verify
 
@@ -98,6 +99,8 @@ class RecoverResult:
     after: dict[str, Any] | None = None
     duration: float = 0.0
     report_path: Path | None = None
+    # Shared run records of this target by other runs during the incident (oncall_runs), oldest first.
+    others: list[dict[str, Any]] = field(default_factory=list)
     yes: bool = False
 
     @property
@@ -150,6 +153,7 @@ class RecoverResult:
             "triage": self.triage,
             "after": self.after,
             "report": str(self.report_path) if self.report_path else None,
+            "others": self.others,
         }
 
 
@@ -157,7 +161,7 @@ StepFn = Callable[[], StepRecord]
 
 
 def _database_where(target: Target) -> tuple[Any, str]:
-    url = parse_database_url(target.database_url(), source=target.database_url_env)
+    url = database_url_for(target)
     return url, url.where
 
 
@@ -320,9 +324,27 @@ def recover(
         result.after = _snapshot(target, SNAPSHOT_TIMEOUT)
     result.duration = time.monotonic() - clock
     if not dry_run:
+        result.others = others_meanwhile(target, started, out)
         result.report_path = write_report(result, report or default_report_path(target, started))
-        _append_record(target, result)
+        _append_record(target, out, result)
     return result
+
+
+# How far back before `recover` began the incident report looks for what others did.
+INCIDENT_LOOKBACK = _dt.timedelta(hours=1)
+
+
+def others_meanwhile(target: Target, started: _dt.datetime, out: Output) -> list[dict[str, Any]]:
+    """What other runs (other engineers, the scheduler) recorded for this target in the incident's
+    window, from the shared history; this process's own records are left out."""
+    records = shared_runs(
+        target,
+        last=50,
+        since=started - INCIDENT_LOOKBACK,
+        warn=lambda line: out.print(line, markup=False),
+    )
+    mine = (socket.gethostname(), os.getpid())
+    return [r for r in reversed(records) if (r.get("host"), r.get("pid")) != mine]
 
 
 def _skip_in_dry_run(record: StepRecord) -> None:
@@ -344,11 +366,11 @@ def default_report_path(target: Target, started: _dt.datetime) -> Path:
     return target.state_dir / "incidents" / f"{stamp}-{target.name}.md"
 
 
-def _append_record(target: Target, result: RecoverResult) -> None:
-    append_run(
-        target.run_log,
+def _append_record(target: Target, out: Output, result: RecoverResult) -> None:
+    record_run(
+        target,
+        out.stderr,
         task="recover",
-        target=target.name,
         args={"from": result.start_at, "yes": result.yes, "dry_run": result.dry_run},
         outcome="recovered" if result.ok else f"failed at {result.failed.name if result.failed else '?'}",
         code=result.code,
@@ -442,6 +464,7 @@ def render_report(result: RecoverResult) -> str:
     else:
         lines += ["No migration was applied.", ""]
     lines += ["## Final state", "", *_health_table(result.after), ""]
+    lines += _others_lines(result.others)
     if failed is not None:
         lines += [
             f"**{failed.name} failed (exit {failed.code}):** {failed.summary}",
@@ -461,6 +484,37 @@ def render_report(result: RecoverResult) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _what_it_changed(record: dict[str, Any]) -> str:
+    """ "applied V1, V2" for a migrate, "service srv-..." for a restart or deploy, else nothing."""
+    details = record.get("details")
+    if not isinstance(details, dict):
+        return ""
+    parts = []
+    applied = details.get("applied")
+    if isinstance(applied, list) and applied:
+        parts.append("applied " + ", ".join(map(str, applied)))
+    if details.get("service"):
+        parts.append(f"service {details['service']}")
+    if details.get("error"):
+        parts.append(f"error: {details['error']}")
+    return "; ".join(parts)
+
+
+def _others_lines(others: list[dict[str, Any]]) -> list[str]:
+    """What the rest of the team did to this target around the incident (the shared history)."""
+    lines = ["## What others did meanwhile", ""]
+    if not others:
+        return [*lines, "No other run of this target was recorded in the shared history in that window.", ""]
+    lines += ["| time (UTC) | who | task | outcome | code | detail |", "|---|---|---|---|---|---|"]
+    for record in others:
+        detail = _what_it_changed(record)
+        when = str(record.get("time", ""))[:19].replace("T", " ")
+        who = f"{_md(record.get('user'))}@{_md(record.get('host'))}"
+        cells = [when, who, _md(record.get("task")), _md(record.get("outcome")), str(record.get("code", ""))]
+        lines.append("| " + " | ".join([*cells, _md(detail)]) + " |")
+    return [*lines, ""]
 
 
 def _triage_lines(triage: dict[str, Any] | None) -> list[str]:

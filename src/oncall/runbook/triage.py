@@ -1,12 +1,11 @@
 """Read a service's recent Render logs and name the cause: `triage(target, since)`.
 
-Known signatures (first match per line wins, most specific first):
-
-    missing_column     column "Y" of relation "X" does not exist
-    missing_relation   relation "X" does not exist
-    database_refused   connection refused to the database (libpq, psycopg, node-postgres, SQLAlchemy)
-    out_of_memory      out of memory (Render's "Ran out of memory", V8 heap, MemoryError, OOM kill)
-    port_not_bound     Render found no open port (the app did not bind $PORT, or bound 127.0.0.1)
+Known signatures: `oncall.runbook.signatures` (first match per line wins, most specific first):
+missing columns and relations, pooler prepared-statement clashes, no connection slots left,
+password failures, an IPv6-only database host, a host that does not resolve, a localhost refusal
+(DATABASE_URL unset), other refusals, Alembic's missing revision and multiple heads, a missing
+Python/Node module, out of memory, no open port. Each finding keeps the raw lines it is based on
+(the newest `LINES_PER_FINDING`) and proposes the next command.
 
 For a missing relation or column, the migration in the target's `sql/` set that creates it is
 found by parsing the files with pglast (`oncall.migrations.discover`), and whether it is still
@@ -24,29 +23,20 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.durations import parse_duration
-from oncall.errors import OncallError
+from oncall.errors import BadInput, OncallError
 from oncall.migrations.files import discover
 from oncall.migrations.run import status
 from oncall.render.client import RenderClient, parse_time, service_ref
 from oncall.render.ops import client_for, service_of
+from oncall.runbook.signatures import SCHEMA_SIGNATURES, classify, describe
 
-_COLUMN = re.compile(r'column "(?P<column>[^"]+)" of relation "(?P<relation>[^"]+)" does not exist')
-_RELATION = re.compile(r'relation "(?P<relation>[^"]+)" does not exist')
-_DB_REFUSED = re.compile(
-    r"(?i)(ECONNREFUSED[^\n]*:(?:5432|6543)\b"
-    r"|connection to server at [^\n]*failed: Connection refused"
-    r"|could not connect to server: Connection refused"
-    r"|psycopg2?\.OperationalError[^\n]*Connection refused"
-    r"|(?:postgres|database|db)[^\n]{0,80}connection refused)"
-)
-_OOM = re.compile(
-    r"(?i)(ran out of memory|JavaScript heap out of memory|\bMemoryError\b|out of memory"
-    r"|Killed process \d+|OOMKilled)"
-)
-_PORT = re.compile(
-    r"(?i)(no open ports detected|Port scan timeout reached|bind your service to at least one port"
-    r"|EADDRINUSE)"
-)
+__all__ = ["Finding", "TriageResult", "classify", "creating_migration", "parse_since", "triage"]
+
+
+# How many of the raw lines behind a finding are kept and shown (the newest ones).
+LINES_PER_FINDING = 5
+# Render pages logs 100 lines at a time: the default window reads at most 20 pages.
+DEFAULT_MAX_LINES = 2000
 
 # Terminal escape sequences a log line may carry (colours, cursor moves, window titles): CSI, OSC
 # (ended by BEL or by ESC and a backslash), and the two-byte ESC forms.
@@ -85,6 +75,7 @@ class Finding:
     migration: str | None = None
     migration_state: str | None = None  # pending | applied | unknown (database not reachable)
     command: str | None = None
+    lines: list[dict[str, Any]] = field(default_factory=list)  # the newest raw lines it is based on
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +90,7 @@ class Finding:
             "migration": self.migration,
             "migration_state": self.migration_state,
             "command": self.command,
+            "lines": self.lines,
         }
 
 
@@ -128,49 +120,6 @@ class TriageResult:
         }
 
 
-def classify(message: str) -> tuple[str, str] | None:
-    """(signature, object) for a log line that matches a known signature, else None."""
-    if m := _COLUMN.search(message):
-        return "missing_column", f"{m.group('relation')}.{m.group('column')}"
-    if m := _RELATION.search(message):
-        return "missing_relation", m.group("relation")
-    if _DB_REFUSED.search(message):
-        return "database_refused", ""
-    if _OOM.search(message):
-        return "out_of_memory", ""
-    if _PORT.search(message):
-        return "port_not_bound", ""
-    return None
-
-
-def _describe(signature: str, key: str, target: Target) -> tuple[str, str]:
-    if signature == "missing_relation":
-        return (
-            f'the backend queries table "{key}", which does not exist in its database',
-            f"create it: invoke migrate --target {target.name} (then invoke restart)",
-        )
-    if signature == "missing_column":
-        return (
-            f"the backend uses column {key}, which does not exist in its database",
-            f"add it: invoke migrate --target {target.name} (then invoke restart)",
-        )
-    if signature == "database_refused":
-        return (
-            "the backend cannot reach its database: connection refused",
-            f"check the service's DATABASE_URL (host, port 5432 vs 6543) and the database; "
-            f"`invoke doctor --target {target.name}` tests the same URL from here",
-        )
-    if signature == "out_of_memory":
-        return (
-            "the backend ran out of memory and was killed",
-            "look for a memory spike in the dashboard's Metrics; a larger plan or fewer workers helps",
-        )
-    return (
-        "Render found no open port: the app did not bind $PORT on 0.0.0.0",
-        "start the server on host 0.0.0.0 and port $PORT (Render sets PORT, default 10000)",
-    )
-
-
 def _walk(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
         yield value
@@ -188,7 +137,7 @@ def _bare(name: str) -> str:
 def _adds_column(node: dict[str, Any], relation: str, column: str) -> bool:
     kind = node.get("@")
     rel = _bare(str((node.get("relation") or {}).get("relname", "")))
-    if rel != relation:
+    if relation and rel != relation:  # no relation: the error named only the column (SELECT form)
         return False
     if kind == "CreateStmt":
         return any(
@@ -215,7 +164,7 @@ def creating_migration(target: Target, signature: str, key: str) -> Any:
                     return migration
         return None
     relation, _, column = key.rpartition(".")
-    wanted_rel, wanted_col = _bare(relation), column.lower()
+    wanted_rel, wanted_col = (_bare(relation) if relation else ""), column.lower()
     for migration in discover(target):
         for statement in migration.statements:
             if any(_adds_column(node, wanted_rel, wanted_col) for node in _walk(statement.node)):
@@ -240,13 +189,19 @@ def triage(
     *,
     client: RenderClient | None = None,
     check_ledger: bool = True,
+    max_lines: int = DEFAULT_MAX_LINES,
 ) -> TriageResult:
-    """Fetch the service's logs of the last `since` and return what they say is wrong."""
+    """Fetch the service's logs of the last `since` (newest `max_lines`) and say what is wrong."""
     window = parse_since(since)
+    if max_lines < 1:
+        raise BadInput(f"--max-lines {max_lines} is not positive", "pass --max-lines 2000 or another count")
     with client_for(client) as api:
         service = service_of(target, api)
         end = _dt.datetime.now(_dt.UTC)
-        entries = api.logs(str(service["ownerId"]), str(service["id"]), start=end - window, end=end)
+        pages = -(-max_lines // 100)  # Render's pages hold at most 100 lines
+        entries = api.logs(
+            str(service["ownerId"]), str(service["id"]), start=end - window, end=end, max_pages=pages
+        )[:max_lines]
         calls = api.total_calls
     findings: dict[tuple[str, str], Finding] = {}
     # Oldest first, so first_seen/last_seen read naturally.
@@ -258,23 +213,32 @@ def triage(
         signature, key = hit
         finding = findings.get(hit)
         if finding is None:
-            cause, hint = _describe(signature, key, target)
-            finding = findings[hit] = Finding(signature, key, cause, hint, sample=message[:300])
+            cause, hint, command = describe(signature, key, target, service)
+            finding = findings[hit] = Finding(
+                signature, key, cause, hint, sample=message[:300], command=command
+            )
             finding.first_seen = entry.get("timestamp")
         finding.count += 1
         finding.last_seen = entry.get("timestamp")
+        finding.lines = [*finding.lines, {"timestamp": entry.get("timestamp"), "message": message[:1000]}][
+            -LINES_PER_FINDING:
+        ]
     ordered = sorted(findings.values(), key=lambda f: f.last_seen or "", reverse=True)
     ledger_note = _attach_migrations(target, ordered, check_ledger)
     ok = not ordered
     note = None if ordered else f"no known signature in {len(entries)} log line(s) of the last {since}"
+    if len(entries) >= max_lines:
+        capped = f"read the newest {max_lines} lines of the window only; --max-lines reads more"
+        note = capped if note is None else f"{note}; {capped}"
     return TriageResult(ok, 0 if ok else 1, service, since, len(entries), ordered, calls, note, ledger_note)
 
 
 def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bool) -> str | None:
     """Name the migration behind each schema finding; returns why the ledger was not read, if so."""
-    schema_findings = [f for f in findings if f.signature in ("missing_relation", "missing_column")]
+    schema_findings = [f for f in findings if f.signature in SCHEMA_SIGNATURES]
     if not schema_findings:
         return None
+    files: dict[str, str] = {}  # version -> folder/file, as the user finds it (a .sql or an Alembic .py)
     for finding in schema_findings:
         migration = creating_migration(target, finding.signature, finding.key)
         if migration is None:
@@ -282,8 +246,10 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
                 f"no migration in {target.migrations_dir.name}/ creates {finding.key}: "
                 "write one, or check the backend is pointed at the right database"
             )
+            finding.command = None  # nothing here to migrate
             continue
         finding.migration = migration.version
+        files[migration.version] = f"{migration.path.parent.name}/{migration.path.name}"
         finding.command = f"invoke migrate --target {target.name}"
     versions = [f.migration for f in schema_findings if f.migration]
     states: dict[str, str] = {}
@@ -294,7 +260,7 @@ def _attach_migrations(target: Target, findings: list[Finding], check_ledger: bo
         if not finding.migration:
             continue
         finding.migration_state = states.get(finding.migration, "unknown")
-        where = f"{target.migrations_dir.name}/{finding.migration}.sql"
+        where = files.get(finding.migration, f"{target.migrations_dir.name}/{finding.migration}.sql")
         if finding.migration_state == "applied":
             finding.hint = (
                 f"{where} creates it and the ledger says it is applied: the backend may use another "

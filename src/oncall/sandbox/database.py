@@ -14,7 +14,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from oncall.config import Target
 from oncall.errors import BadInput
+from oncall.migrations.files import discover
 from oncall.sandbox.backend import case_uuid
 from oncall.sandbox.pg import EmbeddedPostgres
 
@@ -65,14 +67,31 @@ def baseline_file(sql_dir: Path) -> Path:
     return files[0]
 
 
+def alembic_baseline(ini: Path) -> tuple[Path, str, str]:
+    """The first revision of an Alembic project: its file, the SQL Alembic renders for it, its id."""
+    target = Target(
+        "sandbox", "sandbox", ini.parent, format="alembic", alembic_ini=ini, state_dir=ini.parent / ".oncall"
+    )
+    first = discover(target)[0]
+    assert first.revision is not None
+    return first.path, first.sql, first.revision
+
+
 def provision(server: EmbeddedPostgres, system: str, sql_dir: Path, *, alembic: bool) -> SandboxDatabase:
-    """Create the role and database, apply the baseline and the seed rows; return how to connect."""
+    """Create the role and database, apply the baseline and the seed rows; return how to connect.
+
+    `sql_dir` is a folder of .sql files, or an Alembic project's alembic.ini (its first revision,
+    rendered by Alembic's offline mode, is the baseline).
+    """
     import psycopg
 
-    baseline = baseline_file(sql_dir)
-    text = baseline.read_text()
     revision = None
-    if alembic:
+    if sql_dir.name == "alembic.ini":
+        baseline, text, revision = alembic_baseline(sql_dir)
+    else:
+        baseline = baseline_file(sql_dir)
+        text = baseline.read_text()
+    if alembic and revision is None:
         found = REVISION_HEADER.search(text)
         if not found:
             raise BadInput(

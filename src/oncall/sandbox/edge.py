@@ -1,7 +1,9 @@
 """The sandbox's edge: a reverse proxy on 127.0.0.1 in front of the demo backend, like Render's.
 
 Render's edge answers 502 Bad Gateway when it cannot reach the app (crashed, not listening,
-connection reset); the smoke checks look for that status and for "Bad Gateway" in the body. The
+connection reset); the smoke checks look for that status and for "Bad Gateway" in the body. A
+suspended service, or one in maintenance mode, gets 503 Service Unavailable without its app being
+asked (`suspended()`, `maintenance()`). The
 edge forwards everything else unchanged, with `rndr-id`-style request ids so logs can be matched.
 """
 
@@ -25,6 +27,16 @@ BAD_GATEWAY_BODY = (
     " Please try again shortly.</p></body></html>\n"
 )
 
+SUSPENDED_BODY = (
+    "<!DOCTYPE html><html><head><title>Service Suspended</title></head>"
+    "<body><h1>Service Suspended</h1><p>This service has been suspended by its owner.</p></body></html>\n"
+)
+
+MAINTENANCE_BODY = (
+    "<!DOCTYPE html><html><head><title>Maintenance</title></head>"
+    "<body><h1>Down for maintenance</h1><p>This service is undergoing maintenance.</p></body></html>\n"
+)
+
 UPSTREAM_TIMEOUT = 30.0
 
 
@@ -32,12 +44,20 @@ class EdgeHandler(BaseHTTPRequestHandler):
     server_version = "oncall-sandbox-edge"
     protocol_version = "HTTP/1.1"
     upstream: Callable[[], int | None]
+    suspended: Callable[[], bool]
+    maintenance: Callable[[], bool]
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        port = self.upstream()
         request_id = secrets.token_hex(8)
+        if self.suspended():
+            self._answer(503, "Service Unavailable", SUSPENDED_BODY, request_id)
+            return
+        if self.maintenance():
+            self._answer(503, "Service Unavailable", MAINTENANCE_BODY, request_id)
+            return
+        port = self.upstream()
         if port is None:
             self._bad_gateway(request_id)
             return
@@ -68,8 +88,11 @@ class EdgeHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
 
     def _bad_gateway(self, request_id: str) -> None:
-        body = BAD_GATEWAY_BODY.encode()
-        self.send_response(502, "Bad Gateway")
+        self._answer(502, "Bad Gateway", BAD_GATEWAY_BODY, request_id)
+
+    def _answer(self, status: int, reason: str, page: str, request_id: str) -> None:
+        body = page.encode()
+        self.send_response(status, reason)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("rndr-id", request_id)
         self.send_header("Content-Length", str(len(body)))
@@ -82,10 +105,27 @@ class EdgeHandler(BaseHTTPRequestHandler):
 
 
 class Edge:
-    """The edge server in a daemon thread; `upstream()` gives the backend's port or None when down."""
+    """The edge server in a daemon thread; `upstream()` gives the backend's port or None when down,
+    `suspended()` whether the service is suspended, `maintenance()` whether it is in maintenance
+    mode (503 for either, with Render's kind of page)."""
 
-    def __init__(self, upstream: Callable[[], int | None], port: int = 0, host: str = "127.0.0.1") -> None:
-        handler = type("BoundEdgeHandler", (EdgeHandler,), {"upstream": staticmethod(upstream)})
+    def __init__(
+        self,
+        upstream: Callable[[], int | None],
+        port: int = 0,
+        host: str = "127.0.0.1",
+        suspended: Callable[[], bool] = lambda: False,
+        maintenance: Callable[[], bool] = lambda: False,
+    ) -> None:
+        handler = type(
+            "BoundEdgeHandler",
+            (EdgeHandler,),
+            {
+                "upstream": staticmethod(upstream),
+                "suspended": staticmethod(suspended),
+                "maintenance": staticmethod(maintenance),
+            },
+        )
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="edge", daemon=True)

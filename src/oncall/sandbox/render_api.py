@@ -15,13 +15,18 @@ Served (all under /v1, all need `Authorization: Bearer <api_key>`, else 401 {"me
 
     GET  /services                               cursor pagination, filters name/type/suspended
     GET  /services/{id}
+    PATCH /services/{id} {serviceDetails: {maintenanceMode: {enabled, uri}}}   web services only (else 400)
     POST /services/{id}/restart                  200, empty body; cron jobs → 400
-    POST /services/{id}/suspend | /resume        202, empty body
+    POST /services/{id}/suspend | /resume        202, empty body; cron jobs cannot be suspended (400);
+                                                 resume starts a deploy (trigger service_resumed)
+    POST /services/{id}/scale {numInstances}     202, empty; 400 below 1 or above the plan's limit
     GET  /services/{id}/deploys                  status/createdAfter/createdBefore filters
     POST /services/{id}/deploys                  201 deploy, or 202 empty when one is in progress
     GET  /services/{id}/deploys/{deployId}
     POST /services/{id}/deploys/{deployId}/cancel
+    POST /services/{id}/rollback {deployId}      201 deploy (trigger rollback) of a deploy that was live
     GET  /services/{id}/jobs, POST /services/{id}/jobs (201), GET/POST .../jobs/{jobId}[/cancel]
+    GET  /services/{id}/env-vars[/{key}]         the service's own variables ({key, value})
     GET  /services/{id}/events
     GET  /logs?ownerId=&resource=...             Render's {hasMore, nextStartTime, nextEndTime, logs}
 
@@ -113,8 +118,9 @@ def make_service(
     pre_deploy_command: str | None = None,
     url: str | None = None,
     health_check_path: str = "",
+    image_path: str | None = None,
 ) -> dict[str, Any]:
-    """A service object that satisfies Render's `service` schema."""
+    """A service object that satisfies Render's `service` schema (`image_path`: image-backed)."""
     prefix = "crn" if type == "cron_job" else "srv"
     sid = service_id or new_id(prefix)
     env_details: dict[str, Any] = {"buildCommand": build_command, "startCommand": start_command}
@@ -147,8 +153,17 @@ def make_service(
             if type == "private_service":
                 details["openPorts"] = [{"port": 10000, "protocol": "TCP"}]
                 details["url"] = f"{name}:10000"
+    if image_path:
+        details["runtime"] = details["env"] = "image"
+        details["envSpecificDetails"] = {}
     now = _now_iso()
+    extra = (
+        {"imagePath": image_path}
+        if image_path
+        else {"repo": "https://github.com/example/" + name, "branch": "main"}
+    )
     return {
+        **extra,
         "id": sid,
         "name": name,
         "ownerId": owner_id,
@@ -162,8 +177,6 @@ def make_service(
         "notifyOnFail": "default",
         "slug": name,
         "rootDir": "",
-        "repo": "https://github.com/example/" + name,
-        "branch": "main",
         "serviceDetails": details,
     }
 
@@ -226,7 +239,7 @@ class RateLimits:
 
 @dataclass
 class Fault:
-    kind: str  # "429" | "500" | "slow" | "drop" | "drop_after"
+    kind: str  # "429" | "403" | "500" | "slow" | "drop" | "drop_after"
     method: str | None
     path: re.Pattern[str] | None
     times: int
@@ -248,6 +261,7 @@ class _Service:
     events: list[dict[str, Any]] = field(default_factory=list)  # newest first
     fail_next: list[str] = field(default_factory=list)
     fail_jobs: int = 0
+    env_vars: dict[str, str] = field(default_factory=dict)  # set on the service itself, in order
 
 
 class _Reply(Exception):
@@ -298,6 +312,8 @@ class RenderStandIn:
         self.on_restart: Callable[[str], None] | None = None
         self.on_deploy: DeployHook | None = None
         self.on_job: JobHook | None = None
+        # Manual scaling's ceiling on paid plans (a free instance cannot scale past 1).
+        self.max_instances = 100
         self.requests: Counter[tuple[str, str]] = Counter()
         self.restarts: Counter[str] = Counter()
         self._lock = threading.RLock()
@@ -363,8 +379,12 @@ class RenderStandIn:
         type: str = "app",
         at: _dt.datetime | None = None,
         instance: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Add one log line of a service (or job) as Render's log API would return it."""
+        """Add one log line of a service (or job) as Render's log API would return it.
+
+        `labels` adds request-log labels such as statusCode, path and method.
+        """
         moment = at or _dt.datetime.now(_dt.UTC)
         entry = {
             "id": secrets.token_hex(8),
@@ -375,6 +395,7 @@ class RenderStandIn:
                 {"name": "instance", "value": instance or f"{service_id}-abcde"},
                 {"name": "level", "value": level},
                 {"name": "type", "value": type},
+                *({"name": name, "value": value} for name, value in (labels or {}).items()),
             ],
             "_at": moment,
             "_resource": service_id,
@@ -393,12 +414,12 @@ class RenderStandIn:
         delay: float = 0.0,
         reset: int = 1,
     ) -> None:
-        """Make the next `times` matching requests fail: 429, 500, slow, drop, drop_after.
+        """Make the next `times` matching requests fail: 429, 403, 500, slow, drop, drop_after.
 
         `path` is a regular expression searched in the request path after /v1 (e.g. r"/deploys$");
         `delay` is how long a "slow" answer waits; `reset` the Ratelimit-Reset an injected 429 sends.
         """
-        if kind not in ("429", "500", "slow", "drop", "drop_after"):
+        if kind not in ("429", "403", "500", "slow", "drop", "drop_after"):
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
             self._faults.append(
@@ -421,6 +442,53 @@ class RenderStandIn:
     def fail_next_job(self, service_id: str, count: int = 1) -> None:
         with self._lock:
             self._services[service_id].fail_jobs += count
+
+    def add_deploy(
+        self,
+        service_id: str,
+        status: str = "deactivated",
+        *,
+        commit_id: str | None = None,
+        trigger: str = "new_commit",
+    ) -> dict[str, Any]:
+        """Put a finished deploy on top of the service's history (no phases, no events): test setup."""
+        with self._lock:
+            svc = self._services[service_id]
+            now = _now_iso()
+            deploy: dict[str, Any] = {
+                "id": new_id("dep"),
+                "commit": {
+                    "id": commit_id or secrets.token_hex(20),
+                    "message": "sandbox commit",
+                    "createdAt": now,
+                },
+                "status": status,
+                "trigger": trigger,
+                "createdAt": now,
+                "updatedAt": now,
+                "startedAt": now,
+                "finishedAt": now,
+                "_phase_at": self.clock(),
+                "_outcome": None,
+                "_hook": None,
+                "_cursor": self._cursor(),
+            }
+            if status == "live":
+                for other in svc.deploys:
+                    if other["status"] == "live":
+                        other["status"] = "deactivated"
+            svc.deploys.insert(0, deploy)
+            return self._public(deploy)
+
+    def set_env_var(self, service_id: str, key: str, value: str) -> None:
+        """An environment variable set on the service (what GET /services/{id}/env-vars lists)."""
+        with self._lock:
+            self._services[service_id].env_vars[key] = value
+
+    def add_event(self, service_id: str, kind: str, details: dict[str, Any] | None = None) -> None:
+        """Record one service event (newest first), e.g. server_failed with its reason."""
+        with self._lock:
+            self._event(self._services[service_id], kind, details or {})
 
     def start_deploy(self, service_id: str, *, trigger: str = "new_commit") -> dict[str, Any]:
         """Begin a deploy as if someone else had (a push, the dashboard)."""
@@ -498,9 +566,15 @@ class RenderStandIn:
         busy = any(d["status"] in ACTIVE for d in svc.deploys)
         now = _now_iso()
         commit_id = (body or {}).get("commitId") or secrets.token_hex(20)
+        image = (body or {}).get("imageUrl") or svc.data.get("imagePath")
+        source: dict[str, Any] = (
+            {"image": {"ref": image, "sha": "sha256:" + secrets.token_hex(32)}}
+            if image
+            else {"commit": {"id": commit_id, "message": "sandbox commit", "createdAt": now}}
+        )
         deploy: dict[str, Any] = {
             "id": new_id("dep"),
-            "commit": {"id": commit_id, "message": "sandbox commit", "createdAt": now},
+            **source,
             "status": "queued" if busy else "created",
             "trigger": trigger,
             "createdAt": now,
@@ -567,7 +641,11 @@ class RenderStandIn:
             status, since = active["status"], active["_phase_at"]
             # An injected pre-deploy failure needs a pre-deploy phase to fail in.
             has_pre = configured_pre or active["_outcome"] == "pre_deploy_failed"
-            if status == "created" and now >= since + t.created:
+            if status == "created" and now >= since + t.created and active.get("_rollback_of"):
+                # A rollback reuses the earlier build: straight to the update, like Render.
+                self._set_status(svc, active, "update_in_progress", since + t.created)
+                self._start_hook(svc, active, self.on_deploy, kind="deploy", on_crash="update_failed")
+            elif status == "created" and now >= since + t.created:
                 self._set_status(svc, active, "build_in_progress", since + t.created)
             elif status == "build_in_progress" and now >= since + t.build:
                 end = since + t.build
@@ -718,6 +796,8 @@ class RenderStandIn:
             return 429, rate_headers, {"message": "rate limit exceeded"}, None, delay
         if fault and fault.kind == "500":
             return 500, rate_headers, {"id": "internal", "message": "internal server error"}, None, delay
+        if fault and fault.kind == "403":
+            return 403, rate_headers, {"message": "forbidden"}, None, delay
         auth = headers.get("authorization", "")
         if auth != f"Bearer {self.api_key}":
             return 401, rate_headers, {"message": "unauthorized"}, None, delay
@@ -756,21 +836,30 @@ class RenderStandIn:
         rest = seg[2:]
         if not rest and method == "GET":
             return 200, self._public(svc.data)
+        if not rest and method == "PATCH":
+            return self._update(svc, body)
         if rest == ["restart"] and method == "POST":
             return self._restart(svc)
-        if rest in (["suspend"], ["resume"]) and method == "POST":
-            self.set_suspended(svc.data["id"], rest[0] == "suspend")
-            return 202, None
+        if rest == ["suspend"] and method == "POST":
+            return self._suspend(svc)
+        if rest == ["resume"] and method == "POST":
+            return self._resume(svc)
+        if rest == ["scale"] and method == "POST":
+            return self._scale(svc, body)
         if rest == ["deploys"]:
             return self._deploys(svc, method, query, body)
+        if rest == ["rollback"] and method == "POST":
+            return self._rollback(svc, body)
         if len(rest) >= 2 and rest[0] == "deploys":
             return self._one_deploy(svc, method, rest[1], rest[2:])
         if rest == ["jobs"]:
             return self._jobs(svc, method, query, body)
         if len(rest) >= 2 and rest[0] == "jobs":
             return self._one_job(svc, method, rest[1], rest[2:])
+        if rest and rest[0] == "env-vars" and method == "GET" and len(rest) <= 2:
+            return 200, self._env_vars(svc, rest[1:], query)
         if rest == ["events"] and method == "GET":
-            return 200, self._page(svc.events, "event", query)
+            return 200, self._page(self._events_of(svc, query), "event", query)
         raise _Reply(404, {"message": f"not found: {path}"})
 
     def _page(
@@ -838,10 +927,142 @@ class RenderStandIn:
             raise _Reply(400, {"message": "clearCache must be clear or do_not_clear"})
         if svc.data["suspended"] == "suspended":
             raise _Reply(409, {"message": "service is suspended"})
+        self._check_image(svc, body)
         deploy, queued = self._create_deploy(svc, "api", body)
         if queued:
             return 202, None
         return 201, self._public(deploy)
+
+    def _env_vars(self, svc: _Service, key: list[str], query: dict[str, list[str]]) -> Any:
+        """GET env-vars: a page of {envVar: {key, value}, cursor}; GET env-vars/{key}: {key, value}."""
+        if key:
+            if key[0] not in svc.env_vars:
+                raise _Reply(404, {"message": f"not found: env var {key[0]}"})
+            return {"key": key[0], "value": svc.env_vars[key[0]]}
+        items = [
+            {"key": k, "value": v, "_cursor": base64.urlsafe_b64encode(k.encode()).decode().rstrip("=")}
+            for k, v in svc.env_vars.items()
+        ]
+        return self._page(items, "envVar", query)
+
+    def _update(self, svc: _Service, body: Any) -> tuple[int, Any]:
+        """PATCH /services/{id}: only serviceDetails.maintenanceMode is applied (what oncall changes)."""
+        if not isinstance(body, dict):
+            raise _Reply(400, {"message": "a JSON object body is required"})
+        wanted = (body.get("serviceDetails") or {}).get("maintenanceMode")
+        if wanted is None:
+            return 200, self._public(svc.data)
+        if svc.data["type"] != "web_service":
+            raise _Reply(400, {"message": f"maintenance mode is not available for a {svc.data['type']}"})
+        if not isinstance(wanted, dict) or not isinstance(wanted.get("enabled"), bool):
+            raise _Reply(400, {"message": "maintenanceMode.enabled must be a boolean"})
+        details = svc.data["serviceDetails"]
+        before = details.get("maintenanceMode") or {"enabled": False, "uri": ""}
+        after = {"enabled": wanted["enabled"], "uri": str(wanted.get("uri", before.get("uri", "")) or "")}
+        details["maintenanceMode"] = after
+        if after["enabled"] != before.get("enabled"):
+            self._event(svc, "maintenance_mode_enabled", {"enabled": after["enabled"]})
+        if after["uri"] != before.get("uri", ""):
+            self._event(
+                svc, "maintenance_mode_uri_updated", {"fromURI": before.get("uri", ""), "toURI": after["uri"]}
+            )
+        svc.data["updatedAt"] = _now_iso()
+        return 200, self._public(svc.data)
+
+    def _suspend(self, svc: _Service) -> tuple[int, Any]:
+        # Render's spec lists 400 for suspend without saying when; a cron job is our guess (UNCONFIRMED).
+        if svc.data["type"] == "cron_job":
+            raise _Reply(400, {"message": "suspending a cron job is not supported"})
+        if svc.data["suspended"] != "suspended":
+            self.set_suspended(svc.data["id"], True)
+            self._event(svc, "suspender_added", {"actor": "user"})
+            self._event(svc, "service_suspended", {})
+        return 202, None
+
+    def _resume(self, svc: _Service) -> tuple[int, Any]:
+        """Resume: not suspended any more, and a deploy (trigger service_resumed) brings the server up."""
+        if svc.data["suspended"] == "suspended":
+            self.set_suspended(svc.data["id"], False)
+            self._event(svc, "suspender_removed", {"actor": "user"})
+            self._event(svc, "service_resumed", {})
+            live = next((d for d in svc.deploys if d["status"] == "live"), None)
+            commit = (live or {}).get("commit") or {}
+            self._create_deploy(svc, "service_resumed", {"commitId": commit.get("id")})
+        return 202, None
+
+    def _scale(self, svc: _Service, body: Any) -> tuple[int, Any]:
+        count = body.get("numInstances") if isinstance(body, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise _Reply(400, {"message": "numInstances must be an integer"})
+        if svc.data["type"] in ("cron_job", "static_site"):
+            raise _Reply(400, {"message": f"a {svc.data['type']} cannot be scaled"})
+        if svc.data["suspended"] == "suspended":
+            raise _Reply(409, {"message": "service is suspended"})
+        details = svc.data["serviceDetails"]
+        plan = details.get("plan", "starter")
+        most = 1 if plan == "free" else self.max_instances
+        if count < 1:
+            raise _Reply(400, {"message": "numInstances must be at least 1; suspend the service to stop it"})
+        if count > most:
+            raise _Reply(
+                400, {"message": f"numInstances {count} is above the limit of {most} for plan {plan}"}
+            )
+        before = int(details.get("numInstances") or 1)
+        if count != before:
+            details["numInstances"] = count
+            self._event(svc, "instance_count_changed", {"fromInstances": before, "toInstances": count})
+        return 202, None
+
+    @staticmethod
+    def _check_image(svc: _Service, body: dict[str, Any]) -> None:
+        """imageUrl only for image-backed services, with the service's host/repo/name, not with commitId."""
+        image = body.get("imageUrl")
+        if image is None:
+            return
+        configured = svc.data.get("imagePath")
+        if not configured:
+            raise _Reply(400, {"message": "imageUrl can only be used with an image-backed service"})
+        if body.get("commitId"):
+            raise _Reply(400, {"message": "imageUrl and commitId cannot be used together"})
+        wanted = _image_name(str(configured))
+        if _image_name(str(image)) != wanted:
+            mismatch = f"imageUrl must match the service's image host, repository and name ({wanted})"
+            raise _Reply(400, {"message": mismatch})
+
+    def _rollback(self, svc: _Service, body: Any) -> tuple[int, Any]:
+        """A new deploy (trigger rollback) of an earlier deploy's build: no build, no pre-deploy."""
+        if not isinstance(body, dict) or not isinstance(body.get("deployId"), str) or not body["deployId"]:
+            raise _Reply(400, {"message": "deployId is required"})
+        wanted = body["deployId"]
+        earlier = next((d for d in svc.deploys if d["id"] == wanted), None)
+        if earlier is None:
+            raise _Reply(404, {"message": f"not found: deploy {wanted} of service {svc.data['id']}"})
+        if earlier["status"] not in ("live", "deactivated"):
+            never = f"deploy {wanted} is {earlier['status']}; only a deploy that was live can be the target"
+            raise _Reply(400, {"message": never})
+        if svc.data["suspended"] == "suspended":
+            raise _Reply(409, {"message": "service is suspended"})
+        source = {
+            "commitId": (earlier.get("commit") or {}).get("id"),
+            "imageUrl": (earlier.get("image") or {}).get("ref"),
+        }
+        deploy, _ = self._create_deploy(svc, "rollback", source)
+        deploy["_rollback_of"] = wanted
+        return 201, self._public(deploy)
+
+    def _events_of(self, svc: _Service, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        types = _many(query, "type")
+        start = _time_param(query, "startTime")
+        end = _time_param(query, "endTime")
+        chosen = []
+        for event in svc.events:
+            at = _parse_iso(event["timestamp"])
+            if types and event["type"] not in types:
+                continue
+            if at is not None and ((start and at < start) or (end and at > end)):
+                continue
+            chosen.append(event)
+        return chosen
 
     def _one_deploy(self, svc: _Service, method: str, deploy_id: str, rest: list[str]) -> tuple[int, Any]:
         deploy = next((d for d in svc.deploys if d["id"] == deploy_id), None)
@@ -923,7 +1144,8 @@ class RenderStandIn:
         limit = _limit(query)
         levels = _many(query, "level")
         types = _many(query, "type")
-        text = _one(query, "text")
+        texts = query.get("text", [])  # free text: a comma is part of it, not a separator
+        by_label = {name: _many(query, name) for name in ("statusCode", "path", "method", "instance")}
         chosen = [
             e
             for e in self._logs
@@ -932,7 +1154,11 @@ class RenderStandIn:
             and start <= e["_at"] <= end
             and (not levels or _label(e, "level") in levels)
             and (not types or _label(e, "type") in types)
-            and (not text or text in e["message"])
+            and (not texts or any(_wildcard(t, e["message"], contains=True) for t in texts))
+            and all(
+                not wanted or any(_wildcard(w, _label(e, name) or "") for w in wanted)
+                for name, wanted in by_label.items()
+            )
         ]
         chosen.sort(key=lambda e: e["_at"], reverse=direction == "backward")
         page, more = chosen[:limit], len(chosen) > limit
@@ -994,6 +1220,23 @@ def _time_param(query: dict[str, list[str]], name: str) -> _dt.datetime | None:
 
 def _created(item: dict[str, Any]) -> _dt.datetime:
     return _parse_iso(item["createdAt"]) or _dt.datetime.min.replace(tzinfo=_dt.UTC)
+
+
+def _wildcard(pattern: str, value: str, *, contains: bool = False) -> bool:
+    """Render's log filters accept `*` wildcards; text filters match anywhere in the line."""
+    if "*" not in pattern:
+        return pattern in value if contains else pattern == value
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.search(regex, value) is not None if contains else re.fullmatch(regex, value) is not None
+
+
+def _image_name(ref: str) -> str:
+    """docker.io/org/app:1.2@sha256:… -> docker.io/org/app (host, repository and name, no tag)."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name
 
 
 def _label(entry: dict[str, Any], name: str) -> str | None:

@@ -72,9 +72,19 @@ class SandboxProcess:
             "succeeded" if self.supervisor.run_command(job["startCommand"]) else "failed"
         )
         self.edge = procs.on_preferred_port(
-            lambda port: Edge(self.supervisor.upstream, port=port), args.edge_port
+            lambda port: Edge(
+                self.supervisor.upstream, port=port, suspended=self._suspended, maintenance=self._maintenance
+            ),
+            args.edge_port,
         )
         self.ready = False
+
+    def _suspended(self) -> bool:
+        return bool(self.standin.service(self.service_id)["suspended"] == "suspended")
+
+    def _maintenance(self) -> bool:
+        mode = self.standin.service(self.service_id)["serviceDetails"].get("maintenanceMode") or {}
+        return bool(mode.get("enabled"))
 
     def _restart(self, _service_id: str) -> None:
         self.supervisor.restart()

@@ -1,12 +1,17 @@
 """Schema verification: the schema the migrations expect against the live catalog, read-only.
 
-expect    replay the migrations' DDL into an Expectation (pglast)
+shadow    the applied files replayed into a shadow database, its catalog cached per set of files
+snapshot  the catalog reader, the same for the shadow and the live database (every object kind)
+diff      catalog against catalog: one VerifyRow per object
+expect    the static model (pglast), used only when no shadow can be had
 cache     that expectation, cached per set of files
-catalog   what the database has (pg_catalog)
-verify    compare the two: `verify(target, url)` -> VerifyResult
-report    the table a person reads
+catalog   the live catalog as the static model reads it
+verify    `verify(target, url)` -> VerifyResult
+result    VerifyRow and the result words
+report    what a person reads: failures, warnings and one verdict line
 """
 
-from oncall.schema.verify import VerifyResult, VerifyRow
+from oncall.schema.result import VerifyRow
+from oncall.schema.verify import VerifyResult
 
 __all__ = ["VerifyResult", "VerifyRow"]

@@ -1,4 +1,8 @@
-"""The expected schema, derived from migration SQL with PostgreSQL's own parser (pglast).
+"""The static model of the expected schema, derived from migration SQL with PostgreSQL's parser (pglast).
+
+verify's fallback: the expected schema is normally the catalog of a shadow replay
+(oncall.schema.shadow); this model is used only when no shadow can be had, and verify then names
+what the model cannot check (oncall.schema.unchecked_by_static_model).
 
 Nobody writes expectations by hand: `expect(files)` replays the DDL of the applied migration files,
 in order, into an `Expectation` — tables and their columns (type spelled the way `format_type`

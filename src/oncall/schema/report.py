@@ -1,4 +1,10 @@
-"""Human output for verify: one rich table (failures first), what drifted, notes, and the verdict.
+"""Human output for verify: what failed, what to look at, and one verdict line with counts.
+
+By default a passing verify prints its verdict and nothing else, whatever the number of objects;
+failures and warnings get one line each (kind, name, expected, found, why), and notes (what could
+not be checked, where the expectation came from when it was not the shadow) one line each.
+`verbose` adds the whole table: every object with what was expected and what was found.
+Under --json the document is on stdout and stderr carries only the verdict line.
 
 The verdict of a failed run is left to the task's exit message (cause and hint on stderr), so it is
 printed once.
@@ -7,6 +13,8 @@ printed once.
 from __future__ import annotations
 
 from oncall.output import Output
+from oncall.redact import redact
+from oncall.schema.result import VerifyRow
 from oncall.schema.verify import VerifyResult
 
 _STYLE = {
@@ -19,7 +27,44 @@ _STYLE = {
 }
 
 
-def render(out: Output, result: VerifyResult) -> None:
+def render(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
+    if out.json_mode:
+        if result.ok:
+            _say(out, result.verdict())
+        return
+    if verbose:
+        _table(out, result)
+    for row in result.failures + result.warnings:
+        _say(out, _problem_line(row))
+    for note in result.notes:
+        _say(out, f"  note: {note}")
+    for name in result.unchecked:
+        _say(out, f"  not checkable: {name}")
+    if verbose:
+        _say(
+            out,
+            f"  {len(result.applied)} applied migration(s), {len(result.pending)} pending; expected schema "
+            f"from {result.expected_from or 'nothing'}; {result.queries} catalog queries, "
+            f"{result.elapsed_ms:.0f} ms",
+        )
+    if result.ok:
+        _say(out, result.verdict())
+
+
+def _say(out: Output, text: str) -> None:
+    """One plain line, redacted: a run without --verbose never imports rich (its import is most of
+    what drawing cost), and object names with brackets are not read as markup."""
+    stream = out.stderr if out.json_mode else out.stdout
+    stream.write(redact(text) + "\n")
+    stream.flush()
+
+
+def _problem_line(row: VerifyRow) -> str:
+    text = f"  {row.result}: {row.kind} {row.name}: expected {row.expected}, found {row.found}"
+    return text + (f" ({row.detail})" if row.detail else "")
+
+
+def _table(out: Output, result: VerifyResult) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -33,14 +78,3 @@ def render(out: Output, result: VerifyResult) -> None:
             Text(row.kind), Text(row.name), Text(row.expected), Text(row.found), Text(row.result, style)
         )
     out.print(table)
-    for row in result.rows:
-        if row.detail and row.result != "ok":
-            out.print(f"  {row.result}: {row.kind} {row.name}: {row.detail}", markup=False)
-    for note in result.notes:
-        out.print(f"  note: {note}", markup=False)
-    out.print(
-        f"  {len(result.applied)} applied migration(s), {len(result.pending)} pending; "
-        f"{result.queries} catalog queries, {result.elapsed_ms:.0f} ms"
-    )
-    if result.ok:
-        out.print(result.verdict(), markup=False)

@@ -7,12 +7,15 @@ One run, inside one READ ONLY transaction with a short statement_timeout and loc
 1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
    files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
    equal to the last applied revision;
-2. the expectation (`oncall.schema.expect.expect`) from the files the ledger says are applied, in
-   name order, read from its on-disk cache when those files are unchanged (`oncall.schema.cache`);
-3. the live catalog (`oncall.schema.catalog.read_catalog`) in at most three statements;
-4. the comparison: one `VerifyRow` per expected object (kind, name, expected, found, result),
-   failures first; drift says what was expected and what was found; columns nobody declared on
-   an expected table are warnings; INVALID indexes and NOT VALID constraints fail.
+2. the expected schema: the applied files replayed into a shadow database and its catalog read back
+   (`oncall.schema.shadow`), cached by the files' checksums so that unchanged files never replay;
+   when the shadow cannot be had, one note says why and the static pglast model
+   (`oncall.schema.expect`, `oncall.schema.catalog`) checks what it can, naming what it cannot;
+3. the live catalog, read by the same reader as the shadow (`oncall.schema.snapshot`): one statement
+   for every object kind, one more for seed rows, whatever the number of objects;
+4. the comparison (`oncall.schema.diff`): one `VerifyRow` per expected object (kind, name, expected,
+   found, result), failures first; what differs says what was expected and what was found; objects
+   the migrations did not make are warnings; INVALID indexes and NOT VALID constraints fail.
 
 Exit codes: 0 everything present, 1 something missing or different (or pending), 5 ledger drift.
 Drift wins over a mismatch: when the files no longer say what was applied, the expectation itself
@@ -22,22 +25,43 @@ cannot be trusted.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from psycopg import sql
+
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, parse_database_url
-from oncall.errors import CheckFailed, ExitCode, Refused, Unreachable
+from oncall.errors import BadInput, CheckFailed, ExitCode, Refused, Unreachable
 from oncall.migrations.files import LedgerState, Migration, discover, read_state
 from oncall.migrations.ledger import LEDGER_TABLE
 from oncall.schema.cache import Prepared, expected_for
 from oncall.schema.catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex, read_catalog
-from oncall.schema.expect import Column, Constraint, Expectation, Index, canonical_default, ident, qualified
+from oncall.schema.diff import compare_snapshots
+from oncall.schema.expect import (
+    Column,
+    Constraint,
+    Expectation,
+    Index,
+    canonical_default,
+    ident,
+    qualified,
+)
+from oncall.schema.result import DIFFERS, DRIFT, FAIL, MISSING, OK, WARNING, VerifyRow
+from oncall.schema.result import ORDER as _ORDER
+from oncall.schema.shadow import (
+    LiveFacts,
+    ShadowUnavailable,
+    cached_snapshot,
+    expected_snapshot,
+    shadow_enabled,
+    shadow_url,
+)
+from oncall.schema.snapshot import CatalogObject, Snapshot, lookup_rows, read_snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
     import psycopg
 
 # A verify reads the catalog and a few seed rows: anything slower than this is stuck behind
@@ -45,9 +69,6 @@ if TYPE_CHECKING:
 STATEMENT_TIMEOUT = "10s"
 LOCK_TIMEOUT = "2s"
 
-OK, WARNING, MISSING, DIFFERS, FAIL, DRIFT = "ok", "warning", "missing", "differs", "fail", "drift"
-_ORDER = {DRIFT: 0, MISSING: 1, DIFFERS: 2, FAIL: 3, WARNING: 4, OK: 5}
-_FAILED = (DRIFT, MISSING, DIFFERS, FAIL)
 MIGRATE_HINT = "run invoke migrate"
 
 
@@ -56,37 +77,6 @@ def _recreate_hint(source: str) -> str:
         f"{source} declares it and is recorded as applied, so invoke migrate will not bring it back: "
         "re-create it by hand from that file"
     )
-
-
-@dataclass(slots=True)
-class VerifyRow:
-    """One expected object (or ledger fact) and what the database has."""
-
-    kind: str
-    name: str
-    expected: str
-    found: str
-    result: str
-    detail: str = ""
-    hint: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.result in _FAILED
-
-    def as_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "kind": self.kind,
-            "name": self.name,
-            "expected": self.expected,
-            "found": self.found,
-            "result": self.result,
-        }
-        if self.detail:
-            doc["detail"] = self.detail
-        if self.hint:
-            doc["hint"] = self.hint
-        return doc
 
 
 @dataclass
@@ -101,6 +91,10 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
     queries: int = 0
     elapsed_ms: float = 0.0
+    # Where the expectation came from (shadow replay, cached or not, or the static model), and what
+    # could not be checked (named, never skipped silently).
+    expected_from: str = ""
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def code(self) -> int:
@@ -130,6 +124,9 @@ class VerifyResult:
         """The one-line summary a person reads first."""
         objects = [r for r in self.rows if r.kind not in ("ledger", "migration")]
         warn = f", {len(self.warnings)} warning(s)" if self.warnings else ""
+        if self.unchecked:
+            warn += f", {len(self.unchecked)} object(s) not checkable: " + "; ".join(self.unchecked[:3])
+            warn += ", ..." if len(self.unchecked) > 3 else ""
         if self.ok:
             if not self.applied:
                 return f"verify {self.target}: OK, no migrations applied yet and none pending{warn}"
@@ -160,6 +157,8 @@ class VerifyResult:
             },
             "queries": self.queries,
             "elapsed_ms": round(self.elapsed_ms, 1),
+            "expected_from": self.expected_from,
+            "unchecked": self.unchecked,
             "rows": [r.as_dict() for r in self.rows],
             "notes": self.notes,
         }
@@ -170,10 +169,16 @@ class VerifyResult:
 
 def verify(target: Target, url: DatabaseURL | str, *, only: Sequence[str] | None = None) -> VerifyResult:
     """Check the live database of `target` against its applied migrations; read-only."""
+
     if isinstance(url, str):
         url = parse_database_url(url, source=target.database_url_env)
     migrations = discover(target)
-    prepared = Prepared(_files(migrations), default_schema=target.schema, state_dir=target.state_dir)
+    # The static model is only the fallback when a shadow replay is on: no point preparing it then.
+    prepared = (
+        None
+        if shadow_enabled(target)
+        else Prepared(_files(migrations), default_schema=target.schema, state_dir=target.state_dir)
+    )
     conn = connect(url, connect_timeout=target.connect_timeout, autocommit=True)
     try:
         return verify_on(conn, target, migrations, only=only, where=url.where, prepared=prepared)
@@ -210,24 +215,145 @@ def verify_on(
             state = read_state(conn, target, migrations)
             result.applied = [m.path.name for m in state.applied]
             result.pending = [m.path.name for m in state.pending]
-            files = _files(state.applied)
-            exp = prepared.result_for(files) if prepared is not None else None
-            if exp is None:
-                exp = expected_for(files, default_schema=target.schema, state_dir=target.state_dir)
-            if only:
-                exp = exp.only(_split_only(only))
-            catalog = read_catalog(conn, exp)
+            checked = _shadow_check(conn, target, state.applied, only, result) if state.applied else None
+            if checked is None:
+                checked = _static_check(conn, target, state.applied, only, prepared, result=result)
         finally:
             if not conn.broken:
                 conn.execute("ROLLBACK")
     except psycopg.Error as exc:
         raise _translate(exc, result.where) from exc
-    result.rows = ledger_rows(target, state) + compare(exp, catalog)
+    result.rows = ledger_rows(target, state) + checked
     result.rows.sort(key=lambda r: _ORDER[r.result])
-    result.notes = exp.notes
-    result.queries = catalog.queries
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+def _shadow_check(
+    conn: psycopg.Connection[Any],
+    target: Target,
+    applied: list[Migration],
+    only: Sequence[str] | None,
+    result: VerifyResult,
+) -> list[VerifyRow] | None:
+    """Catalog against catalog: the shadow's (cached) snapshot and the live one; None to fall back."""
+    if not shadow_enabled(target):
+        result.expected_from = "static model (verify_shadow: false)"
+        return None
+    live_version = conn.info.server_version
+    expected = cached_snapshot(target, applied, live_version // 10000)
+    if expected is not None:
+        result.expected_from = "shadow replay (cached)"
+    else:
+        roles: list[str] = []
+        if shadow_url(target) is None:
+            # The embedded shadow gets the live roles, so that GRANTs and policies TO them replay.
+            roles = [r for (r,) in conn.execute(_ROLES_SQL).fetchall()]
+            result.queries += 1
+        try:
+            expected = expected_snapshot(target, applied, LiveFacts(live_version, roles))
+        except ShadowUnavailable as exc:
+            result.notes.append(f"shadow: {exc}; checked with the static model instead")
+            return None
+        result.expected_from = "shadow replay"
+    if only:
+        tables = _only_tables(expected, _split_only(only), target.schema)
+        expected = expected.only(tables)
+    conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(target.schema)))
+    live = read_snapshot(conn, sorted({target.schema, *expected.schemas}))
+    if only:
+        live = live.only(tables)
+    rows = [o for o in expected.sorted_objects() if o.kind == "row"]
+    checkable = [(i, r) for i, r in enumerate(rows) if _row_checkable(r, live)]
+    found_rows = lookup_rows(conn, [r for _, r in checkable])
+    result.queries += 1 + (1 if checkable else 0)
+    rows_found = {i: found_rows.get(n) for n, (i, _) in enumerate(checkable)}
+    shadow_major = expected.server_version // 10000
+    if shadow_major != live_version // 10000:
+        result.notes.append(
+            f"expected schema from PostgreSQL {shadow_major}, live is {live_version // 10000}: "
+            "definitions are compared as each server prints them"
+        )
+    result.unchecked = list(expected.unchecked)
+    files = [(m.path.name, m.sql) for m in applied]
+    return compare_snapshots(expected, live, rows_found, default_schema=target.schema, files=files)
+
+
+_ROLES_SQL = "SELECT rolname::text FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
+
+
+def _row_checkable(row: CatalogObject, live: Snapshot) -> bool:
+    columns = [*row.fields.get("key", {}), *row.fields.get("values", {})]
+    return all(("column", row.schema, row.table or "", c) in live.objects for c in columns)
+
+
+def _only_tables(expected: Snapshot, names: Sequence[str], default_schema: str) -> list[tuple[str, str]]:
+    """--only names -> (schema, table) keys; BadInput for a table no applied migration makes."""
+    tables = expected.tables()
+    wanted = []
+    for raw in names:
+        schema, _, table = raw.rpartition(".")
+        key = (schema or default_schema, table)
+        if key not in tables:
+            known = ", ".join(qualified(s, t, default_schema) for s, t in sorted(tables))
+            raise BadInput(
+                f"--only {raw}: no applied migration declares table {raw}",
+                f"choose among: {known or '(no tables expected)'}",
+            )
+        wanted.append(key)
+    return wanted
+
+
+def _static_check(
+    conn: psycopg.Connection[Any],
+    target: Target,
+    applied: list[Migration],
+    only: Sequence[str] | None,
+    prepared: Prepared | None,
+    *,
+    result: VerifyResult,
+) -> list[VerifyRow]:
+    """The fallback: the pglast model of the files against the catalog, naming what it cannot check."""
+    files = _files(applied)
+    exp = prepared.result_for(files) if prepared is not None else None
+    if exp is None:
+        exp = expected_for(files, default_schema=target.schema, state_dir=target.state_dir)
+    if only:
+        exp = exp.only(_split_only(only))
+    catalog = read_catalog(conn, exp)
+    result.queries += catalog.queries
+    result.notes.extend(exp.notes)
+    if applied:
+        result.expected_from = result.expected_from or "static model"
+        result.unchecked = unchecked_by_static_model(applied)
+    return compare(exp, catalog)
+
+
+# Statements the static model does not follow: what they make is named as not checkable.
+_UNMODELLED = {
+    "CreateFunctionStmt": "function",
+    "CreateTrigStmt": "trigger",
+    "ViewStmt": "view",
+    "CreateTableAsStmt": "table or materialized view",
+    "CreatePolicyStmt": "policy",
+    "CreateEnumStmt": "enum",
+    "CreateSeqStmt": "sequence",
+    "CreateExtensionStmt": "extension",
+    "CreateDomainStmt": "domain",
+    "CompositeTypeStmt": "type",
+    "DoStmt": "DO block",
+}
+
+
+def unchecked_by_static_model(applied: Iterable[Migration]) -> list[str]:
+    """What the applied files make that the static model cannot check, as file:line kind text."""
+    names = []
+    for migration in applied:
+        for statement in migration.statements:
+            kind = _UNMODELLED.get(statement.kind)
+            if kind:
+                names.append(f"{kind} at {migration.path.name}:{statement.line} ({statement.first_line(50)})")
+    return names
 
 
 def _files(migrations: Iterable[Migration]) -> list[tuple[str, str]]:

@@ -12,7 +12,21 @@ from types import ModuleType
 from invoke import Collection, Task
 
 from oncall.config_defaults import DEFAULTS
-from oncall.tasks import _cli, bench, demo, doctor, migrate, render, runbook, sandbox, smoke, verify
+from oncall.tasks import (
+    _cli,
+    _invoke_patches,
+    bench,
+    demo,
+    doctor,
+    init,
+    migrate,
+    remedies,
+    render,
+    runbook,
+    sandbox,
+    smoke,
+    verify,
+)
 
 
 def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
@@ -23,10 +37,11 @@ def _tasks_of(module: ModuleType) -> list[Task]:  # type: ignore[type-arg]
     ]
 
 
+_invoke_patches.install()
 _cli.install()
 
 ns = Collection()
-for _module in (doctor, migrate, verify, smoke, render, runbook, demo, bench):
+for _module in (init, doctor, migrate, verify, smoke, render, remedies, runbook, demo, bench):
     for _task in _tasks_of(_module):
         ns.add_task(_task)
 ns.add_collection(Collection("sandbox", *_tasks_of(sandbox)))

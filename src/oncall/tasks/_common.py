@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from invoke import Context, Exit
 
 from oncall.errors import ExitCode, OncallError
+from oncall.tasks._invoke_patches import project_prefix
 
 if TYPE_CHECKING:
     from oncall.config import Target
@@ -33,7 +34,7 @@ DEBUG_HELP = "show the Python traceback on unexpected errors"
 
 def project_root(ctx: Context) -> Path:
     """The directory of the tasks.py Invoke loaded; relative paths in config are taken from it."""
-    prefix = getattr(ctx.config, "_project_prefix", None)
+    prefix = project_prefix(ctx.config)
     return Path(prefix) if prefix else Path.cwd()
 
 
@@ -55,6 +56,14 @@ def target_for(ctx: Context, name: str | None) -> Target:
     target = resolve_target(oncall_config(ctx), chosen, root=project_root(ctx))
     if name:
         _chain_target = name
+    if target.raw.get("database_url_from"):
+        # `database_url_from: render`: the URL comes from the service, when a task first needs it.
+        from oncall.render.env import with_service_url
+
+        target = with_service_url(target)
+    from oncall.tasks._shared import share_runs_of
+
+    share_runs_of(target)  # its run records go to its database too, for the whole team (issue 19)
     return target
 
 

@@ -139,14 +139,14 @@ def connect(  # noqa: PLR0917 - a task's parameters are its CLI flags
         return
     out = output_for(json)
     with boundary(out, task="connect", debug=debug):
-        from oncall.db.connect import check_login, find_psql, parse_database_url, run_psql
+        from oncall.db.connect import check_login, database_url_for, find_psql, run_psql
         from oncall.errors import BadInput
         from oncall.redact import redact
 
         if json:
             raise BadInput("--shell and --json do not go together", "drop --json to open psql")
         chosen = target_for(ctx, target)
-        url = parse_database_url(chosen.database_url(), source=chosen.database_url_env)
+        url = database_url_for(chosen)
         psql = find_psql()
         # Log in first so that a wrong password or a dead host gets our cause, hint and exit 3
         # rather than psql's exit 2, which means bad input here.

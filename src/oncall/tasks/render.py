@@ -93,6 +93,9 @@ def restart(  # noqa: PLR0917 - one parameter per CLI flag
         "timeout": f"how long to wait for the deploy to end, {DURATION_WORDS} (default 30m); "
         "the deploy keeps running after",
         "force": "trigger a new deploy even when one is in progress (Render queues it)",
+        "image": "image-backed services: deploy this image URL (same host/repository/name as the service's)",
+        "smoke": "after live, run the smoke checks until healthy, as restart does (default on)",
+        "wait_timeout": "seconds the smoke checks may take to pass (default 300)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
@@ -105,10 +108,13 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
     yes: bool = False,
     timeout: str = "30m",
     force: bool = False,
+    image: str | None = None,
+    smoke: bool = True,
+    wait_timeout: int = 300,
     json: bool = False,
     debug: bool = False,
 ) -> None:
-    """Deploy the target's Render service and follow it until live or failed."""
+    """Deploy the target's Render service, follow it until live or failed, then smoke it."""
     from oncall.render.ops import deploy as do_deploy
 
     out = output_for(json)
@@ -116,7 +122,16 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI flag
         seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="30m")
         chosen = target_for(ctx, target)
         result = do_deploy(
-            chosen, out, clear_cache=clear_cache, commit=commit, yes=yes, timeout=seconds, force=force
+            chosen,
+            out,
+            clear_cache=clear_cache,
+            commit=commit,
+            yes=yes,
+            timeout=seconds,
+            force=force,
+            image=image,
+            smoke=smoke,
+            wait_timeout=float(wait_timeout),
         )
         if result.ok:
             out.print(result.message)
@@ -145,21 +160,47 @@ def render_status(ctx: Context, target: str | None = None, json: bool = False, d
                 out.print(f"url: {svc['url']}")
             out.print(f"dashboard: {svc['dashboardUrl']}")
             _deploy_table(out, doc["deploys"])
+            back = doc["rollback_to"]
+            if back:
+                commit = str(back["commit"] or "-")[:12]
+                out.print(f"rollback would go back to: {back['id']} ({commit}, {_when(back['createdAt'])})")
+            else:
+                out.print("rollback would go back to: nothing (no earlier deploy that was live)")
+            if doc["events"]:
+                out.print("last events (newest first):")
+            for event in doc["events"]:
+                out.print(f"  {_when(event['timestamp'])}  {event['summary']}", markup=False)
             for problem in result.problems:
                 out.print(f"problem: {problem}")
         exit_with(result.code, f"render-status: {len(result.problems)} problem(s) with the service")
+
+
+def _raw_lines(out: Output, lines: list[dict[str, Any]]) -> None:
+    """The log lines a finding is based on, as data: escaped, never read as markup."""
+    from oncall.render.logs import printable
+
+    for line in lines:
+        out.print(
+            f"    | {_when(line['timestamp'])}  {printable(line['message'])}", markup=False, emoji=False
+        )
 
 
 @task(
     help={
         "target": TARGET_HELP,
         "since": "how far back to read the logs: 90s, 30m (default), 2h, 1d",
+        "max_lines": "read at most this many of the newest lines, 100 per API call (default 2000)",
         "json": JSON_HELP,
         "debug": DEBUG_HELP,
     }
 )
-def triage(
-    ctx: Context, target: str | None = None, since: str = "30m", json: bool = False, debug: bool = False
+def triage(  # noqa: PLR0917 - one parameter per CLI flag
+    ctx: Context,
+    target: str | None = None,
+    since: str = "30m",
+    max_lines: int = 2000,
+    json: bool = False,
+    debug: bool = False,
 ) -> None:
     """Read the service's recent Render logs and name the cause of a crash, with the fix."""
     from rich.markup import escape
@@ -169,7 +210,7 @@ def triage(
     out = output_for(json)
     with boundary(out, task="triage", debug=debug):
         chosen = target_for(ctx, target)
-        result = do_triage(chosen, since)
+        result = do_triage(chosen, since, max_lines=max_lines)
         if json:
             out.emit({"task": "triage", **result.as_dict()})
         else:
@@ -186,6 +227,9 @@ def triage(
                         state = f"ledger not read: {result.ledger_note or 'database not reachable'}"
                     out.print(f"  migration: {finding.migration} ({state})", markup=False)
                 out.print(f"  fix: {finding.hint}", markup=False)
+                if finding.command:
+                    out.print(f"  next: {finding.command}", markup=False)
+                _raw_lines(out, finding.lines)
             if result.note:
                 out.print(result.note)
         exit_with(result.code, f"triage: {len(result.findings)} known problem(s) in the logs")

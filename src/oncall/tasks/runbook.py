@@ -27,6 +27,7 @@ from oncall.tasks._common import (
 )
 
 if TYPE_CHECKING:
+    from oncall.config import Target
     from oncall.health.run import HealthRun
     from oncall.output import Output
 
@@ -57,12 +58,15 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
     out = output_for(json)
     with boundary(out, task="runs", debug=debug):
         newest = count_flag(last, "--last", example=10)
+        shared: list[dict[str, Any]] = []
         if target:
-            path = target_for(ctx, target).run_log
+            chosen = target_for(ctx, target)
+            path = chosen.run_log
+            shared = _shared_runs(chosen, out, task, newest)
         else:
             path = project_root(ctx) / Path(str(settings(oncall_config(ctx))["run_log"]))
         selection = load_runs(path, last=newest, task=task, target=target)
-        records = selection.records
+        records = _merged(selection.records, shared, newest)
         skipped = selection.skipped_lines
         if skipped:
             # Human text goes to stderr under --json, so a damaged log is noticed either way.
@@ -71,9 +75,25 @@ def runs(  # noqa: PLR0917 - a task's parameters are its CLI flags
             )
         if json:
             doc = {"ok": True, "code": 0, "run_log": str(path), "count": len(records), "runs": records}
+            doc["shared_count"] = len(shared)
             out.emit(doc | {"skipped_lines": skipped})
             return
         _print_runs(out, records, path)
+
+
+def _shared_runs(target: Target, out: Output, task: str | None, last: int) -> list[dict[str, Any]]:
+    """The target's runs from its database (what the whole team did); [] with a warning if unreadable."""
+    from oncall.runbook.history import shared_runs
+
+    return shared_runs(target, task=task, last=last, warn=lambda line: out.print(line, markup=False))
+
+
+def _merged(local: list[dict[str, Any]], shared: list[dict[str, Any]], last: int) -> list[dict[str, Any]]:
+    if not shared:
+        return local
+    from oncall.runbook.history import merge_runs
+
+    return merge_runs(local, shared, last=last)
 
 
 def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
@@ -85,13 +105,14 @@ def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
         out.print(f"no runs recorded in {path}")
         return
     table = Table(title=f"runs ({path})")
-    for column in ("time (UTC)", "user", "target", "task", "outcome", "code", "duration"):
+    for column in ("time (UTC)", "user", "host", "target", "task", "outcome", "code", "duration"):
         table.add_column(column)
     for record in records:
         seconds = run_duration(record)
         table.add_row(
             str(record.get("time", ""))[:19].replace("T", " "),
             str(record.get("user", "")),
+            str(record.get("host", "")),
             str(record.get("target") or "-"),
             str(record.get("task", "")),
             str(record.get("outcome", "")),
@@ -106,7 +127,12 @@ def _print_runs(out: Output, records: list[dict[str, Any]], path: Any) -> None:
         "target": TARGET_HELP,
         "all": "check every configured target concurrently (one result per target)",
         "json": JSON_HELP,
-        "notify": "post to the webhook in ONCALL_WEBHOOK_URL when the state changes (failing/recovered)",
+        "notify": "alert the webhook in ONCALL_WEBHOOK_URL and the apprise channels in ONCALL_NOTIFY_URLS "
+        "(failing, reminder, recovered)",
+        "failure_threshold": "--notify alerts after this many failing runs in a row (default: config, 2)",
+        "success_threshold": "--notify resolves after this many passing runs in a row (default: config, 1)",
+        "remind_every": f"--notify reminds this often while failing, {DURATION_WORDS} "
+        "(default: config, 0 = never)",
         "metrics_file": "write Prometheus text metrics to this file (atomically), for node-exporter",
         "timeout": f"how long each check may take before it counts as failed, {DURATION_WORDS} (default 20s)",
         "debug": DEBUG_HELP,
@@ -121,31 +147,51 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
     metrics_file: str | None = None,
     timeout: str = "20s",
     debug: bool = False,
+    failure_threshold: str | None = None,
+    success_threshold: str | None = None,
+    remind_every: str | None = None,
 ) -> None:
     """Check database, schema, Render service and smoke, read-only; exit with the worst code."""
     from pathlib import Path
 
     from oncall.config import list_targets
     from oncall.health.run import run_health
+    from oncall.tasks._shared import share_runs_of
 
     out = output_for(json)
     with boundary(out, task="health", debug=debug):
         seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="20s")
         if all_:
             targets, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
+            for each in targets:
+                share_runs_of(each)
         else:
             targets = [target_for(ctx, target)]
         args = {"target": target, "all": all_, "notify": notify, "metrics_file": metrics_file}
+        alert_flags = _alert_flags(failure_threshold, success_threshold, remind_every)
         result = run_health(
             targets,
             timeout=seconds,
             notify=notify,
             metrics_file=Path(metrics_file) if metrics_file else None,
-            run_args=args | {"timeout": seconds},
+            run_args=args | {"timeout": seconds} | alert_flags,
+            alert_flags=alert_flags,
         )
         out.emit(result.as_dict())
         _print_health(out, result)
         exit_with(result.code, _health_summary(result))
+
+
+def _alert_flags(failures: str | None, successes: str | None, remind: str | None) -> dict[str, Any]:
+    """The alerting flags that were given (issue 19); config supplies the others."""
+    flags: dict[str, Any] = {}
+    if failures is not None:
+        flags["failure_threshold"] = count_flag(failures, "--failure-threshold", example=2, minimum=1)
+    if successes is not None:
+        flags["success_threshold"] = count_flag(successes, "--success-threshold", example=1, minimum=1)
+    if remind is not None:
+        flags["remind_every"] = seconds_flag(remind, "--remind-every", example="30m")
+    return flags
 
 
 def _print_health(out: Output, run: HealthRun) -> None:
@@ -168,7 +214,8 @@ def _print_health(out: Output, run: HealthRun) -> None:
             if note.get("error"):
                 out.print(f"notify: could not post ({note['error'].get('cause')}); the next run retries")
             elif note.get("sent"):
-                out.print(f"notify: posted '{note.get('event')}'")
+                where = ", ".join(c["channel"] for c in note.get("channels", []))
+                out.print(f"notify: posted '{note.get('event')}' to {where}")
     if run.metrics_file is not None:
         out.print(f"metrics written to {run.metrics_file}")
 
@@ -191,6 +238,8 @@ def _health_summary(run: HealthRun) -> str:
         "wait": f"how long restart and smoke wait for the service to answer healthy, {DURATION_WORDS} "
         "(default 5m)",
         "debug": DEBUG_HELP,
+        "post": "post a short summary of the outcome to the channels of ONCALL_WEBHOOK_URL and "
+        "ONCALL_NOTIFY_URLS (not PagerDuty)",
     }
 )
 def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
@@ -203,16 +252,21 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
     from_: str = "migrate",
     wait: str = "5m",
     debug: bool = False,
+    post: bool = False,
 ) -> None:
     """Run migrate, verify, restart and smoke as one: a timeline, a resume command, an incident report."""
+    import os
     from pathlib import Path
 
+    from oncall.runbook.post import post_report, report_channels
     from oncall.runbook.recover import recover as run_recover
 
     out = output_for(json)
     with boundary(out, task="recover", debug=debug):
         smoke_wait = seconds_flag(wait, "--wait", allow_zero=False, example="5m")
         chosen = target_for(ctx, target)
+        # Checked before anything runs, like --report: a recovery must not end in "nowhere to post".
+        channels = report_channels(chosen, os.environ) if post else None
         result = run_recover(
             chosen,
             out,
@@ -222,14 +276,26 @@ def recover(  # noqa: PLR0917 - a task's parameters are its CLI flags
             report=Path(report) if report else None,
             smoke_wait=smoke_wait,
         )
-        out.emit(result.as_dict())
+        posted = post_report(result, channels) if channels is not None and not result.dry_run else None
+        out.emit(result.as_dict() | ({"posted": posted} if posted is not None else {}))
         _print_timeline(out, result)
+        _print_posted(out, posted)
         failed = result.failed
         if failed is not None:
             exit_with(
                 result.code,
                 f"recover stopped at {failed.name} (exit {failed.code}): {failed.summary}\n"
                 f"  resume: {result.resume_command()}",
+            )
+
+
+def _print_posted(out: Output, posted: list[dict[str, Any]] | None) -> None:
+    for channel in posted or []:
+        if channel["sent"]:
+            out.print(f"summary posted to {channel['channel']}", markup=False)
+        else:
+            out.print(
+                f"summary NOT posted to {channel['channel']}: {channel['error']['cause']}", markup=False
             )
 
 

@@ -21,26 +21,34 @@ from oncall.tasks._common import (
         "target": TARGET_HELP,
         "json": JSON_HELP,
         "only": "check only this table (repeatable, or comma-separated: --only a,b); ledger checks still run",
+        "verbose": "list every object checked, with what was expected and what was found (default: only "
+        "failures, warnings and the verdict)",
         "debug": DEBUG_HELP,
     },
 )
-def verify(
+def verify(  # noqa: PLR0917 - one parameter per CLI flag
     ctx: Context,
     target: str | None = None,
     json: bool = False,
     only: list[str] | None = None,
+    verbose: bool = False,
     debug: bool = False,
 ) -> None:
-    """Check that every table, column, key, index and seed row of the applied migrations exists."""
-    from oncall.db.connect import parse_database_url
+    """Check the live schema against the applied migrations replayed into a shadow database.
+
+    Every object kind counts: tables, columns, constraints, indexes, enums, views, functions,
+    triggers, sequences, extensions, RLS policies and seed rows. Prints the failures, the warnings
+    and one verdict line; --verbose lists every object.
+    """
+    from oncall.db.connect import database_url_for
     from oncall.schema.report import render
     from oncall.schema.verify import verify as run_verify
 
     out = output_for(json)
     with boundary(out, task="verify", debug=debug):
         chosen = target_for(ctx, target)
-        url = parse_database_url(chosen.database_url(), source=chosen.database_url_env)
+        url = database_url_for(chosen)
         result = run_verify(chosen, url, only=only or None)
         out.emit({"task": "verify", **result.as_dict()})
-        render(out, result)
+        render(out, result, verbose=verbose)
     exit_with(result.code, result.verdict() + (f"\n  hint: {result.hint}" if result.hint else ""))

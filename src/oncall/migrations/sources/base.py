@@ -12,7 +12,8 @@ from typing import Any
 from oncall.errors import BadInput
 
 FORMATS = ("oncall", "prisma", "diesel", "golang-migrate", "dbmate", "flyway", "supabase", "drizzle")
-FORMAT_CHOICES = ("auto", *FORMATS)
+# alembic is read by oncall.migrations.sources.alembic (a graph of .py files, not a folder of SQL).
+FORMAT_CHOICES = ("auto", *FORMATS, "alembic")
 
 _NUMERIC_PREFIX = re.compile(r"^[A-Za-z]?(\d+)")
 

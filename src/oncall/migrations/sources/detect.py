@@ -86,8 +86,8 @@ def _nothing_hint(folder: Path) -> str:
     known = "format: " + " | ".join(FORMATS)
     if ".py" in suffixes:
         return (
-            "Python migrations (Alembic, Django) are code, not SQL: point migrations: at the folder of .sql "
-            f"files (Alembic: render them with `alembic upgrade --sql`); oncall reads {known}"
+            "an Alembic project is read with format: alembic (and alembic_ini: its alembic.ini); other "
+            f"Python migrations (Django) are code, not SQL; oncall reads {known}, alembic"
         )
     if suffixes & {".js", ".ts", ".mjs", ".cjs"}:
         return (

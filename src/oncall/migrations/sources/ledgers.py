@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from psycopg import sql
+
 from oncall.errors import Drift
-from oncall.migrations.ledger import qualified, quote_ident, quote_literal
+from oncall.migrations.ledger import render, table_id
 from oncall.migrations.sources.base import ToolFacts
 from oncall.migrations.sources.readers import flyway_version_key
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from oncall.migrations.statements import Statement
 
 # Time since BEGIN, i.e. how long the migration's statements took, measured inside its transaction.
-_ELAPSED_MS = "round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
+_ELAPSED_MS = sql.SQL("round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
 
 
 class Recordable(Protocol):
@@ -85,8 +87,17 @@ class ToolLedger:
         self.schema = schema
 
     @property
+    def ident(self) -> sql.Identifier:
+        return table_id(self.schema, self.table_name)
+
+    @property
     def table(self) -> str:
-        return qualified(self.schema, self.table_name)
+        """The quoted schema.table, as to_regclass reads it."""
+        return render(self.ident)
+
+    def _sql(self, template: str, *args: sql.Composable, **kwargs: sql.Composable) -> str:
+        """`template` with {table} as this ledger's table and the other fields composed by psycopg."""
+        return render(sql.SQL(template).format(*args, table=self.ident, **kwargs))
 
     @property
     def label(self) -> str:
@@ -110,7 +121,7 @@ class ToolLedger:
         state: ToolLedgerState,
         where: str,
     ) -> None:
-        rows = conn.execute(f"SELECT version FROM {self.table}").fetchall()
+        rows = conn.execute(sql.SQL("SELECT version FROM {}").format(self.ident)).fetchall()
         recorded = {str(r[0]) for r in rows}
         state.applied = {m.version for m in migrations if _facts(m).version in recorded}
 
@@ -121,11 +132,11 @@ class ToolLedger:
         return ";\n".join(parts)
 
     def _insert_sql(self, migration: Recordable) -> str:
-        return f"INSERT INTO {self.table} (version) VALUES ({quote_literal(_facts(migration).version)})"
+        return self._sql("INSERT INTO {table} (version) VALUES ({})", sql.Literal(_facts(migration).version))
 
     def forget_sql(self, migration: Recordable, previous: Recordable | None) -> str:
         """The statements the tool runs after rolling `migration` back (`previous` is the one before it)."""
-        return f"DELETE FROM {self.table} WHERE version = {quote_literal(_facts(migration).version)}"
+        return self._sql("DELETE FROM {table} WHERE version = {}", sql.Literal(_facts(migration).version))
 
 
 class PrismaLedger(ToolLedger):
@@ -133,8 +144,8 @@ class PrismaLedger(ToolLedger):
     table_name = "_prisma_migrations"
 
     def create_sql(self) -> str:
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.table} (\n"
+        return self._sql(
+            "CREATE TABLE IF NOT EXISTS {table} (\n"
             '    "id" VARCHAR(36) PRIMARY KEY NOT NULL,\n'
             '    "checksum" VARCHAR(64) NOT NULL,\n'
             '    "finished_at" TIMESTAMPTZ,\n'
@@ -154,8 +165,10 @@ class PrismaLedger(ToolLedger):
         where: str,
     ) -> None:
         rows = conn.execute(
-            f"SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM {self.table} "
-            "ORDER BY started_at"
+            sql.SQL(
+                "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM {} "
+                "ORDER BY started_at"
+            ).format(self.ident)
         ).fetchall()
         done = {str(name) for name, finished, rolled_back in rows if finished and not rolled_back}
         failed = [str(name) for name, finished, rolled_back in rows if not finished and not rolled_back]
@@ -175,11 +188,12 @@ class PrismaLedger(ToolLedger):
 
     def _insert_sql(self, migration: Recordable) -> str:
         facts = _facts(migration)
-        return (
-            f"INSERT INTO {self.table} (id, checksum, finished_at, migration_name, logs, rolled_back_at, "
+        return self._sql(
+            "INSERT INTO {table} (id, checksum, finished_at, migration_name, logs, rolled_back_at, "
             "started_at, applied_steps_count) VALUES (gen_random_uuid()::text, "
-            f"{quote_literal(facts.checksum)}, clock_timestamp(), {quote_literal(facts.version)}, "
-            "NULL, NULL, now(), 1)"
+            "{checksum}, clock_timestamp(), {version}, NULL, NULL, now(), 1)",
+            checksum=sql.Literal(facts.checksum),
+            version=sql.Literal(facts.version),
         )
 
 
@@ -189,8 +203,8 @@ class DieselLedger(ToolLedger):
     has_downs = True
 
     def create_sql(self) -> str:
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.table} (\n"
+        return self._sql(
+            "CREATE TABLE IF NOT EXISTS {table} (\n"
             "    version VARCHAR(50) PRIMARY KEY NOT NULL,\n"
             "    run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n"
             ")"
@@ -203,7 +217,7 @@ class DbmateLedger(ToolLedger):
     has_downs = True
 
     def create_sql(self) -> str:
-        return f"CREATE TABLE IF NOT EXISTS {self.table} (version varchar(128) PRIMARY KEY)"
+        return self._sql("CREATE TABLE IF NOT EXISTS {table} (version varchar(128) PRIMARY KEY)")
 
     def _read_rows(
         self,
@@ -233,9 +247,8 @@ class GolangMigrateLedger(ToolLedger):
     has_downs = True
 
     def create_sql(self) -> str:
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.table} "
-            "(version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
+        return self._sql(
+            "CREATE TABLE IF NOT EXISTS {table} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
         )
 
     def _read_rows(
@@ -255,7 +268,7 @@ class GolangMigrateLedger(ToolLedger):
                 )
             )
             return
-        row = conn.execute(f"SELECT version, dirty FROM {self.table} LIMIT 1").fetchone()
+        row = conn.execute(sql.SQL("SELECT version, dirty FROM {} LIMIT 1").format(self.ident)).fetchone()
         if row is None:
             return
         version, dirty = int(row[0]), bool(row[1])
@@ -296,18 +309,18 @@ class GolangMigrateLedger(ToolLedger):
     def record_sql(self, migration: Recordable, *, create: bool) -> str:
         # golang-migrate keeps a single row; it replaces it after each migration.
         parts = [self.create_sql()] if create else []
-        parts.append(f"DELETE FROM {self.table}")
-        parts.append(
-            f"INSERT INTO {self.table} (version, dirty) VALUES ({int(_facts(migration).version)}, false)"
-        )
+        parts.append(self._sql("DELETE FROM {table}"))
+        parts.append(self._single_row_sql(migration))
         return ";\n".join(parts)
 
+    def _single_row_sql(self, migration: Recordable) -> str:
+        version = sql.Literal(int(_facts(migration).version))
+        return self._sql("INSERT INTO {table} (version, dirty) VALUES ({}, false)", version)
+
     def forget_sql(self, migration: Recordable, previous: Recordable | None) -> str:
-        parts = [f"DELETE FROM {self.table}"]
+        parts = [self._sql("DELETE FROM {table}")]
         if previous is not None:
-            parts.append(
-                f"INSERT INTO {self.table} (version, dirty) VALUES ({int(_facts(previous).version)}, false)"
-            )
+            parts.append(self._single_row_sql(previous))
         return ";\n".join(parts)
 
 
@@ -316,8 +329,8 @@ class FlywayLedger(ToolLedger):
     table_name = "flyway_schema_history"
 
     def create_sql(self) -> str:
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.table} (\n"
+        return self._sql(
+            "CREATE TABLE IF NOT EXISTS {table} (\n"
             "    installed_rank INT NOT NULL,\n"
             "    version VARCHAR(50),\n"
             "    description VARCHAR(200) NOT NULL,\n"
@@ -330,8 +343,7 @@ class FlywayLedger(ToolLedger):
             "    success BOOLEAN NOT NULL,\n"
             "    CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank)\n"
             ");\n"
-            "CREATE INDEX IF NOT EXISTS flyway_schema_history_s_idx ON "
-            f"{self.table} (success)"
+            "CREATE INDEX IF NOT EXISTS flyway_schema_history_s_idx ON {table} (success)"
         )
 
     def _read_rows(
@@ -342,7 +354,9 @@ class FlywayLedger(ToolLedger):
         where: str,
     ) -> None:
         rows = conn.execute(
-            f"SELECT version, type, success, script, checksum FROM {self.table} ORDER BY installed_rank"
+            sql.SQL("SELECT version, type, success, script, checksum FROM {} ORDER BY installed_rank").format(
+                self.ident
+            )
         ).fetchall()
         applied: set[tuple[int, ...]] = set()
         baseline: tuple[int, ...] | None = None
@@ -381,12 +395,16 @@ class FlywayLedger(ToolLedger):
 
     def _insert_sql(self, migration: Recordable) -> str:
         facts = _facts(migration)
-        return (
-            f"INSERT INTO {self.table} (installed_rank, version, description, type, script, checksum, "
+        return self._sql(
+            "INSERT INTO {table} (installed_rank, version, description, type, script, checksum, "
             "installed_by, installed_on, execution_time, success) SELECT "
-            f"coalesce(max(installed_rank), 0) + 1, {quote_literal(facts.version or None)}, "
-            f"{quote_literal(facts.description[:200])}, 'SQL', {quote_literal(facts.script)}, "
-            f"{int(facts.checksum)}, current_user, now(), {_ELAPSED_MS}, true FROM {self.table}"
+            "coalesce(max(installed_rank), 0) + 1, {version}, {description}, 'SQL', {script}, "
+            "{checksum}, current_user, now(), {elapsed}, true FROM {table}",
+            version=sql.Literal(facts.version or None),
+            description=sql.Literal(facts.description[:200]),
+            script=sql.Literal(facts.script),
+            checksum=sql.Literal(int(facts.checksum)),
+            elapsed=_ELAPSED_MS,
         )
 
 
@@ -398,18 +416,22 @@ class SupabaseLedger(ToolLedger):
         super().__init__("supabase_migrations")
 
     def create_sql(self) -> str:
-        return (
-            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)};\n"
-            f"CREATE TABLE IF NOT EXISTS {self.table} "
-            "(version text NOT NULL PRIMARY KEY, statements text[], name text)"
+        return self._sql(
+            "CREATE SCHEMA IF NOT EXISTS {schema};\n"
+            "CREATE TABLE IF NOT EXISTS {table} "
+            "(version text NOT NULL PRIMARY KEY, statements text[], name text)",
+            schema=sql.Identifier(self.schema),
         )
 
     def _insert_sql(self, migration: Recordable) -> str:
         facts = _facts(migration)
-        statements = ", ".join(quote_literal(s.text) for s in migration.statements)
-        return (
-            f"INSERT INTO {self.table} (version, name, statements) VALUES ({quote_literal(facts.version)}, "
-            f"{quote_literal(facts.description)}, ARRAY[{statements}]::text[])"
+        statements = sql.SQL(", ").join(sql.Literal(s.text) for s in migration.statements)
+        return self._sql(
+            "INSERT INTO {table} (version, name, statements) "
+            "VALUES ({version}, {name}, ARRAY[{statements}]::text[])",
+            version=sql.Literal(facts.version),
+            name=sql.Literal(facts.description),
+            statements=statements,
         )
 
 
@@ -423,9 +445,9 @@ class DrizzleLedger(ToolLedger):
         super().__init__("drizzle")
 
     def create_sql(self) -> str:
-        return (
+        return self._sql(
             "CREATE SCHEMA IF NOT EXISTS drizzle;\n"
-            f"CREATE TABLE IF NOT EXISTS {self.table} "
+            "CREATE TABLE IF NOT EXISTS {table} "
             "(id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)"
         )
 
@@ -436,7 +458,8 @@ class DrizzleLedger(ToolLedger):
         state: ToolLedgerState,
         where: str,
     ) -> None:
-        row = conn.execute(f"SELECT created_at FROM {self.table} ORDER BY created_at DESC LIMIT 1").fetchone()
+        latest = sql.SQL("SELECT created_at FROM {} ORDER BY created_at DESC LIMIT 1").format(self.ident)
+        row = conn.execute(latest).fetchone()
         if row is None or row[0] is None:
             return
         last = int(row[0])
@@ -444,9 +467,10 @@ class DrizzleLedger(ToolLedger):
 
     def _insert_sql(self, migration: Recordable) -> str:
         facts = _facts(migration)
-        return (
-            f"INSERT INTO {self.table} (hash, created_at) "
-            f"VALUES ({quote_literal(facts.checksum)}, {int(facts.when_ms)})"
+        return self._sql(
+            "INSERT INTO {table} (hash, created_at) VALUES ({}, {})",
+            sql.Literal(facts.checksum),
+            sql.Literal(int(facts.when_ms)),
         )
 
 

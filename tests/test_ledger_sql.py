@@ -1,0 +1,43 @@
+"""Ledger SQL is composed by psycopg.sql: what a ledger row records is what the file says, byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psycopg import sql
+
+from fix_pg import TestDatabase
+from migrate_support import make_set, quiet, target
+from oncall.migrations import migrate
+from oncall.migrations.ledger import alembic_move_sql, render
+
+# A statement whose text holds a backslash: hand-quoted '...' means something else to a server
+# whose standard_conforming_strings is off (an old default some providers still set per role).
+WITH_BACKSLASH = "CREATE TABLE paths (p text DEFAULT 'C:\\temp\\new');\n"
+
+
+def test_a_supabase_ledger_row_keeps_backslashes_when_standard_strings_are_off(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
+    """supabase_migrations records the statement text exactly, whatever standard_conforming_strings is."""
+    pg.execute("ALTER ROLE app SET standard_conforming_strings = off")
+    try:
+        folder = make_set(tmp_path / "supabase" / "migrations", {"20250101120000_paths.sql": WITH_BACKSLASH})
+        migrate(target(folder, tmp_path), pg.url, quiet())
+    finally:
+        pg.execute("ALTER ROLE app RESET standard_conforming_strings")
+    recorded = pg.scalar("SELECT statements[1] FROM supabase_migrations.schema_migrations")
+    assert recorded == WITH_BACKSLASH.strip().rstrip(";")
+
+
+def test_every_alembic_move_is_one_builders_sql() -> None:
+    """Upgrade, downgrade to base, first revision and stamp come from alembic_move_sql alone."""
+    table = render(sql.Identifier("s", "alembic_version"))
+    assert alembic_move_sql("s", ["a"], to="b", from_="a") == (
+        f"UPDATE {table} SET version_num = 'b' WHERE {table}.version_num = 'a'"
+    )
+    assert alembic_move_sql("s", ["a"], to=None, from_="a") == f"DELETE FROM {table} WHERE version_num = 'a'"
+    assert alembic_move_sql("s", [], to="a", from_=None) == f"INSERT INTO {table} (version_num) VALUES ('a')"
+    assert alembic_move_sql("s", ["x", "y"], to="a", from_=None, stamp=True) == (
+        f"DELETE FROM {table};\nINSERT INTO {table} (version_num) VALUES ('a')"
+    )

@@ -1,0 +1,216 @@
+"""The run history the whole team shares, in the target's own database (issue 19 point 3).
+
+Two engineers are two processes with two local run logs and two database roles: what one did must
+show up in the other's `invoke runs --target` and incident report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from health_support import load_target, migrate_target, scratch_project, target_entry, webhook_receiver
+from oncall.config import build_target
+from oncall.errors import BadInput
+from oncall.health.model import CheckEnv, HealthObservation
+from oncall.health.notify import store_for
+from oncall.health.run import run_health
+from oncall.output import Output
+from oncall.runbook.history import SharedHistory, merge_runs
+from oncall.runbook.recover import RecoverResult, others_meanwhile, render_report
+
+TURBO = "examples/turbo-response-backend/backend/migrations"
+
+
+def _second_role(pg: Any, secret_scan: Any, *, on_runs: bool = True) -> str:
+    """A second login role (another engineer); with `on_runs`, rights to read and add shared runs."""
+    name = f"bob_{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(12)
+    secret_scan.add(password)
+    pg.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    if on_runs:
+        pg.execute(f"GRANT SELECT, INSERT ON oncall_runs TO {name}")
+        pg.execute(f"GRANT USAGE ON SEQUENCE oncall_runs_id_seq TO {name}")
+    url: str = pg.server.url(pg.name, name, password)
+    return url
+
+
+def _project(tmp_path: Path) -> Path:
+    return scratch_project(tmp_path / "project", {"svc": target_entry(base_url_env=None)})
+
+
+def test_runs_shows_what_another_engineer_did(run_invoke, pg, tmp_path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Alice migrates; Bob, another role with an empty local log, sees it in `runs --target`, and
+    Alice sees Bob's health run: both through oncall_runs, merged with the local file."""
+    project = _project(tmp_path)
+    alice = {"DATABASE_URL": pg.url}
+    migrate = run_invoke("migrate", "--json", cwd=project, env=alice)
+    assert migrate.code == 0
+    bob = {
+        "DATABASE_URL": _second_role(pg, secret_scan),
+        "INVOKE_ONCALL_RUN_LOG": str(tmp_path / "bob.jsonl"),
+    }
+    seen_by_bob = run_invoke("runs", "--target", "svc", "--json", cwd=project, env=bob)
+    assert seen_by_bob.code == 0, seen_by_bob.stderr
+    assert [r["task"] for r in seen_by_bob.json()["runs"]] == ["migrate"]
+    assert not (tmp_path / "bob.jsonl").exists()
+    health = run_invoke("health", "--json", cwd=project, env=bob)
+    assert "not shared" not in health.stderr
+    seen_by_alice = run_invoke("runs", "--target", "svc", "--json", cwd=project, env=alice).json()
+    assert [r["task"] for r in seen_by_alice["runs"]] == ["migrate", "health"]
+    assert seen_by_alice["shared_count"] == 2
+    assert pg.scalar("SELECT count(*) FROM oncall_runs") == 2
+
+
+def test_a_role_that_cannot_create_the_table_warns_once(run_invoke, pg, tmp_path, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """No oncall_runs yet and no CREATE on the schema: one warning, the run's own exit code, and
+    the record still in the local run log."""
+    project = _project(tmp_path)
+    migrate_target(project, "svc", pg.url)
+    pg.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    env = {"DATABASE_URL": _second_role(pg, secret_scan, on_runs=False)}
+    result = run_invoke("health", "--json", cwd=project, env=env)
+    assert result.code == result.json()["code"]
+    assert result.stderr.count("run record not shared in public.oncall_runs of svc") == 1
+    assert "permission denied" in result.stderr
+    log = Path(result.env["INVOKE_ONCALL_RUN_LOG"])
+    assert [json.loads(line)["task"] for line in log.read_text().splitlines()] == ["health"]
+    assert pg.scalar("SELECT to_regclass('public.oncall_runs') IS NULL") is True
+
+
+def test_the_incident_report_lists_what_others_did(pg, tmp_path, monkeypatch, secret_scan) -> None:  # type: ignore[no-untyped-def]
+    """Bob restarted the service ten minutes ago from his laptop: Alice's recover report says so."""
+    project = _project(tmp_path)
+    target = load_target(project, "svc")
+    now = _dt.datetime.now(_dt.UTC)
+    warnings: list[str] = []
+    first_use = {"time": (now - _dt.timedelta(hours=3)).isoformat(), "target": "svc", "task": "status"}
+    SharedHistory(target, warnings.append, {"DATABASE_URL": pg.url})(first_use)  # creates the table
+    bob = SharedHistory(target, warnings.append, {"DATABASE_URL": _second_role(pg, secret_scan)})
+    bob(
+        {
+            "time": (now - _dt.timedelta(minutes=10)).isoformat(),
+            "user": "bob",
+            "host": "laptop-b",
+            "pid": 4242,
+            "target": "svc",
+            "task": "restart",
+            "outcome": "restarted",
+            "code": 0,
+            "details": {"service": "srv-d0abc123"},
+        }
+    )
+    assert warnings == []
+    monkeypatch.setenv("DATABASE_URL", pg.url)
+    others = others_meanwhile(target, now, Output(stdout=io.StringIO(), stderr=io.StringIO()))
+    assert [(r["user"], r["task"]) for r in others] == [("bob", "restart")]
+    result = RecoverResult("svc", "turbo-response", "db", None, False, "migrate", now, [], others=others)
+    report = render_report(result)
+    assert "## What others did meanwhile" in report
+    assert "| bob@laptop-b | restart | restarted | 0 | service srv-d0abc123 |" in report
+
+
+def test_merge_lists_a_run_in_both_places_once() -> None:
+    """A record written here is in the file and the table: merged, it appears once, in time order."""
+    mine = {"time": "2026-11-30T10:00:00+00:00", "host": "a", "pid": 1, "task": "migrate"}
+    theirs = {"time": "2026-11-30T09:00:00+00:00", "host": "b", "pid": 2, "task": "restart"}
+    assert merge_runs([mine], [mine, theirs]) == [theirs, mine]
+
+
+def _failing_smoke(env: CheckEnv) -> HealthObservation:
+    return HealthObservation(False, code=1, cause="page: 502 Bad Gateway")
+
+
+def _passing(env: CheckEnv) -> HealthObservation:
+    return HealthObservation(True, cause="fine")
+
+
+def test_alert_state_lives_in_the_database_without_a_writable_state_dir(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Render cron job has no writable disk: the state goes to oncall_notify_state, so two failing
+    runs at threshold 2 alert once, not twice."""
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the state directory would be")
+    merged = {"run_log": str(tmp_path / "runs.jsonl"), "state_dir": str(blocked)}
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
+    checks = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
+    with webhook_receiver("/alerts") as hook:
+        env = {"DATABASE_URL": pg.url, "ONCALL_NOTIFY_URLS": hook.url.replace("http://", "json://")}
+        events = []
+        for _ in range(3):
+            run = run_health([target], notify=True, environ=env, checks=checks)
+            note = run.results[0].notify or {}
+            assert note.get("error") is None
+            events.append(note["event"])
+        assert events == [None, "failing", None]
+        assert hook.count == 1
+    assert pg.scalar("SELECT (state->>'fail_streak')::int FROM oncall_notify_state WHERE target = 'svc'") == 3
+
+
+@pytest.mark.parametrize(
+    ("notify_state", "environ", "expected"),
+    [
+        ("auto", {}, "FileStateStore"),
+        ("auto", {"RENDER": "true"}, "DbStateStore"),
+        ("database", {}, "DbStateStore"),
+        ("file", {"RENDER": "true"}, "FileStateStore"),
+    ],
+    ids=[
+        "auto with a writable state_dir: the file",
+        "auto on Render, whose cron jobs lose their disk: the database",
+        "database when configured",
+        "file when configured, even on Render",
+    ],
+)
+def test_where_the_alert_state_lives(
+    tmp_path: Path, notify_state: str, environ: dict[str, str], expected: str
+) -> None:
+    """notify_state chooses the store; auto picks the database on Render."""
+    merged = {"state_dir": str(tmp_path / "state"), "notify_state": notify_state}
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
+    assert type(store_for(target, environ)).__name__ == expected
+
+
+def test_an_unknown_notify_state_is_bad_input(tmp_path: Path) -> None:
+    """notify_state: disk is none of auto, file, database: BadInput naming the key."""
+    with pytest.raises(BadInput, match="notify_state"):
+        build_target(
+            "svc",
+            {"migrations": TURBO, "notify_state": "disk"},
+            {},
+            tmp_path,
+        )
+
+
+def test_two_overlapping_runs_alert_once_with_the_state_in_the_database(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """notify_state: database, one failure stored, then two runs at once: the row lock lets one
+    decide first, so exactly one of them alerts."""
+    import threading
+
+    merged = {"run_log": str(tmp_path / "runs.jsonl"), "notify_state": "database"}
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
+    checks = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
+    with webhook_receiver("/alerts") as hook:
+        env = {"DATABASE_URL": pg.url, "ONCALL_NOTIFY_URLS": hook.url.replace("http://", "json://")}
+        first = run_health([target], notify=True, environ=env, checks=checks).results[0].notify or {}
+        assert first["event"] is None
+        start = threading.Barrier(2)
+        events: list[str] = []
+
+        def one_run() -> None:
+            start.wait()
+            note = run_health([target], notify=True, environ=env, checks=checks).results[0].notify or {}
+            events.append(str(note.get("event")))
+
+        runs = [threading.Thread(target=one_run) for _ in range(2)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
+        assert sorted(events) == ["None", "failing"]
+        assert hook.count == 1
