@@ -11,7 +11,7 @@ index). On a fresh database each time, side by side in this run:
 psql is given the up SQL only (a dbmate file's down section, golang-migrate's .down.sql files are
 not applied): the same DDL as ours. What we add on top: the migration lock, the per-migration
 apply guard and ledger row(s) in that tool's own table and ours, the look at pg_locks before each
-file, and interpreter start-up (~0.3 s).
+file (skipped for tables created earlier in the run, as these are), and interpreter start-up (~0.3 s).
 
 Run: python bench/bench_formats.py   (BENCH_RUNS=N timed rounds, default 3; BENCH_FILES=N, default 300;
 BENCH_FORMATS=a,b to pick formats)

@@ -430,3 +430,19 @@ def test_rerun_over_unchanged_files_imports_neither_pglast_nor_rich(  # type: ig
     assert again.code == 0, again.stderr
     assert "mine: nothing to apply" in again.stdout
     assert not {"pglast", "rich"} & _imported(again.stderr)
+
+
+def test_a_long_run_ends_with_one_totals_line_not_a_table(pg, tmp_path: Path, run_invoke) -> None:  # type: ignore[no-untyped-def]
+    """25 migrations: each has its applied line, and the run closes with one line, not 25 table rows."""
+    folder = make_set(
+        tmp_path / "set", {f"{i:03d}_t{i}.sql": f"CREATE TABLE t{i} (id bigint);" for i in range(25)}
+    )
+    config = write_config(tmp_path / "c.yaml", {"mine": {"migrations": str(folder)}})
+    done = run_invoke("-f", str(config), "migrate", "--target", "mine", env={"DATABASE_URL": pg.url})
+    assert done.code == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert sum(line.startswith("applied  ") for line in lines) == 25
+    assert lines[-1].startswith("mine on ")
+    assert " 25 applied in " in lines[-1]
+    assert "(each on its 'applied' line above; --json lists them)" in lines[-1]
+    assert not [line for line in lines if "│" in line or "┃" in line]

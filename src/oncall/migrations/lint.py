@@ -15,6 +15,9 @@ from oncall.migrations.statements import Statement, _walk
 # Defaults that are evaluated once for the whole table (no rewrite since PostgreSQL 11).
 _STABLE_DEFAULT_FUNCS = {"now", "current_timestamp", "statement_timestamp", "transaction_timestamp"}
 
+# How many line numbers an info summary lists before "...".
+_LISTED_LINES = 8
+
 
 @dataclass(frozen=True)
 class LintFinding:
@@ -24,9 +27,17 @@ class LintFinding:
     line: int
     message: str
     severity: str = "warning"
+    # "oncall" for our own pass, "squawk" for findings of `plan --squawk` (oncall.migrations.squawk)
+    source: str = "oncall"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "line": self.line, "message": self.message, "severity": self.severity}
+        return {
+            "rule": self.rule,
+            "line": self.line,
+            "message": self.message,
+            "severity": self.severity,
+            "source": self.source,
+        }
 
 
 def _constraints(column: dict[str, Any]) -> list[dict[str, Any]]:
@@ -129,7 +140,10 @@ def _alter_table(statement: Statement, table: str, new_table: bool) -> list[Lint
 
 
 def lint(statements: list[Statement], *, created_before: set[str] | None = None) -> list[LintFinding]:
-    """Findings for a file's statements; `created_before` holds tables earlier files of the run create."""
+    """Findings for a file's statements.
+
+    `created_before` holds what earlier files of the run create (see `new_relations`).
+    """
     created = set(created_before or ())
     findings: list[LintFinding] = []
     for statement in statements:
@@ -150,13 +164,11 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
                     LintFinding(
                         "prefer-robust-stmts",
                         line,
-                        f"CREATE TABLE {table} without IF NOT EXISTS fails when the table already exists "
-                        "(the seeds' 'relation already exists'); use IF NOT EXISTS or invoke baseline",
+                        f"CREATE TABLE {table} without IF NOT EXISTS fails with 'relation already exists' "
+                        "when rerun after a partial apply",
                         "info",
                     )
                 )
-            if table:
-                created.add(table)
         elif kind == "IndexStmt":
             new_table = table in created
             if not node.get("concurrent") and not new_table:
@@ -180,7 +192,7 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
         elif kind == "AlterTableStmt" and table:
             findings.extend(_alter_table(statement, table, table in created))
         elif kind == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
-            if not node.get("concurrent"):
+            if not node.get("concurrent") and not all(name in created for name in _dropped_names(node)):
                 findings.append(
                     LintFinding(
                         "require-concurrent-index-deletion",
@@ -188,12 +200,82 @@ def lint(statements: list[Statement], *, created_before: set[str] | None = None)
                         "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on its table",
                     )
                 )
-        elif kind == "ClusterStmt" or (
-            kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ())
-        ):
+        elif (
+            kind == "ClusterStmt"
+            or (kind == "VacuumStmt" and any(o.get("defname") == "full" for o in node.get("options") or ()))
+        ) and not touches_only(statement, created):
             findings.append(
                 LintFinding(
                     "prefer-repack", line, "VACUUM FULL / CLUSTER hold ACCESS EXCLUSIVE; use pg_repack"
                 )
             )
+        created |= new_relations([statement], created)
     return findings
+
+
+def new_relations(statements: list[Statement], created_before: set[str]) -> set[str]:
+    """The tables these statements create, and the indexes they build on tables created in the run.
+
+    Locking rules skip both: nobody reads a table created earlier in the same run, so indexing it,
+    dropping its indexes or rewriting it blocks nothing. An index built on an existing table stays
+    out: dropping it still locks that table.
+    """
+    created = set(created_before)
+    for statement in statements:
+        for made in statement.creates:
+            if made.kind == "table" or (made.kind == "index" and statement.target_table in created):
+                created.add(made.name)
+    return created
+
+
+def touches_only(statement: Statement, created: set[str]) -> bool:
+    """Whether every relation the statement names (a DROP's objects too) is in `created`."""
+    names = set(statement.relations)
+    if statement.kind == "DropStmt":
+        names.update(_dropped_names(statement.node))
+    return bool(names) and names <= created
+
+
+def _dropped_names(node: dict[str, Any]) -> list[str]:
+    """The (unqualified) names a DROP INDEX / DROP TABLE lists."""
+    names = []
+    for item in node.get("objects") or ():
+        parts = item.get("items") if isinstance(item, dict) else item
+        if isinstance(parts, list) and parts:
+            names.append(str(parts[-1].get("sval", "")))
+    return names
+
+
+def lint_lines(file_name: str, findings: list[LintFinding], *, verbose: bool = False) -> list[str]:
+    """The plan's lint lines for one file: each warning and error, info one line per rule.
+
+    A file of 200 CREATE TABLEs without IF NOT EXISTS says so once, with the lines; `verbose`
+    lists every finding.
+    """
+    lines: list[str] = []
+    infos: dict[str, list[LintFinding]] = {}
+    for finding in findings:
+        if finding.severity == "info" and not verbose:
+            infos.setdefault(_rule(finding), []).append(finding)
+        else:
+            lines.append(
+                f"lint {finding.severity}: {file_name}:{finding.line} [{_rule(finding)}] {finding.message}"
+            )
+    for rule, group in infos.items():
+        first = group[0]
+        if len(group) == 1:
+            lines.append(f"lint info: {file_name}:{first.line} [{rule}] {first.message}")
+            continue
+        at = ", ".join(str(f.line) for f in group[:_LISTED_LINES]) + (
+            ", ..." if len(group) > _LISTED_LINES else ""
+        )
+        lines.append(
+            f"lint info: {file_name} [{rule}] {len(group)} statements (lines {at}), e.g. line "
+            f"{first.line}: {first.message}"
+        )
+    return lines
+
+
+def _rule(finding: LintFinding) -> str:
+    """The rule as printed: squawk's own carry its name, so a reader knows whose advice it is."""
+    return f"squawk {finding.rule}" if finding.source == "squawk" else finding.rule

@@ -77,7 +77,7 @@ from oncall.migrations.ledger import (
     set_sql,
     statements_digest,
 )
-from oncall.migrations.lint import LintFinding, lint
+from oncall.migrations.lint import LintFinding, lint, lint_lines, new_relations
 from oncall.migrations.lock import (
     LockHolder,
     apply_key,
@@ -89,6 +89,7 @@ from oncall.migrations.lock import (
     release_apply_lock,
 )
 from oncall.migrations.lock_wait import LockWaiter, check_budget
+from oncall.migrations.new_tables import TableKey, statements_to_watch, tables_after
 from oncall.migrations.sources import Layout
 from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.migrations.sources.ledgers import ledger_for
@@ -120,6 +121,8 @@ class Step:
     resume_from: int = 0
     # The row of the format's own ledger (prisma, flyway, ...), written in the same transaction.
     tool_sql: str | None = None
+    # Tables earlier steps surely created: the look at pg_locks skips them (new_tables).
+    new_tables_before: frozenset[TableKey] = frozenset()
 
     def as_dict(self, *, with_sql: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -260,6 +263,7 @@ def build_plan(
     table_lock_wait = check_budget(target.table_lock_wait)
     steps: list[Step] = []
     created: set[str] = set()
+    new_tables: frozenset[TableKey] = frozenset()
     alembic_current = state.alembic_versions
     tool_ledger = (
         ledger_for(migrations[0].tool.format, target.schema) if migrations and migrations[0].tool else None
@@ -268,8 +272,7 @@ def build_plan(
     for migration in _pending_until(state, migrations, to):
         reasons = migration.no_transaction_reasons(server_version)
         findings = lint(migration.statements, created_before=created)
-        for statement in migration.statements:
-            created.update(o.name for o in statement.creates if o.kind == "table")
+        created = new_relations(migration.statements, created)
         blocking = [f for f in findings if f.severity == "error"]
         if blocking:
             raise BadInput(
@@ -306,8 +309,10 @@ def build_plan(
                 tool_sql=tool_ledger.record_sql(migration, create=create_tool_ledger)
                 if tool_ledger
                 else None,
+                new_tables_before=new_tables,
             )
         )
+        new_tables = tables_after(migration.statements, new_tables)
         create_tool_ledger = False
     return Plan(
         target=target.name,
@@ -366,8 +371,11 @@ def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -
     return alembic_move_sql(schema, current, to=migration.revision, from_=down, guard=True)
 
 
-def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
-    """Human rendering of a plan: per step the mode, the timeouts, the lint findings and the SQL."""
+def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool = False) -> None:
+    """Human rendering of a plan: per step the mode, the timeouts, the lint findings and the SQL.
+
+    Info-level findings are summed up in one line per rule and file unless `verbose`.
+    """
     say(
         out,
         f"plan for {plan.target} ({plan.where}, PostgreSQL {plan.server_version // 10000}): "
@@ -391,9 +399,8 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
             say(out, f"   resumes after statement {step.resume_from} (a previous run stopped there)")
         if m.revision:
             say(out, f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
-        for finding in step.findings:
-            place = f"{m.path.name}:{finding.line}"
-            say(out, f"   lint {finding.severity}: {place} [{finding.rule}] {finding.message}")
+        for line in lint_lines(m.path.name, step.findings, verbose=verbose):
+            say(out, f"   {line}")
         if with_sql:
             scope = "SET LOCAL" if step.mode == "transaction" else "SET"
             say(
@@ -413,14 +420,27 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True) -> None:
 # --- plan / status ---------------------------------------------------------------------------
 
 
-def plan(target: Target, url: DatabaseURL | str | None, *, to: str | None = None) -> Plan:
-    """What migrate would do, read-only (in a READ ONLY transaction, without the lock)."""
+def plan(
+    target: Target, url: DatabaseURL | str | None, *, to: str | None = None, squawk: bool = False
+) -> Plan:
+    """What migrate would do, read-only (in a READ ONLY transaction, without the lock).
+
+    With `squawk`, each step's findings also hold squawk's (oncall.migrations.squawk).
+    """
     db = database_url_for(target, url)
     migrations = discover(target)
     state, version = read_only_state(db, target, migrations)
-    return build_plan(
+    result = build_plan(
         target, state, migrations, where=f"{db.host}/{db.dbname}", server_version=version, to=to
     )
+    if squawk:
+        from oncall.migrations.squawk import squawk_findings
+
+        pending = [(step.migration, step.mode == "transaction") for step in result.steps]
+        extra = squawk_findings(pending, server_version=version)
+        for step in result.steps:
+            step.findings = sorted(step.findings + extra[step.migration.version], key=lambda f: f.line)
+    return result
 
 
 def status(target: Target, url: DatabaseURL | str | None, *, check: bool = False) -> StatusResult:
@@ -794,7 +814,10 @@ def _run_transactional(
     try:
         for attempt in retries.attempts():
             with attempt:
-                waiter.wait_until_clear(migration.statements, migration.path.name)  # without queuing
+                # without queuing; tables the run itself created have nobody to wait for
+                waiter.wait_until_clear(
+                    statements_to_watch(migration.statements, step.new_tables_before), migration.path.name
+                )
                 prefix = _transaction_prefix(plan, migration)
                 body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
                 retries.start()

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from oncall.db.names import choose_name, make_object_name, name_addition
 from oncall.errors import BadInput
 
 QName = tuple[str, str]
@@ -462,14 +463,20 @@ class _Replay:
                 for name in cols:
                     if name in table.columns:
                         table.columns[name].not_null = True
-            suffix = "pkey" if primary else "_".join(cols) + "_key"
+            # The server names the index first (ChooseIndexName), and the constraint takes its name.
+            chosen = self.relation_name(
+                table.schema,
+                table.name,
+                None if primary else name_addition(cols),
+                "pkey" if primary else "key",
+            )
             self.exp.constraints.append(
                 Constraint(
                     "primary key" if primary else "unique",
                     table.schema,
                     table.name,
                     cols,
-                    con.conname or _pg_name(table.name, suffix),
+                    con.conname or chosen,
                     source=self.source,
                 )
             )
@@ -483,13 +490,27 @@ class _Replay:
                     table.schema,
                     table.name,
                     cols,
-                    con.conname or _pg_name(table.name, "_".join(cols) + "_fkey"),
+                    con.conname
+                    or self.constraint_name(table.schema, table.name, name_addition(cols), "fkey"),
                     ref_schema=ref[0],
                     ref_table=ref[1],
                     ref_columns=ref_cols,
                     source=self.source,
                 )
             )
+
+    def relation_name(self, schema: str, table: str, addition: str | None, label: str) -> str:
+        """The name the server picks for an unnamed index: unique among the schema's relations."""
+        taken = [name for (s, name) in (*self.exp.tables, *self.exp.indexes) if s == schema]
+        # A primary key or unique constraint is backed by an index of the constraint's name.
+        taken += [c.name for c in self.exp.constraints if c.schema == schema and c.kind in _INDEXED]
+        return choose_name(table, addition, label, taken)
+
+    def constraint_name(self, schema: str, table: str, addition: str | None, label: str) -> str:
+        """The name the server picks for an unnamed constraint: unique among the schema's constraints."""
+        return choose_name(
+            table, addition, label, [c.name for c in self.exp.constraints if c.schema == schema]
+        )
 
     def primary_key_of(self, key: QName) -> tuple[str, ...]:
         for con in self.exp.constraints:
@@ -502,10 +523,11 @@ class _Replay:
         columns = tuple(
             elem.name if elem.name else "(" + deparse(elem.expr) + ")" for elem in stmt.indexParams or ()
         )
-        name = stmt.idxname or _pg_name(
+        name = stmt.idxname or self.relation_name(
+            table[0],
             table[1],
-            "_".join(c if not c.startswith("(") else "expr" for c in columns)
-            + ("_key" if stmt.unique else "_idx"),
+            name_addition(_index_column_names(stmt.indexParams or ())),
+            "key" if stmt.unique else "idx",
         )
         key = (table[0], name)
         if key in self.exp.indexes and stmt.if_not_exists:
@@ -732,10 +754,51 @@ def _mentions(index_column: str, column: str) -> bool:
     return re.search(rf"\b{re.escape(column)}\b", index_column) is not None
 
 
-def _pg_name(table: str, suffix: str) -> str:
-    """The name PostgreSQL gives an unnamed constraint or index (truncated to 63 bytes, roughly)."""
-    name = f"{table}_{suffix}"
-    return name[:63]
+_INDEXED = ("primary key", "unique")
+
+# FigureColnameInternal (parse_target.c): expressions the server names by a keyword.
+_KEYWORD_NAMES = {"CoalesceExpr": "coalesce", "A_ArrayExpr": "array", "RowExpr": "row"}
+
+
+def _figure_colname(expr: Any) -> tuple[str | None, int]:
+    """The server's FigureColnameInternal for the usual index expressions: (name, strength)."""
+    kind = _kind(expr)
+    if kind == "ColumnRef":
+        last = (expr.fields or ())[-1:]
+        return (last[0].sval, 2) if last and _kind(last[0]) == "String" else (None, 0)
+    if kind == "FuncCall":
+        return str(expr.funcname[-1].sval), 2
+    if kind == "A_Expr" and expr.kind == _enums().A_Expr_Kind.AEXPR_NULLIF:
+        return "nullif", 2
+    if kind == "TypeCast":
+        name, strength = _figure_colname(expr.arg)
+        if strength <= 1 and expr.typeName is not None:
+            return str(expr.typeName.names[-1].sval), 1
+        return name, strength
+    if kind == "CollateClause":
+        return _figure_colname(expr.arg)
+    if kind == "CaseExpr":
+        name, strength = _figure_colname(expr.defresult) if expr.defresult is not None else (None, 0)
+        return (name, strength) if strength > 1 else ("case", 1)
+    if kind == "MinMaxExpr":
+        return ("greatest" if expr.op == _enums().MinMaxOp.IS_GREATEST else "least"), 2
+    if kind in _KEYWORD_NAMES:
+        return _KEYWORD_NAMES[kind], 2
+    return None, 0
+
+
+def _index_column_names(params: Iterable[Any]) -> list[str]:
+    """ChooseIndexColumnNames: an expression named as a SELECT column would be (lower(x) is
+    "lower"), else "expr"; a repeated name numbered (a, a1, a2...)."""
+    chosen: list[str] = []
+    for param in params:
+        base = param.name or _figure_colname(param.expr)[0] or "expr"
+        name, attempt = base, 0
+        while name in chosen:
+            attempt += 1
+            name = make_object_name(base, None, str(attempt))
+        chosen.append(name)
+    return chosen
 
 
 def expect(files: Iterable[tuple[str, str]], *, default_schema: str = "public") -> Expectation:
