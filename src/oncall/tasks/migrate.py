@@ -114,7 +114,7 @@ def _print_layout(out: Any, layout: Any) -> None:
         "json": JSON_HELP,
         "to": "plan only up to this version (default: all pending)",
         "verbose": "list every lint finding (default: info-level ones summed up per rule and file)",
-        "squawk": "also lint with squawk (the squawk-cli wheel), filtered as our own findings are (default: off)",
+        "squawk": "also lint with squawk (the squawk-cli wheel), filtered like our findings (default: off)",
         "debug": DEBUG_HELP,
     }
 )
