@@ -17,7 +17,8 @@ import httpx
 from oncall.render import RenderClient
 from oncall.sandbox.render_api import RenderStandIn, Timings
 
-SPEC_PATH = Path("/work/shared/reference/render-openapi.json")
+# Render's published schema, in the shared/ folder that sits beside the checkout (as in CI).
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "render-openapi.json"
 SERVICE = "turbo-response-backend"
 # Phases short enough for a test, long enough that a poll sees them.
 FAST = Timings(created=0.1, build=0.4, pre_deploy=0.2, update=0.3, job_pending=0.1, job_run=0.3)
