@@ -47,7 +47,9 @@ def test_demo_recovers_the_page_and_tears_the_sandbox_down(run_invoke, sbx: Path
     assert by_name["page before"]["result"].startswith("502 Bad Gateway")
     assert by_name["page after"]["result"].startswith("200")
     assert all(by_name[name]["code"] == 0 for name in ("migrate", "verify", "restart", "smoke"))
-    assert "timeline" in result.stderr
+    # The timeline: under --json it is the document's steps (issue 17: no table on stderr).
+    assert all({"start", "seconds"} <= set(s) for s in doc["steps"])
+    assert "timeline" not in result.stderr
     assert not (sbx / "state.json").exists()
     assert not (sbx / "pg").exists()
 
