@@ -47,3 +47,34 @@ def test_a_masked_table_cell_keeps_the_table_aligned(secret_scan: SecretScan) ->
     # Off a terminal the table is plain lines (no borders, no trailing blanks): the second column
     # starts at one offset on every line only if the first was measured after masking.
     assert len({line.index(word) for line, word in zip(lines, ("check", "url", "dns"), strict=True)}) == 1
+
+
+def test_a_masked_table_keeps_its_sections_and_leaves_the_callers_table_alone(
+    secret_scan: SecretScan,
+) -> None:
+    """The masked copy rich draws keeps row sections; the caller's Table is not rewritten by printing."""
+    import io
+
+    from rich.table import Table
+
+    from oncall.output import Output
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    secret = "s3cret-pass-word"
+    secret_scan.add(secret)
+    url = f"postgresql://app:{secret}@db.example.com:5432/app"
+    stream = Terminal()
+    table = Table(title="t")
+    table.add_column("check")
+    table.add_column("detail")
+    table.add_row("dns", "ok", end_section=True)
+    table.add_row("url", url)
+    Output(stdout=stream).print(table)
+    drawn = stream.getvalue()
+    assert secret not in drawn
+    assert "postgresql://app:***@db.example.com" in drawn
+    assert sum(line.startswith("├") for line in drawn.splitlines()) == 1
+    assert list(table.columns[1].cells) == ["ok", url]

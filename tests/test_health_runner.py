@@ -196,6 +196,17 @@ def test_each_health_run_appends_a_run_record(tmp_path: Path) -> None:
     assert record["details"]["failed"] == {"smoke": "page: 502 from Render's edge"}
 
 
+def test_a_health_run_survives_a_run_log_that_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run log that cannot be written is a warning naming it; the health result still comes back."""
+    target = _target(tmp_path)
+    target.run_log.mkdir(parents=True)  # a directory: appending to it fails
+    run = run_health([target], environ={}, checks=_checks())
+    assert [health.code for health in run.results] == [0]
+    assert f"warning: could not write the run record to {target.run_log}" in capsys.readouterr().err
+
+
 def test_a_target_that_overruns_its_budget_is_a_failure_not_a_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

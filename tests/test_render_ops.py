@@ -16,7 +16,7 @@ import pytest
 
 from oncall.config import Target
 from oncall.output import Output
-from oncall.render.ops import deploy
+from oncall.render.ops import deploy, restart
 from oncall.render.wait import PollSchedule
 from oncall.sandbox.render_api import RenderStandIn, make_service
 from render_support import SERVICE, App, client_for, invoke_env, new_key, service_id
@@ -292,6 +292,24 @@ def test_restart_waits_until_the_site_answers(api: RenderStandIn, run_invoke: An
     assert "answers again" in doc["message"]
     assert api.restarts[service_id(api)] == 1
     assert [(r["task"], r["code"]) for r in _runs(result)] == [("restart", 0)]
+
+
+def test_restart_survives_a_run_log_that_cannot_be_written(api: RenderStandIn, tmp_path: Path) -> None:
+    """The restart happened on Render: a run log that cannot be written is a warning, not a failure."""
+    run_log = tmp_path / "runs.jsonl"
+    run_log.mkdir()  # a directory: appending to it fails
+    target = Target(
+        "sandbox",
+        "turbo-response",
+        REPO / "examples/turbo-response-backend/backend/migrations",
+        render_service=SERVICE,
+        run_log=run_log,
+    )
+    out = Output(stdout=io.StringIO(), stderr=io.StringIO())
+    result = restart(target, out, yes=True, wait=False, client=client_for(api, api.base_url))
+    assert result.code == 0
+    assert api.restarts[service_id(api)] == 1
+    assert f"warning: could not write the run record to {run_log}" in out.stderr.getvalue()
 
 
 def test_restart_that_never_comes_back_exits_1(api: RenderStandIn, run_invoke: Any) -> None:

@@ -292,6 +292,21 @@ def test_verify_never_waits_on_a_locked_table(pg: TestDatabase, turbo: Target) -
         holder.close()
 
 
+def test_verify_lock_error_keeps_verifys_hint(pg: TestDatabase, turbo: Target) -> None:
+    """A lock_timeout goes through the one translator but keeps verify's next step and names the host."""
+    holder = psycopg.connect(pg.admin_url)
+    holder.execute("LOCK TABLE admin_settings IN ACCESS EXCLUSIVE MODE")
+    try:
+        with pytest.raises(Refused) as err:
+            verify(turbo, pg.url)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "127.0.0.1" in err.value.cause
+    assert err.value.hint is not None
+    assert "invoke status" in err.value.hint
+
+
 def test_verify_leaves_no_transaction_or_lock_behind(pg: TestDatabase, turbo: Target) -> None:
     """After verify, no session of ours is idle in a transaction and a writer gets its lock at once."""
     verify(turbo, pg.url)

@@ -87,7 +87,7 @@ def _fit_table(table: Any, *, terminal: bool) -> None:
     for column in table.columns:
         header = str(column.header).strip().lower()
         if header in IDENTIFIER_COLUMNS:
-            widest = max((_cell_width(c) for c in column._cells), default=0)
+            widest = max((_cell_width(c) for c in column.cells), default=0)
             column.min_width = max(widest, _cell_width(column.header))
             column.no_wrap, column.overflow = True, "ignore"
         else:
@@ -97,6 +97,31 @@ def _fit_table(table: Any, *, terminal: bool) -> None:
         table.show_edge = False
         table.show_lines = False
         table.pad_edge = False
+
+
+def _masked_table(table: Any) -> Any:
+    """A copy of the rich Table `table` with every cell, the title and the caption redacted.
+
+    rich offers no public way to change a cell once added (Column.cells is read-only), so the copy
+    is rebuilt through its public API: the table's settings copied, each column copied empty
+    (Column.copy) and every row added again with its style and section end. The caller's table is
+    left as it was.
+    """
+    import copy
+
+    cells = [list(column.cells) for column in table.columns]
+    masked = copy.copy(table)
+    masked.columns = [column.copy() for column in table.columns]
+    masked.rows = []
+    for index, row in enumerate(table.rows):
+        masked.add_row(
+            *(_redact_cell(column[index]) if index < len(column) else None for column in cells),
+            style=row.style,
+            end_section=row.end_section,
+        )
+    masked.title = _redact_cell(table.title)
+    masked.caption = _redact_cell(table.caption)
+    return masked
 
 
 def _redacting_hook(terminal: bool = True) -> Any:
@@ -114,12 +139,9 @@ def _redacting_hook(terminal: bool = True) -> Any:
             processed = []
             for renderable in renderables:
                 if isinstance(renderable, Table):
-                    for column in renderable.columns:
-                        column._cells = [_redact_cell(c) for c in column._cells]
-                    renderable.title = _redact_cell(renderable.title)
-                    renderable.caption = _redact_cell(renderable.caption)
-                    _fit_table(renderable, terminal=terminal)
-                    processed.append(renderable)
+                    masked = _masked_table(renderable)
+                    _fit_table(masked, terminal=terminal)
+                    processed.append(masked)
                 else:
                     processed.append(_redact_cell(renderable))
             return processed

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall.db.connect import parse_database_url
+from oncall.db.connect import database_url_for
 from oncall.doctor.checks import FAIL, database_checks
 from oncall.health.model import CheckEnv, CheckFn, HealthObservation, Skip
 from oncall.probe.run import checks_for, describe_failure
@@ -48,7 +48,7 @@ def database(env: CheckEnv) -> HealthObservation:
 
 def schema(env: CheckEnv) -> HealthObservation:
     """`verify` against the live database: every expected object present, nothing pending."""
-    url = parse_database_url(env.target.database_url(env.environ), source=env.target.database_url_env)
+    url = database_url_for(env.target, environ=env.environ)
     result = verify(env.target, url)
     doc = result.as_dict()
     summary = str(doc.get("summary") or doc.get("verdict") or "")

@@ -351,9 +351,9 @@ class DbStateStore:
     def hold(self, target_name: str) -> Iterator[tuple[HealthState | None, StoreFn]]:
         import psycopg
 
-        from oncall.db.connect import connect, parse_database_url
+        from oncall.db.connect import connect, database_url_for
 
-        url = parse_database_url(self.target.database_url(self.environ), source=self.target.database_url_env)
+        url = database_url_for(self.target, environ=self.environ)
         try:
             with (
                 connect(url, connect_timeout=self.target.connect_timeout) as conn,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -53,7 +54,7 @@ from oncall.health.model import (
     combine_codes,
 )
 from oncall.health.notify import AlertPolicy, notify_change, notify_channels, policy_for, store_for
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 
 
 class _Bounded:
@@ -296,10 +297,10 @@ def run_health(
             health.notify = _notify(
                 health, target, env, webhook=webhook, urls=urls, policy=policies[target.name]
             )
-        append_run(
-            target.run_log,
+        record_run(
+            target,
+            sys.stderr,
             task="health",
-            target=target.name,
             args=dict(run_args or {}),
             outcome="healthy" if health.ok else "failing",
             code=health.code,

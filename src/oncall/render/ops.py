@@ -38,7 +38,7 @@ from oncall.render.client import (
 from oncall.render.events import event_row
 from oncall.render.rollback import rollback_candidate
 from oncall.render.wait import PollSchedule, Transition, WaitOutcome, follow
-from oncall.runlog import append_run
+from oncall.runlog import record_run
 from oncall.safety import guard_production, refuse_remote_render_api, refuse_unattended
 
 
@@ -64,8 +64,14 @@ class _Run:
 
 
 @contextmanager
-def _recorded(target: Target, task: str, args: dict[str, Any], *, enabled: bool = True) -> Iterator[_Run]:
-    """Append one run record for a write, whatever the outcome (an error records its exit code)."""
+def _recorded(
+    target: Target, task: str, args: dict[str, Any], *, enabled: bool = True, warn_to: IO[str] | None = None
+) -> Iterator[_Run]:
+    """Append one run record for a write, whatever the outcome (an error records its exit code).
+
+    A run log that cannot be written is a warning on `warn_to` (stderr by default), never the
+    write's failure: the restart or deploy has happened on Render either way.
+    """
     import datetime as _dt
 
     run = _Run()
@@ -79,10 +85,10 @@ def _recorded(target: Target, task: str, args: dict[str, Any], *, enabled: bool 
         raise
     finally:
         if enabled:
-            append_run(
-                target.run_log,
+            record_run(
+                target,
+                sys.stderr if warn_to is None else warn_to,
                 task=task,
-                target=target.name,
                 args=args,
                 outcome="ok" if run.code == 0 else "failed",
                 code=run.code,
@@ -170,7 +176,7 @@ def restart(
         except BadInput as exc:
             raise BadInput(exc.cause, f"{exc.hint}; or pass --no-wait to restart without waiting") from exc
     args = {"yes": yes, "wait": wait, "wait_timeout": wait_timeout}
-    with _recorded(target, "restart", args) as run, client_for(client) as api:
+    with _recorded(target, "restart", args, warn_to=out.stderr) as run, client_for(client) as api:
         _refuse_unattended(target, "restart", yes=yes, stdin=stdin)
         service = service_of(target, api)
         run.details["service"] = service.get("id")
@@ -422,7 +428,7 @@ def deploy(
     if image:
         args["image"] = image
     checks, no_checks = _smoke_plan(target, smoke)
-    with _recorded(target, "deploy", args) as run, client_for(client) as api:
+    with _recorded(target, "deploy", args, warn_to=out.stderr) as run, client_for(client) as api:
         _refuse_unattended(target, "deploy", yes=yes, stdin=stdin)
         service = service_of(target, api)
         sid = str(service["id"])
@@ -632,7 +638,7 @@ def run_job(
         )
     args = {"command": command, "yes": yes, "timeout": timeout}
     with (
-        _recorded(target, "migrate --on-render", args, enabled=not dry_run) as run,
+        _recorded(target, "migrate --on-render", args, enabled=not dry_run, warn_to=out.stderr) as run,
         client_for(client) as api,
     ):
         service = service_of(target, api)

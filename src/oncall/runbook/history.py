@@ -30,9 +30,9 @@ Warn = Callable[[str], None]
 
 
 def _connect(target: Target, environ: Mapping[str, str]) -> psycopg.Connection[Any]:
-    from oncall.db.connect import connect, parse_database_url
+    from oncall.db.connect import connect, database_url_for
 
-    url = parse_database_url(target.database_url(environ), source=target.database_url_env)
+    url = database_url_for(target, environ=environ)
     return connect(url, connect_timeout=min(target.connect_timeout, SHARE_CONNECT_TIMEOUT))
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -183,9 +184,9 @@ def _replay(conn: psycopg.Connection[Any], migration: Migration) -> None:
         return
     except psycopg.Error as exc:
         _rollback(conn)
-        # 25001: CREATE INDEX CONCURRENTLY and friends refuse a transaction block; migrate runs
+        # CREATE INDEX CONCURRENTLY and friends refuse a transaction block (25001); migrate runs
         # such a file statement by statement, and so do we (only then is the file parsed).
-        if exc.sqlstate != "25001":
+        if not isinstance(exc, pg_errors.ActiveSqlTransaction):
             raise ShadowUnavailable(f"replay of {migration.path.name} failed: {_first_line(exc)}") from exc
     for statement in migration.statements:
         try:

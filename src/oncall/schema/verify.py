@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from oncall.config import Target
-from oncall.db.connect import DatabaseURL, connect, parse_database_url
-from oncall.errors import BadInput, CheckFailed, ExitCode, Refused, Unreachable
+from oncall.db.connect import DatabaseURL, connect, database_url_for
+from oncall.db.errors import Kind, Where, kind_of, sqlstate_of, translate
+from oncall.errors import BadInput, ExitCode, OncallError, Unreachable
 from oncall.migrations.files import LedgerState, Migration, discover, read_state
 from oncall.migrations.ledger import LEDGER_TABLE
 from oncall.schema.cache import Prepared, expected_for
@@ -170,8 +171,7 @@ class VerifyResult:
 def verify(target: Target, url: DatabaseURL | str, *, only: Sequence[str] | None = None) -> VerifyResult:
     """Check the live database of `target` against its applied migrations; read-only."""
 
-    if isinstance(url, str):
-        url = parse_database_url(url, source=target.database_url_env)
+    url = database_url_for(target, url)
     migrations = discover(target)
     # The static model is only the fallback when a shadow replay is on: no point preparing it then.
     prepared = (
@@ -181,7 +181,7 @@ def verify(target: Target, url: DatabaseURL | str, *, only: Sequence[str] | None
     )
     conn = connect(url, connect_timeout=target.connect_timeout, autocommit=True)
     try:
-        return verify_on(conn, target, migrations, only=only, where=url.where, prepared=prepared)
+        return verify_on(conn, target, migrations, only=only, where=url.where, prepared=prepared, url=url)
     finally:
         conn.close()
 
@@ -194,16 +194,18 @@ def verify_on(
     only: Sequence[str] | None = None,
     where: str = "",
     prepared: Prepared | None = None,
+    url: DatabaseURL | None = None,
 ) -> VerifyResult:
     """verify on an open autocommit connection (the bench counts the statements it sends).
 
     `prepared`: an expectation being read in the background (see verify); used when it was prepared
-    for exactly the applied files.
+    for exactly the applied files. `url`: what an error names of the database (else the session's).
     """
     import psycopg
 
     started = time.perf_counter()
     result = VerifyResult(target=target.name, where=where or f"{conn.info.host}/{conn.info.dbname}")
+    place: Where = url if url is not None else _session_of(conn)
     try:
         # One round trip: a READ ONLY snapshot, and timeouts that only live as long as it does.
         conn.execute(
@@ -222,7 +224,7 @@ def verify_on(
             if not conn.broken:
                 conn.execute("ROLLBACK")
     except psycopg.Error as exc:
-        raise _translate(exc, result.where) from exc
+        raise _translate(exc, place, result.where) from exc
     result.rows = ledger_rows(target, state) + checked
     result.rows.sort(key=lambda r: _ORDER[r.result])
     result.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -365,39 +367,49 @@ def _split_only(only: Iterable[str]) -> list[str]:
     return [name.strip() for item in only for name in item.split(",") if name.strip()]
 
 
-def _translate(exc: Exception, where: str) -> Exception:
-    """psycopg errors while reading -> our errors, by SQLSTATE."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    diag = getattr(exc, "diag", None)
-    text = (getattr(diag, "message_primary", None) or str(exc)).strip().splitlines()[0:1]
-    message = text[0] if text else type(exc).__name__
-    if sqlstate == "57014":
+# verify's own next step for what can go wrong while it reads; the rest is the translator's.
+VERIFY_HINTS: dict[Kind, str | None] = {
+    Kind.LOCK: "a migration or DDL holds the table; wait for it (invoke status) and run verify again",
+    Kind.PERMISSION: "verify reads pg_catalog and the seeded tables; grant SELECT on them to this role",
+    Kind.CONNECTION: "retry; run invoke doctor",
+    Kind.FAILED: "rerun with --debug and report it",
+}
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What an error names of the database when verify_on is given only a connection."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+    source: str = "database URL"
+
+    @property
+    def hostport(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _session_of(conn: psycopg.Connection[Any]) -> _Session:
+    info = conn.info
+    return _Session(host=info.host, port=info.port, user=info.user, dbname=info.dbname)
+
+
+def _translate(exc: Exception, url: Where, where: str) -> OncallError:
+    """A psycopg error while verify reads, as ours: the one translator, with verify's hints.
+
+    A statement_timeout stays Unreachable (exit 3, docs/verify.md): verify's reads are cheap, so a
+    timeout means the server did not answer, not that a statement was too slow.
+    """
+    if kind_of(exc) is Kind.STATEMENT_TIMEOUT:
         return Unreachable(
             f"verify on {where} did not finish within statement_timeout {STATEMENT_TIMEOUT}",
             "the server is overloaded or the catalog is locked; check pg_stat_activity and retry",
-            sqlstate=sqlstate,
+            sqlstate=sqlstate_of(exc),
         )
-    if sqlstate == "55P03":
-        return Refused(
-            f"verify on {where} waited more than {LOCK_TIMEOUT} for a lock ({message})",
-            "a migration or DDL holds the table; wait for it (invoke status) and run verify again",
-            sqlstate=sqlstate,
-        )
-    if sqlstate == "42501":
-        return CheckFailed(
-            f"verify on {where}: permission denied ({message})",
-            "verify reads pg_catalog and the seeded tables; grant SELECT on them to this role",
-            sqlstate=sqlstate,
-        )
-    if sqlstate is None:
-        return Unreachable(
-            f"lost the connection to {where} during verify: {message}", "retry; run invoke doctor"
-        )
-    return CheckFailed(
-        f"verify on {where} failed: {message} (SQLSTATE {sqlstate})",
-        "rerun with --debug and report it",
-        sqlstate=sqlstate,
-    )
+    return translate(exc, url, "verifying the schema", hints=VERIFY_HINTS)
 
 
 # --- the ledger --------------------------------------------------------------------------------
