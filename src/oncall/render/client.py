@@ -20,6 +20,11 @@ with jitter, or what `Ratelimit-Reset` says (seconds until the window resets; a 
 looks like epoch seconds is converted). Bounded by `max_attempts` and `retry_budget` seconds.
 `sleep` is injectable so tests run fast.
 
+Why not oncall.retry (stamina) like the migration waits: a 429's pause comes from the server
+(`Ratelimit-Reset`), the budget counts the pauses taken (so an injected sleep stays exact), and
+the pause never drops below half the step ("equal jitter") so a storm always backs off; stamina
+owns its sleeping and its jitter rule, and would leave only the loop's shell to share.
+
 A deploy trigger is never repeated blindly (`trigger_deploy`): when its answer is lost the client
 lists recent deploys and adopts one created by the API after the request started before it
 considers sending the POST again.
