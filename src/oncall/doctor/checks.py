@@ -272,7 +272,7 @@ def database_checks(
         _pooler_row(row, url)
     addresses: list[db.Address] = []
     with rows.run("dns") as row:
-        addresses = db.resolve(url.host, url.port, connect_timeout)
+        addresses = db.lookup_addresses(url.host, url.port, connect_timeout)
         families = {a.family for a in addresses}
         only = f"; {families.pop()} only" if len(families) == 1 else ""
         row.detail = ", ".join(str(a) for a in addresses) + only
