@@ -47,7 +47,7 @@ def _number(value: float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def render(results: Sequence[TargetHealth]) -> str:
+def format_metrics(results: Sequence[TargetHealth]) -> str:
     """The text exposition of one health run over one or more targets."""
     samples: dict[str, list[str]] = {name: [] for name, _ in _FAMILIES}
     for health in results:
@@ -79,4 +79,4 @@ def render(results: Sequence[TargetHealth]) -> str:
 
 def write_textfile(path: Path, results: Sequence[TargetHealth]) -> None:
     """Write the metrics for `results` to `path`, replacing the previous file atomically."""
-    write_atomic(path, render(results))
+    write_atomic(path, format_metrics(results))

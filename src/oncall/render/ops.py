@@ -237,7 +237,7 @@ class _Display:
         if self.out.console.is_terminal and not self.out.json_mode:
             from rich.live import Live
 
-            self._live = Live(self._render(), console=self.out.console, refresh_per_second=8, transient=True)
+            self._live = Live(self._draw(), console=self.out.console, refresh_per_second=8, transient=True)
             self._live.__enter__()
         else:
             self.out.print(self.title)
@@ -250,7 +250,7 @@ class _Display:
             for line in self.lines:
                 self.out.print(line)
 
-    def _render(self) -> Any:
+    def _draw(self) -> Any:
         from rich.text import Text
 
         text = Text(self.title + "\n")
@@ -264,7 +264,7 @@ class _Display:
         line = f"  {transition.at:6.1f} s  {transition.status}"
         self.lines.append(line)
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self._draw())
         else:
             self.out.print(line)
 
@@ -275,7 +275,7 @@ class _Display:
 
     def _tick(self, elapsed: float) -> None:
         self.elapsed = elapsed
-        self._live.update(self._render())
+        self._live.update(self._draw())
 
 
 def _offer_cancel(

@@ -416,7 +416,7 @@ def _health_table(snapshot: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def render_report(result: RecoverResult) -> str:
+def format_report(result: RecoverResult) -> str:
     """The incident report in Markdown, for the postmortem (redacted when written)."""
     failed = result.failed
     verdict = "RESOLVED" if failed is None else f"NOT RESOLVED — {failed.name} failed (exit {failed.code})"
@@ -570,5 +570,5 @@ def check_report_path(path: Path) -> None:
 
 def write_report(result: RecoverResult, path: Path) -> Path:
     """Write the redacted report to `path` (created with its directories); returns the path."""
-    write_atomic(path, redact(render_report(result)), mode=0o600)
+    write_atomic(path, redact(format_report(result)), mode=0o600)
     return path

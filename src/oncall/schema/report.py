@@ -27,7 +27,7 @@ _STYLE = {
 }
 
 
-def render(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
+def draw(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
     if out.json_mode:
         if result.ok:
             _say(out, result.verdict())
