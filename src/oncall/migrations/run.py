@@ -98,6 +98,7 @@ from oncall.output import Output
 from oncall.redact import redact
 from oncall.runlog import record_run
 from oncall.safety import guard_production, refuse_unattended
+from oncall.status import Status
 
 if TYPE_CHECKING:
     import psycopg
@@ -564,7 +565,7 @@ def migrate(
 
 def _record_run(target: Target, out: Output, result: MigrateResult, args: dict[str, Any]) -> None:
     """The run's record in the run log; one that cannot be written is a warning, not the run's result."""
-    outcome = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
+    outcome = "interrupted" if result.interrupted else (Status.OK if result.ok else Status.FAILED)
     record_run(
         target,
         out.stderr,

@@ -40,6 +40,7 @@ from oncall.render.rollback import rollback_candidate
 from oncall.render.wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.runlog import append_run
 from oncall.safety import guard_production, refuse_remote_render_api, refuse_unattended
+from oncall.status import Status
 
 
 @contextmanager
@@ -84,7 +85,7 @@ def _recorded(target: Target, task: str, args: dict[str, Any], *, enabled: bool 
                 task=task,
                 target=target.name,
                 args=args,
-                outcome="ok" if run.code == 0 else "failed",
+                outcome=Status.OK if run.code == 0 else Status.FAILED,
                 code=run.code,
                 durations={"total_s": time.monotonic() - started},
                 details=run.details,
