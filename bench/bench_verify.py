@@ -44,8 +44,8 @@ from oncall.db import parse_database_url
 from oncall.db.embedded import EmbeddedPostgres
 from oncall.migrations import discover, migrate
 from oncall.output import Output
-from oncall.schema import verify, verify_on
 from oncall.schema.shadow import SHADOW_URL_ENV, stop_shadow
+from oncall.schema.verify import verify, verify_on
 
 RUNS = 15
 PASSWORD = "bench-password-1"  # noqa: S105 - a throw-away local server

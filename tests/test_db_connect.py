@@ -13,7 +13,15 @@ import pytest
 from doctor_support import closed_port, in_loopback_namespace, loopback_namespace_available, silent_listener
 from fix_pg import TestDatabase
 from fix_secrets import SecretScan
-from oncall.db.connect import Address, bounded, connect, parse_database_url, probe_tcp, resolve, session_facts
+from oncall.db.connect import (
+    Address,
+    bounded,
+    connect,
+    lookup_addresses,
+    parse_database_url,
+    probe_tcp,
+    session_facts,
+)
 from oncall.errors import ExitCode, Unreachable
 
 
@@ -83,16 +91,16 @@ def test_network_unreachable_from_real_psycopg_error_gets_supabase_hint() -> Non
     assert "pooler.supabase.com, port 5432, user postgres.<ref>" in hint
 
 
-def test_resolve_lists_literal_and_named_addresses() -> None:
-    """resolve() returns a literal IP as is and looks names up, marking IPv4/IPv6."""
-    assert resolve("2001:db8::1", 5432, 2) == [Address("2001:db8::1", "IPv6")]
-    assert Address("127.0.0.1", "IPv4") in resolve("localhost", 5432, 2)
+def test_lookup_lists_literal_and_named_addresses() -> None:
+    """lookup_addresses() returns a literal IP as is and looks names up, marking IPv4/IPv6."""
+    assert lookup_addresses("2001:db8::1", 5432, 2) == [Address("2001:db8::1", "IPv6")]
+    assert Address("127.0.0.1", "IPv4") in lookup_addresses("localhost", 5432, 2)
 
 
-def test_resolve_unknown_host_is_unreachable() -> None:
-    """resolve() of an unknown name raises Unreachable at the dns stage (exit 3)."""
+def test_lookup_unknown_host_is_unreachable() -> None:
+    """lookup_addresses() of an unknown name raises Unreachable at the dns stage (exit 3)."""
     with pytest.raises(Unreachable) as caught:
-        resolve("no-such-host.invalid", 5432, 5)
+        lookup_addresses("no-such-host.invalid", 5432, 5)
     assert caught.value.details["stage"] == "dns"
     assert "no-such-host.invalid" in caught.value.cause
 

@@ -9,7 +9,7 @@ from psycopg import sql
 from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall.migrations import migrate
-from oncall.migrations.ledger import alembic_move_sql, render
+from oncall.migrations.ledger import alembic_move_sql, sql_text
 
 # A statement whose text holds a backslash: hand-quoted '...' means something else to a server
 # whose standard_conforming_strings is off (an old default some providers still set per role).
@@ -32,7 +32,7 @@ def test_a_supabase_ledger_row_keeps_backslashes_when_standard_strings_are_off(
 
 def test_every_alembic_move_is_one_builders_sql() -> None:
     """Upgrade, downgrade to base, first revision and stamp come from alembic_move_sql alone."""
-    table = render(sql.Identifier("s", "alembic_version"))
+    table = sql_text(sql.Identifier("s", "alembic_version"))
     assert alembic_move_sql("s", ["a"], to="b", from_="a") == (
         f"UPDATE {table} SET version_num = 'b' WHERE {table}.version_num = 'a'"
     )

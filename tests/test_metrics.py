@@ -7,7 +7,7 @@ from pathlib import Path
 
 from health_support import parse_prometheus_text
 from oncall.health import HealthCheckResult, TargetHealth
-from oncall.health.metrics import escape_label, render, write_textfile
+from oncall.health.metrics import escape_label, format_metrics, write_textfile
 
 
 def _health(name: str, smoke: str = "pass", render_status: str = "skip") -> TargetHealth:
@@ -44,7 +44,7 @@ def test_two_targets_parse_as_strict_exposition_text(tmp_path: Path) -> None:
 
 def test_a_skipped_check_has_no_success_sample_but_a_skipped_one(tmp_path: Path) -> None:
     """Skipped is not failing: no success/duration series for it, and check_skipped 1."""
-    _, samples = parse_prometheus_text(render([_health("a")]))
+    _, samples = parse_prometheus_text(format_metrics([_health("a")]))
     assert not [
         s for s in samples if s.name == "oncall_health_check_success" and s.labels["check"] == "render"
     ]
@@ -54,7 +54,7 @@ def test_a_skipped_check_has_no_success_sample_but_a_skipped_one(tmp_path: Path)
 
 def test_target_success_names_its_skipped_checks(tmp_path: Path) -> None:
     """oncall_health_success does not count a skipped check as passing: a `skipped` label names it."""
-    _, samples = parse_prometheus_text(render([_health("a"), _health("b", render_status="pass")]))
+    _, samples = parse_prometheus_text(format_metrics([_health("a"), _health("b", render_status="pass")]))
     assert _value(samples, "oncall_health_success", target="a", skipped="render") == 1
     assert _value(samples, "oncall_health_success", target="b", skipped="") == 1
 
@@ -62,7 +62,7 @@ def test_target_success_names_its_skipped_checks(tmp_path: Path) -> None:
 def test_label_values_are_escaped() -> None:
     """Backslash, double quote and newline in a label value are escaped as the format requires."""
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
-    _, samples = parse_prometheus_text(render([_health('we"ird\\name')]))
+    _, samples = parse_prometheus_text(format_metrics([_health('we"ird\\name')]))
     assert {s.labels["target"] for s in samples} == {'we"ird\\name'}
 
 

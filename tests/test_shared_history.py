@@ -23,7 +23,7 @@ from oncall.health.notify import store_for
 from oncall.health.run import run_health
 from oncall.output import Output
 from oncall.runbook.history import SharedHistory, merge_runs
-from oncall.runbook.recover import RecoverResult, others_meanwhile, render_report
+from oncall.runbook.recover import RecoverResult, format_report, others_meanwhile
 
 TURBO = "examples/turbo-response-backend/backend/migrations"
 
@@ -111,7 +111,7 @@ def test_the_incident_report_lists_what_others_did(pg, tmp_path, monkeypatch, se
     others = others_meanwhile(target, now, Output(stdout=io.StringIO(), stderr=io.StringIO()))
     assert [(r["user"], r["task"]) for r in others] == [("bob", "restart")]
     result = RecoverResult("svc", "turbo-response", "db", None, False, "migrate", now, [], others=others)
-    report = render_report(result)
+    report = format_report(result)
     assert "## What others did meanwhile" in report
     assert "| bob@laptop-b | restart | restarted | 0 | service srv-d0abc123 |" in report
 

@@ -329,7 +329,7 @@ class Address:
         return f"{self.ip} ({self.family})"
 
 
-def resolve(host: str, port: int, timeout: float) -> list[Address]:
+def lookup_addresses(host: str, port: int, timeout: float) -> list[Address]:
     """The host's addresses, IPv4 and IPv6, within `timeout`; Unreachable(stage=dns) when none."""
     try:
         literal = ipaddress.ip_address(host)
@@ -338,11 +338,11 @@ def resolve(host: str, port: int, timeout: float) -> list[Address]:
     if literal is not None:
         return [Address(str(literal), f"IPv{literal.version}")]
 
-    def lookup() -> list[tuple[Any, ...]]:
+    def ask_dns() -> list[tuple[Any, ...]]:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
     try:
-        infos = bounded(lookup, timeout, f"DNS lookup of {host}", stage="dns")
+        infos = bounded(ask_dns, timeout, f"DNS lookup of {host}", stage="dns")
     except socket.gaierror as exc:
         raise Unreachable(
             f"DNS: host {host!r} does not resolve ({exc.strerror})",

@@ -52,8 +52,9 @@ from oncall.output import Output
 from oncall.probe import run as probe
 from oncall.render.client import RenderClient
 from oncall.safety import shared_resources
+from oncall.status import Status
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+OK, WARN, FAIL, SKIP = Status.OK, Status.WARN, Status.FAIL, Status.SKIP
 _SERVICE_ID = re.compile(r"^(srv|crn)-[a-z0-9]+$")
 
 
@@ -271,7 +272,7 @@ def database_checks(
         _pooler_row(row, url)
     addresses: list[db.Address] = []
     with rows.run("dns") as row:
-        addresses = db.resolve(url.host, url.port, connect_timeout)
+        addresses = db.lookup_addresses(url.host, url.port, connect_timeout)
         families = {a.family for a in addresses}
         only = f"; {families.pop()} only" if len(families) == 1 else ""
         row.detail = ", ".join(str(a) for a in addresses) + only
@@ -498,7 +499,7 @@ def run_doctor(
     return report
 
 
-_STYLE = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
+_STYLE: dict[str, str] = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
 def show(out: Output, report: DoctorReport, *, title: str, verbose: bool = False) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from oncall.db.connect import database_url_for
-from oncall.doctor.checks import FAIL, database_checks
+from oncall.doctor.checks import FAIL, SKIP, database_checks
 from oncall.health.model import CheckEnv, CheckFn, HealthObservation, Skip
 from oncall.probe.run import checks_for, describe_failure
 from oncall.probe.run import smoke as run_smoke
@@ -34,7 +34,7 @@ def database(env: CheckEnv) -> HealthObservation:
         env.target, connect_timeout=min(env.target.connect_timeout, env.timeout), environ=env.environ
     )
     failed = [r for r in rows if r.result == FAIL and r.check not in _NOT_FOR_HEALTH]
-    details: dict[str, Any] = {"rows": [r.as_dict() for r in rows if r.result != "skip"]}
+    details: dict[str, Any] = {"rows": [r.as_dict() for r in rows if r.result != SKIP]}
     if failed:
         first = failed[0]
         return HealthObservation(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from oncall.atomicfile import write_atomic
-from oncall.health.model import TargetHealth
+from oncall.health.model import SKIP, TargetHealth
 
 PREFIX = "oncall_health"
 
@@ -47,20 +47,20 @@ def _number(value: float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def render(results: Sequence[TargetHealth]) -> str:
+def format_metrics(results: Sequence[TargetHealth]) -> str:
     """The text exposition of one health run over one or more targets."""
     samples: dict[str, list[str]] = {name: [] for name, _ in _FAMILIES}
     for health in results:
         for check in health.checks:
             labels = _labels(target=health.target, check=check.name)
-            ran = check.status != "skip"
+            ran = check.status != SKIP
             if ran:
                 samples["check_success"].append(f"{labels} {1 if check.status == 'pass' else 0}")
                 samples["check_duration_seconds"].append(f"{labels} {_number(round(check.duration, 6))}")
             samples["check_skipped"].append(f"{labels} {0 if ran else 1}")
         target = _labels(target=health.target)
         # A skipped check is not a passing one: the series says which did not run (issue 17).
-        skipped = ",".join(c.name for c in health.checks if c.status == "skip")
+        skipped = ",".join(c.name for c in health.checks if c.status == SKIP)
         success = _labels(target=health.target, skipped=skipped)
         samples["success"].append(f"{success} {1 if health.ok else 0}")
         samples["exit_code"].append(f"{target} {int(health.code)}")
@@ -79,4 +79,4 @@ def render(results: Sequence[TargetHealth]) -> str:
 
 def write_textfile(path: Path, results: Sequence[TargetHealth]) -> None:
     """Write the metrics for `results` to `path`, replacing the previous file atomically."""
-    write_atomic(path, render(results))
+    write_atomic(path, format_metrics(results))

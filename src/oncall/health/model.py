@@ -13,6 +13,7 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.errors import ExitCode
+from oncall.status import Status
 
 SEVERITY: tuple[int, ...] = (
     ExitCode.UNREACHABLE,
@@ -24,7 +25,7 @@ SEVERITY: tuple[int, ...] = (
 DEFAULT_CHECK_TIMEOUT = 20.0
 CHECK_NAMES = ("database", "schema", "render", "smoke")
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIP
 
 
 def combine_codes(codes: Sequence[int]) -> int:

@@ -35,7 +35,7 @@ from oncall.config import Target
 from oncall.db.shared import STATE_TABLE, locked_state
 from oncall.errors import BadInput, CheckFailed
 from oncall.health.channels import WEBHOOK_ENV, channel_urls, deliver
-from oncall.health.model import TargetHealth
+from oncall.health.model import FAIL, TargetHealth
 from oncall.redact import redact, register_secret
 
 HEALTHY = "healthy"
@@ -272,7 +272,7 @@ def message(health: TargetHealth, event: str, previous: HealthState | None) -> s
     still = f"is STILL FAILING since {previous.since}" if event == REMINDER and previous else "is FAILING"
     lines = [f":red_circle: oncall health: {health.target} {still} (exit {health.code})"]
     for check in health.checks:
-        if check.status == "fail":
+        if check.status == FAIL:
             lines.append(f"• {check.name}: {check.cause}")
     lines.append(f"next: invoke health --target {health.target}  (then the runbook in runbooks/)")
     return redact("\n".join(lines))
@@ -296,7 +296,7 @@ def next_state(
         status=status,
         since=previous.since if same and previous is not None else stamp,
         code=health.code,
-        failing=[c.name for c in health.checks if c.status == "fail"],
+        failing=[c.name for c in health.checks if c.status == FAIL],
         notified=alert_open,
         updated=stamp,
         fail_streak=fail_streak,

@@ -39,6 +39,7 @@ from oncall.migrations.sources.ledgers import ledger_for
 from oncall.output import Output
 from oncall.runlog import record_run
 from oncall.safety import guard_production
+from oncall.status import Status
 
 # Drift that makes recording anything unsafe; a ledger row without a file does not.
 _BASELINE_BLOCKERS = ("alembic-heads", "alembic-unknown", "edited")
@@ -304,7 +305,7 @@ def _logged_admin(
                 out.stderr,
                 task=task,
                 args={**args, "yes": yes},
-                outcome="ok" if code == 0 else "failed",
+                outcome=Status.OK if code == 0 else Status.FAILED,
                 code=code,
                 durations={"total_s": time.monotonic() - started},
                 details={"where": where},

@@ -34,6 +34,7 @@ from oncall.migrations.sources.ledgers import Recordable, ToolLedger, ledger_for
 from oncall.output import Output
 from oncall.runlog import record_run
 from oncall.safety import guard_production, refuse_unattended
+from oncall.status import Status
 
 if TYPE_CHECKING:
     import psycopg
@@ -218,7 +219,7 @@ def rollback_migration(
                 out.stderr,
                 task="rollback-migration",
                 args={"to": to, "yes": yes},
-                outcome="ok" if result.ok else "failed",
+                outcome=Status.OK if result.ok else Status.FAILED,
                 code=result.code,
                 durations={"total_s": result.duration_s},
                 details={"rolled_back": [r["version"] for r in result.rolled_back], "where": where},

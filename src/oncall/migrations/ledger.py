@@ -81,7 +81,7 @@ class LedgerRow:
         }
 
 
-def render(query: sql.Composable) -> str:
+def sql_text(query: sql.Composable) -> str:
     """Composed SQL as text, to be sent with a migration file's own SQL as one simple-protocol query.
 
     Rendered without a connection (psycopg's `as_string(None)`): identifiers are quoted, and a
@@ -97,11 +97,11 @@ def table_id(schema: str, table: str) -> sql.Identifier:
 
 def qualified(schema: str, table: str) -> str:
     """schema.table with both parts quoted as identifiers (to_regclass arguments, messages)."""
-    return render(table_id(schema, table))
+    return sql_text(table_id(schema, table))
 
 
 def create_ledger_sql(schema: str) -> str:
-    return render(
+    return sql_text(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (\n"
             "    version text PRIMARY KEY,\n"
@@ -121,7 +121,7 @@ def create_ledger_sql(schema: str) -> str:
 
 def create_alembic_sql(schema: str) -> str:
     """DDL identical to what Alembic's MigrationContext creates on first upgrade."""
-    return render(
+    return sql_text(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (\n"
             "    version_num VARCHAR({}) NOT NULL,\n"
@@ -172,7 +172,7 @@ def insert_row_sql(
         duration = sql.SQL("round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer")
     else:
         duration = sql.Literal(None if duration_ms is None else int(duration_ms))
-    return render(
+    return sql_text(
         sql.SQL(
             "INSERT INTO {table} AS l "
             "(version, name, checksum, applied_at, applied_by, host, duration_ms, transaction_mode, "
@@ -259,7 +259,7 @@ def apply_guard_sql(
     table = table_id(schema, LEDGER_TABLE)
     wait_ms = max(1, round(wait_s * 1000))
     other_content = "false" if repeatable else "c IS NOT NULL"
-    return render(
+    return sql_text(
         sql.SQL(
             "DO $oncall_guard$DECLARE c text[];BEGIN "
             "PERFORM set_config('lock_timeout',{wait},true);PERFORM pg_advisory_xact_lock({key});"
@@ -272,7 +272,7 @@ def apply_guard_sql(
         ).format(
             wait=sql.Literal(f"{wait_ms}ms"),
             key=sql.Literal(int(key)),
-            name=sql.Literal(render(table)),
+            name=sql.Literal(sql_text(table)),
             table=table,
             version=sql.Literal(migration.version),
             checksum=sql.Literal(migration.checksum),
@@ -286,7 +286,7 @@ def apply_guard_sql(
 
 def replace_repeatable_sql(schema: str, version: str) -> str:
     """Remove the previous run's row of a repeatable migration, so that its new run records one row."""
-    return render(
+    return sql_text(
         sql.SQL("DELETE FROM {} WHERE version = {} AND outcome <> 'partial'").format(
             table_id(schema, LEDGER_TABLE), sql.Literal(version)
         )
@@ -295,7 +295,7 @@ def replace_repeatable_sql(schema: str, version: str) -> str:
 
 def progress_sql(schema: str, version: str, *, done: int, checksum: str, duration_ms: int) -> str:
     """Advance a partial row from `done - 1` to `done` statements (0 rows updated: someone else moved it)."""
-    return render(
+    return sql_text(
         sql.SQL(
             "UPDATE {table} SET statements_done = {done}, checksum = {checksum}, "
             "duration_ms = {duration}, applied_at = now() "
@@ -313,7 +313,7 @@ def progress_sql(schema: str, version: str, *, done: int, checksum: str, duratio
 
 def delete_claim_sql(schema: str, version: str) -> str:
     """Remove a `partial` row that records no statement done (a claim, nothing committed)."""
-    return render(
+    return sql_text(
         sql.SQL("DELETE FROM {} WHERE version = {} AND outcome = 'partial' AND statements_done = 0").format(
             table_id(schema, LEDGER_TABLE), sql.Literal(version)
         )
@@ -322,7 +322,7 @@ def delete_claim_sql(schema: str, version: str) -> str:
 
 def finish_sql(schema: str, migration: Recordable, *, statements: int, duration_ms: int) -> str:
     """Turn the partial row of a no-transaction file into its applied row."""
-    return render(
+    return sql_text(
         sql.SQL(
             "UPDATE {table} SET outcome = 'applied', checksum = {checksum}, statements_done = {done}, "
             "duration_ms = {duration}, applied_at = now(), applied_by = {who} || ' as ' || current_user, "
@@ -340,7 +340,7 @@ def finish_sql(schema: str, migration: Recordable, *, statements: int, duration_
 
 
 def delete_row_sql(schema: str, version: str) -> str:
-    return render(
+    return sql_text(
         sql.SQL("DELETE FROM {} WHERE version = {}").format(
             table_id(schema, LEDGER_TABLE), sql.Literal(version)
         )
@@ -432,10 +432,10 @@ def alembic_move_sql(
                 "USING ERRCODE = {code}; END IF; END $oncall_guard$"
             ).format(table=table, to=sql.Literal(to), code=sql.Literal(ALEMBIC_VERSION_MOVED))
         )
-    return render(sql.SQL(";\n").join(parts))
+    return sql_text(sql.SQL(";\n").join(parts))
 
 
 def set_sql(setting: str, value: str, *, local: bool) -> str:
     """`SET [LOCAL] setting = 'value'` for the timeouts every migration transaction sets."""
     scope = "SET LOCAL" if local else "SET"
-    return render(sql.SQL("{} {} = {}").format(sql.SQL(scope), sql.SQL(setting), sql.Literal(value)))
+    return sql_text(sql.SQL("{} {} = {}").format(sql.SQL(scope), sql.SQL(setting), sql.Literal(value)))

@@ -72,9 +72,9 @@ from oncall.migrations.ledger import (
     partial_checksum,
     progress_sql,
     qualified,
-    render,
     replace_repeatable_sql,
     set_sql,
+    sql_text,
     statements_digest,
 )
 from oncall.migrations.lint import LintFinding, lint, lint_lines, new_relations
@@ -98,6 +98,7 @@ from oncall.output import Output
 from oncall.redact import redact
 from oncall.runlog import record_run
 from oncall.safety import guard_production, refuse_unattended
+from oncall.status import Status
 
 if TYPE_CHECKING:
     import psycopg
@@ -564,7 +565,7 @@ def migrate(
 
 def _record_run(target: Target, out: Output, result: MigrateResult, args: dict[str, Any]) -> None:
     """The run's record in the run log; one that cannot be written is a warning, not the run's result."""
-    outcome = "interrupted" if result.interrupted else ("ok" if result.ok else "failed")
+    outcome = "interrupted" if result.interrupted else (Status.OK if result.ok else Status.FAILED)
     record_run(
         target,
         out.stderr,
@@ -845,7 +846,9 @@ def _run_transactional(
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
-    row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (render(sql.Identifier(schema)),)).fetchone()
+    row = conn.execute(
+        "SELECT to_regnamespace(%s) IS NOT NULL", (sql_text(sql.Identifier(schema)),)
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -853,7 +856,7 @@ def _ledger_ddl(plan: Plan) -> str:
     """CREATE TABLE of the ledger, preceded by CREATE SCHEMA IF NOT EXISTS when its schema is missing."""
     ddl = create_ledger_sql(plan.schema)
     if plan.create_schema:
-        ddl = render(sql.SQL("CREATE SCHEMA IF NOT EXISTS {};\n").format(sql.Identifier(plan.schema))) + ddl
+        ddl = sql_text(sql.SQL("CREATE SCHEMA IF NOT EXISTS {};\n").format(sql.Identifier(plan.schema))) + ddl
     return ddl
 
 

@@ -96,18 +96,18 @@ class LiveReporter:
         self._out, self._checks, self._wait = out, checks, wait
         self._live: Live | None = None
 
-    def _render(self, elapsed: float) -> Table:
+    def _draw(self, elapsed: float) -> Table:
         return result_table(self._checks, live=True, title=f"smoke: waiting {elapsed:.0f}/{self._wait:g} s")
 
     def start(self) -> None:
         from rich.live import Live
 
-        self._live = Live(self._render(0), console=self._out.console, refresh_per_second=4, transient=True)
+        self._live = Live(self._draw(0), console=self._out.console, refresh_per_second=4, transient=True)
         self._live.start()
 
     def update(self, result: CheckResult, elapsed: float) -> None:
         if self._live is not None:
-            self._live.update(self._render(elapsed))
+            self._live.update(self._draw(elapsed))
 
     def stop(self) -> None:
         if self._live is not None:

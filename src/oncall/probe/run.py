@@ -98,7 +98,7 @@ def _split(url: str, where: str) -> SplitResult:
         raise BadInput(f"{where}: {url!r} is not a valid URL ({exc})", _URL_HINT) from None
 
 
-def _resolve_url(url: str, base: str | None, where: str, target_name: str | None) -> str:
+def _absolute_url(url: str, base: str | None, where: str, target_name: str | None) -> str:
     parts = _split(url, where)
     if not parts.scheme and not url.startswith("/"):
         raise BadInput(f"{where}: {url!r} is neither an http(s) URL nor a path starting with /", _URL_HINT)
@@ -149,7 +149,7 @@ def checks_for(
     tname = target.name if target is not None else None
     if urls:
         default = tuple(parse_conditions(None, "--url"))
-        resolved = [_resolve_url(u, base, "--url", tname) for u in urls]
+        resolved = [_absolute_url(u, base, "--url", tname) for u in urls]
         # Name a --url check by its path, which is what differs between pages of one site.
         names = [urlsplit(u).path or "/" for u in resolved]
         if len(set(names)) < len(names):
@@ -182,7 +182,7 @@ def checks_for(
         checks.append(
             Check(
                 name=cfg.name,
-                url=_resolve_url(cfg.url, base, where, tname),
+                url=_absolute_url(cfg.url, base, where, tname),
                 method=cfg.method.upper(),
                 headers=headers,
                 conditions=tuple(parse_conditions(cfg.conditions, where)),

@@ -28,6 +28,7 @@ from oncall.errors import BadInput, Unreachable
 from oncall.redact import register_secret
 from oncall.render.client import RenderClient
 from oncall.render.ops import client_for, service_of, where
+from oncall.status import Status
 
 SOURCES = ("env", "render")
 DEFAULT_KEY = "DATABASE_URL"
@@ -148,7 +149,7 @@ def service_url_row(
     key = key_of(target)
     value = client.get_env_var(str(service["id"]), key)
     if value is None:
-        return "skip", f"the service sets no {key} of its own (an environment group may)", None
+        return Status.SKIP, f"the service sets no {key} of its own (an environment group may)", None
     _register(value)
     theirs = db.parse_database_url(value, source=f"the service's {key}")
     ours_raw = environ_url() if source_of(target) == "env" else None
@@ -157,9 +158,9 @@ def service_url_row(
     detail = f"{key} on Render: {describe(theirs)}"
     if not warnings:
         same = " (the same database as this target's URL)" if ours is not None else ""
-        return "ok", detail + same, None
+        return Status.OK, detail + same, None
     return (
-        "warn",
+        Status.WARN,
         detail + "; " + "; ".join(warnings),
         f"compare with {target.database_url_env}, or set database_url_from: render on target {target.name}",
     )

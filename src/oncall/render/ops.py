@@ -40,6 +40,7 @@ from oncall.render.rollback import rollback_candidate
 from oncall.render.wait import PollSchedule, Transition, WaitOutcome, follow
 from oncall.runlog import record_run
 from oncall.safety import guard_production, refuse_remote_render_api, refuse_unattended
+from oncall.status import Status
 
 
 @contextmanager
@@ -90,7 +91,7 @@ def _recorded(
                 sys.stderr if warn_to is None else warn_to,
                 task=task,
                 args=args,
-                outcome="ok" if run.code == 0 else "failed",
+                outcome=Status.OK if run.code == 0 else Status.FAILED,
                 code=run.code,
                 durations={"total_s": time.monotonic() - started},
                 details=run.details,
@@ -243,7 +244,7 @@ class _Display:
         if self.out.console.is_terminal and not self.out.json_mode:
             from rich.live import Live
 
-            self._live = Live(self._render(), console=self.out.console, refresh_per_second=8, transient=True)
+            self._live = Live(self._draw(), console=self.out.console, refresh_per_second=8, transient=True)
             self._live.__enter__()
         else:
             self.out.print(self.title)
@@ -256,7 +257,7 @@ class _Display:
             for line in self.lines:
                 self.out.print(line)
 
-    def _render(self) -> Any:
+    def _draw(self) -> Any:
         from rich.text import Text
 
         text = Text(self.title + "\n")
@@ -270,7 +271,7 @@ class _Display:
         line = f"  {transition.at:6.1f} s  {transition.status}"
         self.lines.append(line)
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self._draw())
         else:
             self.out.print(line)
 
@@ -281,7 +282,7 @@ class _Display:
 
     def _tick(self, elapsed: float) -> None:
         self.elapsed = elapsed
-        self._live.update(self._render())
+        self._live.update(self._draw())
 
 
 def _offer_cancel(

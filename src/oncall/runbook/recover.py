@@ -51,9 +51,11 @@ from oncall.runbook.triage import triage
 from oncall.runlog import record_run
 from oncall.safety import Database, guard_production
 from oncall.schema.verify import verify
+from oncall.status import Status
 
 STEPS = ("migrate", "verify", "restart", "smoke")
-OK, FAILED, SKIPPED, PLANNED, NOT_RUN = "ok", "failed", "skipped", "dry run", "not run"
+OK, FAILED, SKIPPED = Status.OK, Status.FAILED, Status.SKIPPED
+PLANNED, NOT_RUN = "dry run", "not run"
 DEFAULT_SMOKE_WAIT = 300.0
 SNAPSHOT_TIMEOUT = 15.0
 
@@ -362,8 +364,10 @@ def _skip_in_dry_run(record: StepRecord) -> None:
 def _one_line(snapshot: dict[str, Any]) -> str:
     parts = []
     for check in snapshot.get("checks", []):
-        status = {"pass": "ok", "fail": "FAIL", "skip": "skip"}.get(check["status"], check["status"])
-        detail = f" ({check['cause']})" if check["status"] == "fail" and check.get("cause") else ""
+        status = {Status.PASS: "ok", Status.FAIL: "FAIL", Status.SKIP: "skip"}.get(
+            check["status"], check["status"]
+        )
+        detail = f" ({check['cause']})" if check["status"] == Status.FAIL and check.get("cause") else ""
         parts.append(f"{check['name']} {status}{detail}")
     return "; ".join(parts)
 
@@ -412,7 +416,7 @@ def _health_table(snapshot: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def render_report(result: RecoverResult) -> str:
+def format_report(result: RecoverResult) -> str:
     """The incident report in Markdown, for the postmortem (redacted when written)."""
     failed = result.failed
     verdict = "RESOLVED" if failed is None else f"NOT RESOLVED — {failed.name} failed (exit {failed.code})"
@@ -566,5 +570,5 @@ def check_report_path(path: Path) -> None:
 
 def write_report(result: RecoverResult, path: Path) -> Path:
     """Write the redacted report to `path` (created with its directories); returns the path."""
-    write_atomic(path, redact(render_report(result)), mode=0o600)
+    write_atomic(path, redact(format_report(result)), mode=0o600)
     return path

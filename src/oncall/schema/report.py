@@ -14,20 +14,20 @@ from __future__ import annotations
 
 from oncall.output import Output
 from oncall.redact import redact
-from oncall.schema.result import VerifyRow
+from oncall.schema.result import DIFFERS, DRIFT, FAIL, MISSING, OK, WARNING, VerifyRow
 from oncall.schema.verify import VerifyResult
 
-_STYLE = {
-    "ok": "green",
-    "warning": "yellow",
-    "missing": "red",
-    "differs": "red",
-    "fail": "red",
-    "drift": "magenta",
+_STYLE: dict[str, str] = {
+    OK: "green",
+    WARNING: "yellow",
+    MISSING: "red",
+    DIFFERS: "red",
+    FAIL: "red",
+    DRIFT: "magenta",
 }
 
 
-def render(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
+def draw(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
     if out.json_mode:
         if result.ok:
             _say(out, result.verdict())

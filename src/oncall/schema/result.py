@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-OK, WARNING, MISSING, DIFFERS, FAIL, DRIFT = "ok", "warning", "missing", "differs", "fail", "drift"
+from oncall.status import Status
+
+OK, WARNING, FAIL = Status.OK, Status.WARNING, Status.FAIL
+# How a row fails, finer than FAIL: verify prints these words in its result column.
+MISSING, DIFFERS, DRIFT = "missing", "differs", "drift"
 ORDER = {DRIFT: 0, MISSING: 1, DIFFERS: 2, FAIL: 3, WARNING: 4, OK: 5}
 FAILED = (DRIFT, MISSING, DIFFERS, FAIL)
 

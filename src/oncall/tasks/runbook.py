@@ -198,7 +198,9 @@ def _alert_flags(failures: str | None, successes: str | None, remind: str | None
 def _print_health(out: Output, run: HealthRun) -> None:
     from rich.table import Table
 
-    marks = {"pass": "ok", "fail": "FAIL", "skip": "skip"}
+    from oncall.status import Status
+
+    marks: dict[str, str] = {Status.PASS: "ok", Status.FAIL: "FAIL", Status.SKIP: "skip"}
     for health in run.results:
         verdict = "healthy" if health.ok else f"FAILING (exit {health.code})"
         table = Table(title=f"health of {health.target}: {verdict}", title_justify="left")
@@ -206,7 +208,7 @@ def _print_health(out: Output, run: HealthRun) -> None:
             table.add_column(column)
         for check in health.checks:
             detail = check.cause or ""
-            if check.status == "fail" and check.hint:
+            if check.status == Status.FAIL and check.hint:
                 detail += f"\n  hint: {check.hint}"
             table.add_row(check.name, marks.get(check.status, check.status), f"{check.duration:.2f}s", detail)
         out.print(table)
@@ -222,7 +224,9 @@ def _print_health(out: Output, run: HealthRun) -> None:
 
 
 def _health_summary(run: HealthRun) -> str:
-    failing = [f"{h.target}/{c.name}" for h in run.results for c in h.checks if c.status == "fail"]
+    from oncall.status import Status
+
+    failing = [f"{h.target}/{c.name}" for h in run.results for c in h.checks if c.status == Status.FAIL]
     if not failing:
         return ""
     return f"unhealthy (exit {run.code}): {', '.join(failing)} failed (causes and hints above)"
@@ -303,12 +307,14 @@ def _print_posted(out: Output, posted: list[dict[str, Any]] | None) -> None:
 def _print_timeline(out: Output, result: Any) -> None:
     from rich.table import Table
 
+    from oncall.status import Status
+
     table = Table(title=f"timeline of recover {result.target}", title_justify="left")
     for column in ("step", "start (UTC)", "duration", "result"):
         table.add_column(column)
     for step in result.steps:
         started = step.started.strftime("%H:%M:%S") if step.started else "-"
-        outcome = step.status if step.status != "failed" else f"FAILED (exit {step.code})"
+        outcome = step.status if step.status != Status.FAILED else f"FAILED (exit {step.code})"
         table.add_row(step.name, started, f"{step.duration:.2f}s", outcome)
     out.print(table)
     if result.failed is not None:

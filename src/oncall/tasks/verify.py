@@ -42,7 +42,7 @@ def verify(  # noqa: PLR0917 - one parameter per CLI flag
     and one verdict line; --verbose lists every object.
     """
     from oncall.db.connect import database_url_for
-    from oncall.schema.report import render
+    from oncall.schema.report import draw
     from oncall.schema.verify import verify as run_verify
 
     out = output_for(json)
@@ -51,5 +51,5 @@ def verify(  # noqa: PLR0917 - one parameter per CLI flag
         url = database_url_for(chosen)
         result = run_verify(chosen, url, only=only or None)
         out.emit({"task": "verify", **result.as_dict()})
-        render(out, result, verbose=verbose)
+        draw(out, result, verbose=verbose)
     exit_with(result.code, result.verdict() + (f"\n  hint: {result.hint}" if result.hint else ""))

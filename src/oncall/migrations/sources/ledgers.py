@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from psycopg import sql
 
 from oncall.errors import Drift
-from oncall.migrations.ledger import render, table_id
+from oncall.migrations.ledger import sql_text, table_id
 from oncall.migrations.sources.base import ToolFacts
 from oncall.migrations.sources.readers import flyway_version_key
 
@@ -93,11 +93,11 @@ class ToolLedger:
     @property
     def table(self) -> str:
         """The quoted schema.table, as to_regclass reads it."""
-        return render(self.ident)
+        return sql_text(self.ident)
 
     def _sql(self, template: str, *args: sql.Composable, **kwargs: sql.Composable) -> str:
         """`template` with {table} as this ledger's table and the other fields composed by psycopg."""
-        return render(sql.SQL(template).format(*args, table=self.ident, **kwargs))
+        return sql_text(sql.SQL(template).format(*args, table=self.ident, **kwargs))
 
     @property
     def label(self) -> str:
