@@ -65,6 +65,11 @@ def test_sandbox_target_refuses_a_remote_database_for_reads_too(run_invoke: Any,
         )
         assert "`unset DATABASE_URL`" in result.stderr
         assert "`source .sandbox/env`" in result.stderr
+    # A name that only starts like a loopback address is a name, resolved by DNS, not this machine.
+    lookalike = {"DATABASE_URL": env["DATABASE_URL"].replace("db.example.invalid", "127.db.example.invalid")}
+    refused = run_invoke("status", "--target", "sandbox", env=lookalike)
+    assert refused.code == 4, refused.output
+    assert "points at 127.db.example.invalid:5432/app, not at this machine" in refused.stderr
     as_json = run_invoke("doctor", "--target", "sandbox", "--json", env=env)
     assert as_json.code == 4
     document = as_json.json()

@@ -17,6 +17,7 @@ means api.render.com, refused as soon as a RENDER_API_KEY could reach it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -53,9 +54,18 @@ class Database:
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """127.0.0.0/8, ::1, localhost, or a Unix socket directory: this machine."""
+    """127.0.0.0/8, ::1, localhost, or a Unix socket directory: this machine.
+
+    An address is parsed, not matched by prefix: `127.attacker.example` is a name anyone can
+    register, and a sandbox target must not take it for this machine.
+    """
     name = (host or "").strip().lower().strip("[]")
-    return name in ("localhost", "::1") or name.startswith(("127.", "/"))
+    if name == "localhost" or name.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def database_of(url: str | None) -> Database | None:
