@@ -106,6 +106,15 @@ def target_entry(**extra: Any) -> dict[str, Any]:
     return {"system": "test", "migrations": "sql", "database_url_env": "DATABASE_URL", **extra}
 
 
+def app_project(root: Path) -> Path:
+    """A project whose default target `app` is not a sandbox target.
+
+    Sandbox targets refuse a database that is not on this machine before connecting, so the tests
+    of doctor's DNS, TCP and pooler rows against such hosts run on this target instead.
+    """
+    return make_project(root, {"target": "app", "targets": {"app": target_entry()}})
+
+
 def rows(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """doctor --json checks by name."""
     return {row["check"]: row for row in document["checks"]}

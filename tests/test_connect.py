@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doctor_support import rows
+from doctor_support import app_project, rows
 from fix_invoke import RunInvoke
 from fix_pg import TestDatabase
 from fix_secrets import SecretScan
@@ -16,9 +16,12 @@ SHOW_PSQL_ARGV = "\\! tr '\\0' ' ' < /proc/$PPID/cmdline; echo\n"
 COUNT_PASSWORD_VARS = "\\! tr '\\0' '\\n' < /proc/$PPID/environ | grep -c '^PGPASSWORD='\n"
 
 
-def test_connect_runs_only_the_database_checks(pg: TestDatabase, run_invoke: RunInvoke) -> None:
+def test_connect_runs_only_the_database_checks(
+    pg: TestDatabase, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
     """connect --json runs the database rows of doctor and no Render rows; exit 0."""
-    result = run_invoke("connect", "--json", env={"DATABASE_URL": pg.url, "RENDER_API_KEY": "rnd_unused0000"})
+    env = {"DATABASE_URL": pg.url, "RENDER_API_KEY": "rnd_unused0000"}
+    result = run_invoke("connect", "--json", env=env, cwd=app_project(tmp_path / "proj"))
     by_name = rows(result.json())
     assert (result.code, result.json()["task"]) == (0, "connect")
     assert list(by_name)[-1] == "create privilege"

@@ -16,6 +16,7 @@ import pytest
 
 from doctor_support import (
     INVOKE,
+    app_project,
     closed_port,
     in_loopback_namespace,
     loopback_namespace_available,
@@ -128,9 +129,11 @@ def test_bad_scheme_is_bad_input(run_invoke: RunInvoke, secret_scan: SecretScan)
     )
 
 
-def test_unknown_host_is_unreachable(run_invoke: RunInvoke) -> None:
+def test_unknown_host_is_unreachable(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """A host that does not resolve: exit 3 on the dns row, tcp and later rows skip."""
-    result, by_name = _doctor(run_invoke, "postgresql://app:pw@no-such-host.invalid:5432/app")
+    url = "postgresql://app:pw@no-such-host.invalid:5432/app"
+    result = run_invoke("doctor", "--json", env={"DATABASE_URL": url}, cwd=app_project(tmp_path / "proj"))
+    by_name = rows(result.json())
     assert result.code == 3
     assert by_name["dns"]["result"] == "fail"
     assert by_name["tcp"]["result"] == "skip"
@@ -210,7 +213,8 @@ def test_pgbouncer_flag_fails_even_when_login_works(pg: TestDatabase, run_invoke
 def test_ipv6_only_host_from_ipv4_network_gets_the_session_pooler_hint(tmp_path: Path) -> None:
     """'Network is unreachable' to an IPv6-only address: exit 3 with Supabase's session-pooler hint."""
     env = clean_env(tmp_path, {"DATABASE_URL": "postgresql://postgres:pw@[2001:db8::1]:5432/postgres"})
-    proc = in_loopback_namespace([str(INVOKE), "doctor", "--json", "--connect-timeout", "2"], env)
+    argv = [str(INVOKE), "doctor", "--json", "--connect-timeout", "2"]
+    proc = in_loopback_namespace(argv, env, cwd=app_project(tmp_path / "proj"))
     by_name = rows(json.loads(proc.stdout))
     assert proc.returncode == 3
     assert by_name["dns"]["detail"] == "2001:db8::1 (IPv6); IPv6 only"
@@ -239,9 +243,10 @@ def test_unknown_target_lists_known_ones(run_invoke: RunInvoke, tmp_path: Path) 
     assert _last_lines(result.stderr) == ["unknown target 'nope'", "hint: known targets: api, web"]
 
 
-def test_bad_connect_timeout_is_bad_input(run_invoke: RunInvoke) -> None:
+def test_bad_connect_timeout_is_bad_input(run_invoke: RunInvoke, tmp_path: Path) -> None:
     """--connect-timeout soon: exit 2 naming the value."""
-    result = run_invoke("doctor", "--connect-timeout", "soon", env={"DATABASE_URL": "postgresql://a:b@c/d"})
+    env = {"DATABASE_URL": "postgresql://a:b@c/d"}
+    result = run_invoke("doctor", "--connect-timeout", "soon", env=env, cwd=app_project(tmp_path / "proj"))
     assert result.code == 2
     assert _last_lines(result.stderr)[0] == "--connect-timeout 'soon' is not a duration"
 

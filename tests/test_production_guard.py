@@ -49,6 +49,57 @@ def test_sandbox_target_with_a_production_database_url_is_refused(run_invoke: An
     assert again.json()["error"]["type"] == "Refused"
 
 
+def test_sandbox_target_refuses_a_remote_database_for_reads_too(run_invoke: Any, secret_scan: Any) -> None:
+    """status, plan, doctor and verify on `sandbox` with a remote DATABASE_URL: exit 4 before connecting.
+
+    The host is `.invalid`: a DNS lookup or connection would end in exit 3 (doctor's dns row), so
+    exit 4 with no doctor rows shows the refusal came first.
+    """
+    env = {"DATABASE_URL": _remote_db(secret_scan).replace("db.prod.example.invalid", "db.example.invalid")}
+    for task in ("status", "plan", "doctor", "verify"):
+        result = run_invoke(task, "--target", "sandbox", env=env)
+        assert result.code == 4, result.output
+        assert (
+            "target sandbox is a sandbox target but DATABASE_URL points at db.example.invalid:5432/app"
+            in (result.stderr)
+        )
+        assert "`unset DATABASE_URL`" in result.stderr
+        assert "`source .sandbox/env`" in result.stderr
+    # A name that only starts like a loopback address is a name, resolved by DNS, not this machine.
+    lookalike = {"DATABASE_URL": env["DATABASE_URL"].replace("db.example.invalid", "127.db.example.invalid")}
+    refused = run_invoke("status", "--target", "sandbox", env=lookalike)
+    assert refused.code == 4, refused.output
+    assert "points at 127.db.example.invalid:5432/app, not at this machine" in refused.stderr
+    as_json = run_invoke("doctor", "--target", "sandbox", "--json", env=env)
+    assert as_json.code == 4
+    document = as_json.json()
+    assert document["error"]["type"] == "Refused"
+    assert "checks" not in document
+
+
+def test_sandbox_target_refuses_a_remote_render_api_url_for_every_task(
+    run_invoke: Any, pg: Any, secret_scan: Any
+) -> None:
+    """RENDER_API_URL at api.render.com on `sandbox`: every task exits 4 naming it, reads too."""
+    secret_scan.add("rnd_not-a-real-key")
+    secret_scan.add(pg.password)
+    env = {
+        "DATABASE_URL": pg.url,
+        "RENDER_API_KEY": "rnd_not-a-real-key",
+        "RENDER_API_URL": "https://api.render.com/v1",
+    }
+    for task in ("render-status", "status", "doctor"):
+        result = run_invoke(task, "--target", "sandbox", env=env)
+        assert result.code == 4, result.output
+        assert "the Render API is https://api.render.com/v1 (RENDER_API_URL)" in result.stderr
+        assert "`unset RENDER_API_URL RENDER_API_KEY`" in result.stderr
+    # A key with RENDER_API_URL unset would reach api.render.com too (doctor's Render rows).
+    del env["RENDER_API_URL"]
+    keyed = run_invoke("doctor", "--target", "sandbox", env=env)
+    assert keyed.code == 4, keyed.output
+    assert "the Render API is https://api.render.com/v1 (RENDER_API_URL)" in keyed.stderr
+
+
 def test_renamed_target_reaching_a_production_database_is_refused(
     run_invoke: Any, secret_scan: Any, tmp_path: Path
 ) -> None:

@@ -200,14 +200,17 @@ def test_plain_http_to_loopback_is_allowed(url: str) -> None:
 
 
 def test_render_status_refuses_a_lookalike_loopback_host_before_connecting(
-    run_invoke: Any, secret_scan: Any
+    run_invoke: Any, secret_scan: Any, tmp_path: Path
 ) -> None:
     """`http://127.attacker.example` is exit 2 naming RENDER_API_URL; a connection attempt would have
-    failed its DNS lookup first (exit 3), so the refusal came before anything was sent."""
+    failed its DNS lookup first (exit 3), so the refusal came before anything was sent.
+
+    On a non-sandbox target: a sandbox target refuses any API off this machine first (exit 4)."""
     key = new_key()
     secret_scan.add(key)
     env = {"RENDER_API_KEY": key, "RENDER_API_URL": "http://127.attacker.example/v1"}
-    result = run_invoke("render-status", "--json", env=env)
+    project = scratch_project(tmp_path / "project", {"app": target_entry(render_service=SERVICE)})
+    result = run_invoke("render-status", "--json", env=env, cwd=project)
     assert result.code == 2
     cause = result.json()["error"]["cause"]
     assert (

@@ -8,14 +8,16 @@ mark is the user's own statement about it. A loopback database, and a Render ser
 through a loopback RENDER_API_URL, are local: a non-production target touching them never asks,
 so the sandbox flows stay prompt-free.
 
-Sandbox targets (a name starting with `sandbox`, or `sandbox: true`) go further: every write
-through one refuses a database that is not on this machine before connecting to it, and every
-Render call through one refuses an API that is not on this machine, whatever --yes says.
-Read-only database tasks (status, doctor, verify) still read: they change nothing.
+Sandbox targets (a name starting with `sandbox`, or `sandbox: true`) go further: every task through
+one (reads too: status, doctor, verify) refuses a database that is not on this machine, and a
+RENDER_API_URL that is not on this machine, as soon as the task layer resolves the target, before
+any connection is made (`refuse_sandbox_remotes`), whatever --yes says. An unset RENDER_API_URL
+means api.render.com, refused as soon as a RENDER_API_KEY could reach it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -30,6 +32,7 @@ from oncall.errors import Refused
 # sits below the Render package, so the names are repeated here rather than imported).
 RENDER_URL_ENV = "RENDER_API_URL"
 RENDER_DEFAULT_URL = "https://api.render.com/v1"
+RENDER_KEY_ENV = "RENDER_API_KEY"
 DEFAULT_PORT = 5432
 
 
@@ -51,9 +54,18 @@ class Database:
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """127.0.0.0/8, ::1, localhost, or a Unix socket directory: this machine."""
+    """127.0.0.0/8, ::1, localhost, or a Unix socket directory: this machine.
+
+    An address is parsed, not matched by prefix: `127.attacker.example` is a name anyone can
+    register, and a sandbox target must not take it for this machine.
+    """
     name = (host or "").strip().lower().strip("[]")
-    return name in ("localhost", "::1") or name.startswith(("127.", "/"))
+    if name == "localhost" or name.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def database_of(url: str | None) -> Database | None:
@@ -188,8 +200,8 @@ def refuse_outside_sandbox(target: Target, database: Database | None) -> None:
     raise Refused(
         f"target {target.name} is a sandbox target but {target.database_url_env} points at "
         f"{database}, not at this machine",
-        f"source the sandbox's env file (invoke sandbox.up prints it), or pick the real target "
-        f"with --target; `unset {target.database_url_env}` to stop reaching {database.host}",
+        f"`source .sandbox/env` (invoke sandbox.up writes it), or pick the real target with "
+        f"--target; `unset {target.database_url_env}` to stop reaching {database.host}",
     )
 
 
@@ -203,9 +215,30 @@ def refuse_remote_render_api(target: Target, api_url: str) -> None:
         raise Refused(
             f"target {target.name} is a sandbox target but the Render API is {api_url} "
             f"({RENDER_URL_ENV}), not this machine",
-            "source the sandbox's env file (it sets RENDER_API_URL to the stand-in), "
+            f"`source .sandbox/env` (it sets {RENDER_URL_ENV} to the stand-in), "
+            f"`unset {RENDER_URL_ENV} {RENDER_KEY_ENV}` to call no Render API, "
             "or pick the real target with --target",
         )
+
+
+def refuse_sandbox_remotes(target: Target, environ: Mapping[str, str] | None = None) -> None:
+    """A sandbox target refuses a remote database or RENDER_API_URL before any task connects (exit 4).
+
+    Called where the task layer resolves the target, so reads (status, doctor, verify) are held
+    back too: a sandbox shell that kept a production DATABASE_URL must not even read production.
+    The database is checked from the target's variable when set (unset is the task's own BadInput);
+    RENDER_API_URL when set, or when RENDER_API_KEY is (unset then means api.render.com); with
+    neither, no Render call can be made, so database-only tasks run without the Render stand-in.
+    """
+    if not target.sandbox:
+        return
+    env = os.environ if environ is None else environ
+    if target.database_url_source is None:
+        refuse_outside_sandbox(target, target_database(target, env))
+    api_url = (env.get(RENDER_URL_ENV) or "").strip()
+    if api_url or (env.get(RENDER_KEY_ENV) or "").strip():
+        # With a key and no RENDER_API_URL, doctor and health would call api.render.com.
+        refuse_remote_render_api(target, api_url or RENDER_DEFAULT_URL)
 
 
 def shared_resources(targets: Iterable[Target], environ: Mapping[str, str] | None = None) -> list[str]:

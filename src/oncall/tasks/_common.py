@@ -65,6 +65,9 @@ def target_for(ctx: Context, name: str | None) -> Target:
         from oncall.render.env import with_service_url
 
         target = with_service_url(target)
+    from oncall.safety import refuse_sandbox_remotes
+
+    refuse_sandbox_remotes(target)  # before any task connects: reads of a remote database too
     from oncall.tasks._shared import share_runs_of
 
     share_runs_of(target)  # its run records go to its database too, for the whole team (issue 19)
