@@ -51,6 +51,7 @@ from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.output import Output
 from oncall.probe import run as probe
 from oncall.render.client import RenderClient
+from oncall.render.env import service_url_row
 from oncall.safety import shared_resources
 from oncall.status import Status
 
@@ -339,7 +340,6 @@ def _service_url_row(
     timeout: float,
 ) -> None:
     """The service's own DATABASE_URL: host, port, database; 6543 or another database flagged."""
-    from oncall.render.env import service_url_row
 
     def own_url() -> str | None:
         try:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from oncall.atomicfile import write_atomic
 from oncall.config import Target
+from oncall.db.connect import connect, database_url_for
 from oncall.db.shared import STATE_TABLE, locked_state
 from oncall.errors import BadInput, CheckFailed
 from oncall.health.channels import WEBHOOK_ENV, channel_urls, deliver
@@ -350,8 +351,6 @@ class DbStateStore:
     @contextmanager
     def hold(self, target_name: str) -> Iterator[tuple[HealthState | None, StoreFn]]:
         import psycopg
-
-        from oncall.db.connect import connect, database_url_for
 
         url = database_url_for(self.target, environ=self.environ)
         try:

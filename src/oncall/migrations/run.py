@@ -93,6 +93,7 @@ from oncall.migrations.new_tables import TableKey, statements_to_watch, tables_a
 from oncall.migrations.sources import Layout
 from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.migrations.sources.ledgers import ledger_for
+from oncall.migrations.squawk import squawk_findings
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
 from oncall.redact import redact
@@ -435,8 +436,6 @@ def plan(
         target, state, migrations, where=f"{db.host}/{db.dbname}", server_version=version, to=to
     )
     if squawk:
-        from oncall.migrations.squawk import squawk_findings
-
         pending = [(step.migration, step.mode == "transaction") for step in result.steps]
         extra = squawk_findings(pending, server_version=version)
         for step in result.steps:

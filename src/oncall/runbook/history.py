@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
+from oncall.db.connect import connect, database_url_for
 from oncall.db.shared import RUNS_TABLE, insert_run, select_runs
 from oncall.errors import OncallError
 
@@ -30,8 +31,6 @@ Warn = Callable[[str], None]
 
 
 def _connect(target: Target, environ: Mapping[str, str]) -> psycopg.Connection[Any]:
-    from oncall.db.connect import connect, database_url_for
-
     url = database_url_for(target, environ=environ)
     return connect(url, connect_timeout=min(target.connect_timeout, SHARE_CONNECT_TIMEOUT))
 
