@@ -43,6 +43,11 @@ from oncall.safety import guard_production, refuse_remote_render_api, refuse_una
 from oncall.status import Status
 
 
+def _guard(target: Target, service: dict[str, Any], action: str, *, yes: bool, stdin: IO[str] | None) -> None:
+    """The production guard for a write to the target's service, named as the user knows it."""
+    guard_production(target, action=action, where=where(service), yes=yes, stdin=stdin, service=service)
+
+
 @contextmanager
 def client_for(client: RenderClient | None) -> Iterator[RenderClient]:
     """The caller's client, or one from RENDER_API_KEY / RENDER_API_URL closed afterwards."""
@@ -187,9 +192,7 @@ def restart(
                 "a cron job runs on its schedule; trigger a run from the dashboard, or pick the web service",
             )
         _refuse_suspended(service, "a restart")
-        guard_production(
-            target, action="restart", where=where(service), yes=yes, stdin=stdin, service=service
-        )
+        _guard(target, service, "restart", yes=yes, stdin=stdin)
         started = time.monotonic()
         api.restart_service(str(service["id"]))
         out.print(f"restart requested for {where(service)}")
@@ -453,9 +456,7 @@ def deploy(
                 "(--force queues a new one)"
             )
         else:
-            guard_production(
-                target, action="deploy", where=where(service), yes=yes, stdin=stdin, service=service
-            )
+            _guard(target, service, "deploy", yes=yes, stdin=stdin)
             known = [str(d.get("id")) for d in recent]
             trigger = api.trigger_deploy(
                 sid, clear_cache=clear_cache, commit_id=commit, image_url=image, known_ids=known
@@ -652,14 +653,7 @@ def run_job(
                 True, 0, service, command, dry_run=True, api_calls=api.total_calls, message=message
             )
         _refuse_suspended(service, "a one-off job")
-        guard_production(
-            target,
-            action=f"run `{command}` as a one-off job",
-            where=where(service),
-            yes=yes,
-            stdin=stdin,
-            service=service,
-        )
+        _guard(target, service, f"run `{command}` as a one-off job", yes=yes, stdin=stdin)
         job = api.create_job(sid, command)
         job_id = str(job["id"])
         waited, final = _watch(

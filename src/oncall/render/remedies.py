@@ -32,10 +32,17 @@ from oncall.render.client import (
     RenderNotFound,
     service_ref,
 )
-from oncall.render.ops import _recorded, _refuse_suspended, _watch, client_for, service_of, where
+from oncall.render.ops import (
+    _guard,
+    _recorded,
+    _refuse_suspended,
+    _watch,
+    client_for,
+    service_of,
+    where,
+)
 from oncall.render.rollback import WENT_LIVE, commit_of, current_live, rollback_candidate
 from oncall.render.wait import PollSchedule, Transition
-from oncall.safety import guard_production
 
 # How far back a rollback looks for a deploy that was live (Render lists 100 per page).
 HISTORY = 50
@@ -189,14 +196,7 @@ def rollback(
             return RollbackResult(
                 True, 0, service, chosen, live, dry_run=True, api_calls=api.total_calls, message=message
             )
-        guard_production(
-            target,
-            action=f"roll back to {chosen.get('id')}",
-            where=where(service),
-            yes=yes,
-            stdin=stdin,
-            service=service,
-        )
+        _guard(target, service, f"roll back to {chosen.get('id')}", yes=yes, stdin=stdin)
         new = api.rollback(sid, str(chosen["id"]))
         dep_id = str(new["id"])
         out.print(f"rollback {dep_id} of {where(service)} started: back to {back_to}")
@@ -298,6 +298,33 @@ class ServiceChange:
         }
 
 
+def _unchanged(
+    out: Output,
+    api: RenderClient,
+    action: str,
+    service: dict[str, Any],
+    message: str,
+    *,
+    before: Any,
+    after: Any = None,
+    dry_run: bool = False,
+) -> ServiceChange:
+    """Print why nothing changes (already so, or --dry-run) and return that as a successful result."""
+    out.print(message)
+    return ServiceChange(
+        True,
+        0,
+        action,
+        service,
+        False,
+        dry_run=dry_run,
+        before=before,
+        after=after,
+        api_calls=api.total_calls,
+        message=message,
+    )
+
+
 def _suspended(service: Mapping[str, Any]) -> bool:
     return service.get("suspended") == "suspended"
 
@@ -324,36 +351,26 @@ def suspend(
             )
         if _suspended(service):
             run.code = 0
-            message = f"{where(service)} is already suspended; nothing to do"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "suspend",
                 service,
-                False,
+                f"{where(service)} is already suspended; nothing to do",
                 before=True,
                 after=True,
-                api_calls=api.total_calls,
-                message=message,
             )
         if dry_run:
-            message = f"would suspend {where(service)}: its URL would answer 503 until `invoke resume`"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "suspend",
                 service,
-                False,
+                f"would suspend {where(service)}: its URL would answer 503 until `invoke resume`",
                 dry_run=True,
                 before=False,
-                api_calls=api.total_calls,
-                message=message,
             )
-        guard_production(
-            target, action="suspend", where=where(service), yes=yes, stdin=stdin, service=service
-        )
+        _guard(target, service, "suspend", yes=yes, stdin=stdin)
         api.suspend_service(sid)
         after = api.get_service(sid)
         ok = _suspended(after)
@@ -419,34 +436,26 @@ def resume(
         run.details["service"] = sid
         if not _suspended(service):
             run.code = 0
-            message = f"{where(service)} is not suspended; nothing to do"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "resume",
                 service,
-                False,
+                f"{where(service)} is not suspended; nothing to do",
                 before=False,
                 after=False,
-                api_calls=api.total_calls,
-                message=message,
             )
         if dry_run:
-            message = f"would resume {where(service)} (Render deploys it again)"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "resume",
                 service,
-                False,
+                f"would resume {where(service)} (Render deploys it again)",
                 dry_run=True,
                 before=True,
-                api_calls=api.total_calls,
-                message=message,
             )
-        guard_production(target, action="resume", where=where(service), yes=yes, stdin=stdin, service=service)
+        _guard(target, service, "resume", yes=yes, stdin=stdin)
         known = {str(d.get("id")) for d in api.list_deploys(sid, limit=10)}
         api.resume_service(sid)
         out.print(f"resume requested for {where(service)}")
@@ -533,41 +542,26 @@ def scale(
         before = _instances(service)
         if before == instances:
             run.code = 0
-            message = f"{where(service)} already runs {instances} instance(s); nothing to do"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "scale",
                 service,
-                False,
+                f"{where(service)} already runs {instances} instance(s); nothing to do",
                 before=before,
                 after=before,
-                api_calls=api.total_calls,
-                message=message,
             )
         if dry_run:
-            message = f"would scale {where(service)} from {before} to {instances} instance(s)"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "scale",
                 service,
-                False,
+                f"would scale {where(service)} from {before} to {instances} instance(s)",
                 dry_run=True,
                 before=before,
-                api_calls=api.total_calls,
-                message=message,
             )
-        guard_production(
-            target,
-            action=f"scale to {instances} instance(s)",
-            where=where(service),
-            yes=yes,
-            stdin=stdin,
-            service=service,
-        )
+        _guard(target, service, f"scale to {instances} instance(s)", yes=yes, stdin=stdin)
         # Render's own 400 (below 1, above the plan's limit, a type that does not scale) becomes
         # BadInput with Render's message; nothing has changed then.
         try:
@@ -635,41 +629,26 @@ def maintenance(
         wanted = {"enabled": on, "uri": before["uri"] if uri is None else uri}
         if before == wanted:
             run.code = 0
-            message = f"maintenance mode is already {state} for {where(service)}; nothing to do"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "maintenance",
                 service,
-                False,
+                f"maintenance mode is already {state} for {where(service)}; nothing to do",
                 before=before,
                 after=before,
-                api_calls=api.total_calls,
-                message=message,
             )
         if dry_run:
-            message = f"would turn maintenance mode {state} for {where(service)}"
-            out.print(message)
-            return ServiceChange(
-                True,
-                0,
+            return _unchanged(
+                out,
+                api,
                 "maintenance",
                 service,
-                False,
+                f"would turn maintenance mode {state} for {where(service)}",
                 dry_run=True,
                 before=before,
-                api_calls=api.total_calls,
-                message=message,
             )
-        guard_production(
-            target,
-            action=f"turn maintenance mode {state}",
-            where=where(service),
-            yes=yes,
-            stdin=stdin,
-            service=service,
-        )
+        _guard(target, service, f"turn maintenance mode {state}", yes=yes, stdin=stdin)
         updated = api.update_service(
             sid, {"serviceDetails": {"maintenanceMode": wanted}}, what=f"maintenance mode {state} of {sid}"
         )
