@@ -5,7 +5,8 @@ Thin wrappers over `oncall.render.remedies`, `oncall.render.events` and `oncall.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from invoke import Context, task
 
@@ -18,6 +19,10 @@ from oncall.tasks._common import (
     output_for,
     target_for,
 )
+
+if TYPE_CHECKING:
+    from oncall.config import Target
+    from oncall.output import Output
 
 YES_HELP = "confirm a production target without a prompt (needed when there is no terminal)"
 
@@ -50,10 +55,13 @@ def rollback(  # noqa: PLR0917 - one parameter per CLI flag
     """Roll the Render service back to the last deploy that was live, then smoke until healthy."""
     from oncall.render.remedies import rollback as do_rollback
 
-    out = output_for(json)
-    with boundary(out, task="rollback", debug=debug):
-        chosen = target_for(ctx, target)
-        result = do_rollback(
+    _remedy(
+        ctx,
+        "rollback",
+        target,
+        json=json,
+        debug=debug,
+        change=lambda chosen, out: do_rollback(
             chosen,
             out,
             to=to,
@@ -62,10 +70,8 @@ def rollback(  # noqa: PLR0917 - one parameter per CLI flag
             timeout=float(timeout),
             smoke=smoke,
             wait_timeout=float(wait_timeout),
-        )
-        out.print(f"API calls: {result.api_calls}")
-        out.emit({"task": "rollback", **result.as_dict()})
-        exit_with(result.code, result.message)
+        ),
+    )
 
 
 def _listed(values: str | None) -> list[str]:
@@ -186,11 +192,26 @@ def _count(text: str) -> int:
         ) from None
 
 
-def _report_change(out: Any, task_name: str, result: Any) -> None:
-    """The API call count, the one JSON document, and the exit code of a service change."""
-    out.print(f"API calls: {result.api_calls}")
-    out.emit({"task": task_name, **result.as_dict()})
-    exit_with(result.code, result.message)
+def _remedy(
+    ctx: Context,
+    task_name: str,
+    target: str | None,
+    *,
+    json: bool,
+    debug: bool,
+    change: Callable[[Target, Output], Any],
+    check: Callable[[], object] | None = None,
+) -> None:
+    """One remedy task: inside its error boundary, `check` the flags, resolve the target, make the
+    `change`, then print the API call count, emit the one JSON document and exit with its code."""
+    out = output_for(json)
+    with boundary(out, task=task_name, debug=debug):
+        if check is not None:
+            check()
+        result = change(target_for(ctx, target), out)
+        out.print(f"API calls: {result.api_calls}")
+        out.emit({"task": task_name, **result.as_dict()})
+        exit_with(result.code, result.message)
 
 
 @task(
@@ -213,10 +234,14 @@ def suspend(  # noqa: PLR0917 - one parameter per CLI flag
     """Suspend the Render service: it stops serving (the edge answers 503) until `invoke resume`."""
     from oncall.render.remedies import suspend as do_suspend
 
-    out = output_for(json)
-    with boundary(out, task="suspend", debug=debug):
-        result = do_suspend(target_for(ctx, target), out, yes=yes, dry_run=dry_run)
-        _report_change(out, "suspend", result)
+    _remedy(
+        ctx,
+        "suspend",
+        target,
+        json=json,
+        debug=debug,
+        change=lambda chosen, out: do_suspend(chosen, out, yes=yes, dry_run=dry_run),
+    )
 
 
 @task(
@@ -245,18 +270,22 @@ def resume(  # noqa: PLR0917 - one parameter per CLI flag
     """Resume the suspended Render service, follow the deploy Render starts, smoke until healthy."""
     from oncall.render.remedies import resume as do_resume
 
-    out = output_for(json)
-    with boundary(out, task="resume", debug=debug):
-        result = do_resume(
-            target_for(ctx, target),
+    _remedy(
+        ctx,
+        "resume",
+        target,
+        json=json,
+        debug=debug,
+        change=lambda chosen, out: do_resume(
+            chosen,
             out,
             yes=yes,
             dry_run=dry_run,
             timeout=float(timeout),
             smoke=smoke,
             wait_timeout=float(wait_timeout),
-        )
-        _report_change(out, "resume", result)
+        ),
+    )
 
 
 @task(
@@ -283,10 +312,23 @@ def scale(  # noqa: PLR0917 - one parameter per CLI flag
     """Run the Render service on a fixed number of instances: invoke scale 2."""
     from oncall.render.remedies import scale as do_scale
 
-    out = output_for(json)
-    with boundary(out, task="scale", debug=debug):
-        result = do_scale(target_for(ctx, target), out, _count(instances), yes=yes, dry_run=dry_run)
-        _report_change(out, "scale", result)
+    _remedy(
+        ctx,
+        "scale",
+        target,
+        json=json,
+        debug=debug,
+        change=lambda chosen, out: do_scale(chosen, out, _count(instances), yes=yes, dry_run=dry_run),
+    )
+
+
+def _on_or_off(state: str) -> None:
+    from oncall.errors import BadInput
+
+    if state not in ("on", "off"):
+        raise BadInput(
+            f"maintenance {state!r}: say on or off", "invoke maintenance on, later invoke maintenance off"
+        )
 
 
 @task(
@@ -312,16 +354,16 @@ def maintenance(  # noqa: PLR0917 - one parameter per CLI flag
     debug: bool = False,
 ) -> None:
     """Turn Render's maintenance mode on or off (around a long migration): invoke maintenance on."""
-    from oncall.errors import BadInput
     from oncall.render.remedies import maintenance as do_maintenance
 
-    out = output_for(json)
-    with boundary(out, task="maintenance", debug=debug):
-        if state not in ("on", "off"):
-            raise BadInput(
-                f"maintenance {state!r}: say on or off", "invoke maintenance on, later invoke maintenance off"
-            )
-        result = do_maintenance(
-            target_for(ctx, target), out, state == "on", uri=uri, yes=yes, dry_run=dry_run
-        )
-        _report_change(out, "maintenance", result)
+    _remedy(
+        ctx,
+        "maintenance",
+        target,
+        json=json,
+        debug=debug,
+        check=lambda: _on_or_off(state),
+        change=lambda chosen, out: do_maintenance(
+            chosen, out, state == "on", uri=uri, yes=yes, dry_run=dry_run
+        ),
+    )
