@@ -309,6 +309,35 @@ def _offer_cancel(
     return None
 
 
+def _watch_deploy(
+    out: Output,
+    stdin: IO[str] | None,
+    api: RenderClient,
+    service: dict[str, Any],
+    deploy: dict[str, Any],
+    *,
+    what: str,
+    timeout: float,
+    schedule: PollSchedule | None,
+) -> tuple[WaitOutcome, dict[str, Any]]:
+    """`_watch` for a deploy of the service (a deploy, a rollback, the one a resume starts)."""
+    sid, dep_id = str(service["id"]), str(deploy["id"])
+    return _watch(
+        out,
+        stdin,
+        api,
+        service,
+        what=what,
+        fetch=lambda: api.get_deploy(sid, dep_id),
+        cancel=lambda: api.cancel_deploy(sid, dep_id),
+        cancel_path=f"/services/{sid}/deploys/{dep_id}/cancel",
+        terminal=DEPLOY_TERMINAL,
+        timeout=timeout,
+        schedule=schedule,
+        first=deploy,
+    )
+
+
 def _watch(
     out: Output,
     stdin: IO[str] | None,
@@ -478,19 +507,8 @@ def deploy(
         out.print(f"  deploys {_source_of(current)}", markup=False)
         dep_id = str(current["id"])
         path = f"/services/{sid}/deploys/{dep_id}"
-        waited, final = _watch(
-            out,
-            stdin,
-            api,
-            service,
-            what=f"deploy {dep_id}",
-            fetch=lambda: api.get_deploy(sid, dep_id),
-            cancel=lambda: api.cancel_deploy(sid, dep_id),
-            cancel_path=path + "/cancel",
-            terminal=DEPLOY_TERMINAL,
-            timeout=timeout,
-            schedule=schedule,
-            first=current,
+        waited, final = _watch_deploy(
+            out, stdin, api, service, current, what=f"deploy {dep_id}", timeout=timeout, schedule=schedule
         )
         result = _deploy_result(
             api, service=service, final=final, action=action, waited=waited, timeout=timeout, path=path

@@ -36,7 +36,7 @@ from oncall.render.ops import (
     _guard,
     _recorded,
     _refuse_suspended,
-    _watch,
+    _watch_deploy,
     client_for,
     service_of,
     where,
@@ -200,20 +200,15 @@ def rollback(
         new = api.rollback(sid, str(chosen["id"]))
         dep_id = str(new["id"])
         out.print(f"rollback {dep_id} of {where(service)} started: back to {back_to}")
-        path = f"/services/{sid}/deploys/{dep_id}"
-        waited, final = _watch(
+        waited, final = _watch_deploy(
             out,
             stdin,
             api,
             service,
+            new,
             what=f"rollback {dep_id}",
-            fetch=lambda: api.get_deploy(sid, dep_id),
-            cancel=lambda: api.cancel_deploy(sid, dep_id),
-            cancel_path=path + "/cancel",
-            terminal=DEPLOY_TERMINAL,
             timeout=timeout,
             schedule=schedule or ROLLBACK_SCHEDULE,
-            first=new,
         )
         result = RollbackResult(
             False,
@@ -463,19 +458,8 @@ def resume(
         deploy = _deploy_started_by_resume(api, sid, known, RESUME_DEPLOY_WAIT)
         if deploy is not None:
             dep_id = str(deploy["id"])
-            _, final = _watch(
-                out,
-                stdin,
-                api,
-                service,
-                what=f"deploy {dep_id}",
-                fetch=lambda: api.get_deploy(sid, dep_id),
-                cancel=lambda: api.cancel_deploy(sid, dep_id),
-                cancel_path=f"/services/{sid}/deploys/{dep_id}/cancel",
-                terminal=DEPLOY_TERMINAL,
-                timeout=timeout,
-                schedule=schedule,
-                first=deploy,
+            _, final = _watch_deploy(
+                out, stdin, api, service, deploy, what=f"deploy {dep_id}", timeout=timeout, schedule=schedule
             )
             change.deploy = final
             if final.get("status") not in DEPLOY_SUCCESS:
