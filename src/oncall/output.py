@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 
 
 _TRAILING_BLANKS = re.compile(r"[ \t]+\n")
+# C0 and C1 control characters and DEL, tab excepted: ESC among them, so no ANSI sequence passes.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str, names: dict[str, str] | None = None) -> str:
+    """Text from outside (log lines) made safe for a terminal: every control character but tab
+    shown as an escape (`\\x1b`), or by its name in `names` (e.g. `{"\\n": "\\\\n"}`)."""
+    names = names or {}
+    return _CONTROL.sub(lambda m: names.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 class RedactingWriter:

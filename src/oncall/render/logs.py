@@ -31,6 +31,7 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.errors import BadInput
+from oncall.output import visible_controls
 from oncall.redact import redact
 from oncall.render.client import RenderClient, parse_time, service_ref
 from oncall.render.events import MAX_EVENTS, EventsResult, recent_events
@@ -44,8 +45,6 @@ RETENTION = _dt.timedelta(days=30)
 FOLLOW_INTERVAL = 1.6
 MAX_LINES = 10_000
 LEVELS = ("debug", "info", "warning", "error", "fatal")
-# C0 and C1 control characters, DEL; tab is kept. ESC (0x1b) is among them: no ANSI sequence passes.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\r": "\\r"}
 
 
@@ -76,7 +75,7 @@ def check_retention(window: _dt.timedelta, text: str) -> None:
 
 def printable(text: str) -> str:
     """Log text made safe for a terminal: control characters (ANSI escapes too) shown as escapes."""
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return visible_controls(text, _NAMED)
 
 
 def _label(entry: Mapping[str, Any], name: str) -> str | None:

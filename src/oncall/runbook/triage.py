@@ -26,6 +26,7 @@ from oncall.durations import parse_duration
 from oncall.errors import BadInput, OncallError
 from oncall.migrations.files import discover
 from oncall.migrations.run import status
+from oncall.output import visible_controls
 from oncall.render.client import RenderClient, parse_time, service_ref
 from oncall.render.ops import client_for, service_of
 from oncall.runbook.signatures import SCHEMA_SIGNATURES, classify, describe
@@ -41,8 +42,6 @@ DEFAULT_MAX_LINES = 2000
 # Terminal escape sequences a log line may carry (colours, cursor moves, window titles): CSI, OSC
 # (ended by BEL or by ESC and a backslash), and the two-byte ESC forms.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
-# Every other control character but tab: C0, DEL and C1.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def log_text(message: str) -> str:
@@ -52,7 +51,7 @@ def log_text(message: str) -> str:
     terminal, nor hide what comes before it (a carriage return). Rich markup in it is escaped where
     it is printed, not here: JSON and the report keep the text as the service wrote it.
     """
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _ANSI.sub("", message))
+    return visible_controls(_ANSI.sub("", message))
 
 
 def parse_since(text: str) -> _dt.timedelta:
