@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchlib import interleaved_medians, report
 from oncall.config import DEFAULTS, Target, build_target
 from oncall.health import check_target, check_targets
-from oncall.migrations import migrate
+from oncall.migrations.run import migrate
 from oncall.output import Output
 from oncall.sandbox.pg import EmbeddedPostgres
 

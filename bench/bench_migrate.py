@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from benchlib import figure, report
 from migrate_support import alembic_project, make_set, sqlalchemy_url, target, write_config
-from oncall.migrations import migrate
+from oncall.migrations.run import migrate
 from oncall.output import Output
 from oncall.sandbox.pg import EmbeddedPostgres, bin_dir
 

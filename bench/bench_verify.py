@@ -42,7 +42,8 @@ from benchlib import figure, interleaved_medians, median_of, report
 from oncall.config import Target
 from oncall.db import parse_database_url
 from oncall.db.embedded import EmbeddedPostgres
-from oncall.migrations import discover, migrate
+from oncall.migrations import discover
+from oncall.migrations.run import migrate
 from oncall.output import Output
 from oncall.schema.shadow import SHADOW_URL_ENV, stop_shadow
 from oncall.schema.verify import verify, verify_on

@@ -272,7 +272,7 @@ def migrate_target(project: Path, name: str, database_url: str, to: str | None =
     """Apply the target's migrations (up to `to`) with oncall's own migrate, quietly."""
     import io
 
-    from oncall.migrations import migrate
+    from oncall.migrations.run import migrate
     from oncall.output import Output
 
     quiet = Output(stdout=io.StringIO(), stderr=io.StringIO())

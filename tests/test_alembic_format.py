@@ -12,8 +12,9 @@ from alembic_support import BASELINE, HEAD, TRDRHUB_API, copy_project, run_alemb
 from migrate_support import quiet, write_config
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
-from oncall.migrations import discover, migrate, plan, status
+from oncall.migrations import discover
 from oncall.migrations.downgrade import rollback_migration
+from oncall.migrations.run import migrate, plan, status
 from oncall.migrations.sources.alembic_offline import clean
 
 

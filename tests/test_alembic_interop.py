@@ -14,7 +14,8 @@ from fix_pg import TestDatabase
 from fix_secrets import SecretScan
 from migrate_support import TRDRHUB, alembic_project, quiet, sqlalchemy_url, target, write_config
 from oncall.errors import Drift, Refused
-from oncall.migrations import baseline, migrate, resolve, status
+from oncall.migrations.admin import baseline, resolve
+from oncall.migrations.run import migrate, status
 from oncall.sandbox.pg import EmbeddedPostgres
 
 ALEMBIC = Path(sys.executable).parent / "alembic"

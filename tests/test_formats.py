@@ -26,8 +26,10 @@ from formats_support import (
 )
 from migrate_support import make_set, quiet, target, write_config
 from oncall.errors import BadInput, Drift, Refused
-from oncall.migrations import baseline, discover, migrate, resolve, status
+from oncall.migrations import discover
+from oncall.migrations.admin import baseline, resolve
 from oncall.migrations.downgrade import rollback_migration
+from oncall.migrations.run import migrate, status
 from oncall.migrations.sources import detect, survey
 
 

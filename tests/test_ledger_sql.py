@@ -8,8 +8,8 @@ from psycopg import sql
 
 from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
-from oncall.migrations import migrate
 from oncall.migrations.ledger import alembic_move_sql, sql_text
+from oncall.migrations.run import migrate
 
 # A statement whose text holds a backslash: hand-quoted '...' means something else to a server
 # whose standard_conforming_strings is off (an old default some providers still set per role).

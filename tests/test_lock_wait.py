@@ -12,8 +12,8 @@ import pytest
 from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target, write_config
 from oncall.errors import Refused
-from oncall.migrations import MigrateResult, migrate
 from oncall.migrations.lock_wait import YOUNG_SECONDS, LockNeed, required_locks
+from oncall.migrations.run import MigrateResult, migrate
 from oncall.migrations.statements import split
 
 ADD_COLUMN = {"001_col.sql": "ALTER TABLE cases ADD COLUMN IF NOT EXISTS priority int;"}

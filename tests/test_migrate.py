@@ -13,7 +13,9 @@ from fix_pg import TestDatabase
 from fix_secrets import SecretScan
 from migrate_support import TRDRHUB, TURBO, make_set, quiet, target, write_config
 from oncall.errors import BadInput, CheckFailed, Drift, Refused
-from oncall.migrations import baseline, discover, migrate, read_state, resolve, status
+from oncall.migrations import discover, read_state
+from oncall.migrations.admin import baseline, resolve
+from oncall.migrations.run import migrate, status
 
 
 def test_applies_seed_set_with_one_round_trip_per_migration(pg: TestDatabase, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall.db.connect import connect, parse_database_url
 from oncall.errors import BadInput, CheckFailed
-from oncall.migrations import discover, migrate, status
+from oncall.migrations import discover
+from oncall.migrations.run import migrate, status
 
 
 def test_options_in_the_url_reach_the_server_as_libpq_reads_them(pg: TestDatabase) -> None:

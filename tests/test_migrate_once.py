@@ -259,8 +259,8 @@ def test_apply_lock_held_past_lock_wait_refuses_naming_the_holder(pg: TestDataba
 
     from migrate_support import quiet, target
     from oncall.errors import Refused
-    from oncall.migrations import migrate
     from oncall.migrations.lock import apply_key
+    from oncall.migrations.run import migrate
 
     folder = make_set(tmp_path / "set", {"001_a.sql": "CREATE TABLE IF NOT EXISTS a (id int);"})
     with psycopg.connect(pg.url, autocommit=True, application_name="orphaned run") as other:
@@ -280,7 +280,7 @@ def test_a_claim_that_committed_nothing_gives_way_when_the_file_runs_in_a_transa
     """A no-transaction file that failed at its first statement, rewritten as transactional, applies."""
     from migrate_support import quiet, target
     from oncall.errors import CheckFailed
-    from oncall.migrations import migrate
+    from oncall.migrations.run import migrate
 
     folder = make_set(tmp_path / "set", {"001_ix.sql": "CREATE INDEX CONCURRENTLY ix ON missing (id);"})
     t = target(folder, tmp_path)

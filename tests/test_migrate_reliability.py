@@ -122,7 +122,7 @@ def test_waiting_ddl_queues_other_sessions_only_until_lock_timeout(pg: TestDatab
 
     from migrate_support import quiet, target
     from oncall.errors import Refused
-    from oncall.migrations import migrate
+    from oncall.migrations.run import migrate
 
     pg.execute("CREATE TABLE cases (id int); ALTER TABLE cases OWNER TO app")
     folder = make_set(tmp_path / "set", {"001_col.sql": "ALTER TABLE cases ADD COLUMN IF NOT EXISTS x int;"})

@@ -14,7 +14,7 @@ from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall import retry
 from oncall.errors import Refused
-from oncall.migrations import migrate
+from oncall.migrations.run import migrate
 
 
 @pytest.fixture

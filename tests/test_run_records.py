@@ -10,8 +10,9 @@ from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
 from oncall.db import DatabaseURL, database_url_for
 from oncall.errors import BadInput
-from oncall.migrations import baseline, migrate, resolve
+from oncall.migrations.admin import baseline, resolve
 from oncall.migrations.downgrade import rollback_migration
+from oncall.migrations.run import migrate
 
 UP = "CREATE TABLE widgets (id int);\n"
 DOWN = "DROP TABLE widgets;\n"

@@ -121,7 +121,7 @@ def test_the_usual_spellings_need_no_parser() -> None:
 
 def test_warm_verify_matches_cold_and_imports_no_parser(pg: TestDatabase, tmp_path: Path) -> None:
     """After one run, verify in a fresh process reads the cached shadow snapshot: same result, no replay,
-    pglast never imported."""
+    and neither pglast nor the apply machinery (run, admin, lock, stamina) is imported."""
     target = make_target(copy_seed("turbo-response", tmp_path), name="turbo")
     target = replace(target, state_dir=tmp_path / "state")
     apply(pg.url, target)
@@ -137,7 +137,9 @@ def test_warm_verify_matches_cold_and_imports_no_parser(pg: TestDatabase, tmp_pa
         f"t = Target(name='turbo', system='turbo', migrations_dir=Path({str(target.migrations_dir)!r}),"
         f" state_dir=Path({str(target.state_dir)!r}))\n"
         "r = verify(t, sys.argv[1])\n"
-        "print(json.dumps({'pglast': [m for m in sys.modules if m.startswith('pglast')],"
+        "unneeded = ('pglast', 'stamina', 'oncall.migrations.run', 'oncall.migrations.admin',"
+        " 'oncall.migrations.lock')\n"
+        "print(json.dumps({'pglast': [m for m in sys.modules if m.startswith(unneeded)],"
         " 'rows': [x.as_dict() for x in r.rows], 'code': r.code, 'from': r.expected_from}))\n"
     )
     done = subprocess.run(

@@ -56,7 +56,7 @@ def write_files(folder: Path, files: dict[str, str]) -> Path:
 
 def apply(url: str, target: Target, *, upto: int | None = None) -> list[str]:
     """Apply the target's files (the first `upto` of them) with oncall's own migrate."""
-    from oncall.migrations import migrate
+    from oncall.migrations.run import migrate
 
     migrations = discover(target)[:upto]
     sink = Output(json_mode=True, stdout=io.StringIO(), stderr=io.StringIO())

@@ -5,25 +5,13 @@ run          plan, status and migrate under the advisory lock
 admin        baseline and resolve (explicit ledger repair)
 common       what run and admin share: URL, read-only state, error translation, progress
 ledger, lock, statements, lint, parse_cache   the parts they are built from
+
+The face names what every reader needs (the files and the ledger state). The runner's API is
+imported from its modules (`oncall.migrations.run`, `oncall.migrations.admin`): a package face
+that imported them would make verify, health and status load the whole apply machinery (lock,
+retries, lint) just to read the files.
 """
 
-from oncall.migrations.admin import AdminResult, baseline, resolve
 from oncall.migrations.files import LedgerState, Migration, discover, find, read_state
-from oncall.migrations.run import MigrateResult, Plan, StatusResult, migrate, plan, status
 
-__all__ = [
-    "AdminResult",
-    "LedgerState",
-    "MigrateResult",
-    "Migration",
-    "Plan",
-    "StatusResult",
-    "baseline",
-    "discover",
-    "find",
-    "migrate",
-    "plan",
-    "read_state",
-    "resolve",
-    "status",
-]
+__all__ = ["LedgerState", "Migration", "discover", "find", "read_state"]

@@ -4,6 +4,7 @@ shadow    the applied files replayed into a shadow database, its catalog cached 
 snapshot  the catalog reader, the same for the shadow and the live database (every object kind)
 diff      catalog against catalog: one VerifyRow per object
 expect    the static model (pglast), used only when no shadow can be had
+static    that model checked against the catalog
 cache     that expectation, cached per set of files
 catalog   the live catalog as the static model reads it
 verify    `verify(target, url)` -> VerifyResult

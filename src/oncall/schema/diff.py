@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from oncall.schema.result import DIFFERS, FAIL, MISSING, OK, WARNING, VerifyRow
-from oncall.schema.snapshot import CatalogObject, Snapshot, ident_sql, literal
+from oncall.schema.snapshot import CatalogObject, Snapshot, display_order, ident_sql, literal
 
 _CONSTRAINT_KINDS = {
     "p": "primary key",
@@ -213,9 +213,12 @@ def compare_snapshots(
             row_index += 1
             continue
         out.append(_object_row(obj, found.objects.get(obj.key), live_tables, show, files))
-    for obj in found.sorted_objects():
-        if obj.key not in expected.objects and obj.kind not in _NO_EXTRA_WARNING:
-            out.append(_extra_row(obj, show))
+    extras = [
+        obj
+        for key, obj in found.objects.items()
+        if key not in expected.objects and obj.kind not in _NO_EXTRA_WARNING
+    ]
+    out.extend(_extra_row(obj, show) for obj in sorted(extras, key=display_order))
     return out
 
 

@@ -22,6 +22,7 @@ Constant in object count: one statement for the catalog, one for seed rows.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -224,10 +225,11 @@ class CatalogObject:
     name: str
     table: str | None
     fields: dict[str, Any]
+    # Computed once: a verify looks objects up by key several times each, thousands of them.
+    key: tuple[str, str, str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (_FAMILY.get(self.kind, self.kind), self.schema, self.table or "", self.name)
+    def __post_init__(self) -> None:
+        self.key = (_FAMILY.get(self.kind, self.kind), self.schema, self.table or "", self.name)
 
     def compared(self) -> dict[str, Any]:
         return {f: self.fields.get(f) for f in COMPARED.get(self.kind, ())}
@@ -263,10 +265,16 @@ class Snapshot:
         return kept
 
     def sorted_objects(self) -> list[CatalogObject]:
-        return sorted(
-            self.objects.values(),
-            key=lambda o: (KIND_ORDER.get(o.kind, 99), o.schema, o.table or "", o.name),
-        )
+        return sorted(self.objects.values(), key=display_order)
+
+    def sorted_rows(self) -> list[CatalogObject]:
+        """The seed rows, in the order of sorted_objects."""
+        return sorted((o for o in self.objects.values() if o.kind == "row"), key=display_order)
+
+
+def display_order(obj: CatalogObject) -> tuple[int, str, str, str]:
+    """Kind by kind (schemas first, rows last), then by name: how verify lists objects."""
+    return (KIND_ORDER.get(obj.kind, 99), obj.schema, obj.table or "", obj.name)
 
 
 def read_snapshot(
@@ -404,8 +412,10 @@ def lookup_rows(
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
+@functools.lru_cache(maxsize=8192)
 def ident_sql(name: str) -> str:
-    """An identifier as PostgreSQL prints it: quoted only when it has to be."""
+    """An identifier as PostgreSQL prints it: quoted only when it has to be (cached: verify names
+    the same tables and columns thousands of times)."""
     return name if _PLAIN.fullmatch(name) else '"' + name.replace('"', '""') + '"'
 
 
