@@ -16,8 +16,10 @@ Figures, each run interleaved with its baseline so that machine noise hits both 
 - the first run after a migration, cold (the cached snapshot removed, so the files are replayed
   into a new shadow database and read back), against `createdb` + `psql -f` of the applied files
   into a fresh database on the same server: target <= 2.0x;
-- and, without targets, the floor of any invoke task (`invoke --list`, importing psycopg), the warm
-  and the cold-with-the-shadow-stopped times, and what starting the shadow costs once.
+- and, without targets: the floors under the CLI figure, each against pg_dump in the same run
+  (`invoke --list`; importing invoke and psycopg; a process that imports both, connects and sends
+  verify's one catalog statement, with no oncall code), the warm and the cold-with-the-shadow-stopped
+  times, and what starting the shadow costs once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ from oncall.migrations import discover
 from oncall.migrations.run import migrate
 from oncall.output import Output
 from oncall.schema.shadow import SHADOW_URL_ENV, stop_shadow
+from oncall.schema.snapshot import SNAPSHOT_SQL
 from oncall.schema.verify import verify, verify_on
 
 RUNS = 15
@@ -185,10 +189,11 @@ def main() -> int:
                 "pg_dump --schema-only",
                 target=3.0,
             )
-            floor(cli_env, config)
+            floor(cli_env, config, pg_dump)
             ours, dumped = interleaved_medians(lambda: verify(target, url), pg_dump, RUNS)
             ok &= report("verify library check in-process at ~1,000 objects, warm, vs pg_dump --schema-only",
                          ours, dumped, "pg_dump --schema-only", target=0.5)  # fmt: skip
+            library_floor(url, pg_dump)
             ok &= cold_figures(server, target, url)
         finally:
             for t in targets.values():
@@ -197,16 +202,50 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def floor(env: dict[str, str], config: Path) -> None:
-    """What any invoke task pays before verify's own work: to read the CLI figure above against."""
-    for label, command in (
+# A process that does only what any invoke task reading the catalog over psycopg must do: start
+# Python, import invoke and psycopg, connect, send verify's one catalog statement, exit. No oncall
+# code runs in it; the statement comes from the environment.
+_FLOOR_PROGRAM = """
+import os, invoke.main, psycopg
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+    conn.execute(os.environ["FLOOR_SQL"], {"schemas": ["public"], "ledgers": []}).fetchone()
+"""
+
+
+def floor(env: dict[str, str], config: Path, pg_dump: Callable[[], None]) -> None:
+    """What any invoke task pays before verify's own work, each against pg_dump in the same run.
+
+    No target: these are the floor under the CLI figure's target, not something to tune.
+    """
+    floors = (
         ("invoke --list (Python + invoke + the task collection)", [str(INVOKE), "-f", str(config), "--list"]),
-        ("python -c 'import psycopg' (the driver verify needs)", [sys.executable, "-c", "import psycopg"]),
-    ):
-        seconds = median_of(
-            lambda c=command: subprocess.run(c, env=env, cwd=REPO, check=True, capture_output=True), RUNS
-        )
-        figure(f"floor: {label}", seconds, unit="s")
+        ("python -c 'import invoke.main, psycopg'", [sys.executable, "-c", "import invoke.main, psycopg"]),
+        (
+            "python: import invoke and psycopg, connect, send the catalog statement once (no oncall code)",
+            [sys.executable, "-c", _FLOOR_PROGRAM],
+        ),
+    )
+    floor_env = {**env, "FLOOR_SQL": SNAPSHOT_SQL}
+    for label, command in floors:
+
+        def run(c: list[str] = command) -> None:
+            subprocess.run(c, env=floor_env, cwd=REPO, check=True, capture_output=True)
+
+        seconds, dumped = interleaved_medians(run, pg_dump, RUNS)
+        figure(f"floor: {label}, vs pg_dump --schema-only {dumped:.4f} s: ratio {seconds / dumped:.2f}",
+               seconds, unit="s")  # fmt: skip
+
+
+def library_floor(url: str, pg_dump: Callable[[], None]) -> None:
+    """Under the library figure: a new connection and verify's catalog statement, nothing else."""
+
+    def connect_and_read() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(SNAPSHOT_SQL, {"schemas": ["public"], "ledgers": []}).fetchone()
+
+    seconds, dumped = interleaved_medians(connect_and_read, pg_dump, RUNS)
+    figure(f"floor: in-process connect + the catalog statement, vs pg_dump --schema-only {dumped:.4f} s: "
+           f"ratio {seconds / dumped:.2f}", seconds, unit="s")  # fmt: skip
 
 
 def cold_figures(server: EmbeddedPostgres, target: Target, url: str) -> bool:
