@@ -161,3 +161,27 @@ def test_unreachable_database_exits_3(run_invoke: RunInvoke) -> None:
     assert result.code == 3
     assert result.json()["code"] == 3
     assert "s3cret-not-shown" not in result.output
+
+
+def test_stop_shadow_stops_the_embedded_server_after_the_check(
+    pg: TestDatabase, run_invoke: RunInvoke, secret_scan: SecretScan, tmp_path: Path
+) -> None:
+    """--stop-shadow: the embedded shadow verify started is stopped after the check and named; a
+    second (warm) run finds none running and says so, in words and under --json."""
+    secret_scan.add(pg.password)
+    apply(pg.url, make_target(Path("examples/turbo-response-backend/backend/migrations").resolve()))
+    # No SHADOW_DATABASE_URL: verify starts the wheel's PostgreSQL under the run's state dir.
+    env = {"DATABASE_URL": pg.url, "SHADOW_DATABASE_URL": ""}
+    major = int(pg.scalar("SHOW server_version_num")) // 10000
+    shadow = tmp_path / "home" / "state" / "shadow"
+    first = run_invoke("verify", "--target", "sandbox", "--stop-shadow", env=env)
+    assert first.code == 0, first.output
+    assert f"shadow: stopped the embedded PostgreSQL {major} ({shadow / f'pg{major}'})" in first.stdout
+    assert first.stdout.strip().splitlines()[-1].startswith("verify sandbox: OK, ")
+    assert (shadow / f"pg{major}").is_dir()
+    assert not (shadow / f"pg{major}" / "postmaster.pid").exists()
+    second = run_invoke("verify", "--target", "sandbox", "--stop-shadow", "--json", env=env)
+    assert (second.code, second.json()["shadow_stopped"]) == (0, [])
+    assert second.stderr.strip().splitlines() == [second.json()["verdict"]]
+    third = run_invoke("verify", "--target", "sandbox", "--stop-shadow", env=env)
+    assert f"shadow: no embedded shadow PostgreSQL was running under {shadow}" in third.stdout

@@ -30,28 +30,28 @@ _STYLE: dict[str, str] = {
 def draw(out: Output, result: VerifyResult, *, verbose: bool = False) -> None:
     if out.json_mode:
         if result.ok:
-            _say(out, result.verdict())
+            say(out, result.verdict())
         return
     if verbose:
         _table(out, result)
     for row in result.failures + result.warnings:
-        _say(out, _problem_line(row))
+        say(out, _problem_line(row))
     for note in result.notes:
-        _say(out, f"  note: {note}")
+        say(out, f"  note: {note}")
     for name in result.unchecked:
-        _say(out, f"  not checkable: {name}")
+        say(out, f"  not checkable: {name}")
     if verbose:
-        _say(
+        say(
             out,
             f"  {len(result.applied)} applied migration(s), {len(result.pending)} pending; expected schema "
             f"from {result.expected_from or 'nothing'}; {result.queries} catalog queries, "
             f"{result.elapsed_ms:.0f} ms",
         )
     if result.ok:
-        _say(out, result.verdict())
+        say(out, result.verdict())
 
 
-def _say(out: Output, text: str) -> None:
+def say(out: Output, text: str) -> None:
     """One plain line, redacted: a run without --verbose never imports rich (its import is most of
     what drawing cost), and object names with brackets are not read as markup."""
     stream = out.stderr if out.json_mode else out.stdout
