@@ -248,19 +248,24 @@ def _object_row(
     return VerifyRow(kind, name, expected, found_text, DIFFERS, detail=detail)
 
 
+def invalid_index_row(name: str, expected: str, found: str, table: str) -> VerifyRow:
+    """The expected index exists but is INVALID: a failed concurrent build left it behind."""
+    return VerifyRow(
+        "index",
+        name,
+        expected,
+        "INVALID " + found,
+        FAIL,
+        detail="the index exists but is INVALID (a failed CREATE INDEX CONCURRENTLY?)",
+        hint=leftover_hint("index", name, table),
+    )
+
+
 def _invalid_row(obj: CatalogObject, shown: tuple[str, str, str, str], show: str) -> VerifyRow:
     kind, name, expected, found = shown
     table = _qualified(obj.schema, obj.table or "", show)
     if obj.kind == "index":
-        return VerifyRow(
-            kind,
-            name,
-            expected,
-            "INVALID " + found,
-            FAIL,
-            detail="the index exists but is INVALID (a failed CREATE INDEX CONCURRENTLY?)",
-            hint=leftover_hint("index", name, table),
-        )
+        return invalid_index_row(name, expected, found, table)
     return VerifyRow(
         kind,
         name,
@@ -286,18 +291,22 @@ def _row_row(
         return VerifyRow("row", name, expected, "missing", MISSING, hint=_recreate_hint(obj, files))
     want: Mapping[str, str | None] = obj.fields.get("values") or {}
     found_text = ", ".join(f"{ident_sql(c)}={literal(values.get(c))}" for c in want) or "present"
-    changed = [c for c in want if want[c] != values.get(c)]
+    return present_row(name, expected, found_text, [c for c in want if want[c] != values.get(c)])
+
+
+def present_row(name: str, expected: str, found: str, changed: Sequence[str]) -> VerifyRow:
+    """A seeded row that is there: OK, or a warning naming the columns whose values changed."""
     if changed:
         # Settings rows are meant to be edited by people; a changed value is worth seeing, not failing.
         return VerifyRow(
             "row",
             name,
             expected,
-            found_text,
+            found,
             WARNING,
             detail=f"value changed since the migration: {', '.join(changed)}",
         )
-    return VerifyRow("row", name, expected, found_text, OK)
+    return VerifyRow("row", name, expected, found, OK)
 
 
 def _extra_row(obj: CatalogObject, show: str) -> VerifyRow:

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from oncall.migrations.files import Migration
 from oncall.schema.catalog import Catalog, FoundColumn, FoundConstraint, FoundIndex
+from oncall.schema.diff import invalid_index_row, leftover_hint, present_row
 from oncall.schema.expect import (
     Column,
     Constraint,
@@ -123,7 +124,7 @@ def compare(exp: Expectation, catalog: Catalog) -> list[VerifyRow]:
                 f"{bad} on {qualified(left.schema, left.table, show)}",
                 FAIL,
                 detail="left behind by a failed or interrupted DDL",
-                hint=_leftover_hint(
+                hint=leftover_hint(
                     left.kind,
                     qualified(left.schema, left.name, show),
                     qualified(left.schema, left.table, show),
@@ -134,12 +135,6 @@ def compare(exp: Expectation, catalog: Catalog) -> list[VerifyRow]:
 
 
 _RELKINDS = {"v": "view", "m": "materialized view", "f": "foreign table", "r": "table", "p": "table"}
-
-
-def _leftover_hint(kind: str, name: str, table: str) -> str:
-    if kind == "index":
-        return f"DROP INDEX CONCURRENTLY {name}; then run the migration that creates it again"
-    return f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}; (fix the rows it rejects first)"
 
 
 def _normal_type(text: str) -> str:
@@ -223,7 +218,7 @@ def _constraint_row(exp: Expectation, con: Constraint, catalog: Catalog) -> tupl
                     f"NOT VALID ({match.name})",
                     FAIL,
                     detail="constraint exists but was never validated",
-                    hint=_leftover_hint(
+                    hint=leftover_hint(
                         "constraint", ident(match.name), qualified(con.schema, con.table, show)
                     ),
                 ),
@@ -293,15 +288,7 @@ def _index_row(exp: Expectation, index: Index, catalog: Catalog) -> VerifyRow:
     if problems:
         return VerifyRow("index", name, expected, found_text, DIFFERS, detail="; ".join(problems))
     if not found.valid:
-        return VerifyRow(
-            "index",
-            name,
-            expected,
-            "INVALID " + found_text,
-            FAIL,
-            detail="the index exists but is INVALID (a failed CREATE INDEX CONCURRENTLY?)",
-            hint=_leftover_hint("index", name, table_name),
-        )
+        return invalid_index_row(name, expected, found_text, table_name)
     return VerifyRow("index", name, expected, found_text, OK)
 
 
@@ -358,18 +345,5 @@ def _row_rows(exp: Expectation, catalog: Catalog) -> list[VerifyRow]:
         changed = [
             c for c in rest if row.values_known and not _same_value(row.values[c], found.values.get(c))
         ]
-        if changed:
-            # Settings rows are meant to be edited by people; a changed value is worth seeing, not failing.
-            rows.append(
-                VerifyRow(
-                    "row",
-                    name,
-                    expected,
-                    found_text,
-                    WARNING,
-                    detail=f"value changed since the migration: {', '.join(changed)}",
-                )
-            )
-        else:
-            rows.append(VerifyRow("row", name, expected, found_text, OK))
+        rows.append(present_row(name, expected, found_text, changed))
     return rows
