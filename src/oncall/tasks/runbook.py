@@ -213,14 +213,31 @@ def _print_health(out: Output, run: HealthRun) -> None:
             table.add_row(check.name, marks.get(check.status, check.status), f"{check.duration:.2f}s", detail)
         out.print(table)
         if health.notify:
-            note = health.notify
-            if note.get("error"):
-                out.print(f"notify: could not post ({note['error'].get('cause')}); the next run retries")
-            elif note.get("sent"):
-                where = ", ".join(c["channel"] for c in note.get("channels", []))
-                out.print(f"notify: posted '{note.get('event')}' to {where}")
+            _print_notify(out, health.notify)
     if run.metrics_file is not None:
         out.print(f"metrics written to {run.metrics_file}")
+
+
+def _print_notify(out: Output, note: dict[str, Any]) -> None:
+    """What --notify did: one line per event posted, and a cause and a hint per channel that failed.
+
+    Causes name a channel by position and scheme only (its URL is a secret); markup is off because
+    they quote what a remote service answered.
+    """
+    channels = note.get("channels") or []
+    posted: dict[str, list[str]] = {}
+    for channel in channels:
+        if channel.get("sent"):
+            posted.setdefault(str(channel.get("event") or note.get("event")), []).append(channel["channel"])
+    for event, names in posted.items():
+        out.print(f"notify: posted '{event}' to {', '.join(names)}", markup=False)
+    failures = [c["error"] for c in channels if not c.get("sent") and c.get("error")]
+    if not channels and note.get("error"):
+        failures = [note["error"]]  # the state store, before any channel was tried
+    for error in failures:
+        out.print(f"notify: {error.get('cause')}", markup=False)
+        if error.get("hint"):
+            out.print(f"  hint: {error['hint']}", markup=False)
 
 
 def _health_summary(run: HealthRun) -> str:
