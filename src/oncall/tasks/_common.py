@@ -60,10 +60,10 @@ def target_for(ctx: Context, name: str | None) -> Target:
         _active_output.target = target.name
     if name:
         _chain_target = name
-    return ready(target)
+    return prepare_target(target)
 
 
-def ready(target: Target) -> Target:
+def prepare_target(target: Target) -> Target:
     """A resolved target made ready for a task: its database URL source, the sandbox guard, the
     shared run history. Refused (exit 4) for a sandbox target reaching a remote, before anything
     connects. Every path to a target goes through here: `target_for` for one, `health --all` for each.

@@ -21,8 +21,8 @@ from oncall.tasks._common import (
     exit_with,
     oncall_config,
     output_for,
+    prepare_target,
     project_root,
-    ready,
     seconds_flag,
     target_for,
 )
@@ -186,7 +186,7 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
 
 
 def _every_target(ctx: Context) -> tuple[list[Target], dict[str, Refused]]:
-    """Every configured target, each made ready as `--target` makes one (`ready`).
+    """Every configured target, each made ready as `--target` makes one (`prepare_target`).
 
     A sandbox target that reaches a remote database or Render API is refused as `--target` refuses
     it, but alone: it is kept with its refusal and never connected to, and the other targets are
@@ -200,7 +200,7 @@ def _every_target(ctx: Context) -> tuple[list[Target], dict[str, Refused]]:
     refused: dict[str, Refused] = {}
     for each in listed:
         try:
-            targets.append(ready(each))
+            targets.append(prepare_target(each))
         except Refused as exc:
             targets.append(each)
             refused[each.name] = exc
