@@ -83,3 +83,37 @@ def test_recover_post_without_a_channel_exits_2_before_any_step(run_invoke, pg, 
     assert result.code == 2
     assert "--post was given" in result.stderr
     assert pg.scalar("select count(*) from pg_tables where tablename = 'ai_usage_logs'") == 0
+
+
+def test_a_channel_that_failed_is_named_with_a_cause_and_a_hint_and_retried_alone(
+    run_invoke, pg, tmp_path, secret_scan
+) -> None:  # type: ignore[no-untyped-def]
+    """Two channels, the second answers 500: health says which posted, which failed and why (one
+    line each, no URL), and the next run posts to the second one only."""
+    project = _project(tmp_path)
+    with (
+        webhook_receiver("/hooks/first-token-7c1d09") as first,
+        webhook_receiver("/hooks/second-token-b44e21") as second,
+        page_server(502) as page,
+    ):
+        urls = f"{_json_url(first.url)} {_json_url(second.url)}"
+        secret_scan.add(urls, "first-token-7c1d09", "second-token-b44e21")
+        env = {"DATABASE_URL": pg.url, "APP_URL": page.url, "ONCALL_NOTIFY_URLS": urls}
+        second.status = 500
+        failed = run_invoke("health", "--notify", "--failure-threshold", "1", cwd=project, env=env)
+        assert failed.code == 1
+        assert "notify: posted 'failing' to channel 1 (json)\n" in failed.stdout
+        lines = failed.stdout.splitlines()
+        cause = next(n for n, line in enumerate(lines) if line.startswith("notify: channel 2 (json)"))
+        # The cause ends with what apprise saw (its words, here the HTTP status); then the hint.
+        assert lines[cause].startswith("notify: channel 2 (json) did not accept the failing alert: ")
+        assert "error=500" in lines[cause]
+        assert (
+            lines[cause + 1] == "  hint: check that channel's URL and service; the next run posts to it again"
+        )
+        second.status = 200
+        retried = run_invoke("health", "--json", "--notify", "--failure-threshold", "1", cwd=project, env=env)
+        assert [(c["channel"], c["event"], c["sent"]) for c in retried.json()["notify"]["channels"]] == [
+            ("channel 2 (json)", "failing", True)
+        ]
+        assert (first.count, second.count) == (1, 2)

@@ -9,17 +9,20 @@ plugin code builds and sends the request. No real service is ever contacted.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from fix_secrets import SecretScan
 from health_support import WebhookReceiver, webhook_receiver
 from oncall.errors import BadInput
 from oncall.health import HealthCheckResult, TargetHealth
 from oncall.health.channels import channel_urls
-from oncall.health.notify import AlertPolicy, notify_change
+from oncall.health.notify import AlertPolicy, NotifyOutcome, notify_change
 
 T0 = _dt.datetime(2026, 11, 30, 12, 0, tzinfo=_dt.UTC)
 
@@ -211,3 +214,162 @@ def test_an_unknown_channel_is_bad_input_naming_only_its_scheme() -> None:
     with pytest.raises(BadInput, match=r"entry #2 \(nosuch://\.\.\.\)") as caught:
         channel_urls({"ONCALL_NOTIFY_URLS": "json://127.0.0.1:9/a nosuch://token-value-123/x"})
     assert "token-value-123" not in str(caught.value)
+
+
+# ------------------------------------------------------------------ delivery state per channel
+
+
+PD_URL = "pagerduty://routingkey0123456789abcdef@apikey-secret-0123456789"
+
+
+@dataclass
+class SlackAndPagerDuty:
+    """Runs of one target alerting the Slack-style webhook and PagerDuty (through apprise's plugin)."""
+
+    slack: WebhookReceiver
+    state_dir: Path
+    policy: AlertPolicy = field(default_factory=lambda: AlertPolicy(failure_threshold=1))
+    clock: Clock = field(default_factory=Clock)
+
+    def run(self, ok: bool) -> NotifyOutcome:
+        urls = channel_urls({"ONCALL_NOTIFY_URLS": PD_URL})
+        return notify_change(
+            _health(ok),
+            self.state_dir,
+            self.slack.url,
+            channel_urls=urls,
+            policy=self.policy,
+            clock=self.clock,
+        )
+
+
+def test_a_channel_that_accepted_is_not_paged_again_when_another_failed(
+    tmp_path: Path, pagerduty: WebhookReceiver, secret_scan: SecretScan
+) -> None:
+    """Slack accepts, PagerDuty answers 500: the next run triggers PagerDuty only, Slack gets no
+    second copy, and the run after that posts to nobody."""
+    secret_scan.add("routingkey0123456789abcdef", "apikey-secret-0123456789")
+    with webhook_receiver() as slack:
+        both = SlackAndPagerDuty(slack, tmp_path)
+        pagerduty.status = 500
+        first = both.run(False)
+        assert first.error is not None
+        assert "channel 1 (pagerduty) did not accept the failing alert" in first.error["cause"]
+        assert (slack.count, pagerduty.count) == (1, 1)
+        pagerduty.status = 202
+        second = both.run(False)
+        assert [(c["channel"], c["event"], c["sent"]) for c in second.channels] == [
+            ("channel 1 (pagerduty)", "failing", True)
+        ]
+        third = both.run(False)
+        assert (third.event, third.channels) == (None, [])
+        assert (slack.count, pagerduty.count) == (1, 2)
+    assert pagerduty.posts[-1]["event_action"] == "trigger"
+    assert "routingkey0123456789abcdef" not in (tmp_path / "health" / "svc.json").read_text()
+
+
+def test_the_recovery_goes_only_to_the_channels_that_were_told(
+    tmp_path: Path, pagerduty: WebhookReceiver
+) -> None:
+    """PagerDuty never accepted the alert: on recovery Slack gets RECOVERED, PagerDuty no resolve."""
+    with webhook_receiver() as slack:
+        both = SlackAndPagerDuty(slack, tmp_path)
+        pagerduty.status = 500
+        both.run(False)
+        both.run(False)
+        pagerduty.status = 202
+        recovered = both.run(True)
+        assert [(c["channel"], c["event"]) for c in recovered.channels] == [("webhook", "recovered")]
+        assert "RECOVERED" in slack.texts()[-1]
+        assert slack.count == 2
+    assert [p["event_action"] for p in pagerduty.posts] == ["trigger", "trigger"]
+
+
+def test_a_failed_recovery_is_retried_on_that_channel_only(
+    tmp_path: Path, pagerduty: WebhookReceiver
+) -> None:
+    """Both channels told; PagerDuty refuses the resolve: the next passing run resolves it, Slack
+    gets no second RECOVERED."""
+    with webhook_receiver() as slack:
+        both = SlackAndPagerDuty(slack, tmp_path)
+        both.run(False)
+        pagerduty.status = 500
+        both.run(True)
+        pagerduty.status = 202
+        retried = both.run(True)
+        assert [(c["channel"], c["event"], c["sent"]) for c in retried.channels] == [
+            ("channel 1 (pagerduty)", "recovered", True)
+        ]
+        assert slack.count == 2
+    assert [p["event_action"] for p in pagerduty.posts] == ["trigger", "resolve", "resolve"]
+
+
+def test_reminders_are_timed_per_channel(tmp_path: Path) -> None:
+    """remind every 30m; channel 2 got the alert 10 minutes after channel 1 (a retry): each is
+    reminded 30 minutes after its own last post."""
+    policy, clock = AlertPolicy(failure_threshold=1, remind_every=30 * 60), Clock()
+    with webhook_receiver("/one") as one, webhook_receiver("/two") as two:
+        urls = [_json_url(one), _json_url(two)]
+
+        def run() -> list[tuple[str, str]]:
+            outcome = notify_change(
+                _health(False), tmp_path, None, channel_urls=urls, policy=policy, clock=clock
+            )
+            return [(c["channel"], c["event"]) for c in outcome.channels if c["sent"]]
+
+        two.status = 500
+        assert run() == [("channel 1 (json)", "failing")]
+        two.status = 200
+        clock.advance(10)
+        assert run() == [("channel 2 (json)", "failing")]
+        clock.advance(20)
+        assert run() == [("channel 1 (json)", "reminder")]
+        clock.advance(10)
+        assert run() == [("channel 2 (json)", "reminder")]
+        assert (one.count, two.count) == (2, 3)
+
+
+def _legacy_state(path: Path) -> None:
+    """A state as oncall wrote it before channels had their own record: one alert open, per target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    legacy = {
+        "status": "failing",
+        "since": "2026-11-30T11:00:00+00:00",
+        "code": 1,
+        "failing": ["smoke"],
+        "notified": True,
+        "updated": "2026-11-30T11:50:00+00:00",
+        "fail_streak": 6,
+        "pass_streak": 0,
+        "last_sent": "2026-11-30T11:10:00+00:00",
+    }
+    path.write_text(json.dumps(legacy, indent=2) + "\n", encoding="utf-8")
+
+
+def test_a_state_from_before_channels_reads_as_every_channel_told(tmp_path: Path) -> None:
+    """A per-target state (notified) from today's oncall: still failing posts nothing to either
+    channel; on recovery both are resolved, and one that refused is retried alone."""
+    from oncall.health.notify import state_path
+
+    _legacy_state(state_path(tmp_path, "svc"))
+    policy, clock = AlertPolicy(failure_threshold=2), Clock()
+    with webhook_receiver("/one") as one, webhook_receiver("/two") as two:
+        urls = [_json_url(one), _json_url(two)]
+
+        def run(ok: bool) -> NotifyOutcome:
+            return notify_change(_health(ok), tmp_path, None, channel_urls=urls, policy=policy, clock=clock)
+
+        assert run(False).channels == []
+        two.status = 503
+        first = run(True)
+        assert [(c["channel"], c["sent"]) for c in first.channels] == [
+            ("channel 1 (json)", True),
+            ("channel 2 (json)", False),
+        ]
+        two.status = 200
+        second = run(True)
+        assert [(c["channel"], c["event"], c["sent"]) for c in second.channels] == [
+            ("channel 2 (json)", "recovered", True)
+        ]
+        assert (one.count, two.count) == (1, 2)
+        assert all(p["type"] == "success" for p in one.posts + two.posts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from health_support import scratch_project, target_entry
+from health_support import migrate_target, scratch_project, target_entry
 from oncall.sandbox.render_api import RenderStandIn
 from render_support import SERVICE, invoke_env
 
@@ -213,3 +213,30 @@ def test_doctor_looks_at_smoke_headers_and_hints_at_the_render_key(
     assert "export TURBO_ADMIN_AUTH=" in rows["smoke"]["hint"]
     assert rows["render api"]["result"] == "skip"
     assert "export RENDER_API_KEY=" in rows["render api"]["hint"]
+
+
+def test_health_all_refuses_a_remote_sandbox_target_as_health_target_does(
+    run_invoke: Any, pg: Any, tmp_path: Path, secret_scan: Any
+) -> None:
+    """`health --all` with a sandbox target whose DATABASE_URL is remote: that target is refused
+    with the exit code and message of `health --target sandbox`, before any connection (the host is
+    `.invalid`: a connection would be exit 3, which outranks 4); the other target is still checked."""
+    sandbox = target_entry(base_url_env=None)
+    own = target_entry(database_url_env="SVC_DATABASE_URL", base_url_env=None)
+    project = scratch_project(tmp_path / "project", {"sandbox": sandbox, "svc": own}, active="svc")
+    migrate_target(project, "svc", pg.url)
+    env = {"DATABASE_URL": _remote_db(secret_scan), "SVC_DATABASE_URL": pg.url}
+    single = run_invoke("health", "--target", "sandbox", cwd=project, env=env)
+    assert single.code == 4, single.output
+    refusal = single.stderr.strip()
+    assert refusal.startswith(
+        "target sandbox is a sandbox target but DATABASE_URL points at db.prod.example.invalid:5432/app"
+    )
+    every = run_invoke("health", "--all", cwd=project, env=env)
+    assert every.code == 4, every.output
+    assert refusal in every.stderr
+    as_json = run_invoke("health", "--all", "--json", cwd=project, env=env)
+    assert as_json.code == 4
+    by_target = {t["target"]: t for t in as_json.json()["targets"]}
+    assert (by_target["svc"]["ok"], by_target["svc"]["code"]) == (True, 0)
+    assert [(c["name"], c["code"]) for c in by_target["sandbox"]["checks"]] == [("guard", 4)]

@@ -214,3 +214,79 @@ def test_two_overlapping_runs_alert_once_with_the_state_in_the_database(pg, tmp_
             run.join()
         assert sorted(events) == ["None", "failing"]
         assert hook.count == 1
+
+
+def _two_channels(first: Any, second: Any) -> dict[str, str]:
+    return {"ONCALL_NOTIFY_URLS": " ".join(h.url.replace("http://", "json://") for h in (first, second))}
+
+
+def _sent(run: Any) -> list[tuple[str, str]]:
+    note = run.results[0].notify or {}
+    return [(c["channel"], c["event"]) for c in note.get("channels", []) if c["sent"]]
+
+
+def test_each_channel_keeps_its_own_state_in_the_database(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """notify_state: database; channel 2 answers 500 to the alert: the next run posts to channel 2
+    only, and the row holds a record per channel (named by hash, never by URL)."""
+    merged = {"run_log": str(tmp_path / "runs.jsonl"), "notify_state": "database", "failure_threshold": 1}
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
+    checks = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
+    with webhook_receiver("/one/token-one-abcdef0123") as one, webhook_receiver("/two/token-two") as two:
+        env = {"DATABASE_URL": pg.url, **_two_channels(one, two)}
+        two.status = 500
+        assert _sent(run_health([target], notify=True, environ=env, checks=checks)) == [
+            ("channel 1 (json)", "failing")
+        ]
+        two.status = 200
+        assert _sent(run_health([target], notify=True, environ=env, checks=checks)) == [
+            ("channel 2 (json)", "failing")
+        ]
+        assert _sent(run_health([target], notify=True, environ=env, checks=checks)) == []
+        assert (one.count, two.count) == (1, 2)
+    row = pg.scalar("SELECT state::text FROM oncall_notify_state WHERE target = 'svc'")
+    channels = json.loads(row)["channels"]
+    assert sorted(c["notified"] for c in channels.values()) == [True, True]
+    assert "token-one" not in row
+    assert "127.0.0.1" not in row
+
+
+def test_a_per_target_row_from_before_reads_as_every_channel_told(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A row as today's oncall writes it (one alert open for the target, no channels): still
+    failing posts nothing; the recovery goes to both channels, and is retried on the one that
+    refused it without a second copy to the other."""
+    import psycopg
+
+    from oncall.db.shared import ensure_state_table
+
+    legacy = {
+        "status": "failing",
+        "since": "2026-11-30T11:00:00+00:00",
+        "code": 1,
+        "failing": ["smoke"],
+        "notified": True,
+        "updated": "2026-11-30T11:50:00+00:00",
+        "fail_streak": 4,
+        "pass_streak": 0,
+        "last_sent": "2026-11-30T11:10:00+00:00",
+    }
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        ensure_state_table(conn, "public")
+        conn.execute(
+            "INSERT INTO oncall_notify_state (target, state) VALUES ('svc', %s::jsonb)", [json.dumps(legacy)]
+        )
+    merged = {"run_log": str(tmp_path / "runs.jsonl"), "notify_state": "database"}
+    target = build_target("svc", {"migrations": TURBO}, merged, tmp_path)
+    failing = {"database": _passing, "schema": _passing, "render": _passing, "smoke": _failing_smoke}
+    passing = {**failing, "smoke": _passing}
+    with webhook_receiver("/one") as one, webhook_receiver("/two") as two:
+        env = {"DATABASE_URL": pg.url, **_two_channels(one, two)}
+        assert _sent(run_health([target], notify=True, environ=env, checks=failing)) == []
+        two.status = 503
+        assert _sent(run_health([target], notify=True, environ=env, checks=passing)) == [
+            ("channel 1 (json)", "recovered")
+        ]
+        two.status = 200
+        assert _sent(run_health([target], notify=True, environ=env, checks=passing)) == [
+            ("channel 2 (json)", "recovered")
+        ]
+        assert (one.count, two.count) == (1, 2)

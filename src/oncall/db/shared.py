@@ -2,7 +2,10 @@
 
     oncall_runs           one row per run record (who, where, task, target, outcome, the record)
     oncall_notify_state   one row per target: health --notify's state, for a scheduler without
-                          a writable disk (a Render cron job); a row lock serialises overlapping runs
+                          a writable disk (a Render cron job); a row lock serialises overlapping runs.
+                          Each channel's delivery state is a record inside the row's jsonb, not a
+                          row of its own: a role with only SELECT, INSERT, UPDATE on the table (no
+                          ALTER) keeps working, and one row lock still covers every channel
 
 Both live in the target's schema and are created on first use. A table is created only when it
 is missing (`to_regclass` first): `CREATE TABLE IF NOT EXISTS` checks the CREATE privilege on the

@@ -13,13 +13,22 @@ The channel URLs are secrets (they carry tokens and routing keys): they come fro
 variable (`ONCALL_NOTIFY_URLS`, or the one config key `notify_urls_env` names), every URL and its
 parts are registered with the redactor, apprise's own log lines pass through the redactor, and a
 channel is named by its position and scheme only ("channel 2 (pagerduty)").
+
+Each channel also has a `state_key` (its scheme and a short hash of its URL): health --notify
+keeps what each channel was told under it, so a channel that accepted an alert is not sent it
+again when another one failed, and the key survives reordering ONCALL_NOTIFY_URLS. A hash, not
+the URL: the state file and the database row must hold no secret.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -43,6 +52,40 @@ class _RedactingFilter(logging.Filter):
         record.msg = redact(record.getMessage())
         record.args = None
         return True
+
+
+class _Reasons(logging.Filter):
+    """While one send runs: keep apprise's warnings (why it failed: "error=500", "A Connection
+    error occurred ...") for our result instead of letting them reach a handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            self.lines.append(redact(record.getMessage()))
+            return False
+        return True
+
+
+# The apprise logger is one object: one send at a time changes its level and filters.
+_capture_lock = threading.Lock()
+
+
+@contextmanager
+def _apprise_reasons() -> Iterator[_Reasons]:
+    logger = logging.getLogger("apprise")
+    reasons = _Reasons()
+    with _capture_lock:
+        level = logger.level
+        logger.addFilter(reasons)  # after the redacting filter: it sees masked text
+        logger.setLevel(logging.WARNING)
+        try:
+            yield reasons
+        finally:
+            logger.setLevel(level)
+            logger.removeFilter(reasons)
 
 
 def _quiet_apprise_logging() -> None:
@@ -117,14 +160,24 @@ def send_apprise(url: str, *, position: int, event: str, title: str, body: str, 
         raise BadInput(f"{name} is not a channel URL apprise accepts", "check ONCALL_NOTIFY_URLS")
     kinds = {"recovered": apprise.NotifyType.SUCCESS, "report": apprise.NotifyType.INFO}
     kind = kinds.get(event, apprise.NotifyType.FAILURE)
-    delivered = sender.notify(
-        title=redact(title), body=redact(body), notify_type=kind, body_format=apprise.NotifyFormat.MARKDOWN
-    )
-    if not delivered:
-        raise CheckFailed(
-            f"{name} did not accept the {event} alert",
-            "check that channel's URL and service; the next run posts again",
+    with _apprise_reasons() as reasons:
+        delivered = sender.notify(
+            title=redact(title),
+            body=redact(body),
+            notify_type=kind,
+            body_format=apprise.NotifyFormat.MARKDOWN,
         )
+    if not delivered:
+        why = f": {_one_line(reasons.lines[-1]).rstrip('.')}" if reasons.lines else ""
+        raise CheckFailed(
+            f"{name} did not accept the {event} alert{why}",
+            "check that channel's URL and service; the next run posts to it again",
+        )
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def post_webhook(url: str, text: str, *, timeout: float = POST_TIMEOUT) -> None:
@@ -161,6 +214,54 @@ def _markdown(text: str) -> str:
     return re.sub(r"^:[a-z_]+: ", "", text)
 
 
+@dataclass(frozen=True)
+class Channel:
+    """One place an alert goes: the Slack-style webhook, or one apprise URL (a secret)."""
+
+    name: str  # what outputs show: "webhook", "channel 2 (pagerduty)"
+    url: str
+    position: int = 0  # 1-based place in ONCALL_NOTIFY_URLS; 0 for the webhook
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.position == 0
+
+    @property
+    def state_key(self) -> str:
+        """A stable name for the stored delivery state: scheme and a hash, never the URL."""
+        digest = hashlib.sha256(self.url.encode("utf-8")).hexdigest()[:16]
+        return f"{'webhook' if self.is_webhook else scheme_of(self.url)}:{digest}"
+
+
+def channels_of(webhook: str | None, urls: Sequence[str]) -> list[Channel]:
+    """The webhook (when set) and each apprise URL, in the order they are posted to."""
+    listed = [Channel("webhook", webhook)] if webhook else []
+    listed += [
+        Channel(f"channel {position} ({scheme_of(url)})", url, position)
+        for position, url in enumerate(urls, start=1)
+    ]
+    return listed
+
+
+def send_to(
+    channel: Channel, *, event: str, text: str, target: str, key: str, title: str | None = None
+) -> dict[str, Any]:
+    """Post one alert to one channel; its result ({channel, sent, error}), never raises."""
+    if channel.is_webhook:
+        return _attempt(channel.name, lambda: post_webhook(channel.url, text))
+    return _attempt(
+        channel.name,
+        lambda: send_apprise(
+            channel.url,
+            position=channel.position,
+            event=event,
+            title=title or _title(event, target),
+            body=_markdown(text),
+            key=key,
+        ),
+    )
+
+
 def deliver(
     *,
     webhook: str | None,
@@ -172,27 +273,13 @@ def deliver(
     title: str | None = None,
 ) -> list[dict[str, Any]]:
     """Post the alert to the webhook and each apprise channel; one result per channel, never raises."""
-    results: list[dict[str, Any]] = []
-    if webhook:
-        results.append(_attempt("webhook", lambda: post_webhook(webhook, text)))
-    for position, url in enumerate(channel_urls, start=1):
-        results.append(
-            _attempt(
-                f"channel {position} ({scheme_of(url)})",
-                lambda url=url, position=position: send_apprise(
-                    url,
-                    position=position,
-                    event=event,
-                    title=title or _title(event, target),
-                    body=_markdown(text),
-                    key=key,
-                ),
-            )
-        )
-    return results
+    return [
+        send_to(channel, event=event, text=text, target=target, key=key, title=title)
+        for channel in channels_of(webhook, channel_urls)
+    ]
 
 
-def _attempt(name: str, send: Any) -> dict[str, Any]:
+def _attempt(name: str, send: Callable[[], None]) -> dict[str, Any]:
     try:
         send()
     except OncallError as exc:

@@ -1,20 +1,26 @@
 """Alert on a target's health: after N failing runs, remind while it lasts, resolve after M passing.
 
-A scheduled `invoke health --notify` is a one-shot process, so the state between runs (status,
-runs in a row, whether an alert is open, when it was last posted) is kept per target: a JSON file
-under `target.state_dir` (written atomically, under a file lock), or a row of
+A scheduled `invoke health --notify` is a one-shot process, so the state between runs is kept per
+target: a JSON file under `target.state_dir` (written atomically, under a file lock), or a row of
 `oncall_notify_state` in the target's database (under a row lock) where no disk survives the run.
 Either lock spans read, decide, post and write, so two overlapping runs cannot both alert.
 
-    alert open   this run                                   posts
+What the target did (status, runs in a row) is one record per target; what each channel was told
+(an alert open on it, when it was last posted to) is one record per channel inside it, under the
+channel's `state_key`. The rules below are applied to each channel on its own:
+
+    open on it   this run                                   posts to it
     no           failing, >= failure_threshold in a row     "failing"   (PagerDuty: trigger)
-    yes          failing, remind_every since the last post  "reminder"  (trigger, same dedup key)
+    yes          failing, remind_every since its last post  "reminder"  (trigger, same dedup key)
     yes          passing, >= success_threshold in a row     "recovered" (PagerDuty: resolve)
     otherwise                                               nothing
 
-A post that did not get through leaves the state as it was, so the next run posts again. The
-channels (the Slack-style webhook and apprise URLs) are in oncall.health.channels; their URLs are
-secrets, registered with the redactor, and errors name only a host or a channel's position.
+So a channel that accepted the alert is not sent it again when another one failed; a channel that
+failed is sent it on the next run; the recovery goes only to the channels that were told. A state
+written before channels had their own record (no `channels` key) means every channel was told
+what the target-wide `notified` says. The channels (the Slack-style webhook and apprise URLs) are
+in oncall.health.channels; their URLs are secrets, registered with the redactor, and errors name
+only a host or a channel's position.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +41,7 @@ from oncall.config import Target
 from oncall.db.connect import connect, database_url_for
 from oncall.db.shared import STATE_TABLE, locked_state
 from oncall.errors import BadInput, CheckFailed
-from oncall.health.channels import WEBHOOK_ENV, channel_urls, deliver
+from oncall.health.channels import WEBHOOK_ENV, Channel, channel_urls, channels_of, send_to
 from oncall.health.model import FAIL, TargetHealth
 from oncall.redact import redact, register_secret
 
@@ -58,10 +64,22 @@ class AlertPolicy:
 
 
 @dataclass
+class ChannelState:
+    """What one channel was told: an alert is open on it (delivered, its resolve not yet), and when
+    it was last posted an alert or reminder."""
+
+    notified: bool = False
+    last_sent: str = ""
+
+
+@dataclass
 class HealthState:
     """What the last --notify run saw for one target, kept between runs.
 
-    `notified` means "an alert is open": it was delivered and its resolve was not (yet).
+    `channels` holds each channel's delivery state by its state_key; None for a state written
+    before that (every channel then shares `notified` and `last_sent`). `notified` and `last_sent`
+    are kept as the summary (an alert open on any channel, its latest post), which is also what an
+    older oncall reading this state understands.
     """
 
     status: str
@@ -73,6 +91,13 @@ class HealthState:
     fail_streak: int = 0
     pass_streak: int = 0
     last_sent: str = ""
+    channels: dict[str, ChannelState] | None = None
+
+    def told(self, channel: str | None) -> ChannelState:
+        """What `channel` was told; None (or a state from before channels) asks the target-wide one."""
+        if channel is None or self.channels is None:
+            return ChannelState(self.notified, self.last_sent)
+        return self.channels.get(channel, ChannelState())
 
 
 @dataclass
@@ -191,9 +216,20 @@ def state_from(raw: Any) -> HealthState | None:
             fail_streak=int(raw.get("fail_streak", 1 if raw["status"] == FAILING else 0)),
             pass_streak=int(raw.get("pass_streak", 1 if raw["status"] == HEALTHY else 0)),
             last_sent=str(raw.get("last_sent", raw.get("since", "") if raw.get("notified") else "")),
+            channels=_channels_from(raw.get("channels")),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         return None
+
+
+def _channels_from(raw: Any) -> dict[str, ChannelState] | None:
+    """The per-channel records; None when the state has none (written before they existed)."""
+    if raw is None:
+        return None
+    return {
+        str(key): ChannelState(bool(value.get("notified", False)), str(value.get("last_sent", "")))
+        for key, value in dict(raw).items()
+    }
 
 
 def save_state(path: Path, state: HealthState) -> None:
@@ -225,23 +261,25 @@ def decide(
     healthy: bool,
     policy: AlertPolicy | None = None,
     now: _dt.datetime | None = None,
+    channel: str | None = None,
 ) -> str | None:
-    """The event to post for this run ("failing", "reminder", "recovered"), or None to stay quiet.
+    """The event to post to `channel` on this run ("failing", "reminder", "recovered"), or None.
 
         no alert open, failing runs in a row >= failure_threshold   -> "failing"
         alert open, failing, remind_every elapsed since last post  -> "reminder"
         alert open, passing runs in a row >= success_threshold      -> "recovered"
 
-    A post that did not get through leaves the state as it was, so the next run posts again.
+    "Alert open" and "last post" are the channel's own (its state_key; None: the target-wide
+    summary). A post that did not get through leaves its state as it was, so the next run posts again.
     """
     policy = policy or AlertPolicy()
     failing_in_a_row, passing_in_a_row = streaks(previous, healthy)
-    alert_open = previous is not None and previous.notified
+    told = previous.told(channel) if previous is not None else ChannelState()
     if healthy:
-        return RECOVERED if alert_open and passing_in_a_row >= policy.success_threshold else None
-    if previous is None or not alert_open:
+        return RECOVERED if told.notified and passing_in_a_row >= policy.success_threshold else None
+    if not told.notified:
         return FAILING if failing_in_a_row >= policy.failure_threshold else None
-    due = policy.remind_every > 0 and _since(previous.last_sent, now or _utcnow()) >= policy.remind_every
+    due = policy.remind_every > 0 and _since(told.last_sent, now or _utcnow()) >= policy.remind_every
     return REMINDER if due else None
 
 
@@ -279,20 +317,39 @@ def message(health: TargetHealth, event: str, previous: HealthState | None) -> s
     return redact("\n".join(lines))
 
 
+def told_after(before: ChannelState, event: str | None, sent: bool, stamp: str) -> ChannelState:
+    """A channel's state after this run: a delivered alert or reminder opens it (and dates it), a
+    delivered recovery closes it, and anything not delivered leaves it as it was."""
+    if sent and event in (FAILING, REMINDER):
+        return ChannelState(True, stamp)
+    if sent and event == RECOVERED:
+        return ChannelState(False, before.last_sent)
+    return before
+
+
 def next_state(
-    previous: HealthState | None, health: TargetHealth, event: str | None, sent: bool, now: _dt.datetime
+    previous: HealthState | None,
+    health: TargetHealth,
+    now: _dt.datetime,
+    deliveries: Mapping[str, tuple[str | None, bool]],
 ) -> HealthState:
-    """The state to store after this run: streaks, whether an alert is open, when it was last posted."""
+    """The state to store after this run: streaks, and each channel's open alert and last post.
+
+    `deliveries` maps each channel's state_key to (event posted or None, whether it got through).
+    Channels stored earlier but not configured in this run keep their record untouched.
+    """
     stamp = now.isoformat(timespec="seconds")
     status = HEALTHY if health.ok else FAILING
     same = previous is not None and previous.status == status
     fail_streak, pass_streak = streaks(previous, health.ok)
-    alert_open = previous.notified if previous is not None else False
-    last_sent = previous.last_sent if previous is not None else ""
-    if sent and event in (FAILING, REMINDER):
-        alert_open, last_sent = True, stamp
-    elif sent and event == RECOVERED:
-        alert_open = False
+    channels = dict(previous.channels or {}) if previous is not None else {}
+    for key, (event, sent) in deliveries.items():
+        before = previous.told(key) if previous is not None else ChannelState()
+        channels[key] = told_after(before, event, sent, stamp)
+    alert_open = any(c.notified for c in channels.values())
+    last_sent = max([c.last_sent for c in channels.values()], default="")
+    if previous is not None and not channels:
+        alert_open, last_sent = previous.notified, previous.last_sent
     return HealthState(
         status=status,
         since=previous.since if same and previous is not None else stamp,
@@ -303,6 +360,7 @@ def next_state(
         fail_streak=fail_streak,
         pass_streak=pass_streak,
         last_sent=last_sent,
+        channels=channels,
     )
 
 
@@ -403,36 +461,51 @@ def notify_change(
     store: StateStore | None = None,
     clock: Callable[[], _dt.datetime] = _utcnow,
 ) -> NotifyOutcome:
-    """Compare with the stored state, post what is due to every channel, and store the new state."""
+    """Compare with the stored state, post to each channel what is due to it, store the new state."""
     store = store or FileStateStore(state_dir)
     status = HEALTHY if health.ok else FAILING
     key = dedup_key(health.target)
+    channels = channels_of(url, channel_urls)
     with store.hold(health.target) as (previous, save):
         now = clock()
-        event = decide(previous, health.ok, policy, now)
-        error: dict[str, Any] | None = None
-        results: list[dict[str, Any]] = []
-        if event is not None:
-            results = deliver(
-                webhook=url,
-                channel_urls=channel_urls,
-                event=event,
-                text=message(health, event, previous),
-                target=health.target,
-                key=key,
-            )
-            failed = [r for r in results if not r["sent"]]
-            if failed:
-                error = failed[0]["error"]
-        sent = event is not None and error is None
-        save(next_state(previous, health, event, sent, now))
+        due = {c.state_key: decide(previous, health.ok, policy, now, c.state_key) for c in channels}
+        results = []
+        for channel in channels:
+            event = due[channel.state_key]
+            if event is not None:
+                results.append(_post(channel, event, health, previous, key))
+        delivered = {r["key"]: r["sent"] for r in results}
+        save(next_state(previous, health, now, {k: (e, delivered.get(k, False)) for k, e in due.items()}))
+    failed = [r for r in results if not r["sent"]]
     return NotifyOutcome(
-        event=event,
-        sent=sent,
+        event=_headline(due.values()),
+        sent=bool(results) and not failed,
         previous=previous.status if previous else None,
         status=status,
         state_file=store.where,
-        error=error,
+        error=failed[0]["error"] if failed else None,
         dedup_key=key,
-        channels=results,
+        channels=[{k: v for k, v in r.items() if k != "key"} for r in results],
     )
+
+
+def _post(
+    channel: Channel, event: str, health: TargetHealth, previous: HealthState | None, key: str
+) -> dict[str, Any]:
+    """Send `event` to one channel: its result, with the event and the channel's state_key."""
+    text = message(health, event, previous)
+    result = send_to(channel, event=event, text=text, target=health.target, key=key)
+    return {
+        "channel": result["channel"],
+        "event": event,
+        "sent": result["sent"],
+        "error": result["error"],
+        "key": channel.state_key,
+    }
+
+
+def _headline(events: Iterable[str | None]) -> str | None:
+    """The run's event for the summary: an alert outranks a reminder (a retried channel's alert and
+    another's reminder can go out together); a healthy run can only recover."""
+    posted = set(events)
+    return next((e for e in (FAILING, REMINDER, RECOVERED) if e in posted), None)

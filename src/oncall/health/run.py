@@ -236,6 +236,12 @@ def check_targets(
     return results
 
 
+def _refused(target: Target, exc: OncallError) -> TargetHealth:
+    """The result of a target that was not checked because touching it was refused."""
+    guard = HealthCheckResult("guard", FAIL, int(exc.code), 0.0, exc.cause, exc.hint, dict(exc.details))
+    return TargetHealth(target.name, target.system, [guard], _dt.datetime.now(_dt.UTC), 0.0, time.time())
+
+
 def _notify(
     health: TargetHealth,
     target: Target,
@@ -273,26 +279,36 @@ def run_health(
     environ: Mapping[str, str] | None = None,
     checks: Mapping[str, CheckFn] | None = None,
     alert_flags: Mapping[str, Any] | None = None,
+    refused: Mapping[str, OncallError] | None = None,
 ) -> HealthRun:
     """Check the targets, then post what is due, write metrics, and append a run record each.
 
     `--notify` without a webhook URL or channel URL is refused before any check runs (BadInput),
     so a scheduled job never believes it alerts when it cannot. `alert_flags` holds the
     --failure-threshold/--success-threshold/--remind-every values given (None: the config's).
+    `refused` names the targets the task layer refused to touch (a sandbox target reaching a
+    remote): each gets one failed `guard` check carrying the refusal, and nothing connects to it:
+    no check, no alert state, no shared run record.
     """
     env = os.environ if environ is None else environ
-    channels = {t.name: notify_channels(t, env) for t in targets} if notify else {}
-    policies = {t.name: policy_for(t, alert_flags) for t in targets}
+    held = dict(refused or {})
+    to_check = [t for t in targets if t.name not in held]
+    channels = {t.name: notify_channels(t, env) for t in to_check} if notify else {}
+    policies = {t.name: policy_for(t, alert_flags) for t in to_check}
     if timeout <= 0:
         raise BadInput(f"--timeout {timeout:g} is not positive", "give each check a few seconds, e.g. 20")
-    if len(targets) == 1:
-        results = [check_target(targets[0], timeout=timeout, environ=env, checks=checks)]
+    if len(to_check) == 1:
+        checked = [check_target(to_check[0], timeout=timeout, environ=env, checks=checks)]
     else:
-        results = check_targets(targets, timeout=timeout, environ=env, checks=checks)
+        checked = check_targets(to_check, timeout=timeout, environ=env, checks=checks)
     by_name = {t.name: t for t in targets}
+    outcomes = {h.target: h for h in checked} | {
+        name: _refused(by_name[name], exc) for name, exc in held.items()
+    }
+    results = [outcomes[t.name] for t in targets]
     for health in results:
         target = by_name[health.target]
-        if notify:
+        if notify and target.name not in held:
             webhook, urls = channels[target.name]
             health.notify = _notify(
                 health, target, env, webhook=webhook, urls=urls, policy=policies[target.name]
@@ -302,7 +318,7 @@ def run_health(
             sys.stderr,
             task="health",
             args=dict(run_args or {}),
-            outcome="healthy" if health.ok else "failing",
+            outcome="refused" if target.name in held else "healthy" if health.ok else "failing",
             code=health.code,
             durations={c.name: c.duration for c in health.checks if c.status != SKIP}
             | {"total": health.duration},

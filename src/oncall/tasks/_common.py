@@ -60,6 +60,14 @@ def target_for(ctx: Context, name: str | None) -> Target:
         _active_output.target = target.name
     if name:
         _chain_target = name
+    return prepare_target(target)
+
+
+def prepare_target(target: Target) -> Target:
+    """A resolved target made ready for a task: its database URL source, the sandbox guard, the
+    shared run history. Refused (exit 4) for a sandbox target reaching a remote, before anything
+    connects. Every path to a target goes through here: `target_for` for one, `health --all` for each.
+    """
     if target.raw.get("database_url_from"):
         # `database_url_from: render`: the URL comes from the service, when a task first needs it.
         from oncall.render.env import with_service_url

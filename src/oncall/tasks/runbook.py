@@ -21,13 +21,17 @@ from oncall.tasks._common import (
     exit_with,
     oncall_config,
     output_for,
+    prepare_target,
     project_root,
     seconds_flag,
     target_for,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from oncall.config import Target
+    from oncall.errors import Refused
     from oncall.health.run import HealthRun
     from oncall.output import Output
 
@@ -155,17 +159,14 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
     """Check database, schema, Render service and smoke, read-only; exit with the worst code."""
     from pathlib import Path
 
-    from oncall.config import list_targets
     from oncall.health.run import run_health
-    from oncall.tasks._shared import share_runs_of
 
     out = output_for(json)
     with boundary(out, task="health", debug=debug):
         seconds = seconds_flag(timeout, "--timeout", allow_zero=False, example="20s")
+        refused: dict[str, Refused] = {}
         if all_:
-            targets, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
-            for each in targets:
-                share_runs_of(each)
+            targets, refused = _every_target(ctx)
         else:
             targets = [target_for(ctx, target)]
         args = {"target": target, "all": all_, "notify": notify, "metrics_file": metrics_file}
@@ -177,10 +178,33 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
             metrics_file=Path(metrics_file) if metrics_file else None,
             run_args=args | {"timeout": seconds} | alert_flags,
             alert_flags=alert_flags,
+            refused=refused,
         )
         out.emit(result.as_dict())
         _print_health(out, result)
-        exit_with(result.code, _health_summary(result))
+        exit_with(result.code, _health_summary(result, refused))
+
+
+def _every_target(ctx: Context) -> tuple[list[Target], dict[str, Refused]]:
+    """Every configured target, each made ready as `--target` makes one (`prepare_target`).
+
+    A sandbox target that reaches a remote database or Render API is refused as `--target` refuses
+    it, but alone: it is kept with its refusal and never connected to, and the other targets are
+    still checked and alerted on (a production cron must not go blind because of it).
+    """
+    from oncall.config import list_targets
+    from oncall.errors import Refused
+
+    listed, _ = list_targets(oncall_config(ctx), root=project_root(ctx))
+    targets: list[Target] = []
+    refused: dict[str, Refused] = {}
+    for each in listed:
+        try:
+            targets.append(prepare_target(each))
+        except Refused as exc:
+            targets.append(each)
+            refused[each.name] = exc
+    return targets, refused
 
 
 def _alert_flags(failures: str | None, successes: str | None, remind: str | None) -> dict[str, Any]:
@@ -213,23 +237,48 @@ def _print_health(out: Output, run: HealthRun) -> None:
             table.add_row(check.name, marks.get(check.status, check.status), f"{check.duration:.2f}s", detail)
         out.print(table)
         if health.notify:
-            note = health.notify
-            if note.get("error"):
-                out.print(f"notify: could not post ({note['error'].get('cause')}); the next run retries")
-            elif note.get("sent"):
-                where = ", ".join(c["channel"] for c in note.get("channels", []))
-                out.print(f"notify: posted '{note.get('event')}' to {where}")
+            _print_notify(out, health.notify)
     if run.metrics_file is not None:
         out.print(f"metrics written to {run.metrics_file}")
 
 
-def _health_summary(run: HealthRun) -> str:
+def _print_notify(out: Output, note: dict[str, Any]) -> None:
+    """What --notify did: one line per event posted, and a cause and a hint per channel that failed.
+
+    Causes name a channel by position and scheme only (its URL is a secret); markup is off because
+    they quote what a remote service answered.
+    """
+    channels = note.get("channels") or []
+    posted: dict[str, list[str]] = {}
+    for channel in channels:
+        if channel.get("sent"):
+            posted.setdefault(str(channel.get("event") or note.get("event")), []).append(channel["channel"])
+    for event, names in posted.items():
+        out.print(f"notify: posted '{event}' to {', '.join(names)}", markup=False)
+    failures = [c["error"] for c in channels if not c.get("sent") and c.get("error")]
+    if not channels and note.get("error"):
+        failures = [note["error"]]  # the state store, before any channel was tried
+    for error in failures:
+        out.print(f"notify: {error.get('cause')}", markup=False)
+        if error.get("hint"):
+            out.print(f"  hint: {error['hint']}", markup=False)
+
+
+def _health_summary(run: HealthRun, refused: Mapping[str, Refused]) -> str:
+    """The last words: each refusal as `--target` words it, then the checks that failed."""
     from oncall.status import Status
 
-    failing = [f"{h.target}/{c.name}" for h in run.results for c in h.checks if c.status == Status.FAIL]
-    if not failing:
-        return ""
-    return f"unhealthy (exit {run.code}): {', '.join(failing)} failed (causes and hints above)"
+    lines = [exc.message() for exc in refused.values()]
+    failing = [
+        f"{h.target}/{c.name}"
+        for h in run.results
+        if h.target not in refused
+        for c in h.checks
+        if c.status == Status.FAIL
+    ]
+    if failing:
+        lines.append(f"unhealthy (exit {run.code}): {', '.join(failing)} failed (causes and hints above)")
+    return "\n".join(lines)
 
 
 @task(
