@@ -215,12 +215,13 @@ def test_doctor_looks_at_smoke_headers_and_hints_at_the_render_key(
     assert "export RENDER_API_KEY=" in rows["render api"]["hint"]
 
 
-def test_health_all_refuses_a_remote_sandbox_target_as_health_target_does(
+def test_health_all_skips_a_remote_sandbox_target_with_the_refusal_of_health_target(
     run_invoke: Any, pg: Any, tmp_path: Path, secret_scan: Any
 ) -> None:
-    """`health --all` with a sandbox target whose DATABASE_URL is remote: that target is refused
-    with the exit code and message of `health --target sandbox`, before any connection (the host is
-    `.invalid`: a connection would be exit 3, which outranks 4); the other target is still checked."""
+    """`health --all` with a sandbox target whose DATABASE_URL is remote: that target is refused as
+    `health --target sandbox` refuses it (exit 4, same words), before any connection (the host is
+    `.invalid`: a connection would be exit 3). Under --all it is left out and named as skipped with
+    that refusal; the checked target decides the exit code. With nothing else to check, exit 4."""
     sandbox = target_entry(base_url_env=None)
     own = target_entry(database_url_env="SVC_DATABASE_URL", base_url_env=None)
     project = scratch_project(tmp_path / "project", {"sandbox": sandbox, "svc": own}, active="svc")
@@ -228,15 +229,25 @@ def test_health_all_refuses_a_remote_sandbox_target_as_health_target_does(
     env = {"DATABASE_URL": _remote_db(secret_scan), "SVC_DATABASE_URL": pg.url}
     single = run_invoke("health", "--target", "sandbox", cwd=project, env=env)
     assert single.code == 4, single.output
-    refusal = single.stderr.strip()
-    assert refusal.startswith(
+    cause, hint = single.stderr.strip().splitlines()[-2:]
+    assert cause.startswith(
         "target sandbox is a sandbox target but DATABASE_URL points at db.prod.example.invalid:5432/app"
     )
     every = run_invoke("health", "--all", cwd=project, env=env)
-    assert every.code == 4, every.output
-    assert refusal in every.stderr
+    assert every.code == 0, every.output
+    assert f"health of sandbox: SKIPPED, not checked: {cause}" in every.stdout
+    assert hint in every.stdout
+    assert "health of svc: healthy" in every.stdout
     as_json = run_invoke("health", "--all", "--json", cwd=project, env=env)
-    assert as_json.code == 4
-    by_target = {t["target"]: t for t in as_json.json()["targets"]}
-    assert (by_target["svc"]["ok"], by_target["svc"]["code"]) == (True, 0)
-    assert [(c["name"], c["code"]) for c in by_target["sandbox"]["checks"]] == [("guard", 4)]
+    assert as_json.code == 0
+    doc = as_json.json()
+    assert [(t["target"], t["ok"]) for t in doc["targets"]] == [("svc", True)]
+    [skipped] = doc["skipped"]
+    assert (skipped["target"], skipped["code"], skipped["cause"]) == ("sandbox", 4, cause)
+    pg.execute("DROP TABLE oncall_migrations")
+    failing = run_invoke("health", "--all", cwd=project, env=env)
+    assert failing.code == 1, failing.output
+    alone = scratch_project(tmp_path / "alone", {"sandbox": sandbox}, active="sandbox")
+    nothing = run_invoke("health", "--all", cwd=alone, env=env)
+    assert nothing.code == 4, nothing.output
+    assert nothing.stderr.strip().splitlines()[-2:] == [cause, hint]

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -164,22 +164,33 @@ class HealthRun:
 
     results: list[TargetHealth]
     metrics_file: Path | None = None
+    # Targets --all left out because touching them was refused (a sandbox target reaching a remote
+    # database): named with the refusal, never counted as healthy.
+    skipped: dict[str, OncallError] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.results)
+        return self.code == 0
 
     @property
     def code(self) -> int:
+        if self.skipped and not self.results:
+            # Nothing was checked at all: that is the refusal, not a healthy run.
+            return combine_codes([int(exc.code) for exc in self.skipped.values()])
         return combine_codes([r.code for r in self.results])
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"ok": self.ok, "code": self.code}
-        if len(self.results) == 1:
+        if len(self.results) == 1 and not self.skipped:
             doc.update(self.results[0].as_dict())
             doc["ok"], doc["code"] = self.ok, self.code
         else:
             doc["targets"] = [r.as_dict() for r in self.results]
+        if self.skipped:
+            doc["skipped"] = [
+                {"target": name, "code": int(exc.code), "cause": exc.cause, "hint": exc.hint}
+                for name, exc in self.skipped.items()
+            ]
         if self.metrics_file is not None:
             doc["metrics_file"] = str(self.metrics_file)
         return doc
@@ -236,12 +247,6 @@ def check_targets(
     return results
 
 
-def _refused(target: Target, exc: OncallError) -> TargetHealth:
-    """The result of a target that was not checked because touching it was refused."""
-    guard = HealthCheckResult("guard", FAIL, int(exc.code), 0.0, exc.cause, exc.hint, dict(exc.details))
-    return TargetHealth(target.name, target.system, [guard], _dt.datetime.now(_dt.UTC), 0.0, time.time())
-
-
 def _notify(
     health: TargetHealth,
     target: Target,
@@ -287,8 +292,9 @@ def run_health(
     so a scheduled job never believes it alerts when it cannot. `alert_flags` holds the
     --failure-threshold/--success-threshold/--remind-every values given (None: the config's).
     `refused` names the targets the task layer refused to touch (a sandbox target reaching a
-    remote): each gets one failed `guard` check carrying the refusal, and nothing connects to it:
-    no check, no alert state, no shared run record.
+    remote): they are left out, named in `HealthRun.skipped` with the refusal, and nothing connects
+    to them: no check, no alert state, no run record in their database. A run that checked nothing
+    else exits with the refusal's code.
     """
     env = os.environ if environ is None else environ
     held = dict(refused or {})
@@ -301,14 +307,11 @@ def run_health(
         checked = [check_target(to_check[0], timeout=timeout, environ=env, checks=checks)]
     else:
         checked = check_targets(to_check, timeout=timeout, environ=env, checks=checks)
-    by_name = {t.name: t for t in targets}
-    outcomes = {h.target: h for h in checked} | {
-        name: _refused(by_name[name], exc) for name, exc in held.items()
-    }
-    results = [outcomes[t.name] for t in targets]
+    by_name = {t.name: t for t in to_check}
+    results = checked
     for health in results:
         target = by_name[health.target]
-        if notify and target.name not in held:
+        if notify:
             webhook, urls = channels[target.name]
             health.notify = _notify(
                 health, target, env, webhook=webhook, urls=urls, policy=policies[target.name]
@@ -318,7 +321,7 @@ def run_health(
             sys.stderr,
             task="health",
             args=dict(run_args or {}),
-            outcome="refused" if target.name in held else "healthy" if health.ok else "failing",
+            outcome="healthy" if health.ok else "failing",
             code=health.code,
             durations={c.name: c.duration for c in health.checks if c.status != SKIP}
             | {"total": health.duration},
@@ -331,4 +334,4 @@ def run_health(
         )
     if metrics_file is not None:
         write_textfile(metrics_file, results)
-    return HealthRun(results, metrics_file)
+    return HealthRun(results, metrics_file, skipped=held)

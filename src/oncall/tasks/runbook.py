@@ -28,8 +28,6 @@ from oncall.tasks._common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from oncall.config import Target
     from oncall.errors import Refused
     from oncall.health.run import HealthRun
@@ -182,15 +180,16 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
         )
         out.emit(result.as_dict())
         _print_health(out, result)
-        exit_with(result.code, _health_summary(result, refused))
+        exit_with(result.code, _health_summary(result))
 
 
 def _every_target(ctx: Context) -> tuple[list[Target], dict[str, Refused]]:
     """Every configured target, each made ready as `--target` makes one (`prepare_target`).
 
     A sandbox target that reaches a remote database or Render API is refused as `--target` refuses
-    it, but alone: it is kept with its refusal and never connected to, and the other targets are
-    still checked and alerted on (a production cron must not go blind because of it).
+    it, but alone: it is left out with its refusal, named as skipped, and never connected to. The
+    other targets are still checked and alerted on, and decide the exit code: a production cron
+    over an invoke.yaml that also holds the sandbox targets neither goes blind nor goes red.
     """
     from oncall.config import list_targets
     from oncall.errors import Refused
@@ -202,7 +201,6 @@ def _every_target(ctx: Context) -> tuple[list[Target], dict[str, Refused]]:
         try:
             targets.append(prepare_target(each))
         except Refused as exc:
-            targets.append(each)
             refused[each.name] = exc
     return targets, refused
 
@@ -238,6 +236,10 @@ def _print_health(out: Output, run: HealthRun) -> None:
         out.print(table)
         if health.notify:
             _print_notify(out, health.notify)
+    for name, exc in run.skipped.items():
+        out.print(f"health of {name}: SKIPPED, not checked: {exc.cause}", markup=False)
+        if exc.hint:
+            out.print(f"  hint: {exc.hint}", markup=False)
     if run.metrics_file is not None:
         out.print(f"metrics written to {run.metrics_file}")
 
@@ -264,18 +266,13 @@ def _print_notify(out: Output, note: dict[str, Any]) -> None:
             out.print(f"  hint: {error['hint']}", markup=False)
 
 
-def _health_summary(run: HealthRun, refused: Mapping[str, Refused]) -> str:
-    """The last words: each refusal as `--target` words it, then the checks that failed."""
+def _health_summary(run: HealthRun) -> str:
+    """The last words: the checks that failed; when every target was refused, each refusal as
+    `--target` words it."""
     from oncall.status import Status
 
-    lines = [exc.message() for exc in refused.values()]
-    failing = [
-        f"{h.target}/{c.name}"
-        for h in run.results
-        if h.target not in refused
-        for c in h.checks
-        if c.status == Status.FAIL
-    ]
+    lines = [] if run.results else [exc.message() for exc in run.skipped.values()]
+    failing = [f"{h.target}/{c.name}" for h in run.results for c in h.checks if c.status == Status.FAIL]
     if failing:
         lines.append(f"unhealthy (exit {run.code}): {', '.join(failing)} failed (causes and hints above)")
     return "\n".join(lines)
