@@ -90,6 +90,13 @@ def status(
             )
             if state.alembic_versions is not None:
                 out.print(f"alembic_version: {', '.join(state.alembic_versions) or '(empty)'}")
+            if len(state.file_heads) > 1:
+                out.print(
+                    f"{len(state.file_heads)} heads in the files: {', '.join(state.file_heads)}; migrate "
+                    "applies every branch, as `alembic upgrade heads` does (one alembic_version row "
+                    "per head)",
+                    markup=False,
+                )
             for problem in state.problems:
                 out.print(f"DRIFT: {problem.cause}\n  hint: {problem.hint}", markup=False)
             _print_layout(out, result.layout)
