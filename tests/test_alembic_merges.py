@@ -12,6 +12,7 @@ from alembic_support import HEAD, copy_project, run_alembic, versions, write_rev
 from fix_pg import TestDatabase
 from migrate_support import quiet, write_config
 from oncall.errors import BadInput
+from oncall.migrations.admin import baseline, resolve
 from oncall.migrations.downgrade import rollback_migration
 from oncall.migrations.run import migrate, plan, status
 from oncall.sandbox.pg import EmbeddedPostgres
@@ -205,3 +206,28 @@ def test_rolling_back_a_branch_revision_moves_alembic_version_as_alembic_does(
     state = status(target, pg.url).state
     assert state.problems == []
     assert [m.version for m in state.pending] == [C1]
+
+
+def test_baseline_and_resolve_of_a_branch_keep_the_other_branchs_row(
+    pg: TestDatabase, pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """Alembic applied the B branch; branch_c was made by hand. baseline --to C1 records C1 and
+    leaves the rows `alembic upgrade C1` leaves (B2 and C1); resolve --rolled-back C1 takes C1's row
+    away again, as `alembic downgrade` would, and resolve --applied puts it back."""
+    ini = branched_project(tmp_path, merged=False)
+    target = alembic_target(ini, tmp_path)
+    by_alembic = second_database(pg_server)
+    for database in (pg, by_alembic):
+        done = run_alembic(ini, database.url, "upgrade", B2)
+        assert done.returncode == 0, done.stderr
+    assert run_alembic(ini, by_alembic.url, "upgrade", C1).returncode == 0
+    pg.execute("CREATE TABLE branch_c (id SERIAL NOT NULL, PRIMARY KEY (id))")  # what C1 makes
+    baseline(target, pg.url, quiet(), to=C1)
+    assert rows(pg) == rows(by_alembic) == [B2, C1]
+    assert status(target, pg.url, check=True).code == 0
+    assert verify(target, pg.url).code == 0
+    resolve(target, pg.url, quiet(), C1, applied=False)
+    assert rows(pg) == [B2]
+    resolve(target, pg.url, quiet(), C1, applied=True)
+    assert rows(pg) == [B2, C1]
+    assert verify(target, pg.url).code == 0
