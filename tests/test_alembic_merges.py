@@ -161,8 +161,9 @@ def test_a_merge_whose_parent_is_missing_is_bad_input_naming_it(tmp_path: Path, 
     )
     result = run_invoke("-f", str(config), "plan", env={"DATABASE_URL": "postgresql://app@127.0.0.1:9/none"})
     assert result.code == 2, result.output
-    assert f"'{C1}' names no revision" in result.stderr
+    assert f"merge revision {MERGE} joins {B2}, {C1}, but '{C1}' names no revision" in result.stderr
     assert f"{MERGE}_join.py" in result.stderr
+    assert f"add the branch that has revision {C1}" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -265,11 +265,27 @@ def read_graph(versions: Path) -> list[Revision]:
         seen[revision.revision] = revision
     revisions = _with_labels_resolved(revisions, seen)
     for revision in revisions:
-        for parent in (*revision.down_revisions, *revision.depends_on):
-            if parent not in seen:
+        _check_parents(revision, seen, versions)
+    return _ordered(revisions)
+
+
+def _check_parents(revision: Revision, seen: dict[str, Revision], versions: Path) -> None:
+    """Every down_revision and depends_on names a revision of the folder; a merge says it is one,
+    since its missing parent is usually a branch not merged into this checkout yet."""
+    for key, parents in (("down_revision", revision.down_revisions), ("depends_on", revision.depends_on)):
+        for parent in parents:
+            if parent in seen:
+                continue
+            if key == "down_revision" and len(parents) > 1:
                 raise BadInput(
-                    f"{revision.path}: down_revision {parent!r} names no revision in {versions}",
+                    f"{revision.path}: merge revision {revision.revision} joins {', '.join(parents)}, "
+                    f"but {parent!r} names no revision in {versions}",
+                    f"add the branch that has revision {parent} (or fix the merge's down_revision); "
                     f"known revisions: {', '.join(sorted(seen))}",
                     file=str(revision.path),
                 )
-    return _ordered(revisions)
+            raise BadInput(
+                f"{revision.path}: {key} {parent!r} names no revision in {versions}",
+                f"known revisions: {', '.join(sorted(seen))}",
+                file=str(revision.path),
+            )
