@@ -212,7 +212,7 @@ def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> li
 
 def _baseline_todo(state: LedgerState, migrations: list[Migration], last: Migration) -> list[Migration]:
     """The pending migrations up to `last`: for Alembic, the revisions it stands on (any branch)."""
-    if last.revision:
+    if last.revision and last.tool and last.tool.format == "alembic":
         below = revision_graph(migrations).ancestors([last.revision])
         return [m for m in state.pending if m.revision in below]
     return [m for m in state.pending if migrations.index(m) <= migrations.index(last)]

@@ -135,6 +135,7 @@ class Migration:
             "checksum": self.checksum,
             "revision": self.revision,
             "down_revision": self.down_revision,
+            "parents": list(self.parents),  # a merge's every down_revision, then depends_on
             "transaction_mode": self.mode(),
         }
 

@@ -253,7 +253,8 @@ def _pending_until(state: LedgerState, migrations: list[Migration], to: str | No
     if to is None:
         return list(state.pending)
     last = find(migrations, to)
-    if last.revision:  # Alembic: REV and what it stands on, on any branch (as `alembic upgrade REV`)
+    if last.revision and last.tool and last.tool.format == "alembic":  # as `alembic upgrade REV`:
+        # REV and what it stands on, on whichever branch, and nothing of the other branches
         below = revision_graph(migrations).ancestors([last.revision])
         return [m for m in state.pending if m.revision in below]
     limit = migrations.index(last)
