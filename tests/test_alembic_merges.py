@@ -102,6 +102,34 @@ def test_alembic_version_moves_as_the_real_alembic_moves_it_step_by_step(
     assert rows(pg) == [MERGE]
 
 
+def depends_on_project(tmp: Path) -> Path:
+    """Two branches after HEAD, no merge; C1 also depends_on B1 (a cross-branch dependency)."""
+    ini = branched_project(tmp, merged=False)
+    c1 = versions(ini) / f"{C1}_change.py"
+    c1.write_text(c1.read_text().replace("depends_on = None", f"depends_on = {B1!r}"), encoding="utf-8")
+    return ini
+
+
+@pytest.mark.parametrize("to", [C1, None])
+def test_a_depends_on_moves_alembic_version_as_the_real_alembic_does(
+    pg: TestDatabase, pg_server: EmbeddedPostgres, tmp_path: Path, to: str | None
+) -> None:
+    """`--to C1` from empty applies B1 first (C1 depends on it) and leaves C1's row alone, as
+    `alembic upgrade C1` does; everything leaves one row per head, as `alembic upgrade heads`."""
+    ini = depends_on_project(tmp_path)
+    target = alembic_target(ini, tmp_path)
+    by_alembic = second_database(pg_server)
+    done = run_alembic(ini, by_alembic.url, "upgrade", to or "heads")
+    assert done.returncode == 0, done.stderr
+    applied = migrate(target, pg.url, quiet(), to=to).applied
+    order = [a["version"] for a in applied]
+    assert order.index(B1) < order.index(C1)
+    assert rows(pg) == rows(by_alembic)
+    assert verify(target, pg.url).code == (0 if to is None else 1)  # B2 pending with --to C1
+    state = status(target, pg.url).state
+    assert state.problems == []
+
+
 def test_a_database_half_applied_by_alembic_is_finished_by_oncall(pg: TestDatabase, tmp_path: Path) -> None:
     """`alembic upgrade B1` then `alembic upgrade C1` leave two rows (two applied branches): not drift;
     oncall applies B2 and the merge, and alembic_version ends with the merge alone."""
