@@ -314,7 +314,8 @@ def _check_alembic_chain(migrations: list[Migration]) -> None:
             raise BadInput(
                 f"{migration.path.name} has down_revision {migration.down_revision!r}, "
                 f"but the file before it has revision {previous!r}",
-                "Alembic sets must be linear: fix the '-- oncall:down_revision:' header",
+                "SQL sets with ledger: alembic must be linear (branches and merges need format: alembic): "
+                "fix the '-- oncall:down_revision:' header",
             )
         previous = revision
 

@@ -52,7 +52,7 @@ LOCK_WAIT_HELP = (
     help={
         "target": TARGET_HELP,
         "json": JSON_HELP,
-        "check": "exit 1 when migrations are pending and 5 on drift (edited file, two Alembic heads)",
+        "check": "exit 1 when migrations are pending and 5 on drift (edited file, stale alembic_version row)",
         "debug": DEBUG_HELP,
     }
 )
