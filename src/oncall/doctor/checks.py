@@ -17,8 +17,8 @@ the checks after it are skipped, because their answers would only repeat the fir
     render.yaml       no postDeployCommand (not a Render key)            fail: 1 (skip without a file)
     smoke             base URL resolves, every header_env variable set    warn (skip without checks)
     shared            no other target reaches the same database/service  warn
-    alembic           (format: alembic) the revisions read, one head,
-                      and `<alembic_command> --version` runs               fail: 2, two heads: 5
+    alembic           (format: alembic) the revisions read (any heads),
+                      and `<alembic_command> --version` runs               fail: 2
 
 A transaction pooler fails (exit 2) rather than warns: the URL doctor checks is the one `migrate`
 uses, and a migration through it silently loses its advisory lock, its SET lock_timeout and its
@@ -46,7 +46,7 @@ from oncall.db import connect as db
 from oncall.db.errors import SUPABASE_IPV6_HINT
 from oncall.errors import ExitCode, OncallError
 from oncall.migrations.files import alembic_project
-from oncall.migrations.sources.alembic import read_graph
+from oncall.migrations.sources.alembic import heads, read_graph
 from oncall.migrations.sources.alembic_offline import run_alembic
 from oncall.output import Output
 from oncall.probe import run as probe
@@ -452,7 +452,8 @@ def render_yaml_check(target: Target, root: Path) -> DoctorRow:
 
 
 def alembic_check(target: Target) -> DoctorRow:
-    """An Alembic target: its revisions read statically with one head, and its alembic command runs."""
+    """An Alembic target: its revisions read statically (branches and merges too), and its alembic
+    command runs."""
     started = time.monotonic()
     row = DoctorRow("alembic")
     try:
@@ -464,9 +465,11 @@ def alembic_check(target: Target) -> DoctorRow:
         row.result, row.code = FAIL, int(exc.code)
         row.detail, row.hint = exc.cause, exc.hint
     else:
+        tips = heads(revisions)
         row.detail = (
-            f"{len(revisions)} revision(s) in {found.versions}, head {revisions[-1].revision}; "
-            f"`{target.alembic_command}`: {version or 'ran'}"
+            f"{len(revisions)} revision(s) in {found.versions}, "
+            f"{'head ' if len(tips) == 1 else f'{len(tips)} heads (migrate applies each branch) '}"
+            f"{', '.join(tips)}; `{target.alembic_command}`: {version or 'ran'}"
         )
     row.duration = time.monotonic() - started
     return row

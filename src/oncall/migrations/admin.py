@@ -17,7 +17,8 @@ from typing import Any
 
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, database_url_for
-from oncall.errors import CheckFailed, Drift, OncallError, Refused
+from oncall.errors import CheckFailed, OncallError, Refused
+from oncall.migrations.alembic_heads import Op, moves_sql
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
     database_error,
@@ -26,7 +27,7 @@ from oncall.migrations.common import (
     say,
     touched,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, find
+from oncall.migrations.files import LedgerState, Migration, discover, find, revision_graph
 from oncall.migrations.ledger import (
     alembic_move_sql,
     create_ledger_sql,
@@ -138,7 +139,7 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
         blocking = [p for p in state.problems if p.details.get("kind") in _BASELINE_BLOCKERS]
         if blocking:
             raise blocking[0]
-        todo = [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
+        todo = _baseline_todo(state, migrations, last)
         checked = _check_objects(target, db, todo)
         for item in checked:
             mark = "ok" if item["exists"] else "MISSING"
@@ -170,7 +171,7 @@ def _baseline(target: Target, db: DatabaseURL, out: Output, *, to: str, dry_run:
                 )
             )
         if target.is_alembic and todo and last.revision:
-            statements.extend(_alembic_set(target.schema, state.alembic_versions, last.revision))
+            statements.extend(_alembic_stamp(target.schema, state, migrations, last.revision))
         statements.extend(_tool_rows(target, state, todo))
         if not todo:
             say(out, f"nothing to baseline: everything up to {last.version} is already recorded")
@@ -207,6 +208,26 @@ def _check_objects(target: Target, db: DatabaseURL, todo: list[Migration]) -> li
         {"version": version, "kind": obj.kind, "name": obj.qualified, "exists": bool(found.get(name))}
         for (version, obj), name in zip(wanted, names, strict=True)
     ]
+
+
+def _baseline_todo(state: LedgerState, migrations: list[Migration], last: Migration) -> list[Migration]:
+    """The pending migrations up to `last`: for Alembic, the revisions it stands on (any branch)."""
+    if last.revision and last.tool and last.tool.format == "alembic":
+        below = revision_graph(migrations).ancestors([last.revision])
+        return [m for m in state.pending if m.revision in below]
+    return [m for m in state.pending if migrations.index(m) <= migrations.index(last)]
+
+
+def _alembic_stamp(schema: str, state: LedgerState, migrations: list[Migration], revision: str) -> list[str]:
+    """alembic_version after a baseline up to `revision`: one row per head of what is then applied
+    (the revision alone on a line; other applied branches keep their rows), like `alembic stamp`."""
+    graph = revision_graph(migrations)
+    applied = graph.ancestors([*(state.alembic_versions or []), *(m.revision or "" for m in state.applied)])
+    heads = graph.heads_of(applied | graph.ancestors([revision]))
+    if heads == [revision]:
+        return _alembic_set(schema, state.alembic_versions, revision)
+    ops = [*(Op("delete", v) for v in state.alembic_versions or []), *(Op("insert", h) for h in heads)]
+    return [moves_sql(schema, state.alembic_versions, ops, expect=heads)]
 
 
 def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
@@ -339,35 +360,34 @@ def _tool_resolve(
 def _alembic_resolve(
     target: Target, state: LedgerState, migrations: list[Migration], m: Migration, *, applied: bool
 ) -> list[str]:
+    """alembic_version after resolving `m`, as `alembic upgrade`/`downgrade` of that one revision
+    would leave it (one row per head; a branch keeps its own row)."""
     current = state.alembic_versions
-    revisions = [x.revision for x in migrations]
-    heads = current or []
-    if len(heads) > 1:
-        raise (
-            state.problems[0]
-            if state.problems
-            else Drift(
-                f"alembic_version holds {len(heads)} rows", "fix alembic_version first (see invoke status)"
-            )
-        )
-    head = heads[0] if heads else None
-    position = revisions.index(m.revision)
-    head_position = revisions.index(head) if head in revisions else -1
+    rows = current or []
+    blocking = [p for p in state.problems if p.details.get("kind") in ("alembic-heads", "alembic-unknown")]
+    if blocking:
+        raise blocking[0]
+    graph = revision_graph(migrations)
+    revision = m.revision or ""
+    done = graph.ancestors(rows)
     if applied:
-        if head_position >= position:
+        if revision in done:
             return []
-        if m.down_revision != head:
+        missing = [p for p in graph.parents(revision) if p not in done]
+        if missing:
             raise Refused(
-                f"alembic_version is at {head or '(empty)'}, not at {m.down_revision or '(empty)'} "
+                f"alembic_version is at {', '.join(rows) or '(empty)'}, not at {', '.join(missing)} "
                 f"which {m.version} follows",
                 "resolve the earlier revisions first, in order",
             )
-        return _alembic_set(target.schema, current, m.revision or "")
-    if head_position < position:
+        if rows == ([m.down_revision] if m.down_revision else []) and not graph.is_merge(revision):
+            return _alembic_set(target.schema, current, revision)  # a line: like `alembic stamp`
+        return [moves_sql(target.schema, current, graph.upgrade_move(rows, revision), expect=None)]
+    if revision not in done:
         return []
-    if head != m.revision:
+    if revision not in rows:
         raise Refused(
-            f"alembic_version is at {head}, after {m.revision}",
+            f"alembic_version is at {', '.join(rows)}, after {revision}",
             "roll back (resolve --rolled-back) the later revisions first, newest first",
         )
-    return [alembic_move_sql(target.schema, current, to=m.down_revision, from_=m.revision or "")]
+    return [moves_sql(target.schema, current, graph.downgrade_move(rows, revision), expect=None)]

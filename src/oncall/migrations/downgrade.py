@@ -20,6 +20,7 @@ from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.db.errors import Kind, kind_of
 from oncall.errors import BadInput, OncallError, Refused
+from oncall.migrations.alembic_heads import RevisionGraph, apply_ops, moves_sql
 from oncall.migrations.common import (
     database_error,
     read_only_state,
@@ -27,7 +28,7 @@ from oncall.migrations.common import (
     say,
     touched,
 )
-from oncall.migrations.files import LedgerState, Migration, discover, down_sql_of, find
+from oncall.migrations.files import LedgerState, Migration, discover, down_sql_of, find, revision_graph
 from oncall.migrations.ledger import alembic_move_sql, delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
 from oncall.migrations.sources.ledgers import Recordable, ToolLedger, ledger_for
@@ -129,7 +130,16 @@ def _steps(
     if state.problems:
         raise state.problems[0]
     steps = []
-    for migration in to_undo(state, migrations, to):
+    # Alembic: alembic_version moves as `alembic downgrade` moves it, from the rows there are now.
+    graph = revision_graph(migrations) if isinstance(adapter, AlembicVersionBack) else None
+    heads = list(state.alembic_versions or [])
+    undo = to_undo(state, migrations, to)
+    if graph is not None and to is not None:  # as `alembic downgrade REV`: only what stands on REV
+        keep = find(migrations, to).revision or ""
+        undo = [m for m in undo if keep in graph.below(m.revision or "")]
+    for migration in undo:
+        if graph is not None:
+            _refuse_merge(graph, migration)
         down_sql = down_sql_of(target, migration)
         if not (down_sql or "").strip():
             raise BadInput(
@@ -141,7 +151,12 @@ def _steps(
         ledger_sql = (
             [delete_row_sql(target.schema, migration.version)] if migration.version in state.rows else []
         )
-        ledger_sql.append(adapter.forget_sql(migration, previous))
+        if graph is not None and migration.revision:
+            ops = graph.downgrade_move(heads, migration.revision)
+            heads = apply_ops(heads, ops)
+            ledger_sql.append(moves_sql(target.schema, heads, ops, expect=None))
+        else:
+            ledger_sql.append(adapter.forget_sql(migration, previous))
         body = (
             "BEGIN;\n"
             f"{set_sql('lock_timeout', target.lock_timeout, local=True)};\n"
@@ -150,6 +165,19 @@ def _steps(
         )
         steps.append(RollbackStep(migration=migration, sql=body))
     return steps
+
+
+def _refuse_merge(graph: RevisionGraph, migration: Migration) -> None:
+    """A merge (or depends_on) revision is undone by Alembic itself: which of its parents get a row
+    back depends on the whole history, and its downgrade() is usually empty."""
+    revision = migration.revision or migration.version
+    if graph.is_merge(revision):
+        raise BadInput(
+            f"{migration.path.name} ({revision}) joins {', '.join(graph.parents(revision))}: "
+            "rollback-migration does not undo merge revisions; nothing was rolled back",
+            f"undo it with Alembic itself: `alembic downgrade {graph.parents(revision)[0]}` (it undoes only "
+            f"the merge), then invoke resolve {revision} --rolled-back to forget oncall's row",
+        )
 
 
 def rollback_migration(

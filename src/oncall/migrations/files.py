@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from oncall.config import Target
 from oncall.errors import BadInput, Drift
+from oncall.migrations.alembic_heads import Node, RevisionGraph
 from oncall.migrations.ledger import ALEMBIC_VERSION_LENGTH, LedgerRow, existing, read_alembic, read_rows
 from oncall.migrations.parse_cache import load_or_build
 from oncall.migrations.sources import Layout, SourceFile, ToolFacts, survey
@@ -93,6 +94,16 @@ class Migration:
     # format: alembic: why Alembic's offline mode cannot render this revision (it reads the live
     # database); such a revision is run by Alembic itself while oncall holds the lock.
     online_only: str | None = None
+    # format: alembic: every down_revision (a merge has several; down_revision is the first) and
+    # the depends_on, as revision ids. Empty for other formats (down_revision alone says it).
+    down_revisions: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The revisions this one follows: its down_revision(s), then its depends_on."""
+        downs = self.down_revisions or ((self.down_revision,) if self.down_revision else ())
+        return (*downs, *self.depends_on)
 
     @cached_property
     def statements(self) -> list[Statement]:
@@ -124,6 +135,7 @@ class Migration:
             "checksum": self.checksum,
             "revision": self.revision,
             "down_revision": self.down_revision,
+            "parents": list(self.parents),  # a merge's every down_revision, then depends_on
             "transaction_mode": self.mode(),
         }
 
@@ -247,12 +259,11 @@ def _from_source(source: SourceFile, target: Target) -> Migration:
 
 def _from_alembic(target: Target, found: AlembicProject, *, with_sql: bool = True) -> list[Migration]:
     """An Alembic project's revisions, parents first, each with the SQL Alembic's offline mode renders."""
-    revisions = read_graph(found.versions)
-    _refuse_merges(revisions)
+    revisions = read_graph(found.versions)  # parents first: branches, merges, several heads
+    for revision in revisions:
+        _check_revision_length(revision.revision, revision.path.name)
     rendered = render_upgrades(found, target.alembic_command, revisions, target.state_dir) if with_sql else {}
-    migrations = [_from_revision(revision, rendered, target) for revision in revisions]
-    _check_alembic_chain(migrations)
-    return migrations
+    return [_from_revision(revision, rendered, target) for revision in revisions]
 
 
 def down_sql_of(target: Target, migration: Migration) -> str | None:
@@ -261,18 +272,6 @@ def down_sql_of(target: Target, migration: Migration) -> str | None:
     if found is None:
         return migration.down_sql
     return render_downgrade(found, target.alembic_command, read_revision(migration.path), target.state_dir)
-
-
-def _refuse_merges(revisions: list[Revision]) -> None:
-    """oncall applies a linear history; a merge revision (or depends_on) is Alembic's alone for now."""
-    for revision in revisions:
-        if len(revision.down_revisions) > 1 or revision.depends_on:
-            raise BadInput(
-                f"{revision.path.name} joins several parents "
-                f"({', '.join((*revision.down_revisions, *revision.depends_on))}: a merge or depends_on)",
-                "oncall applies linear Alembic histories only: apply this one with `alembic upgrade head`, "
-                "then `invoke status` reads it again",
-            )
 
 
 def _from_revision(revision: Revision, rendered: dict[str, str], target: Target) -> Migration:
@@ -288,27 +287,35 @@ def _from_revision(revision: Revision, rendered: dict[str, str], target: Target)
         state_dir=target.state_dir,
         tool=ToolFacts("alembic", revision.revision, description=revision.message),
         online_only=revision.online_only,
+        down_revisions=revision.down_revisions,
+        depends_on=revision.depends_on,
     )
     load_or_build(target.state_dir, "parses", sql, lambda m=migration: len(m.statements))  # type: ignore[misc]
     return migration
 
 
+def _check_revision_length(revision: str, file_name: str) -> None:
+    if len(revision) > ALEMBIC_VERSION_LENGTH:
+        raise BadInput(
+            f"revision {revision!r} of {file_name} is {len(revision)} characters; "
+            f"alembic_version.version_num holds at most {ALEMBIC_VERSION_LENGTH}",
+            "shorten the revision (its '-- oncall:revision:' header, or `revision =` in the .py file)",
+        )
+
+
 def _check_alembic_chain(migrations: list[Migration]) -> None:
-    """Alembic sets must form one line: each file's down_revision is the previous file's revision."""
+    """SQL sets with ledger: alembic form one line: each file's down_revision is the previous file's
+    revision (their headers name one parent; branches and merges are for format: alembic)."""
     previous: str | None = None
     for migration in migrations:
         revision = migration.revision or ""
-        if len(revision) > ALEMBIC_VERSION_LENGTH:
-            raise BadInput(
-                f"revision {revision!r} of {migration.path.name} is {len(revision)} characters; "
-                f"alembic_version.version_num holds at most {ALEMBIC_VERSION_LENGTH}",
-                "shorten the revision in its '-- oncall:revision:' header",
-            )
+        _check_revision_length(revision, migration.path.name)
         if migration.down_revision != previous:
             raise BadInput(
                 f"{migration.path.name} has down_revision {migration.down_revision!r}, "
                 f"but the file before it has revision {previous!r}",
-                "Alembic sets must be linear: fix the '-- oncall:down_revision:' header",
+                "SQL sets with ledger: alembic must be linear (branches and merges need format: alembic): "
+                "fix the '-- oncall:down_revision:' header",
             )
         previous = revision
 
@@ -335,6 +342,8 @@ class LedgerState:
     partial: list[Migration] = field(default_factory=list)
     unknown: list[LedgerRow] = field(default_factory=list)
     alembic_versions: list[str] | None = None
+    # Alembic sets: the revisions no file follows (`alembic heads`); migrate applies every branch.
+    file_heads: list[str] = field(default_factory=list)
     ledger_exists: bool = False
     rows: dict[str, LedgerRow] = field(default_factory=dict)
     applied_by_alembic: list[str] = field(default_factory=list)
@@ -380,6 +389,7 @@ class LedgerState:
             "partial": [m.version for m in self.partial],
             "unknown": [r.as_dict() for r in self.unknown],
             "alembic_versions": self.alembic_versions,
+            "alembic_heads": self.file_heads,
             "ledger_exists": self.ledger_exists,
             "tool_ledger": self.tool_ledger,
             "problems": [p.as_dict() for p in self.problems],
@@ -395,14 +405,27 @@ class LedgerState:
         return None
 
 
-def _ancestors(migrations: list[Migration], revision: str) -> list[str]:
-    """Revisions from the first one up to and including `revision` (linear chain)."""
-    chain = [m.revision for m in migrations if m.revision]
-    return chain[: chain.index(revision) + 1] if revision in chain else []
+def revision_graph(migrations: list[Migration]) -> RevisionGraph:
+    """The Alembic revision graph of a set (format: alembic, or SQL files with ledger: alembic)."""
+    return RevisionGraph(
+        Node(m.revision, m.parents[: len(m.parents) - len(m.depends_on)], m.depends_on)
+        for m in migrations
+        if m.revision
+    )
+
+
+def file_heads(migrations: list[Migration]) -> list[str]:
+    """The revisions no file names as its down_revision (`alembic heads`), in the set's order."""
+    named = {down for m in migrations for down in m.parents[: len(m.parents) - len(m.depends_on)]}
+    return [m.revision for m in migrations if m.revision and m.revision not in named]
 
 
 def alembic_problems(migrations: list[Migration], versions: list[str], where: str) -> list[Drift]:
-    """Drift in alembic_version: several rows (the seed's two heads), or a revision we do not know."""
+    """Drift in alembic_version: a revision we do not know, or a row below another row (the seed's
+    two heads: Alembic would never leave a revision's row beside a row of one of its descendants).
+
+    Several rows of revisions on different branches are what Alembic itself leaves (one per head).
+    """
     known = [m.revision for m in migrations if m.revision]
     problems: list[Drift] = []
     unknown = [v for v in versions if v not in known]
@@ -418,24 +441,24 @@ def alembic_problems(migrations: list[Migration], versions: list[str], where: st
             )
         )
         return problems
-    if len(versions) > 1:
-        ordered = sorted(versions, key=known.index)
-        newest = ordered[-1]
-        older = ordered[:-1]
-        lineage = _ancestors(migrations, newest)
-        if all(v in lineage for v in older):
-            deletes = "; ".join(f"DELETE FROM alembic_version WHERE version_num = '{v}'" for v in older)
-            problems.append(
-                Drift(
-                    f"alembic_version on {where} holds {len(versions)} rows ({', '.join(ordered)}); "
-                    f"{', '.join(older)} is an ancestor of {newest}, so Alembic sees two heads "
-                    "(what INSERT ... ON CONFLICT DO NOTHING leaves behind)",
-                    f"after checking that the tables of {newest} exist (invoke verify), run: {deletes};",
-                    kind="alembic-heads",
-                    alembic_versions=versions,
-                    fix=deletes + ";",
-                )
+    graph = revision_graph(migrations)
+    ordered = sorted(versions, key=known.index)
+    older = [v for v in ordered if any(v in graph.below(other) for other in versions if other != v)]
+    if older:
+        newer = [v for v in ordered if v not in older]
+        deletes = "; ".join(f"DELETE FROM alembic_version WHERE version_num = '{v}'" for v in older)
+        problems.append(
+            Drift(
+                f"alembic_version on {where} holds {len(versions)} rows ({', '.join(ordered)}); "
+                f"{', '.join(older)} is an ancestor of {', '.join(newer)}, so Alembic sees two heads "
+                "(what INSERT ... ON CONFLICT DO NOTHING leaves behind)",
+                f"after checking that the tables of {', '.join(newer)} exist (invoke verify), "
+                f"run: {deletes};",
+                kind="alembic-heads",
+                alembic_versions=versions,
+                fix=deletes + ";",
             )
+        )
     return problems
 
 
@@ -458,6 +481,7 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
     state.rows = {row.version: row for row in rows or []}
     if target.is_alembic:
         state.alembic_versions = read_alembic(conn, target.schema, exists=alembic_exists)
+        state.file_heads = file_heads(migrations)
     info = conn.info
     where = f"{info.host}/{info.dbname}"
     twice = _recorded_twice(rows or [])
@@ -476,9 +500,8 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
     alembic_applied: set[str] = set()
     if state.alembic_versions:
         state.problems.extend(alembic_problems(migrations, state.alembic_versions, where))
-        known = [m.revision for m in migrations if m.revision]
-        for version in state.alembic_versions:
-            alembic_applied.update(_ancestors(migrations, version) if version in known else [])
+        # Every row stands for its revision and all below it (Alembic's own reading of the table).
+        alembic_applied = revision_graph(migrations).ancestors(state.alembic_versions)
 
     tool_applied = _read_tool_ledger(conn, target, migrations, state, where)
 
@@ -529,8 +552,8 @@ def read_state(conn: psycopg.Connection[Any], target: Target, migrations: list[M
                 edited=[m.version for m in state.edited],
             )
         )
-    if target.is_alembic and len(state.alembic_versions or []) <= 1:
-        head = state.alembic_versions[0] if state.alembic_versions else None
+    if target.is_alembic and not any(p.details.get("kind") == "alembic-heads" for p in state.problems):
+        head = ", ".join(state.alembic_versions or [])
         behind = [
             m.version
             for m in state.applied

@@ -45,6 +45,7 @@ from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.db.errors import UNDEFINED_TABLE, UNIQUE_VIOLATION, Kind, kind_of, sqlstate_of
 from oncall.errors import BadInput, CheckFailed, Drift, ExitCode, OncallError, Refused, Unreachable
+from oncall.migrations.alembic_heads import RevisionGraph, apply_ops, moves_sql
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
     database_error,
@@ -54,7 +55,15 @@ from oncall.migrations.common import (
     say,
     touched,
 )
-from oncall.migrations.files import LedgerState, Migration, alembic_project, discover, find, layout_of
+from oncall.migrations.files import (
+    LedgerState,
+    Migration,
+    alembic_project,
+    discover,
+    find,
+    layout_of,
+    revision_graph,
+)
 from oncall.migrations.ledger import (
     ALEMBIC_VERSION_MOVED,
     APPLIED_ELSEWHERE,
@@ -63,7 +72,6 @@ from oncall.migrations.ledger import (
     LEDGER_CONFLICT,
     LEDGER_TABLE,
     LedgerRow,
-    alembic_move_sql,
     apply_guard_sql,
     create_ledger_sql,
     delete_claim_sql,
@@ -245,6 +253,10 @@ def _pending_until(state: LedgerState, migrations: list[Migration], to: str | No
     if to is None:
         return list(state.pending)
     last = find(migrations, to)
+    if last.revision and last.tool and last.tool.format == "alembic":  # as `alembic upgrade REV`:
+        # REV and what it stands on, on whichever branch, and nothing of the other branches
+        below = revision_graph(migrations).ancestors([last.revision])
+        return [m for m in state.pending if m.revision in below]
     limit = migrations.index(last)
     return [m for m in state.pending if migrations.index(m) <= limit]
 
@@ -267,6 +279,7 @@ def build_plan(
     created: set[str] = set()
     new_tables: frozenset[TableKey] = frozenset()
     alembic_current = state.alembic_versions
+    graph = revision_graph(migrations) if target.is_alembic else None
     tool_ledger = (
         ledger_for(migrations[0].tool.format, target.schema) if migrations and migrations[0].tool else None
     )
@@ -294,9 +307,8 @@ def build_plan(
                     f"{migration.version} --rolled-back",
                 )
         alembic_sql = None
-        if target.is_alembic and migration.revision:
-            alembic_sql = _alembic_sql(target.schema, alembic_current, migration)
-            alembic_current = [migration.revision]
+        if graph is not None and migration.revision:
+            alembic_sql, alembic_current = _alembic_sql(target.schema, alembic_current, migration, graph)
         if migration.online_only:
             # Alembic runs it (and moves alembic_version itself) while oncall holds the lock.
             reasons, alembic_sql = [f"run by Alembic online: {migration.online_only}"], None
@@ -355,22 +367,22 @@ class _AppliedElsewhere(Exception):
     """The ledger, read under the apply lock, already records this migration: nothing to run."""
 
 
-def _alembic_sql(schema: str, current: list[str] | None, migration: Migration) -> str:
+def _alembic_sql(
+    schema: str, current: list[str] | None, migration: Migration, graph: RevisionGraph
+) -> tuple[str, list[str]]:
+    """The alembic_version move of one revision, as `alembic upgrade` makes it, and the rows after it."""
     assert migration.revision is not None
-    down = migration.down_revision
-    if down is not None and (current or []) != [down]:
+    rows = current or []
+    missing = [p for p in graph.parents(migration.revision) if p not in graph.ancestors(rows)]
+    if missing:
         raise Drift(
-            f"alembic_version is at {', '.join(current or []) or '(empty)'} but {migration.path.name} "
-            f"follows {down}",
+            f"alembic_version is at {', '.join(rows) or '(empty)'} but {migration.path.name} "
+            f"follows {', '.join(missing)}",
             "apply or baseline the earlier revisions first (invoke status shows which)",
         )
-    if down is None and current:
-        raise Drift(
-            f"alembic_version already holds {', '.join(current)} "
-            f"but {migration.path.name} is a first revision",
-            "check the revision headers of the set against alembic_version",
-        )
-    return alembic_move_sql(schema, current, to=migration.revision, from_=down, guard=True)
+    ops = graph.upgrade_move(rows, migration.revision)
+    after = apply_ops(rows, ops)
+    return moves_sql(schema, current, ops, expect=after), after
 
 
 def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool = False) -> None:
@@ -400,7 +412,7 @@ def print_plan(out: Output, plan: Plan, *, with_sql: bool = True, verbose: bool 
         if step.resume_from:
             say(out, f"   resumes after statement {step.resume_from} (a previous run stopped there)")
         if m.revision:
-            say(out, f"   alembic: {m.down_revision or '(none)'} -> {m.revision}")
+            say(out, f"   alembic: {', '.join(m.parents) or '(none)'} -> {m.revision}")
         for line in lint_lines(m.path.name, step.findings, verbose=verbose):
             say(out, f"   {line}")
         if with_sql:

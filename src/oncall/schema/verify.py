@@ -5,8 +5,9 @@
 One run, inside one READ ONLY transaction with a short statement_timeout and lock_timeout:
 
 1. the ledger (`oncall.migrations.read_state`): pending files (exit 1, "run invoke migrate"), edited
-   files and alembic_version drift (exit 5); for Alembic targets exactly one alembic_version row,
-   equal to the last applied revision;
+   files and alembic_version drift (exit 5); for Alembic targets one alembic_version row per head
+   of the applied revisions (one row for a linear history; one per branch where branches are
+   applied and not yet merged), as Alembic itself leaves them;
 2. the expected schema: the applied files replayed into a shadow database and its catalog read back
    (`oncall.schema.shadow`), cached by the files' checksums so that unchanged files never replay;
    when the shadow cannot be had, one note says why and the static pglast model
@@ -35,7 +36,7 @@ from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.db.errors import Kind, Where, kind_of, sqlstate_of, translate
 from oncall.errors import BadInput, ExitCode, OncallError, Unreachable
-from oncall.migrations.files import LedgerState, Migration, discover, read_state
+from oncall.migrations.files import LedgerState, Migration, discover, read_state, revision_graph
 from oncall.migrations.ledger import LEDGER_TABLE
 from oncall.schema.cache import Prepared, expected_for
 from oncall.schema.catalog import read_catalog
@@ -423,27 +424,34 @@ def ledger_rows(target: Target, state: LedgerState) -> list[VerifyRow]:
 
 
 def _alembic_row(state: LedgerState) -> VerifyRow:
-    """Exactly one alembic_version row, equal to the last applied revision."""
-    revisions = [m.revision for m in state.applied if m.revision]
-    head = revisions[-1] if revisions else None
+    """One alembic_version row per head of the applied revisions, as Alembic leaves them."""
+    applied = [m.revision for m in state.applied if m.revision]
+    heads = revision_graph(state.migrations).heads_of(applied)
     versions = state.alembic_versions or []
     found = "(no table)" if state.alembic_versions is None else (", ".join(versions) or "(empty)")
-    expected = f"one row: {head}" if head else "no row (nothing applied)"
+    if not heads:
+        expected = "no row (nothing applied)"
+    elif len(heads) == 1:
+        expected = f"one row: {heads[0]}"
+    else:
+        expected = f"{len(heads)} rows, one per applied branch: {', '.join(heads)}"
     problem = next(
         (p for p in state.problems if "alembic_versions" in p.details or "behind" in p.details), None
     )
-    if len(versions) > 1:
-        detail = f"{len(versions)} rows: Alembic sees several heads"
-    elif versions[:1] != ([head] if head else []):
-        detail = "alembic_version disagrees with the ledger"
-    else:
+    if sorted(versions) == heads:
         return VerifyRow("ledger", "alembic_version", expected, found, OK)
+    if problem is not None and problem.details.get("kind") == "alembic-heads":
+        detail = f"{len(versions)} rows: Alembic sees several heads"
+    else:
+        detail = problem.cause if problem else "alembic_version disagrees with the ledger"
     return VerifyRow(
         "ledger",
         "alembic_version",
         expected,
         found,
         DRIFT,
-        detail=problem.cause if problem and len(versions) <= 1 else detail,
-        hint=problem.hint if problem else "keep only the newest revision's row, after checking the schema",
+        detail=detail,
+        hint=problem.hint
+        if problem
+        else "keep one row per head of the applied revisions, after checking the schema",
     )

@@ -52,7 +52,7 @@ LOCK_WAIT_HELP = (
     help={
         "target": TARGET_HELP,
         "json": JSON_HELP,
-        "check": "exit 1 when migrations are pending and 5 on drift (edited file, two Alembic heads)",
+        "check": "exit 1 when migrations are pending and 5 on drift (edited file, stale alembic_version row)",
         "debug": DEBUG_HELP,
     }
 )
@@ -90,6 +90,13 @@ def status(
             )
             if state.alembic_versions is not None:
                 out.print(f"alembic_version: {', '.join(state.alembic_versions) or '(empty)'}")
+            if len(state.file_heads) > 1:
+                out.print(
+                    f"{len(state.file_heads)} heads in the files: {', '.join(state.file_heads)}; migrate "
+                    "applies every branch, as `alembic upgrade heads` does (one alembic_version row "
+                    "per head)",
+                    markup=False,
+                )
             for problem in state.problems:
                 out.print(f"DRIFT: {problem.cause}\n  hint: {problem.hint}", markup=False)
             _print_layout(out, result.layout)

@@ -6,10 +6,11 @@
 
     read_graph(versions) -> list[Revision]
         Every revision file parsed with `ast` (never imported: importing would run the team's app
-        code, and a broken file must be named, not executed). The revisions come back in the order
-        Alembic applies them (parents first). A syntax error, a file without `revision`, a
-        down_revision that names no revision: BadInput naming the file. Two heads: Drift with
-        Alembic's own fix (`alembic merge heads`).
+        code, and a broken file must be named, not executed). The revisions come back parents first
+        (down_revisions and depends_on before the revision; ties broken by file name, so the order is
+        stable): branches, merges and several heads are all read. A depends_on naming a branch label
+        is resolved to the revision carrying it. A syntax error, a file without `revision`, a
+        down_revision that names no revision, a cycle: BadInput naming the file.
 
 The SQL of each revision comes from Alembic's offline mode (oncall.migrations.sources.alembic_offline).
 """
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 import ast
 import configparser
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from oncall.errors import BadInput, Drift
+from oncall.errors import BadInput
 from oncall.migrations.sources.base import read_text, sha256_hex
 
 # Names a revision's upgrade() uses when it talks to the live database: offline mode cannot render it.
@@ -234,8 +235,19 @@ def _ordered(revisions: list[Revision]) -> list[Revision]:
     return order
 
 
+def _with_labels_resolved(revisions: list[Revision], by_id: dict[str, Revision]) -> list[Revision]:
+    """depends_on may name a branch label (`depends_on = "networking"`): Alembic reads it as the
+    revision that carries the label."""
+    labels = {label: r.revision for r in revisions for label in r.branch_labels}
+    resolved: list[Revision] = []
+    for revision in revisions:
+        deps = tuple(d if d in by_id else labels.get(d, d) for d in revision.depends_on)
+        resolved.append(replace(revision, depends_on=deps) if deps != revision.depends_on else revision)
+    return resolved
+
+
 def read_graph(versions: Path) -> list[Revision]:
-    """The project's revisions, parents first; BadInput/Drift for a graph Alembic would refuse."""
+    """The project's revisions, parents first; BadInput for a graph Alembic would refuse."""
     revisions = [read_revision(p) for p in _revision_files(versions)]
     if not revisions:
         raise BadInput(
@@ -251,21 +263,29 @@ def read_graph(versions: Path) -> list[Revision]:
                 "give one of them a new revision id",
             )
         seen[revision.revision] = revision
+    revisions = _with_labels_resolved(revisions, seen)
     for revision in revisions:
-        for parent in (*revision.down_revisions, *revision.depends_on):
-            if parent not in seen:
+        _check_parents(revision, seen, versions)
+    return _ordered(revisions)
+
+
+def _check_parents(revision: Revision, seen: dict[str, Revision], versions: Path) -> None:
+    """Every down_revision and depends_on names a revision of the folder; a merge says it is one,
+    since its missing parent is usually a branch not merged into this checkout yet."""
+    for key, parents in (("down_revision", revision.down_revisions), ("depends_on", revision.depends_on)):
+        for parent in parents:
+            if parent in seen:
+                continue
+            if key == "down_revision" and len(parents) > 1:
                 raise BadInput(
-                    f"{revision.path}: down_revision {parent!r} names no revision in {versions}",
+                    f"{revision.path}: merge revision {revision.revision} joins {', '.join(parents)}, "
+                    f"but {parent!r} names no revision in {versions}",
+                    f"add the branch that has revision {parent} (or fix the merge's down_revision); "
                     f"known revisions: {', '.join(sorted(seen))}",
                     file=str(revision.path),
                 )
-    tips = heads(revisions)
-    if len(tips) > 1:
-        raise Drift(
-            f"the Alembic history in {versions} has {len(tips)} heads: {', '.join(tips)}",
-            f"join them as Alembic does: alembic merge heads -m 'merge {' and '.join(tips)}', "
-            "then commit the new revision",
-            kind="alembic-code-heads",
-            heads=tips,
-        )
-    return _ordered(revisions)
+            raise BadInput(
+                f"{revision.path}: {key} {parent!r} names no revision in {versions}",
+                f"known revisions: {', '.join(sorted(seen))}",
+                file=str(revision.path),
+            )

@@ -6,7 +6,7 @@ with the user's environment, so env.py sees what it sees in production. One call
 run of revisions; Alembic marks each one with `-- Running upgrade A -> B`, which is where the
 output is cut into one SQL text per revision. Alembic's own transaction (BEGIN/COMMIT) and its
 alembic_version DDL and moves are taken out: oncall runs each revision in its own transaction and
-moves alembic_version itself (oncall.migrations.ledger.alembic_move_sql), exactly as Alembic does.
+moves alembic_version itself (oncall.migrations.alembic_heads), exactly as Alembic does.
 
 The result is cached under the state folder by the content of every file that can change it.
 """
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from oncall.errors import BadInput
+from oncall.migrations.alembic_heads import Node, RevisionGraph
 from oncall.migrations.parse_cache import load_or_build
 from oncall.migrations.sources.alembic import AlembicProject, Revision
 from oncall.redact import redact
@@ -111,15 +112,42 @@ def split_rendered(output: str) -> dict[str, str]:
     return sections
 
 
-def _segments(revisions: list[Revision]) -> list[list[Revision]]:
-    """Runs of consecutive revisions that offline mode can render (online-only ones split them)."""
-    runs: list[list[Revision]] = [[]]
+def _graph(revisions: list[Revision]) -> RevisionGraph:
+    return RevisionGraph(Node(r.revision, r.down_revisions, r.depends_on) for r in revisions)
+
+
+def _spans(revisions: list[Revision]) -> list[tuple[str | None, str]]:
+    """`start:end` ranges that render every revision offline mode can render, around the ones it
+    cannot (a whole project without those is one call: `upgrade heads`).
+
+    A range renders what is below `end` and not below `start`: a chain of single-parent revisions
+    after `start`. A merge starts a range of its own from one of its parents, which also renders
+    the other parents' branches (their sections are not used); if one of those cannot be rendered
+    offline either, neither can the merge's range.
+    """
+    graph = _graph(revisions)
+    by_id = {r.revision: r for r in revisions}
+    spans: list[list[str | None]] = []  # [start, ..., end]
     for revision in revisions:
         if revision.online_only:
-            runs.append([])
-        else:
-            runs[-1].append(revision)
-    return [run for run in runs if run]
+            continue
+        parents = (*revision.down_revisions, *revision.depends_on)
+        open_span = next((span for span in spans if len(parents) == 1 and span[-1] == parents[0]), None)
+        if open_span is not None:
+            open_span.append(revision.revision)
+            continue
+        start = parents[0] if parents else None
+        extra = graph.below(revision.revision) - graph.ancestors([start] if start else [])
+        blocked = sorted(r for r in extra if by_id[r].online_only)
+        if blocked:
+            raise BadInput(
+                f"{revision.path.name} joins {', '.join(parents)}, and offline mode cannot render "
+                f"{', '.join(blocked)} below it ({by_id[blocked[0]].online_only})",
+                "apply it with the team's `alembic upgrade head`, then `invoke status` reads it again",
+                file=str(revision.path),
+            )
+        spans.append([start, revision.revision])
+    return [(span[0], str(span[-1])) for span in spans]
 
 
 def _fingerprint(project: AlembicProject, command: str, revisions: list[Revision], verb: str) -> str:
@@ -139,12 +167,14 @@ def render_upgrades(
     """The up SQL of every revision offline mode can render, by revision id (cached)."""
 
     def build() -> dict[str, str]:
+        if not any(r.online_only for r in revisions):
+            return split_rendered(run_alembic(project, command, ["upgrade", "heads", "--sql"]))
         rendered: dict[str, str] = {}
-        for run in _segments(revisions):
-            first, last = run[0], run[-1]
-            start = first.down_revisions[0] if first.down_revisions else None
-            span = f"{start}:{last.revision}" if start else last.revision
-            rendered.update(split_rendered(run_alembic(project, command, ["upgrade", span, "--sql"])))
+        for start, end in _spans(revisions):
+            span = f"{start}:{end}" if start else end
+            output = run_alembic(project, command, ["upgrade", span, "--sql"])
+            for key, text in split_rendered(output).items():
+                rendered.setdefault(key, text)
         return rendered
 
     return load_or_build(state_dir, "alembic-up", _fingerprint(project, command, revisions, "up"), build)
