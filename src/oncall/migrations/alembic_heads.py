@@ -10,8 +10,9 @@
         The statements that make those moves, optionally guarded (SQLSTATE OC001) so that the
         transaction fails unless alembic_version then holds exactly `expect`.
 
-`alembic_version` holds one row per head of what is applied. The moves copy Alembic's own
-HeadMaintainer.update_to_step (alembic/runtime/migration.py): a first revision, or one none of
+`alembic_version` holds one row per head of what is applied. The moves follow what Alembic does
+(read in its HeadMaintainer.update_to_step, alembic/runtime/migration.py, and checked step by step
+against the real `alembic` command in tests/test_alembic_merges.py): a first revision, or one none of
 whose parents is a row, INSERTs its row (so the second child of a branch point gets a row of its
 own while the first child took over its parent's); a merge whose parents are rows DELETEs all of
 them but one and UPDATEs that one; anything else UPDATEs its parent's row. A depends_on counts as a
