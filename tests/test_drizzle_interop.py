@@ -21,7 +21,8 @@ from fix_invoke import RunInvoke
 from fix_pg import TestDatabase
 from migrate_support import quiet, target, write_config
 from oncall.db.embedded import EmbeddedPostgres
-from oncall.migrations.run import migrate
+from oncall.migrations.admin import resolve
+from oncall.migrations.run import migrate, status
 
 FIRST = 2  # how many migrations the team's drizzle applied before oncall took over
 
@@ -155,4 +156,38 @@ def test_without_the_npm_install_the_migrator_names_the_pinned_version_and_the_c
     assert found == (
         "drizzle-orm 0.45.4 is pinned but not installed in tests/node/drizzle "
         "(run npm ci --prefix tests/node/drizzle --no-audit --no-fund)"
+    )
+
+
+def test_resolve_rolled_back_lets_the_real_drizzle_migrator_apply_that_migration_again(
+    pg: TestDatabase, drizzle_migrator: DrizzleMigrator, run_invoke: RunInvoke, tmp_path: Path
+) -> None:
+    """The newest migration undone by hand, then `invoke resolve TAG --rolled-back`: drizzle reruns it."""
+    folder, config = _drizzle_then_oncall(pg, drizzle_migrator, run_invoke, tmp_path)
+    pg.execute(
+        "ALTER TABLE orders DROP COLUMN customer_id; DROP TABLE customers"
+    )  # what undoing 0003_tidy_nova by hand means
+    newest = DRIZZLE_KIT_TAGS[-1]
+    done = run_invoke("-f", str(config), "resolve", newest, "--rolled-back", env={"DATABASE_URL": pg.url})
+    assert done.code == 0, done.output
+    assert [r.created_at for r in drizzle_migrator.ledger(pg.url)] == DRIZZLE_KIT_WHEN[:-1]
+    assert drizzle_migrator.migrate(pg.url, folder).applied == [newest]
+    assert pg.scalar("SELECT to_regclass('customers') IS NOT NULL")
+
+
+def test_resolve_rolled_back_of_an_older_migration_leaves_the_newer_ones_as_drift(
+    pg: TestDatabase, drizzle_migrator: DrizzleMigrator, tmp_path: Path
+) -> None:
+    """drizzle counts all up to its newest row as applied: forgetting 0002 forgets 0003 in its table too."""
+    folder = write_drizzle_kit_set(tmp_path)
+    t = target(folder, tmp_path)
+    migrate(t, pg.url, quiet())
+    resolve(t, pg.url, quiet(), DRIZZLE_KIT_TAGS[2], applied=False)
+    assert [r.created_at for r in drizzle_migrator.ledger(pg.url)] == DRIZZLE_KIT_WHEN[:2]
+    result = status(t, pg.url, check=True)
+    assert result.code == 5
+    problem = result.state.problems[0]
+    assert problem.details["kind"] == "tool-behind"
+    assert (
+        f"records {DRIZZLE_KIT_TAGS[3]} as applied but drizzle.__drizzle_migrations does not" in problem.cause
     )
