@@ -68,9 +68,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error) => {
-    // The error's own message (pg's server message, or drizzle's "Can't find meta/_journal.json"),
-    // never the connection string.
-    process.stderr.write(`drizzle migrate failed: ${error.message}\n`);
+    // drizzle's message (its "Failed query: ..." or "Can't find meta/_journal.json") and the server's
+    // error under it; never the connection string.
+    const cause = error.cause?.message ? ` (${error.cause.message})` : "";
+    process.stderr.write(`drizzle migrate failed: ${error.message}${cause}\n`);
     process.exitCode = 1;
   },
 );
