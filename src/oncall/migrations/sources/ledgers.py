@@ -473,6 +473,18 @@ class DrizzleLedger(ToolLedger):
             sql.Literal(int(facts.when_ms)),
         )
 
+    def forget_sql(self, migration: Recordable, previous: Recordable | None) -> str:
+        """Remove the rows that make drizzle count `migration` as applied.
+
+        The table has no version column: drizzle counts every journal entry up to the newest
+        created_at as applied, so the migration is pending again only once no row reaches its `when`.
+        Rows of newer migrations go too; those oncall still records then read as tool-behind drift,
+        which is true (drizzle would run them again).
+        """
+        return self._sql(
+            "DELETE FROM {table} WHERE created_at >= {}", sql.Literal(int(_facts(migration).when_ms))
+        )
+
 
 _ADAPTERS: dict[str, type[ToolLedger]] = {
     cls.format: cls
