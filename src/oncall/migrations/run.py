@@ -93,7 +93,7 @@ from oncall.migrations.lock_wait import LockWaiter, check_budget
 from oncall.migrations.new_tables import TableKey, statements_to_watch, tables_after
 from oncall.migrations.sources import Layout
 from oncall.migrations.sources.alembic_offline import run_alembic
-from oncall.migrations.sources.ledgers import ledger_for
+from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
 from oncall.migrations.squawk import squawk_findings
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
@@ -286,6 +286,8 @@ def build_plan(
     create_tool_ledger = not state.tool_ledger_exists
     pending = _pending_until(state, migrations, to)
     same = _same_steps(earlier, pending, server_version)
+    # The format's own ledger SQL depends on the files and on whether its table exists yet.
+    same_tool = same if earlier and earlier.state.tool_ledger_exists == state.tool_ledger_exists else None
     for index, migration in enumerate(pending):
         if same is not None:
             reasons, findings = list(same[index].reasons), list(same[index].findings)
@@ -326,9 +328,7 @@ def build_plan(
                 findings=findings,
                 alembic_sql=alembic_sql,
                 resume_from=resume,
-                tool_sql=tool_ledger.record_sql(migration, create=create_tool_ledger)
-                if tool_ledger
-                else None,
+                tool_sql=_tool_sql(tool_ledger, migration, create_tool_ledger, same_tool, index),
                 new_tables_before=same[index].new_tables_before if same is not None else new_tables,
                 claim_seen=row is not None and row.outcome == "partial",
             )
@@ -357,6 +357,21 @@ def _same_steps(earlier: Plan | None, pending: list[Migration], server_version: 
     if any(step.migration is not migration for step, migration in zip(earlier.steps, pending, strict=True)):
         return None
     return earlier.steps
+
+
+def _tool_sql(
+    tool_ledger: ToolLedger | None,
+    migration: Migration,
+    create: bool,
+    earlier: list[Step] | None,
+    index: int,
+) -> str | None:
+    """The format's own ledger SQL of a step: the earlier plan's when it was made for the same case."""
+    if tool_ledger is None:
+        return None
+    if earlier is not None:
+        return earlier[index].tool_sql
+    return tool_ledger.record_sql(migration, create=create)
 
 
 def resume_point(row: LedgerRow, migration: Migration, where: str) -> int:
