@@ -41,3 +41,21 @@ def test_every_alembic_move_is_one_builders_sql() -> None:
     assert alembic_move_sql("s", ["x", "y"], to="a", from_=None, stamp=True) == (
         f"DELETE FROM {table};\nINSERT INTO {table} (version_num) VALUES ('a')"
     )
+
+
+def test_a_sql_template_renders_what_psycopg_composes_whole() -> None:
+    """The per-migration SQL is composed once and filled per file: the text must not change by it."""
+    from oncall.migrations.ledger import SqlTemplate
+
+    text = "INSERT INTO {table} (v, n, d) VALUES ({version}, {name}, {done}) -- {mode}"
+    fixed = {"table": sql.Identifier('we"ird {schema}', "t"), "mode": sql.Literal("transaction")}
+    template = SqlTemplate(text, **fixed)
+    for version, name, done in [
+        ("0001_a", "a", 2),
+        ("it's", "C:\\temp\\new", None),
+        ("ünïcode", "", -1),
+    ]:
+        whole = sql.SQL(text).format(
+            version=sql.Literal(version), name=sql.Literal(name), done=sql.Literal(done), **fixed
+        )
+        assert template.render(version=version, name=name, done=done) == sql_text(whole)

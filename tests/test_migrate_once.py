@@ -292,3 +292,57 @@ def test_a_claim_that_committed_nothing_gives_way_when_the_file_runs_in_a_transa
     assert pg.execute("SELECT outcome, transaction_mode FROM oncall_migrations") == [
         ("applied", "transaction")
     ]
+
+
+def test_a_claim_made_after_the_plan_read_the_ledger_still_gives_way(
+    pg: TestDatabase, tmp_path: Path
+) -> None:
+    """A claim written while the run waits in the guard (a run that lost its lock) gives way as before.
+
+    A claim can appear after the plan read the ledger (here: another session holds the apply lock,
+    writes the claim, then lets go): it still gives way to the transactional apply, exactly once.
+    """
+    import threading
+
+    import psycopg
+
+    from migrate_support import quiet, target
+    from oncall.migrations.lock import apply_key
+    from oncall.migrations.run import MigrateResult, migrate
+
+    folder = make_set(tmp_path / "set", {"000_base.sql": "CREATE TABLE base (id int);"})
+    t = target(folder, tmp_path)
+    assert migrate(t, pg.url, quiet()).ok
+    make_set(folder, {"001_a.sql": "CREATE TABLE a (id int);"})
+    outcome: list[MigrateResult | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(migrate(t, pg.url, quiet(), lock_wait=60))
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    with psycopg.connect(pg.url, autocommit=True, application_name="run that lost its lock") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (apply_key("public"),))
+        runner = threading.Thread(target=run)
+        runner.start()
+        wait_until(
+            lambda: pg.scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = 'oncall migrate'"
+            ),
+            "the run waiting for the apply lock in its guard",
+        )
+        other.execute(
+            "INSERT INTO oncall_migrations (version, name, checksum, applied_by, host, transaction_mode, "
+            "outcome, statements_done) VALUES ('001_a', 'a', 'x/y', 'other', 'h', 'none', 'partial', 0)"
+        )
+        other.execute("SELECT pg_advisory_unlock(%s)", (apply_key("public"),))
+        runner.join(timeout=60)
+    (result,) = outcome
+    assert isinstance(result, MigrateResult), result
+    assert [a["version"] for a in result.applied] == ["001_a"]
+    assert pg.execute("SELECT outcome, transaction_mode FROM oncall_migrations WHERE version = '001_a'") == [
+        ("applied", "transaction")
+    ]
+    assert pg.scalar("SELECT to_regclass('a') IS NOT NULL")

@@ -72,6 +72,7 @@ from oncall.migrations.ledger import (
     LEDGER_CONFLICT,
     LEDGER_TABLE,
     LedgerRow,
+    Origin,
     apply_guard_sql,
     create_ledger_sql,
     delete_claim_sql,
@@ -100,7 +101,7 @@ from oncall.migrations.lock_wait import LockWaiter, check_budget
 from oncall.migrations.new_tables import TableKey, statements_to_watch, tables_after
 from oncall.migrations.sources import Layout
 from oncall.migrations.sources.alembic_offline import run_alembic
-from oncall.migrations.sources.ledgers import ledger_for
+from oncall.migrations.sources.ledgers import ToolLedger, ledger_for
 from oncall.migrations.squawk import squawk_findings
 from oncall.migrations.statements import Statement, statement_at
 from oncall.output import Output
@@ -172,6 +173,8 @@ class Plan:
     # The target's schema does not exist yet (a later migration may create it): the ledger's DDL
     # creates it first, so the ledger never fails because of where it lives.
     create_schema: bool = False
+    # Who applies, from which machine: looked up once for the run's ledger rows.
+    origin: Origin = field(default_factory=Origin)
 
     def as_dict(self, *, with_sql: bool = True) -> dict[str, Any]:
         return {
@@ -269,8 +272,15 @@ def build_plan(
     where: str,
     server_version: int,
     to: str | None = None,
+    earlier: Plan | None = None,
 ) -> Plan:
-    """Turn the state into steps; Drift for any problem in the ledger, BadInput for unrunnable files."""
+    """Turn the state into steps; Drift for any problem in the ledger, BadInput for unrunnable files.
+
+    `earlier`: a plan of the same run (migrate's preview, read before the lock). When the pending
+    files are the same ones in the same order, what depends only on them and on the server version
+    (lint findings, no-transaction reasons, tables created before each step) is taken from it
+    instead of being derived again; everything read from the ledger is derived anew.
+    """
     _raise_problems(state)
     lock_timeout = _duration_setting(target.lock_timeout, "lock_timeout")
     statement_timeout = _duration_setting(target.statement_timeout, "statement_timeout")
@@ -284,10 +294,17 @@ def build_plan(
         ledger_for(migrations[0].tool.format, target.schema) if migrations and migrations[0].tool else None
     )
     create_tool_ledger = not state.tool_ledger_exists
-    for migration in _pending_until(state, migrations, to):
-        reasons = migration.no_transaction_reasons(server_version)
-        findings = lint(migration.statements, created_before=created)
-        created = new_relations(migration.statements, created)
+    pending = _pending_until(state, migrations, to)
+    same = _same_steps(earlier, pending, server_version)
+    # The format's own ledger SQL depends on the files and on whether its table exists yet.
+    same_tool = same if earlier and earlier.state.tool_ledger_exists == state.tool_ledger_exists else None
+    for index, migration in enumerate(pending):
+        if same is not None:
+            reasons, findings = list(same[index].reasons), list(same[index].findings)
+        else:
+            reasons = migration.no_transaction_reasons(server_version)
+            findings = lint(migration.statements, created_before=created)
+            created = new_relations(migration.statements, created)
         blocking = [f for f in findings if f.severity == "error"]
         if blocking:
             raise BadInput(
@@ -320,13 +337,12 @@ def build_plan(
                 findings=findings,
                 alembic_sql=alembic_sql,
                 resume_from=resume,
-                tool_sql=tool_ledger.record_sql(migration, create=create_tool_ledger)
-                if tool_ledger
-                else None,
-                new_tables_before=new_tables,
+                tool_sql=_tool_sql(tool_ledger, migration, create_tool_ledger, same_tool, index),
+                new_tables_before=same[index].new_tables_before if same is not None else new_tables,
             )
         )
-        new_tables = tables_after(migration.statements, new_tables)
+        if same is None:
+            new_tables = tables_after(migration.statements, new_tables)
         create_tool_ledger = False
     return Plan(
         target=target.name,
@@ -340,6 +356,30 @@ def build_plan(
         state=state,
         table_lock_wait=table_lock_wait,
     )
+
+
+def _same_steps(earlier: Plan | None, pending: list[Migration], server_version: int) -> list[Step] | None:
+    """The earlier plan's steps if they are for exactly these migrations on this server, else None."""
+    if earlier is None or earlier.server_version != server_version or len(earlier.steps) != len(pending):
+        return None
+    if any(step.migration is not migration for step, migration in zip(earlier.steps, pending, strict=True)):
+        return None
+    return earlier.steps
+
+
+def _tool_sql(
+    tool_ledger: ToolLedger | None,
+    migration: Migration,
+    create: bool,
+    earlier: list[Step] | None,
+    index: int,
+) -> str | None:
+    """The format's own ledger SQL of a step: the earlier plan's when it was made for the same case."""
+    if tool_ledger is None:
+        return None
+    if earlier is not None:
+        return earlier[index].tool_sql
+    return tool_ledger.record_sql(migration, create=create)
 
 
 def resume_point(row: LedgerRow, migration: Migration, where: str) -> int:
@@ -553,6 +593,7 @@ def migrate(
                 to=to,
                 retry_base=retry_base,
                 lock_wait=wait,
+                preview=preview,
             )
         result.ok, result.code = True, 0
         return result
@@ -604,12 +645,19 @@ def _apply_locked(
     to: str | None,
     retry_base: float,
     lock_wait: float,
+    preview: Plan,
 ) -> None:
     import psycopg
 
     state, _ = read_state_on(conn, db, target, migrations)
     the_plan = build_plan(
-        target, state, migrations, where=result.where, server_version=conn.info.server_version, to=to
+        target,
+        state,
+        migrations,
+        where=result.where,
+        server_version=conn.info.server_version,
+        to=to,
+        earlier=preview,
     )
     the_plan.lock_wait = lock_wait
     result.plan = the_plan
@@ -699,7 +747,12 @@ def _run_by_alembic(
         counter.send(
             conn,
             insert_row_sql(
-                plan.schema, migration, duration_ms=None, transaction_mode=BY_ALEMBIC, outcome="applied"
+                plan.schema,
+                migration,
+                duration_ms=None,
+                transaction_mode=BY_ALEMBIC,
+                outcome="applied",
+                origin=plan.origin,
             ),
         )
     except psycopg.Error as exc:
@@ -797,49 +850,20 @@ def _run_transactional(
     import psycopg
 
     migration = step.migration
-    suffix_parts = [
-        # The claim of a no-transaction run that committed nothing (the file has run in one
-        # transaction since): it records no work, so it gives way to the applied row.
-        delete_claim_sql(plan.schema, migration.version),
-        insert_row_sql(
-            plan.schema,
-            migration,
-            duration_ms=-1,
-            transaction_mode="transaction",
-            outcome="applied",
-            statements_done=len(migration.statements),
-        ),
-    ]
-    if _is_repeatable(migration):
-        suffix_parts.insert(0, replace_repeatable_sql(plan.schema, migration.version))
-    if step.alembic_sql:
-        suffix_parts.append(step.alembic_sql)
-    if step.tool_sql:
-        suffix_parts.append(step.tool_sql)
-    if plan.create_ledger:
-        # After the file, not before it: the file may create the schema the ledger lives in.
-        suffix_parts.insert(0, _ledger_ddl(plan))
+    version = migration.version
+    # Which statements to look at pg_locks for: the same on every attempt (tables the run itself
+    # created have nobody to wait for), and not needed at all when the table lock wait is off.
+    watched = statements_to_watch(migration.statements, step.new_tables_before) if waiter.enabled else []
     retries = _LockRetries(
         out, plan, retry_base, waiter, f"in {migration.version}; rolled back", migration.statements
     )
-    prefix = ""
+    prefix = _transaction_prefix(plan, migration)
     try:
         for attempt in retries.attempts():
             with attempt:
-                # without queuing; tables the run itself created have nobody to wait for
-                waiter.wait_until_clear(
-                    statements_to_watch(migration.statements, step.new_tables_before), migration.path.name
-                )
-                prefix = _transaction_prefix(plan, migration)
-                body = prefix + migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
+                waiter.wait_until_clear(watched, migration.path.name)  # without queuing
                 retries.start()
-                try:
-                    counter.send(conn, body)
-                except psycopg.Error as exc:
-                    rollback(conn)
-                    if exc.sqlstate == APPLIED_ELSEWHERE:
-                        raise _AppliedElsewhere(migration.version) from exc
-                    raise
+                _send_transaction(conn, counter, prefix + _body(plan, step), version=version)
                 plan.create_ledger = False
                 return retries.tries
     except psycopg.Error as exc:
@@ -854,6 +878,49 @@ def _run_transactional(
             replayable=time.monotonic() - retries.began < REPLAY_LIMIT_SECONDS,
         ) from exc
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _body(plan: Plan, step: Step) -> str:
+    """The file, then its ledger row (and the format's own), then COMMIT: what follows the prefix."""
+    migration = step.migration
+    suffix_parts = [
+        # The claim of a no-transaction run that committed nothing (the file has run in one
+        # transaction since): it records no work, so it gives way to the applied row. Always sent:
+        # a run whose session lock was lost may write one after our plan read the ledger.
+        delete_claim_sql(plan.schema, migration.version),
+        insert_row_sql(
+            plan.schema,
+            migration,
+            duration_ms=-1,
+            transaction_mode="transaction",
+            outcome="applied",
+            statements_done=len(migration.statements),
+            origin=plan.origin,
+        ),
+    ]
+    if _is_repeatable(migration):
+        suffix_parts.insert(0, replace_repeatable_sql(plan.schema, migration.version))
+    if step.alembic_sql:
+        suffix_parts.append(step.alembic_sql)
+    if step.tool_sql:
+        suffix_parts.append(step.tool_sql)
+    if plan.create_ledger:
+        # After the file, not before it: the file may create the schema the ledger lives in.
+        suffix_parts.insert(0, _ledger_ddl(plan))
+    return migration.sql + "\n;\n" + ";\n".join(suffix_parts) + ";\nCOMMIT;"
+
+
+def _send_transaction(conn: psycopg.Connection[Any], counter: _Counter, text: str, *, version: str) -> None:
+    """One migration's whole transaction in one round trip; rolled back on error (OC002: not ours to run)."""
+    import psycopg
+
+    try:
+        counter.send(conn, text)
+    except psycopg.Error as exc:
+        rollback(conn)
+        if exc.sqlstate == APPLIED_ELSEWHERE:
+            raise _AppliedElsewhere(version) from exc
+        raise
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
@@ -914,6 +981,7 @@ def _claim(conn: psycopg.Connection[Any], plan: Plan, step: Step, counter: _Coun
                 transaction_mode="none",
                 outcome="partial",
                 checksum=partial_checksum(migration.checksum, []),
+                origin=plan.origin,
             ),
         )
         return 0
@@ -1037,6 +1105,7 @@ def _run_statements(
             migration,
             statements=len(statements),
             duration_ms=round((time.monotonic() - started) * 1000),
+            origin=plan.origin,
         )
     ]
     if step.alembic_sql:
