@@ -359,3 +359,19 @@ def run_log_tasks(env: Mapping[str, str]) -> list[str]:
     if not path.exists():
         return []
     return [json.loads(line)["task"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def legacy_alert_state(fail_streak: int) -> dict[str, Any]:
+    """An alert state as oncall wrote it before channels had their own record: one alert open, told
+    per target (`notified`), with no `channels` key."""
+    return {
+        "status": "failing",
+        "since": "2026-11-30T11:00:00+00:00",
+        "code": 1,
+        "failing": ["smoke"],
+        "notified": True,
+        "updated": "2026-11-30T11:50:00+00:00",
+        "fail_streak": fail_streak,
+        "pass_streak": 0,
+        "last_sent": "2026-11-30T11:10:00+00:00",
+    }

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fix_secrets import SecretScan
-from health_support import WebhookReceiver, webhook_receiver
+from health_support import WebhookReceiver, legacy_alert_state, webhook_receiver
 from oncall.errors import BadInput
 from oncall.health import HealthCheckResult, TargetHealth
 from oncall.health.channels import channel_urls
@@ -332,17 +332,7 @@ def test_reminders_are_timed_per_channel(tmp_path: Path) -> None:
 def _legacy_state(path: Path) -> None:
     """A state as oncall wrote it before channels had their own record: one alert open, per target."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    legacy = {
-        "status": "failing",
-        "since": "2026-11-30T11:00:00+00:00",
-        "code": 1,
-        "failing": ["smoke"],
-        "notified": True,
-        "updated": "2026-11-30T11:50:00+00:00",
-        "fail_streak": 6,
-        "pass_streak": 0,
-        "last_sent": "2026-11-30T11:10:00+00:00",
-    }
+    legacy = legacy_alert_state(fail_streak=6)
     path.write_text(json.dumps(legacy, indent=2) + "\n", encoding="utf-8")
 
 

@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from health_support import load_target, migrate_target, scratch_project, target_entry, webhook_receiver
+from health_support import (
+    legacy_alert_state,
+    load_target,
+    migrate_target,
+    scratch_project,
+    target_entry,
+    webhook_receiver,
+)
 from oncall.config import build_target
 from oncall.errors import BadInput
 from oncall.health.model import CheckEnv, HealthObservation
@@ -258,17 +265,7 @@ def test_a_per_target_row_from_before_reads_as_every_channel_told(pg, tmp_path) 
 
     from oncall.db.shared import ensure_state_table
 
-    legacy = {
-        "status": "failing",
-        "since": "2026-11-30T11:00:00+00:00",
-        "code": 1,
-        "failing": ["smoke"],
-        "notified": True,
-        "updated": "2026-11-30T11:50:00+00:00",
-        "fail_streak": 4,
-        "pass_streak": 0,
-        "last_sent": "2026-11-30T11:10:00+00:00",
-    }
+    legacy = legacy_alert_state(fail_streak=4)
     with psycopg.connect(pg.url, autocommit=True) as conn:
         ensure_state_table(conn, "public")
         conn.execute(
