@@ -228,21 +228,21 @@ def bench_format(fmt: str, tmp: Path, db: FreshDatabase) -> bool:
         fixed={"floor": migrated},
     )
     ok = report(
-        f"{fmt}, {FILES} migrations: invoke migrate vs a psql -f per file",
+        f"{fmt}, {FILES} migrations, invoke migrate vs a psql -f per file",
         times["ours"],
         times["loop"],
         "psql -f per file",
         target=0.5,
     )
     ok &= report(
-        f"{fmt}, {FILES} migrations: invoke migrate vs one psql over the concatenated files",
+        f"{fmt}, {FILES} migrations, invoke migrate vs one psql over the concatenated files",
         times["ours"],
         times["once"],
         "one psql -f",
         target=1.5,
     )
     figure(
-        f"{fmt}, {FILES} migrations, floor: invoke migrate with nothing to apply "
+        f"{fmt}, {FILES} migrations, floor, invoke migrate with nothing to apply "
         "(start-up, config, ledger read)",
         times["floor"],
         unit="s",
