@@ -8,7 +8,8 @@ from psycopg import sql
 
 from fix_pg import TestDatabase
 from migrate_support import make_set, quiet, target
-from oncall.migrations.ledger import alembic_move_sql, sql_text
+from oncall.migrations.alembic_heads import Op, moves_sql, stamp_ops
+from oncall.migrations.ledger import sql_text
 from oncall.migrations.run import migrate
 
 # A statement whose text holds a backslash: hand-quoted '...' means something else to a server
@@ -31,14 +32,20 @@ def test_a_supabase_ledger_row_keeps_backslashes_when_standard_strings_are_off(
 
 
 def test_every_alembic_move_is_one_builders_sql() -> None:
-    """Upgrade, downgrade to base, first revision and stamp come from alembic_move_sql alone."""
+    """Upgrade, downgrade to base, first revision and stamp come from moves_sql alone."""
     table = sql_text(sql.Identifier("s", "alembic_version"))
-    assert alembic_move_sql("s", ["a"], to="b", from_="a") == (
+    assert moves_sql("s", ["a"], [Op("update", "a", "b")], expect=None) == (
         f"UPDATE {table} SET version_num = 'b' WHERE {table}.version_num = 'a'"
     )
-    assert alembic_move_sql("s", ["a"], to=None, from_="a") == f"DELETE FROM {table} WHERE version_num = 'a'"
-    assert alembic_move_sql("s", [], to="a", from_=None) == f"INSERT INTO {table} (version_num) VALUES ('a')"
-    assert alembic_move_sql("s", ["x", "y"], to="a", from_=None, stamp=True) == (
+    assert (
+        moves_sql("s", ["a"], [Op("delete", "a")], expect=None)
+        == f"DELETE FROM {table} WHERE version_num = 'a'"
+    )
+    assert (
+        moves_sql("s", [], [Op("insert", "a")], expect=None)
+        == f"INSERT INTO {table} (version_num) VALUES ('a')"
+    )
+    assert moves_sql("s", ["x", "y"], stamp_ops(["x", "y"], "a"), expect=None) == (
         f"DELETE FROM {table};\nINSERT INTO {table} (version_num) VALUES ('a')"
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.errors import CheckFailed, OncallError, Refused
-from oncall.migrations.alembic_heads import Op, moves_sql
+from oncall.migrations.alembic_heads import Op, moves_sql, stamp_ops
 from oncall.migrations.common import (
     WORK_APPLICATION_NAME,
     database_error,
@@ -29,7 +29,6 @@ from oncall.migrations.common import (
 )
 from oncall.migrations.files import LedgerState, Migration, discover, find, revision_graph
 from oncall.migrations.ledger import (
-    alembic_move_sql,
     create_ledger_sql,
     delete_row_sql,
     qualified,
@@ -232,7 +231,7 @@ def _alembic_stamp(schema: str, state: LedgerState, migrations: list[Migration],
 
 def _alembic_set(schema: str, current: list[str] | None, revision: str) -> list[str]:
     """Statements that make alembic_version hold exactly `revision` (like `alembic stamp`)."""
-    return [alembic_move_sql(schema, current, to=revision, from_=None, stamp=True)]
+    return [moves_sql(schema, current, stamp_ops(current, revision), expect=None)]
 
 
 def resolve(

@@ -8,7 +8,8 @@
 
     moves_sql(schema, current, ops, expect=...) -> str
         The statements that make those moves, optionally guarded (SQLSTATE OC001) so that the
-        transaction fails unless alembic_version then holds exactly `expect`.
+        transaction fails unless alembic_version then holds exactly `expect`: the one builder of
+        every change to alembic_version (migrate, rollback-migration, baseline, resolve).
 
 `alembic_version` holds one row per head of what is applied. The moves follow what Alembic does
 (read in its HeadMaintainer.update_to_step, alembic/runtime/migration.py, and checked step by step
@@ -47,11 +48,21 @@ class Node:
 
 @dataclass(frozen=True)
 class Op:
-    """One change of alembic_version: insert `version`, delete `version`, or update `version` to `to`."""
+    """One change of alembic_version: insert `version`, delete `version`, update `version` to `to`,
+    or clear the table (`Op.clear()`, the first half of `alembic stamp`)."""
 
     verb: str
     version: str
     to: str | None = None
+
+    @classmethod
+    def clear(cls) -> Op:
+        return cls("clear", "")
+
+
+def stamp_ops(current: list[str] | None, revision: str) -> list[Op]:
+    """Whatever rows there are replaced by `revision`, like `alembic stamp`."""
+    return [Op.clear(), Op("insert", revision)] if current else [Op("insert", revision)]
 
 
 def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
@@ -62,6 +73,9 @@ def apply_ops(heads: Iterable[str], ops: Iterable[Op]) -> list[str]:
     """The rows left after `ops` (sorted)."""
     rows = set(heads)
     for op in ops:
+        if op.verb == "clear":
+            rows.clear()
+            continue
         rows.discard(op.version)
         if op.verb == "insert":
             rows.add(op.version)
@@ -162,7 +176,9 @@ def moves_sql(schema: str, current: list[str] | None, ops: list[Op], *, expect: 
     if current is None:
         parts.append(sql.SQL(create_alembic_sql(schema)))
     for op in ops:
-        if op.verb == "insert":
+        if op.verb == "clear":
+            parts.append(sql.SQL("DELETE FROM {}").format(table))
+        elif op.verb == "insert":
             parts.append(
                 sql.SQL("INSERT INTO {} (version_num) VALUES ({})").format(table, sql.Literal(op.version))
             )

@@ -20,7 +20,7 @@ from oncall.config import Target
 from oncall.db.connect import DatabaseURL, connect, database_url_for
 from oncall.db.errors import Kind, kind_of
 from oncall.errors import BadInput, OncallError, Refused
-from oncall.migrations.alembic_heads import RevisionGraph, apply_ops, moves_sql
+from oncall.migrations.alembic_heads import Op, RevisionGraph, apply_ops, moves_sql
 from oncall.migrations.common import (
     database_error,
     read_only_state,
@@ -29,7 +29,7 @@ from oncall.migrations.common import (
     touched,
 )
 from oncall.migrations.files import LedgerState, Migration, discover, down_sql_of, find, revision_graph
-from oncall.migrations.ledger import alembic_move_sql, delete_row_sql, set_sql
+from oncall.migrations.ledger import delete_row_sql, set_sql
 from oncall.migrations.lock import LockHolder, migration_lock
 from oncall.migrations.sources.ledgers import Recordable, ToolLedger, ledger_for
 from oncall.output import Output
@@ -93,7 +93,9 @@ class AlembicVersionBack(ToolLedger):
     def forget_sql(self, migration: Recordable, previous: Recordable | None) -> str:
         assert isinstance(migration, Migration)
         revision = migration.revision or migration.version
-        return alembic_move_sql(self.schema, [revision], to=migration.down_revision, from_=revision)
+        to = migration.down_revision
+        ops = [Op("delete", revision)] if to is None else [Op("update", revision, to)]
+        return moves_sql(self.schema, [revision], ops, expect=None)
 
 
 def tool_ledger_with_downs(target: Target, migrations: list[Migration]) -> ToolLedger:

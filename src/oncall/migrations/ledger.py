@@ -459,53 +459,6 @@ def read_alembic(
     return [str(row[0]) for row in cur.fetchall()]
 
 
-def alembic_move_sql(
-    schema: str,
-    current: list[str] | None,
-    *,
-    to: str | None,
-    from_: str | None,
-    stamp: bool = False,
-    guard: bool = False,
-) -> str:
-    """The statements that move alembic_version from `from_` to `to`, as Alembic would.
-
-    The one builder of every change to alembic_version (migrate, rollback, baseline, resolve):
-    `current is None` creates the table first, as Alembic's first upgrade does. Alembic UPDATEs
-    the single row from the down-revision; it INSERTs only for a first revision (`from_` None)
-    into an empty (or new) table, and DELETEs the row when going back to base (`to` None).
-    `stamp` replaces whatever rows there are by `to`, like `alembic stamp`. `guard` fails the
-    transaction (SQLSTATE OC001) if anything other than exactly one row equal to `to` is left, so
-    a concurrent hand edit of alembic_version can never leave two heads behind our back.
-    """
-    table = table_id(schema, ALEMBIC_TABLE)
-    parts: list[sql.Composable] = []
-    if current is None:
-        parts.append(sql.SQL(create_alembic_sql(schema)))
-    if stamp and current:
-        parts.append(sql.SQL("DELETE FROM {}").format(table))
-    if to is None:
-        parts.append(sql.SQL("DELETE FROM {} WHERE version_num = {}").format(table, sql.Literal(from_)))
-    elif from_ is None or stamp:
-        parts.append(sql.SQL("INSERT INTO {} (version_num) VALUES ({})").format(table, sql.Literal(to)))
-    else:
-        parts.append(
-            sql.SQL("UPDATE {table} SET version_num = {to} WHERE {table}.version_num = {from_}").format(
-                table=table, to=sql.Literal(to), from_=sql.Literal(from_)
-            )
-        )
-    if guard and to is not None:
-        parts.append(
-            sql.SQL(
-                "DO $oncall_guard$ BEGIN IF (SELECT count(*) FROM {table}) <> 1 OR NOT EXISTS "
-                "(SELECT 1 FROM {table} WHERE version_num = {to}) "
-                "THEN RAISE EXCEPTION 'alembic_version did not move to %', {to} "
-                "USING ERRCODE = {code}; END IF; END $oncall_guard$"
-            ).format(table=table, to=sql.Literal(to), code=sql.Literal(ALEMBIC_VERSION_MOVED))
-        )
-    return sql_text(sql.SQL(";\n").join(parts))
-
-
 @functools.lru_cache(maxsize=32)
 def set_sql(setting: str, value: str, *, local: bool) -> str:
     """`SET [LOCAL] setting = 'value'` for the timeouts every migration transaction sets (composed once)."""
