@@ -284,31 +284,28 @@ def run_health(
     environ: Mapping[str, str] | None = None,
     checks: Mapping[str, CheckFn] | None = None,
     alert_flags: Mapping[str, Any] | None = None,
-    refused: Mapping[str, OncallError] | None = None,
+    skipped: Mapping[str, OncallError] | None = None,
 ) -> HealthRun:
     """Check the targets, then post what is due, write metrics, and append a run record each.
 
     `--notify` without a webhook URL or channel URL is refused before any check runs (BadInput),
     so a scheduled job never believes it alerts when it cannot. `alert_flags` holds the
     --failure-threshold/--success-threshold/--remind-every values given (None: the config's).
-    `refused` names the targets the task layer refused to touch (a sandbox target reaching a
-    remote): they are left out, named in `HealthRun.skipped` with the refusal, and nothing connects
-    to them: no check, no alert state, no run record in their database. A run that checked nothing
-    else exits with the refusal's code.
+    `skipped` names the targets the task layer refused to touch (a sandbox target reaching a
+    remote), which are not among `targets`: they are named in `HealthRun.skipped` with the refusal,
+    and nothing connects to them: no check, no alert state, no run record in their database. A run
+    that checked nothing else exits with the refusal's code.
     """
     env = os.environ if environ is None else environ
-    held = dict(refused or {})
-    to_check = [t for t in targets if t.name not in held]
-    channels = {t.name: notify_channels(t, env) for t in to_check} if notify else {}
-    policies = {t.name: policy_for(t, alert_flags) for t in to_check}
+    channels = {t.name: notify_channels(t, env) for t in targets} if notify else {}
+    policies = {t.name: policy_for(t, alert_flags) for t in targets}
     if timeout <= 0:
         raise BadInput(f"--timeout {timeout:g} is not positive", "give each check a few seconds, e.g. 20")
-    if len(to_check) == 1:
-        checked = [check_target(to_check[0], timeout=timeout, environ=env, checks=checks)]
+    if len(targets) == 1:
+        results = [check_target(targets[0], timeout=timeout, environ=env, checks=checks)]
     else:
-        checked = check_targets(to_check, timeout=timeout, environ=env, checks=checks)
-    by_name = {t.name: t for t in to_check}
-    results = checked
+        results = check_targets(targets, timeout=timeout, environ=env, checks=checks)
+    by_name = {t.name: t for t in targets}
     for health in results:
         target = by_name[health.target]
         if notify:
@@ -334,4 +331,4 @@ def run_health(
         )
     if metrics_file is not None:
         write_textfile(metrics_file, results)
-    return HealthRun(results, metrics_file, skipped=held)
+    return HealthRun(results, metrics_file, skipped=dict(skipped or {}))

@@ -176,7 +176,7 @@ def health(  # noqa: PLR0917 - a task's parameters are its CLI flags
             metrics_file=Path(metrics_file) if metrics_file else None,
             run_args=args | {"timeout": seconds} | alert_flags,
             alert_flags=alert_flags,
-            refused=refused,
+            skipped=refused,
         )
         out.emit(result.as_dict())
         _print_health(out, result)
